@@ -1,0 +1,81 @@
+"""Fixtures shared by the whole suite: sandbox processes, tap configs, the discovered catalog."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from helpers import SandboxProcess, child_env, venv_script
+from helpers.sandbox import shared_sandbox
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+SandboxFactory = Callable[..., SandboxProcess]
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> SandboxProcess:
+    """The session's shared frozen sandbox (seed 42, 3 accounts, 300 invoices each).
+
+    Read-only: do not advance its clock or inject faults; use `sandbox_factory` for that.
+    """
+    return shared_sandbox()
+
+
+@pytest.fixture
+def sandbox_factory() -> Iterator[SandboxFactory]:
+    """Start private sandboxes (same options as `SandboxProcess.start`), stopped after the test."""
+    started: list[SandboxProcess] = []
+
+    def start(**options: Any) -> SandboxProcess:
+        process = SandboxProcess.start(**options)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def fresh_sandbox(sandbox_factory: SandboxFactory) -> SandboxProcess:
+    """A private frozen sandbox for a test that moves the world (seed 7, 3 accounts, 200 each)."""
+    return sandbox_factory(seed=7, accounts=3, invoices_per_account=200)
+
+
+@pytest.fixture
+def tap_config(sandbox: SandboxProcess) -> dict[str, Any]:
+    """A tap config pointing at the shared sandbox with the demo credentials."""
+    return sandbox.tap_config()
+
+
+@pytest.fixture(scope="session")
+def discovered_catalog(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The catalog `tap-mindzpay --discover` prints (no config, no sandbox needed)."""
+    import json  # noqa: PLC0415
+
+    workdir: Path = tmp_path_factory.mktemp("discover")
+    completed = subprocess.run(
+        [venv_script("tap-mindzpay"), "--discover"],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=child_env(),
+        cwd=workdir,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, f"--discover failed:\n{completed.stderr[-4000:]}"
+    return dict(json.loads(completed.stdout))
+
+
+@pytest.fixture(scope="session")
+def catalog_keys(discovered_catalog: dict[str, Any]) -> dict[str, list[str]]:
+    """Primary keys of every stream, as the tap's catalog declares them."""
+    return {
+        entry["tap_stream_id"]: list(entry.get("key_properties") or [])
+        for entry in discovered_catalog["streams"]
+    }

@@ -1,0 +1,80 @@
+"""tap-mindzpay as a process, piped into the real target-jsonl, compared with the sandbox truth."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from helpers import (
+    TRUTH_STREAMS,
+    SandboxProcess,
+    compare_with_truth,
+    fold,
+    meltano_plugin_executable,
+    pipe_tap_into_target,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def target_jsonl() -> str:
+    executable = meltano_plugin_executable("loaders", "target-jsonl")
+    if executable is None:
+        pytest.skip(
+            "target-jsonl is not installed: run `make test` (or `.venv/bin/meltano install "
+            "loader target-jsonl`) to install it under .meltano/"
+        )
+    return str(executable)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line, parse_float=Decimal) for line in lines if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def landed(
+    sandbox: SandboxProcess, target_jsonl: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, list[dict[str, Any]]]:
+    """One full sync of the shared sandbox through target-jsonl: records per stream file."""
+    workdir = tmp_path_factory.mktemp("jsonl")
+    output = workdir / "output"
+    output.mkdir()
+    target_config = workdir / "target-config.json"
+    target_config.write_text(
+        json.dumps({"destination_path": str(output), "do_timestamp_file": False}),
+        encoding="utf-8",
+    )
+    pipe_tap_into_target(
+        sandbox.tap_config(),
+        [target_jsonl, "--config", str(target_config)],
+        workdir,
+    ).check()
+    return {path.stem: _read_jsonl(path) for path in sorted(output.glob("*.jsonl"))}
+
+
+def test_jsonl_files_are_only_catalog_streams(
+    landed: dict[str, list[dict[str, Any]]], catalog_keys: dict[str, list[str]]
+) -> None:
+    assert set(TRUTH_STREAMS) <= set(landed), f"stream files written: {sorted(landed)}"
+    assert set(landed) <= set(catalog_keys), f"files for unknown streams: {sorted(landed)}"
+
+
+@pytest.mark.parametrize("stream", TRUTH_STREAMS)
+def test_jsonl_records_equal_sandbox_truth_after_folding(
+    stream: str,
+    sandbox: SandboxProcess,
+    landed: dict[str, list[dict[str, Any]]],
+    catalog_keys: dict[str, list[str]],
+) -> None:
+    keys = catalog_keys[stream]
+    truth = sandbox.truth(stream)
+    assert truth, f"the sandbox truth of {stream} is empty; the world is too small to prove much"
+    comparison = compare_with_truth(stream, fold(landed.get(stream, []), keys), truth, keys)
+    assert comparison.ok, comparison.summary()

@@ -1,0 +1,51 @@
+"""Test helpers shared by the end-to-end tests, chaos runs and benchmarks.
+
+* `sandbox.SandboxProcess`: start `mindzpay-sandbox` as a process, read its truth, move its clock.
+* `singer.run_tap` / `singer.pipe_tap_into_target`: run `tap-mindzpay` as a process.
+* `fold.fold_messages` / `fold.compare_with_truth`: fold records by primary key and compare.
+* `meltano.IsolatedMeltano`: `meltano run` with a private system database.
+
+Import as `from helpers import ...` under pytest (the rootdir conftest puts `tests/` on the path);
+from elsewhere, put `tests/` on `sys.path` first.
+"""
+
+from __future__ import annotations
+
+from .fold import (
+    PRIMARY_KEYS,
+    Comparison,
+    FieldMismatch,
+    compare_with_truth,
+    fold,
+    fold_messages,
+    values_equal,
+)
+from .meltano import IsolatedMeltano, MeltanoResult, missing_plugins
+from .processes import PROJECT_ROOT, child_env, meltano_plugin_executable, venv_script
+from .sandbox import TRUTH_STREAMS, SandboxError, SandboxProcess
+from .singer import PipeRun, TapRun, parse_messages, pipe_tap_into_target, run_tap
+
+__all__ = [
+    "PRIMARY_KEYS",
+    "PROJECT_ROOT",
+    "TRUTH_STREAMS",
+    "Comparison",
+    "FieldMismatch",
+    "IsolatedMeltano",
+    "MeltanoResult",
+    "PipeRun",
+    "SandboxError",
+    "SandboxProcess",
+    "TapRun",
+    "child_env",
+    "compare_with_truth",
+    "fold",
+    "fold_messages",
+    "meltano_plugin_executable",
+    "missing_plugins",
+    "parse_messages",
+    "pipe_tap_into_target",
+    "run_tap",
+    "values_equal",
+    "venv_script",
+]
