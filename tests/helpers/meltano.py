@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .processes import PROJECT_ROOT, child_env, meltano_plugin_executable, venv_script
+from .sandbox import TRUTH_STREAMS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -94,3 +95,75 @@ class IsolatedMeltano:
 def missing_plugins(*plugins: tuple[str, str]) -> list[str]:
     """The (kind, name) plugins of this project that Meltano has not installed yet."""
     return [name for kind, name in plugins if meltano_plugin_executable(kind, name) is None]
+
+
+@dataclass
+class Round:
+    """One `meltano run` of the tap into a loader, and what the world and warehouse held after."""
+
+    result: MeltanoResult
+    truth: dict[str, list[dict[str, Any]]]
+    deleted: list[dict[str, Any]]
+    tables: dict[str, dict[Any, Any]]  # stream -> {id: status or None}
+    table_rows: dict[str, list[Any]]  # stream -> every id, one per row (duplicates kept)
+    state: dict[str, Any]
+    sandbox_requests: int
+
+
+STATE_ID_SUFFIX = "e2e"
+
+
+def pipeline_state_id(loader: str, environment: str) -> str:
+    """The state ID `meltano run` gives tap-mindzpay -> `loader` with the tests' suffix."""
+    return f"{environment}:tap-mindzpay-to-{loader}:{STATE_ID_SUFFIX}"
+
+
+def run_round(  # noqa: PLR0913 - a round needs all of these
+    meltano: IsolatedMeltano,
+    sandbox: Any,
+    loader: str,
+    read_tables: Any,
+    *,
+    environment: str,
+    extra_args: tuple[str, ...] = (),
+) -> Round:
+    """`meltano run tap-mindzpay <loader>` once, then read the truth, the tables and the state."""
+    sandbox.reset_stats()
+    result = meltano.run(
+        f"--environment={environment}",
+        "run",
+        "--no-install",
+        "--state-id-suffix",
+        STATE_ID_SUFFIX,
+        *extra_args,
+        "tap-mindzpay",
+        loader,
+    ).check()
+    stats = sandbox.stats()
+    truth = {stream: sandbox.truth(stream) for stream in TRUTH_STREAMS}
+    table_rows, tables = read_tables()
+    state = meltano.state_get(pipeline_state_id(loader, environment))
+    return Round(
+        result,
+        truth,
+        sandbox.deleted(),
+        tables,
+        table_rows,
+        state,
+        _count_api_requests(stats),
+    )
+
+
+def _count_api_requests(stats: dict[str, Any]) -> int:
+    # Requests by endpoint template and status; only the API's, not the admin endpoints'.
+    total = 0
+    requests = stats.get("requests", {})
+    if isinstance(requests, dict):
+        for endpoint, by_status in requests.items():
+            if "/_sandbox" in endpoint:
+                continue
+            if isinstance(by_status, dict):
+                total += sum(int(n) for n in by_status.values())
+            elif isinstance(by_status, int):
+                total += by_status
+    return total
