@@ -89,7 +89,9 @@ def probe_duckdb(workdir: Path) -> None:
     for index, (label, (schema, as_string)) in enumerate(CANDIDATES.items()):
         stream = f"c{index}"
         config = {"filepath": str(path), "default_target_schema": "probe", "validate_records": True}
-        ok, error = run_target("target-duckdb", config, messages(stream, schema, as_string=as_string))
+        ok, error = run_target(
+            "target-duckdb", config, messages(stream, schema, as_string=as_string)
+        )
         if not ok:
             print(f"duckdb   | {label:32} | FAILED: {error}")
             continue
@@ -125,7 +127,7 @@ def probe_postgres(dsn: str) -> None:
                 [stream],
             ).fetchone()
             rows = con.execute(f"SELECT amount::text FROM probe.{stream} ORDER BY id").fetchall()  # noqa: S608
-            con.execute(f"DROP TABLE probe.{stream}")  # noqa: S608
+            con.execute(f"DROP TABLE probe.{stream}")
         print(f"postgres | {label:32} | {kind} | {[r[0] for r in rows]}")
 
 
@@ -134,7 +136,9 @@ def probe_jsonl(workdir: Path) -> None:
     for index, (label, (schema, as_string)) in enumerate(CANDIDATES.items()):
         stream = f"c{index}"
         config = {"destination_path": str(workdir), "do_timestamp_file": False}
-        ok, error = run_target("target-jsonl", config, messages(stream, schema, as_string=as_string))
+        ok, error = run_target(
+            "target-jsonl", config, messages(stream, schema, as_string=as_string)
+        )
         if not ok:
             print(f"jsonl    | {label:32} | FAILED: {error}")
             continue

@@ -1,0 +1,81 @@
+# tap-mindzpay developer commands. A fresh machine needs only Python 3.10+ with pip, git and make:
+# `make install` fetches uv itself when it is not on PATH.
+#
+#   make demo   meltano run tap-mindzpay target-duckdb against the embedded sandbox, then a summary
+#   make test   install + lint + workflow validation + the whole pytest suite
+#   make lint   ruff check, ruff format --check, mypy strict
+#   make bench  benchmarks/run.py
+#   make clean  remove outputs, Meltano plugins and state, caches (keeps .venv; see distclean)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+MELTANO := $(BIN)/meltano
+# Plugins are reinstalled when their definitions or the tap's dependencies change.
+MELTANO_STAMP := .meltano/.installed
+
+.PHONY: help install meltano-install demo test lint workflows pytest bench clean distclean
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+# uv: reuse one on PATH; else install it into a local tools venv; else `pip install --user`.
+$(UV):
+	@mkdir -p $(TOOLS)/bin && printf '*\n' > $(TOOLS)/.gitignore
+	@if command -v uv >/dev/null 2>&1; then \
+	  ln -sf "$$(command -v uv)" $(UV); \
+	elif $(PYTHON) -m venv $(TOOLS)/venv >/dev/null 2>&1 \
+	    && $(TOOLS)/venv/bin/python -m pip install --quiet uv; then \
+	  ln -sf ../venv/bin/uv $(UV); \
+	else \
+	  $(PYTHON) -m pip install --quiet --user uv \
+	    || $(PYTHON) -m pip install --quiet --user --break-system-packages uv; \
+	  ln -sf "$$($(PYTHON) -c 'import uv; print(uv.find_uv_bin())')" $(UV); \
+	fi
+	@$(UV) --version
+
+install: $(UV)
+	$(UV) sync --frozen
+
+$(MELTANO_STAMP): meltano.yml pyproject.toml uv.lock
+	$(MELTANO) install
+	@touch $@
+
+meltano-install: install $(MELTANO_STAMP)
+
+demo: meltano-install
+	@mkdir -p output
+	$(MELTANO) run tap-mindzpay target-duckdb
+	$(BIN)/python scripts/demo_summary.py
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/mypy scripts
+
+workflows: install
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+
+# pytest exits 5 when it collects no tests; that is not a failure of the suite.
+pytest: meltano-install
+	$(BIN)/pytest || { status=$$?; [ $$status -eq 5 ] && echo "pytest: no tests collected"; \
+	  [ $$status -eq 5 ] || exit $$status; }
+
+test: install lint workflows pytest
+
+bench: meltano-install
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf output .meltano dist build .pytest_cache .mypy_cache .ruff_cache .bench
+	find . -name __pycache__ -type d -not -path './.venv/*' -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) $(TOOLS)

@@ -1,0 +1,161 @@
+"""Summarise a `make demo` run: rows landed in DuckDB next to the sandbox's own truth.
+
+Starts the sandbox on the demo's SQLite world (frozen, so it does not move), reads
+`GET /_sandbox/truth/{stream}`, counts the live rows of each DuckDB table and prints one line per
+table. Counts from the previous run are kept in `output/demo_counts.json`, so a second run shows
+what it added and rewrote. Exits 1 when a table's live rows differ from the truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+# Streams with a truth endpoint; invoice_status_changes is an observation log, counted only.
+TRUTH_STREAMS = ("accounts", "invoices", "payments", "subscriptions")
+LOG_STREAMS = ("invoice_status_changes",)
+TIMEOUT = 30
+
+
+def parse_args() -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duckdb", type=Path, default=ROOT / "output" / "mindzpay.duckdb")
+    parser.add_argument("--sandbox-db", type=Path, default=ROOT / "output" / "sandbox.sqlite")
+    parser.add_argument("--schema", default="mindzpay")
+    parser.add_argument("--counts", type=Path, default=ROOT / "output" / "demo_counts.json")
+    return parser.parse_args()
+
+
+def fetch_truth(sandbox_db: Path) -> dict[str, int]:
+    """Start a frozen sandbox on the demo world and count each stream's live records."""
+    executable = Path(sys.executable).parent / "mindzpay-sandbox"
+    command = [str(executable), "--db", str(sandbox_db), "--frozen", "--port", "0"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None  # noqa: S101 - stdout=PIPE above
+            root = process.stdout.readline().strip()
+            if not root.startswith("http"):
+                msg = f"mindzpay-sandbox printed no URL (got {root!r}); see its stderr above"
+                raise RuntimeError(msg)
+            counts = {}
+            for stream in TRUTH_STREAMS:
+                response = requests.get(f"{root}/_sandbox/truth/{stream}", timeout=TIMEOUT)
+                response.raise_for_status()
+                counts[stream] = len(response.json()["data"])
+            return counts
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=TIMEOUT)
+
+
+def table_counts(path: Path, schema: str) -> dict[str, dict[str, Any]]:
+    """Count live rows and the latest `_sdc_batched_at` of every table in the demo's schema."""
+    result: dict[str, dict[str, Any]] = {}
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema]
+        ).fetchall()
+        for (table,) in tables:
+            columns = {
+                row[0]
+                for row in con.execute(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = ? AND table_name = ?",
+                    [schema, table],
+                ).fetchall()
+            }
+            live = "_sdc_deleted_at IS NULL" if "_sdc_deleted_at" in columns else "TRUE"
+            batched = "max(_sdc_batched_at)" if "_sdc_batched_at" in columns else "NULL"
+            total, live_rows, last = con.execute(
+                f'SELECT count(*), count(*) FILTER (WHERE {live}), {batched} FROM "{schema}"."{table}"'  # noqa: S608, E501 - names come from information_schema
+            ).fetchone() or (0, 0, None)
+            result[table] = {"rows": total, "live": live_rows, "last_batched_at": last}
+    return result
+
+
+def written_since(path: Path, schema: str, table: str, since: str | None) -> int | None:
+    """Rows of a table written (inserted or rewritten) after the previous run's last batch."""
+    if since is None:
+        return None
+    with duckdb.connect(str(path), read_only=True) as con:
+        row = con.execute(
+            f'SELECT count(*) FROM "{schema}"."{table}" WHERE _sdc_batched_at > ?',  # noqa: S608
+            [datetime.fromisoformat(since)],
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def main() -> int:
+    """Print the summary; return 1 if any table disagrees with the truth."""
+    args = parse_args()
+    if not args.duckdb.exists():
+        print(f"{args.duckdb} does not exist: run `make demo` first", file=sys.stderr)
+        return 1
+    truth = fetch_truth(args.sandbox_db)
+    landed = table_counts(args.duckdb, args.schema)
+    previous: dict[str, dict[str, Any]] = (
+        json.loads(args.counts.read_text(encoding="utf-8")) if args.counts.exists() else {}
+    )
+
+    print()
+    print(f"{'table':24} {'in DuckDB':>10} {'sandbox':>10}  {'match':5}  this run")
+    mismatches = 0
+    for table in (*TRUTH_STREAMS, *LOG_STREAMS):
+        counts = landed.get(table, {"rows": 0, "live": 0, "last_batched_at": None})
+        expected = truth.get(table)
+        ok = expected is None or counts["live"] == expected
+        mismatches += not ok
+        before = previous.get(table)
+        if before is None:
+            change = "first run: all rows new"
+        else:
+            since = before.get("last_batched_at")
+            written = (
+                written_since(args.duckdb, args.schema, table, since)
+                if table in landed and since
+                else None
+            )
+            added = counts["live"] - before.get("live", 0)
+            change = f"{added:+d} live rows"
+            if written is not None:
+                change += f", {written} rows written (new or changed)"
+        print(
+            f"{table:24} {counts['live']:>10} "
+            f"{'-' if expected is None else expected:>10}  "
+            f"{'-' if expected is None else ('yes' if ok else 'NO'):5}  {change}"
+        )
+
+    saved = {
+        table: {
+            "live": counts["live"],
+            "rows": counts["rows"],
+            "last_batched_at": None
+            if counts["last_batched_at"] is None
+            else counts["last_batched_at"].isoformat(),
+        }
+        for table, counts in landed.items()
+    }
+    args.counts.write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
+    print()
+    if previous:
+        print("Incremental run: Meltano resumed from the state kept in .meltano/.")
+    if mismatches:
+        print(f"{mismatches} table(s) differ from the sandbox truth.", file=sys.stderr)
+        return 1
+    print("Every table matches the sandbox truth.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
