@@ -1,0 +1,311 @@
+"""The five figures of issue 5, each measured against its own sandbox process.
+
+Every function returns table rows with the measured numbers; a figure that cannot run yet says
+why in its row (never a made-up number).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pstats
+import sys
+import time
+from io import StringIO
+from typing import TYPE_CHECKING
+
+import requests
+from bench import PROJECT_ROOT, Bench, Row, request_counts, total_requests
+from measure import CounterSampler, ProcessResult, run_measured
+
+if TYPE_CHECKING:
+    from helpers import SandboxProcess
+
+CAPTURE_MODULE = PROJECT_ROOT / "tap_mindzpay" / "capture.py"
+PENDING_CAPTURE = "pending: needs change capture (tap_mindzpay/capture.py)"
+IN_FLIGHT_STATUSES = {0, 1, 4}
+MB = 1024 * 1024
+
+
+def _best(runs: list[ProcessResult]) -> ProcessResult:
+    return min(runs, key=lambda run: run.seconds)
+
+
+def _check_served(sandbox: SandboxProcess, records: int, who: str) -> None:
+    # A client that silently stopped early would look fast: it must have fetched every page.
+    pages = total_requests(sandbox.stats(), 200)
+    if pages < records // 100:
+        msg = f"{who} made {pages} successful requests for {records} records: incomplete run"
+        raise RuntimeError(msg)
+
+
+# -- (1) throughput, and (4) memory at the same size ---------------------------------------------
+
+
+def throughput(bench: Bench, invoices: int, repeats: int) -> tuple[list[Row], int]:
+    """Records/s of tap-mindzpay, the baseline tap, the raw client; the sandbox alone.
+
+    Returns the rows and the tap's peak RSS at this size (bytes).
+    """
+    with bench.sandbox(accounts=1, invoices=invoices) as sandbox:
+        records = bench.record_count(sandbox)
+        fetched = [bench.run_raw(sandbox, pages_only=True) for _ in range(repeats)]
+        served = min(json.loads(run.stderr.strip().splitlines()[-1])["seconds"] for run in fetched)
+        timed: dict[str, list[ProcessResult]] = {"tap": [], "baseline": [], "raw": []}
+        for attempt in range(repeats):
+            for who in ("baseline", "raw", "tap"):
+                sandbox.reset_stats()
+                if who == "baseline":
+                    timed[who].append(bench.run_baseline(f"baseline-{attempt}", sandbox))
+                elif who == "raw":
+                    timed[who].append(bench.run_raw(sandbox))
+                else:
+                    timed[who].append(bench.run_tap(f"tap-full-{attempt}", sandbox))
+                _check_served(sandbox, records, who)
+        rate = {who: records / _best(runs).seconds for who, runs in timed.items()}
+        profile = []
+        if rate["tap"] < 3 * rate["baseline"] or rate["tap"] < 0.5 * rate["raw"]:
+            profile = profile_tap(bench, sandbox)
+    sandbox_rate = records / served
+    where = f"1 account x {invoices:,} invoices: {records:,} records (all four streams)"
+    rows = [
+        Row(
+            "(1) tap / baseline (records/s)",
+            ">= 3.0",
+            f"{rate['tap']:,.0f} / {rate['baseline']:,.0f}",
+            rate["tap"] / rate["baseline"],
+            rate["tap"] >= 3 * rate["baseline"],
+            [where, *profile],
+        ),
+        Row(
+            "(1) tap / raw limit (records/s)",
+            ">= 0.5",
+            f"{rate['tap']:,.0f} / {rate['raw']:,.0f}",
+            rate["tap"] / rate["raw"],
+            rate["tap"] >= 0.5 * rate["raw"],
+        ),
+        Row(
+            "(1) sandbox serves / tap consumes",
+            ">= 3.0",
+            f"{sandbox_rate:,.0f} / {rate['tap']:,.0f} records/s",
+            sandbox_rate / rate["tap"],
+            sandbox_rate >= 3 * rate["tap"],
+            [
+                (
+                    f"sandbox alone: {records / served / 100:,.0f} pages/s of 100 records to a "
+                    "client that reads the bytes and decodes nothing"
+                )
+            ],
+        ),
+    ]
+    return rows, timed["tap"][0].peak_rss_bytes
+
+
+def profile_tap(bench: Bench, sandbox: SandboxProcess, top: int = 20) -> list[str]:
+    """CProfile of one tap full sync: the functions with the most own time."""
+    config = bench.workdir / "profile.config.json"
+    config.write_text(json.dumps(sandbox.tap_config()), encoding="utf-8")
+    catalog = bench.workdir / "profile.catalog.json"
+    catalog.write_text(json.dumps(bench.catalog(("accounts", "invoices", "payments"))))
+    out = bench.workdir / "tap.prof"
+    code = (
+        "import cProfile, sys\n"
+        "from tap_mindzpay.tap import TapMindzPay\n"
+        f"sys.argv = ['tap-mindzpay', '--config', {str(config)!r}, '--catalog', {str(catalog)!r}]\n"
+        f"cProfile.run('TapMindzPay.cli()', {str(out)!r})\n"
+    )
+    from helpers import child_env  # noqa: PLC0415 - bench put tests/ on sys.path
+
+    run_measured([sys.executable, "-c", code], env=child_env(), cwd=bench.workdir, timeout=600)
+    text = StringIO()
+    pstats.Stats(str(out), stream=text).sort_stats("tottime").print_stats(top)
+    lines = [line for line in text.getvalue().splitlines() if line.strip()]
+    return ["cProfile of a tap full sync, by own time:", "```", *lines[-top - 1 :], "```"]
+
+
+def memory(bench: Bench, small: tuple[int, int], large_invoices: int) -> Row:
+    """Peak RSS of the tap's full sync at the small size (measured already) and the large one."""
+    invoices_small, rss_small = small
+    with bench.sandbox(accounts=1, invoices=large_invoices) as sandbox:
+        rss_large = bench.run_tap("tap-memory", sandbox, timeout=1200).peak_rss_bytes
+    growth = rss_large / rss_small
+    return Row(
+        "(4) peak RSS at 1M invoices (MB; x the 100k run)",
+        "<= 200 MB and <= 1.3x",
+        f"{rss_large / MB:,.0f} MB at {large_invoices:,}; "
+        f"{rss_small / MB:,.0f} MB at {invoices_small:,}",
+        growth,
+        rss_large <= 200 * MB and growth <= 1.3,
+        ["full sync of accounts, invoices, payments, subscriptions; RSS of the tap process only"],
+    )
+
+
+# -- (3) rate limit ------------------------------------------------------------------------------
+
+
+def rate_limit(bench: Bench, limit: int, invoices: int) -> Row:
+    """Achieved requests/s over the limit R, and the share of 429s, for a full sync."""
+    window = ("--rate-limit", str(limit), "--rate-window", "1")
+    with bench.sandbox(accounts=1, invoices=invoices, extra=window) as sandbox:
+        sandbox.reset_stats()
+        with CounterSampler(lambda: total_requests(sandbox.stats())) as sampler:
+            bench.run_tap("rate-limit", sandbox)
+        stats = sandbox.stats()
+    everything = total_requests(stats)
+    refused = total_requests(stats, 429)
+    span = sampler.active_span()
+    achieved = (everything - refused) / span
+    share = refused / everything
+    return Row(
+        "(3) achieved / R, share of 429s",
+        ">= 0.9, <= 1% 429",
+        f"{achieved:,.1f}/s of R={limit}/s; {refused} of {everything} were 429 ({share:.1%})",
+        achieved / limit,
+        achieved >= 0.9 * limit and share <= 0.01,
+        [f"{everything} requests served over {span:.1f}s as the sandbox counted them"],
+    )
+
+
+# -- (2) refresh under latency and (5) incremental cost: need the capture engine -----------------
+
+
+def _in_flight_invoices(bench: Bench, label: str) -> int:
+    latest: dict[int, int] = {}
+    for message in bench.output_messages(label):
+        if message["type"] == "RECORD" and message["stream"] == "invoices":
+            latest[message["record"]["id"]] = message["record"]["status"]
+    return sum(status in IN_FLIGHT_STATUSES for status in latest.values())
+
+
+def serial_refreshes(sandbox: SandboxProcess, targets: list[tuple[str, int]]) -> float:
+    """Seconds to refresh `targets` (account key, invoice id) one at a time on one session."""
+    session = requests.Session()
+    session.trust_env = False
+    config = sandbox.tap_config()
+    token = session.post(
+        f"{sandbox.api_url}/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": config["client_id"],
+            "client_secret": config["client_secret"],
+        },
+        timeout=60,
+    )
+    token.raise_for_status()
+    session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    started = time.perf_counter()
+    for account_key, invoice_id in targets:
+        url = f"{sandbox.api_url}/mindzpay/accounts/{account_key}/invoices/{invoice_id}/refresh"
+        response = session.post(url, timeout=60)
+        if response.status_code not in {200, 404}:
+            response.raise_for_status()
+    return time.perf_counter() - started
+
+
+def refresh_under_latency(  # noqa: PLR0913 - the world and the sample are knobs of the bench
+    bench: Bench,
+    *,
+    accounts: int,
+    invoices: int,
+    world_args: tuple[str, ...],
+    latency_ms: int,
+    concurrency: int,
+    serial_sample: int,
+) -> Row:
+    """Wall time of a tap sync that refreshes the in-flight invoices, vs the same refreshes serial.
+
+    The world is built and synced once without latency (the sandbox persists it to SQLite), then
+    served again with `latency_ms` added to every request for the timed runs.
+    """
+    figure = f"(2) serial / tap refresh time, {latency_ms} ms, max_concurrency {concurrency}"
+    if not CAPTURE_MODULE.exists():
+        return Row(figure, ">= 8", PENDING_CAPTURE)
+    database = bench.workdir / "latency-world.sqlite"
+    database.unlink(missing_ok=True)
+    persisted = ("--db", str(database), *world_args)
+    with bench.sandbox(accounts=accounts, invoices=invoices, extra=persisted) as sandbox:
+        bench.run_tap("latency-sync1", sandbox, streams=None, keep_output=True)
+    state = bench.last_state("latency-sync1")
+    in_flight = _in_flight_invoices(bench, "latency-sync1")
+    slow = (*persisted, "--latency-ms", str(latency_ms))
+    with bench.sandbox(accounts=accounts, invoices=invoices, extra=slow) as sandbox:
+        sandbox.reset_stats()
+        tap = bench.run_tap(
+            "latency-sync2",
+            sandbox,
+            streams=None,
+            config={"max_concurrency": concurrency},
+            state=state,
+        )
+        stats = sandbox.stats()
+        targets = [(r["account_key"], r["invoice_id"]) for r in stats.get("refreshes", [])]
+        sample = targets[:serial_sample]
+        serial_seconds = serial_refreshes(sandbox, sample) * len(targets) / max(len(sample), 1)
+    ratio = serial_seconds / tap.seconds
+    requests_made = total_requests(stats)
+    details = [
+        (
+            f"{in_flight:,} invoices in flight after sync 1; sync 2 made "
+            f"{len(targets):,} refreshes and {requests_made - len(targets):,} other requests "
+            f"in {tap.seconds:.1f}s "
+            "(wall time of the tap process, startup included)"
+        ),
+        f"serial: {len(sample):,} refreshes timed one at a time on one keep-alive session"
+        + (f", scaled to {len(targets):,}" if len(sample) < len(targets) else ""),
+    ]
+    return Row(
+        figure,
+        ">= 8",
+        f"{serial_seconds:,.1f}s / {tap.seconds:,.1f}s for {len(targets):,} refreshes",
+        ratio,
+        ratio >= 8 and len(targets) >= 2000,
+        details,
+    )
+
+
+def advance_until_changed(sandbox: SandboxProcess, wanted: int, step: int = 300) -> dict[str, int]:
+    """Move the frozen clock in steps until the sandbox applied `wanted` events; return them."""
+    applied: dict[str, int] = {}
+    for _ in range(2000):
+        moved = sandbox.advance(step)["applied"]
+        for kind, count in moved.items():
+            applied[kind] = applied.get(kind, 0) + int(count)
+        if sum(applied.values()) >= wanted:
+            break
+    return applied
+
+
+def incremental_cost(bench: Bench, invoices: int, changed_share: float) -> Row:
+    """Requests of a sync after `changed_share` of the invoices changed, over a full sync's."""
+    figure = "(5) incremental / full sync requests"
+    if not CAPTURE_MODULE.exists():
+        return Row(figure, "<= 0.05", PENDING_CAPTURE)
+    config = {"sweep_interval_hours": 24}
+    with bench.sandbox(accounts=1, invoices=invoices) as sandbox:
+        sandbox.reset_stats()
+        bench.run_tap("inc-full", sandbox, streams=None, config=config, keep_output=True)
+        full = sandbox.stats()
+        applied = advance_until_changed(sandbox, math.ceil(invoices * changed_share))
+        sandbox.reset_stats()
+        bench.run_tap(
+            "inc-next", sandbox, streams=None, config=config, state=bench.last_state("inc-full")
+        )
+        incremental = sandbox.stats()
+    ratio = total_requests(incremental) / total_requests(full)
+    by_endpoint: dict[str, int] = {}
+    for (endpoint, _status), count in request_counts(incremental).items():
+        by_endpoint[endpoint] = by_endpoint.get(endpoint, 0) + count
+    return Row(
+        figure,
+        "<= 0.05",
+        f"{total_requests(incremental):,} / {total_requests(full):,}",
+        ratio,
+        ratio <= 0.05,
+        [
+            (
+                f"1 account x {invoices:,} invoices; clock advanced until "
+                f"{sum(applied.values()):,} events applied ({dict(applied)}); no sweep due"
+            ),
+            f"incremental requests by endpoint: {by_endpoint}",
+        ],
+    )

@@ -1,0 +1,130 @@
+"""`make bench`: measure the five figures of issue 5, print the table, write BENCHMARKS.md.
+
+    .venv/bin/python benchmarks/run.py            # everything (about ten minutes on 2 cores)
+    .venv/bin/python benchmarks/run.py --quick    # small worlds, a smoke run; writes nothing
+    .venv/bin/python benchmarks/run.py --only 1,3 # some figures
+
+Each figure starts its own sandbox process (frozen clock, seed 42) and runs the clients as
+processes against it. Figures (2) and (5) need the change-capture engine; until
+`tap_mindzpay/capture.py` exists their rows say "pending".
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import figures
+import machine
+import report
+from bench import PROJECT_ROOT, Bench, Row
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The bench's knobs; the defaults are what BENCHMARKS.md reports."""
+    parser = argparse.ArgumentParser(description="tap-mindzpay benchmarks (issue 5)")
+    add = parser.add_argument
+    add("--only", default="1,2,3,4,5", help="comma-separated figure numbers")
+    add("--quick", action="store_true", help="small worlds, one repeat; does not write the page")
+    add("--invoices", type=int, default=100_000, help="(1) and (4): invoices of the one account")
+    add("--large-invoices", type=int, default=1_000_000, help="(4): the large run")
+    add("--repeats", type=int, default=2, help="(1): runs per client, the fastest counts")
+    add("--rate-limit", type=int, default=50, help="(3): R, requests per 1-second window")
+    add("--rate-invoices", type=int, default=30_000, help="(3): invoices synced under the limit")
+    add("--latency-ms", type=int, default=100, help="(2): added to every API request")
+    add("--concurrency", type=int, default=16, help="(2): the tap's max_concurrency")
+    add("--latency-accounts", type=int, default=1, help="(2): accounts of the world")
+    add("--latency-invoices", type=int, default=4_000, help="(2): invoices per account")
+    add("--latency-world-args", default="", help="(2): extra sandbox flags for the world")
+    add("--serial-sample", type=int, default=500, help="(2): serial refreshes actually timed")
+    add("--incremental-invoices", type=int, default=100_000, help="(5): invoices")
+    add("--changed-share", type=float, default=0.01, help="(5): share changed between syncs")
+    add("--output", default=str(PROJECT_ROOT / "BENCHMARKS.md"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.invoices, args.large_invoices, args.repeats = 5_000, 20_000, 1
+        args.rate_invoices, args.incremental_invoices = 3_000, 5_000
+        args.serial_sample = 50
+    return args
+
+
+def measure(args: argparse.Namespace, bench: Bench, only: set[str]) -> list[Row]:
+    """Run the chosen figures in table order, printing each row as it lands."""
+    rows: list[Row] = []
+
+    def done(*new: Row) -> None:
+        for row in new:
+            print(f"  {row.figure}: {row.measured}", flush=True)
+        rows.extend(new)
+
+    rss_small = None
+    if only & {"1", "4"}:
+        print(f"(1) throughput, 1 account x {args.invoices:,} invoices ...", flush=True)
+        throughput_rows, rss_small = figures.throughput(bench, args.invoices, args.repeats)
+        done(*(throughput_rows if "1" in only else []))
+    if "2" in only:
+        print("(2) refresh under latency ...", flush=True)
+        done(
+            figures.refresh_under_latency(
+                bench,
+                accounts=args.latency_accounts,
+                invoices=args.latency_invoices,
+                world_args=tuple(shlex.split(args.latency_world_args)),
+                latency_ms=args.latency_ms,
+                concurrency=args.concurrency,
+                serial_sample=args.serial_sample,
+            )
+        )
+    if "3" in only:
+        print(f"(3) rate limit R={args.rate_limit}/s ...", flush=True)
+        done(figures.rate_limit(bench, args.rate_limit, args.rate_invoices))
+    if "4" in only and rss_small is not None:
+        print(f"(4) memory at {args.large_invoices:,} invoices ...", flush=True)
+        done(figures.memory(bench, (args.invoices, rss_small), args.large_invoices))
+    if "5" in only:
+        print("(5) incremental cost ...", flush=True)
+        done(figures.incremental_cost(bench, args.incremental_invoices, args.changed_share))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure, print the table, and (unless --quick) write BENCHMARKS.md."""
+    args = parse_args(argv)
+    only = {part.strip() for part in args.only.split(",") if part.strip()}
+    started_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    started = time.monotonic()
+    bench = Bench(PROJECT_ROOT / ".bench")
+    rows = measure(args, bench, only)
+    seconds = time.monotonic() - started
+    print()
+    print(report.table_text(rows))
+    print(f"\n{len(rows)} rows in {seconds / 60:.1f} minutes")
+    if not args.quick and only == {"1", "2", "3", "4", "5"}:
+        command = " ".join(["benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])])
+        settings = {
+            key: value
+            for key, value in vars(args).items()
+            if key not in {"only", "quick", "output"}
+        }
+        page = report.markdown(
+            rows,
+            machine=machine.describe(),
+            command=command.strip(),
+            settings=settings,
+            started=started_at,
+            seconds=seconds,
+        )
+        Path(args.output).write_text(page, encoding="utf-8")
+        print(f"wrote {args.output}")
+    missed = [row.figure for row in rows if row.met is False]
+    if missed:
+        print(f"targets not met ({len(missed)}): see the details in {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
