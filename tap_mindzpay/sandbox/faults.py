@@ -1,0 +1,112 @@
+"""Fault switches of the sandbox: what to break, how often, seeded so runs repeat.
+
+Rates are probabilities per API request (admin calls under `/_sandbox/` are never faulted).
+
+| key | effect |
+|---|---|
+| `seed` | seed of the fault draws |
+| `http_5xx` | answer 500/502/503 with the error envelope |
+| `http_429` | answer 429 with `Retry-After` (`retry_after` seconds, default 1) |
+| `reset` | close the connection without an answer |
+| `slow_body` | send the headers, then wait `slow_seconds` (default 5) before the body |
+| `truncated` | answer 200 with only the first half of the JSON body |
+| `malformed` | one record of a list page is broken (wrong type, missing field, new field) |
+| `shift_pages` | before a list page, support deletes a record and a new one is created |
+| `refresh_race` | a refresh_token grant rotates the token, then the connection drops |
+| `revoke_every_seconds` | every N wall seconds every access token is revoked |
+| `latency_ms` | added to every API request |
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from typing import Any
+
+RATE_KEYS = (
+    "http_5xx",
+    "http_429",
+    "reset",
+    "slow_body",
+    "truncated",
+    "malformed",
+    "shift_pages",
+    "refresh_race",
+)
+NUMBER_KEYS = ("slow_seconds", "retry_after", "revoke_every_seconds", "latency_ms")
+
+
+class FaultError(ValueError):
+    """A fault configuration that cannot be used."""
+
+
+class Faults:
+    """The current fault switches and their seeded random draws (thread-safe)."""
+
+    def __init__(self) -> None:
+        """No faults."""
+        self._lock = threading.Lock()
+        self.config: dict[str, float] = {}
+        self.rng = random.Random(0)
+        self.last_revoke = time.monotonic()
+        self.injected: dict[str, int] = {}
+
+    def configure(self, config: dict[str, Any]) -> None:
+        """Replace the switches; unknown keys or bad values raise FaultError."""
+        unknown = set(config) - {*RATE_KEYS, *NUMBER_KEYS, "seed"}
+        if unknown:
+            msg = f"unknown fault keys: {sorted(unknown)}"
+            raise FaultError(msg)
+        clean: dict[str, float] = {}
+        for key, value in config.items():
+            if key == "seed":
+                continue
+            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+                msg = f"fault {key} must be a number >= 0"
+                raise FaultError(msg)
+            if key in RATE_KEYS and value > 1:
+                msg = f"fault {key} is a probability (0..1)"
+                raise FaultError(msg)
+            clean[key] = float(value)
+        with self._lock:
+            self.config = clean
+            self.rng = random.Random(config.get("seed", 0))
+            self.last_revoke = time.monotonic()
+
+    def roll(self, key: str) -> bool:
+        """Draw whether the fault `key` strikes this request (and count it)."""
+        rate = self.config.get(key, 0.0)
+        if rate <= 0:
+            return False
+        with self._lock:
+            hit = self.rng.random() < rate
+        if hit:
+            self.count(key)
+        return hit
+
+    def count(self, key: str) -> None:
+        """Count one injected fault."""
+        with self._lock:
+            self.injected[key] = self.injected.get(key, 0) + 1
+
+    def value(self, key: str, default: float) -> float:
+        """A numeric switch."""
+        return self.config.get(key, default)
+
+    def revoke_due(self) -> bool:
+        """Whether the periodic token revocation is due now."""
+        every = self.config.get("revoke_every_seconds", 0.0)
+        if every <= 0:
+            return False
+        with self._lock:
+            if time.monotonic() - self.last_revoke < every:
+                return False
+            self.last_revoke = time.monotonic()
+        self.count("revoke")
+        return True
+
+    def choice(self, options: list[str]) -> str:
+        """A seeded choice (kind of malformation)."""
+        with self._lock:
+            return self.rng.choice(options)

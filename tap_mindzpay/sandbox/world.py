@@ -1,0 +1,395 @@
+"""The sandbox's world: records, the lifecycle clock that moves them, and what the API sees.
+
+Invoices carry a *visible* status (what Get and List return) and, while the fiscal provider has
+decided but MindzPay has not asked, a *hidden* outcome that only `refresh` makes visible.
+Every change goes through this class under one lock; JSON bytes of each record are cached.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import threading
+from bisect import bisect_left, insort
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tap_mindzpay.sandbox import data
+from tap_mindzpay.sandbox.data import BRT, EPOCH, Record, ts
+
+STREAMS = ("accounts", "invoices", "payments", "subscriptions")
+IN_FLIGHT = frozenset({0, 1, 4})
+STEP_SECONDS = 60.0
+MAX_STEPS_PER_ADVANCE = 2000
+# Events per simulated hour and account (or per in-flight invoice where noted).
+RATES = {
+    "new_invoice": 12.0,
+    "new_subscription": 1.0,
+    "handed_to_provider": 0.5,  # per invoice in 0
+    "provider_decides": 0.6,  # per invoice in 1 or 4 without a decision
+    "merchant_cancel": 2.0,
+    "merchant_reissue": 1.5,
+    "merchant_edit": 1.0,
+    "support_delete": 0.5,
+    "payment_settles": 1.0,  # per pending payment
+    "payment_reverses": 0.5,
+    "subscription_moves": 1.5,
+}
+
+
+@dataclass
+class WorldConfig:
+    """What a world is generated from."""
+
+    seed: int = 42
+    accounts: int = 3
+    invoices_per_account: int = 2000
+    subscriptions_per_account: int = 0  # 0 = invoices / 8
+
+
+class World:
+    """All records of every account, with the lifecycle clock."""
+
+    def __init__(self, config: WorldConfig, *, generate: bool = True) -> None:
+        """Generate a new world from `config` (deterministic); empty when loading from storage."""
+        self.config = config
+        self.lock = threading.RLock()
+        self.now = EPOCH
+        self.step = 0
+        self.records: dict[str, dict[int, Record]] = {s: {} for s in STREAMS}
+        self.hidden: dict[int, int] = {}  # invoice id -> provider outcome not yet visible
+        self.by_account: dict[str, dict[str, list[int]]] = {s: {} for s in STREAMS}
+        self.next_id = dict.fromkeys(STREAMS, 1)
+        self.transitions: list[dict[str, Any]] = []
+        self.deleted: list[dict[str, Any]] = []
+        self.version = 0  # bumps on every change; sorted-page caches key on it
+        self._json: dict[tuple[str, int], bytes] = {}
+        self.dirty: set[tuple[str, int]] = set()
+        if generate:
+            self._generate()
+
+    # ---- generation -----------------------------------------------------------------------
+
+    def _generate(self) -> None:
+        rng = random.Random(self.config.seed)
+        cfg = self.config
+        subs = cfg.subscriptions_per_account or max(1, cfg.invoices_per_account // 8)
+        start = EPOCH - timedelta(days=365)
+        for index in range(cfg.accounts):
+            account = data.new_account(rng, index + 1, start + timedelta(days=index))
+            self._insert("accounts", account, "all")
+            self.next_id["accounts"] = index + 2
+        keys = [a["key"] for a in self.records["accounts"].values()]
+        span = (EPOCH - start).total_seconds()
+        # Interleave the accounts' histories so ids grow with created_at across the platform.
+        moments = sorted(
+            (rng.random() * span, i % cfg.accounts) for i in range(cfg.invoices_per_account * cfg.accounts)
+        )
+        for offset, account_index in moments:
+            created = start + timedelta(seconds=offset)
+            self._create_invoice(rng, keys[account_index], created, data.weighted_status(rng))
+        sub_moments = sorted((rng.random() * span, i % cfg.accounts) for i in range(subs * cfg.accounts))
+        for offset, account_index in sub_moments:
+            self._create_subscription(rng, account_index + 1, start + timedelta(seconds=offset))
+        for invoice_id, record in self.records["invoices"].items():
+            if record["status"] in {1, 4} and rng.random() < 0.5:  # noqa: PLR2004
+                self.hidden[invoice_id] = self._outcome(rng, record["status"])
+
+    def _create_invoice(self, rng: random.Random, key: str, created: datetime, status: int) -> Record:
+        client_id = rng.randint(1000, 999_999)
+        price = data.amount(rng)
+        payment_id = self._take_id("payments")
+        settled = status not in {0, 7} or rng.random() < 0.3  # noqa: PLR2004
+        payment = data.new_payment(rng, payment_id, key, client_id, price, created, settled=settled)
+        self._insert("payments", payment, key)
+        invoice = data.new_invoice(rng, self._take_id("invoices"), key, payment, created, status)
+        self._insert("invoices", invoice, key)
+        return invoice
+
+    def _create_subscription(self, rng: random.Random, account_id: int, created: datetime) -> None:
+        sub = data.new_subscription(rng, self._take_id("subscriptions"), account_id, created)
+        self._insert("subscriptions", sub, str(account_id))
+
+    def _take_id(self, stream: str) -> int:
+        value = self.next_id[stream]
+        self.next_id[stream] = value + 1
+        return value
+
+    @staticmethod
+    def _outcome(rng: random.Random, status: int) -> int:
+        if status == 1:
+            return rng.choices([2, 8, 3], weights=[60, 25, 15])[0]
+        return rng.choices([5, 6], weights=[85, 15])[0]
+
+    # ---- storage primitives ---------------------------------------------------------------
+
+    def _insert(self, stream: str, record: Record, owner: str) -> None:
+        self.records[stream][record["id"]] = record
+        self.by_account[stream].setdefault(owner, []).append(record["id"])
+        self._touch(stream, record["id"])
+
+    def _touch(self, stream: str, record_id: int) -> None:
+        self._json.pop((stream, record_id), None)
+        self.dirty.add((stream, record_id))
+        self.version += 1
+
+    def owner(self, stream: str, record: Record) -> str:
+        """The account partition a record lives in (key, or id for subscriptions)."""
+        if stream == "accounts":
+            return "all"
+        if stream == "subscriptions":
+            return str(record["account_id"])
+        return str(record["account_key"])
+
+    def record_json(self, stream: str, record_id: int) -> bytes:
+        """The cached JSON bytes of one record as the API returns it."""
+        key = (stream, record_id)
+        cached = self._json.get(key)
+        if cached is None:
+            cached = json.dumps(self.records[stream][record_id], separators=(",", ":")).encode()
+            self._json[key] = cached
+        return cached
+
+    def ids(self, stream: str, owner: str) -> list[int]:
+        """Ids of one partition, ascending (a live list: do not mutate)."""
+        return self.by_account[stream].get(owner, [])
+
+    def account_by_key(self, key: str) -> Record | None:
+        """The account with this key, if any."""
+        for account in self.records["accounts"].values():
+            if account["key"] == key:
+                return account
+        return None
+
+    # ---- invoice life ---------------------------------------------------------------------
+
+    def _set_status(self, record: Record, status: int, kind: str) -> None:
+        before = record["status"]
+        record["status"] = status
+        record["updated_at"] = ts(self.now)
+        if status in {2, 8} and record["issued_at"] is None:
+            data.mark_issued(record, self.now)
+        if status == 5:  # noqa: PLR2004
+            record["canceled_at"] = ts(self.now)
+        if status == 0:
+            record.update(nfe_id=None, file_url=None, issued_at=None)
+        self._touch("invoices", record["id"])
+        self.transitions.append(
+            {
+                "invoice_id": record["id"],
+                "account_key": record["account_key"],
+                "from_status": before,
+                "to_status": status,
+                "at": ts(self.now),
+                "kind": kind,
+            }
+        )
+
+    def refresh_invoice(self, invoice_id: int) -> Record | None:
+        """What `POST .../refresh` does: make the provider's decision visible."""
+        record = self.records["invoices"].get(invoice_id)
+        if record is None:
+            return None
+        outcome = self.hidden.pop(invoice_id, None)
+        if outcome is not None:
+            self._set_status(record, outcome, "provider")
+        return record
+
+    def truth(self, stream: str) -> list[Record]:
+        """Every live record as it would read after refreshing every in-flight invoice now."""
+        rows = []
+        for owner in sorted(self.by_account[stream], key=_owner_sort_key(self, stream)):
+            for record_id in self.ids(stream, owner):
+                record = dict(self.records[stream][record_id])
+                if stream == "invoices" and record_id in self.hidden:
+                    record = self._preview(record, self.hidden[record_id])
+                rows.append(record)
+        return rows
+
+    def _preview(self, record: Record, outcome: int) -> Record:
+        record["status"] = outcome
+        record["updated_at"] = ts(self.now)
+        if outcome in {2, 8} and record["issued_at"] is None:
+            data.mark_issued(record, self.now)
+        if outcome == 5:  # noqa: PLR2004
+            record["canceled_at"] = ts(self.now)
+        return record
+
+    def delete(self, stream: str, record_id: int) -> None:
+        """Support deletes a record: it is gone from Get, Refresh and List."""
+        record = self.records[stream].pop(record_id)
+        ids = self.by_account[stream][self.owner(stream, record)]
+        del ids[bisect_left(ids, record_id)]
+        self.hidden.pop(record_id, None)
+        self._touch(stream, record_id)
+        self.deleted.append(
+            {
+                "stream": stream,
+                "id": record_id,
+                "account_key": record.get("account_key"),
+                "deleted_at": ts(self.now),
+            }
+        )
+
+    # ---- the clock ------------------------------------------------------------------------
+
+    def advance(self, seconds: float) -> dict[str, int]:
+        """Move simulated time forward, applying events in steps (deterministic per step)."""
+        applied: dict[str, int] = {}
+        if seconds <= 0:
+            return applied
+        steps = max(1, math.ceil(seconds / STEP_SECONDS))
+        steps = min(steps, MAX_STEPS_PER_ADVANCE)
+        dt = seconds / steps
+        for _ in range(steps):
+            self.now += timedelta(seconds=dt)
+            self.step += 1
+            rng = random.Random(f"{self.config.seed}:{self.step}")
+            self._apply_step(rng, dt / 3600.0, applied)
+        return applied
+
+    def _apply_step(self, rng: random.Random, hours: float, applied: dict[str, int]) -> None:
+        def chance(rate: float) -> bool:
+            return rng.random() < 1 - math.exp(-rate * hours)
+
+        def bump(kind: str) -> None:
+            applied[kind] = applied.get(kind, 0) + 1
+
+        invoices = self.records["invoices"]
+        for account in sorted(self.records["accounts"].values(), key=lambda a: a["id"]):
+            key = account["key"]
+            ids = self.ids("invoices", key)
+            for _ in range(_events(rng, RATES["new_invoice"] * hours)):
+                self._create_invoice(rng, key, self.now, rng.choice([0, 0, 0, 7]))
+                bump("new_invoice")
+            for invoice_id in [i for i in ids if invoices[i]["status"] in IN_FLIGHT]:
+                record = invoices[invoice_id]
+                if record["status"] == 0 and chance(RATES["handed_to_provider"]):
+                    self._set_status(record, 1, "mindzpay")
+                    bump("handed_to_provider")
+                elif record["status"] in {1, 4} and invoice_id not in self.hidden:
+                    if chance(RATES["provider_decides"]):
+                        self.hidden[invoice_id] = self._outcome(rng, record["status"])
+                        bump("provider_decides")
+            self._merchant_and_support(rng, hours, key, bump)
+            self._payments_and_subscriptions(rng, hours, account, bump)
+
+    def _merchant_and_support(
+        self, rng: random.Random, hours: float, key: str, bump: Any
+    ) -> None:
+        invoices = self.records["invoices"]
+        ids = self.ids("invoices", key)
+        if not ids:
+            return
+        for kind, wanted, target in (
+            ("merchant_cancel", {2, 8}, 4),
+            ("merchant_reissue", {3, 9}, 0),
+        ):
+            for _ in range(_events(rng, RATES[kind] * hours)):
+                picked = _pick(rng, ids, lambda i, w=wanted: invoices[i]["status"] in w)
+                if picked is not None and picked not in self.hidden:
+                    self._set_status(invoices[picked], target, "merchant")
+                    bump(kind)
+        for _ in range(_events(rng, RATES["merchant_edit"] * hours)):
+            record = invoices[rng.choice(ids)]
+            record["amount"] = data.money(data.amount(rng))
+            record["updated_at"] = ts(self.now)
+            self._touch("invoices", record["id"])
+            bump("merchant_edit")
+        for _ in range(_events(rng, RATES["support_delete"] * hours)):
+            if len(ids) > 1:
+                self.delete("invoices", rng.choice(ids))
+                bump("support_delete")
+
+    def _payments_and_subscriptions(
+        self, rng: random.Random, hours: float, account: Record, bump: Any
+    ) -> None:
+        payments = self.records["payments"]
+        pay_ids = self.ids("payments", account["key"])
+        for payment_id in [i for i in pay_ids if payments[i]["status"] == "pending"]:
+            if rng.random() < 1 - math.exp(-RATES["payment_settles"] * hours):
+                record = payments[payment_id]
+                record["status"] = rng.choices(["paid", "refused", "canceled"], [85, 10, 5])[0]
+                if record["status"] == "paid":
+                    record["paid_at"] = ts(self.now)
+                self._stamp("payments", record)
+                bump("payment_settles")
+        for _ in range(_events(rng, RATES["payment_reverses"] * hours)):
+            picked = _pick(rng, pay_ids, lambda i: payments[i]["status"] == "paid")
+            if picked is not None:
+                payments[picked]["status"] = rng.choice(["refunded", "refunded", "chargeback"])
+                self._stamp("payments", payments[picked])
+                bump("payment_reverses")
+        subs = self.records["subscriptions"]
+        sub_ids = self.ids("subscriptions", str(account["id"]))
+        for _ in range(_events(rng, RATES["new_subscription"] * hours)):
+            self._create_subscription(rng, account["id"], self.now)
+            bump("new_subscription")
+        for _ in range(_events(rng, RATES["subscription_moves"] * hours)):
+            picked = _pick(rng, sub_ids, lambda i: subs[i]["status"] != "canceled")
+            if picked is None:
+                continue
+            record = subs[picked]
+            if rng.random() < 0.25:  # noqa: PLR2004
+                record.update(status="canceled", active=False, canceled_at=ts(self.now))
+            else:
+                active = record["status"] != "active"
+                record.update(status="active" if active else "suspended", active=active)
+            self._stamp("subscriptions", record)
+            bump("subscription_moves")
+
+    def _stamp(self, stream: str, record: Record) -> None:
+        record["updated_at"] = ts(self.now)
+        self._touch(stream, record["id"])
+
+    # ---- inserts and deletes while a client pages (fault) ---------------------------------
+
+    def shift_partition(self, rng: random.Random, stream: str, owner: str) -> None:
+        """Delete one record of a partition and add a new one, shifting every later offset."""
+        ids = self.ids(stream, owner)
+        if stream == "invoices" and len(ids) > 1:
+            self.delete(stream, ids[rng.randrange(len(ids) // 2 + 1)])
+            self._create_invoice(rng, owner, self.now, 0)
+
+
+def _events(rng: random.Random, expected: float) -> int:
+    """A Poisson-ish count of events with the given expectation (small expectations)."""
+    count = 0
+    threshold = math.exp(-expected)
+    product = rng.random()
+    while product > threshold and count < 1000:  # noqa: PLR2004
+        count += 1
+        product *= rng.random()
+    return count
+
+
+def _pick(rng: random.Random, ids: list[int], wanted: Any, tries: int = 40) -> int | None:
+    """A random id satisfying `wanted`, or None after a few tries."""
+    for _ in range(tries):
+        candidate = ids[rng.randrange(len(ids))] if ids else None
+        if candidate is None:
+            return None
+        if wanted(candidate):
+            return candidate
+    return None
+
+
+def _owner_sort_key(world: World, stream: str) -> Any:
+    if stream == "accounts":
+        return lambda owner: owner
+    if stream == "subscriptions":
+        return int
+    order = {a["key"]: a["id"] for a in world.records["accounts"].values()}
+    return lambda owner: order.get(owner, 0)
+
+
+def insert_sorted(ids: list[int], value: int) -> None:
+    """Keep a partition's id list sorted (used when loading from storage)."""
+    insort(ids, value)
+
+
+def parse_ts(value: str) -> datetime:
+    """Parse an API timestamp."""
+    return datetime.fromisoformat(value).astimezone(BRT)
