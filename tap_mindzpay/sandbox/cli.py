@@ -42,7 +42,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add(
         "--catch-up",
         action="store_true",
-        help="on start, move the world by the wall time since the DB was saved x speed; then freeze",
+        help="on start, move the world by wall time since the last save x speed; then freeze",
     )
     add("--token-ttl", type=float, default=3600.0, help="access-token lifetime, seconds")
     add("--rate-limit", type=int, default=1200, help="requests per window per access token")
@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mindzpay-sandbox: {err}", file=sys.stderr)  # noqa: T201 - CLI error line
         return 2
     server = SandboxServer((args.host, args.port), app)
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), int(server.server_address[1])
     print(f"http://{host}:{port}", flush=True)  # noqa: T201 - the contract of this command
 
     stop = threading.Event()

@@ -5,10 +5,12 @@ Everything is drawn from one `random.Random` so the same seed gives the same wor
 
 from __future__ import annotations
 
-import random
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import random
 
 BRT = timezone(timedelta(hours=-3))
 EPOCH = datetime(2026, 11, 1, 9, 0, 0, tzinfo=BRT)
@@ -92,12 +94,12 @@ def new_account(rng: random.Random, account_id: int, created: datetime) -> Recor
 
 def new_payment(  # noqa: PLR0913 - one record's many independent fields
     rng: random.Random,
+    *,
     payment_id: int,
     account_key: str,
     client_id: int,
     price: Decimal,
     created: datetime,
-    *,
     settled: bool,
 ) -> Record:
     """A payment; `settled` payments are mostly paid, the rest pending."""
@@ -131,6 +133,7 @@ def new_payment(  # noqa: PLR0913 - one record's many independent fields
 
 def new_invoice(  # noqa: PLR0913 - one record's many independent fields
     rng: random.Random,
+    *,
     invoice_id: int,
     account_key: str,
     payment: Record,

@@ -16,7 +16,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -41,13 +40,23 @@ SORTS = {
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"/mindzpay/accounts"), "accounts"),
     ("GET", re.compile(r"/mindzpay/accounts/(?P<id>\d+)"), "account"),
-    ("GET", re.compile(r"/mindzpay/accounts/(?P<owner>[^/]+)/(?P<stream>invoices|payments)"), "list"),
     (
         "GET",
-        re.compile(r"/mindzpay/accounts/(?P<owner>[^/]+)/(?P<stream>invoices|payments)/(?P<id>\d+)"),
+        re.compile(r"/mindzpay/accounts/(?P<owner>[^/]+)/(?P<stream>invoices|payments)"),
+        "list",
+    ),
+    (
+        "GET",
+        re.compile(
+            r"/mindzpay/accounts/(?P<owner>[^/]+)/(?P<stream>invoices|payments)/(?P<id>\d+)"
+        ),
         "get",
     ),
-    ("POST", re.compile(r"/mindzpay/accounts/(?P<owner>[^/]+)/invoices/(?P<id>\d+)/refresh"), "refresh"),
+    (
+        "POST",
+        re.compile(r"/mindzpay/accounts/(?P<owner>[^/]+)/invoices/(?P<id>\d+)/refresh"),
+        "refresh",
+    ),
     ("GET", re.compile(r"/mindzpay/accounts/(?P<owner>\d+)/(?P<stream>subscriptions)"), "list"),
     (
         "GET",
@@ -207,14 +216,14 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SandboxServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         """Stay quiet: the sandbox's stdout carries the URL only."""
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         """Dispatch a GET."""
         self._dispatch("GET")
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+    def do_POST(self) -> None:
         """Dispatch a POST."""
         self._dispatch("POST")
 
@@ -238,13 +247,15 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(slow)
         self.wfile.write(body)
 
-    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+    def _json(self, status: int, payload: object, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(payload, separators=(",", ":")).encode(), headers)
 
     def _reset(self) -> None:
         self.close_connection = True
         try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
@@ -328,12 +339,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api(self, method: str, path: str, query: dict[str, str]) -> None:
         app = self.server.app
-        for route_method, pattern, kind in ROUTES:
+        for route_method, pattern, kind in ROUTES:  # noqa: B007 - kind is used after the loop
             match = pattern.fullmatch(path)
             if match and route_method == method:
                 break
         else:
-            self._json(404, {"error": {"code": "not_found", "message": f"No route {method} {path}"}})
+            self._json(
+                404, {"error": {"code": "not_found", "message": f"No route {method} {path}"}}
+            )
             return
         params = match.groupdict()
         key = f"{method} {self._template(kind, params)}"
@@ -344,7 +357,9 @@ class Handler(BaseHTTPRequestHandler):
         except RateLimitedError as limited:
             app.count(key, 429)
             self._json(
-                429, {"error": {"code": "rate_limited", "message": "Rate limit exceeded"}}, limited.headers
+                429,
+                {"error": {"code": "rate_limited", "message": "Rate limit exceeded"}},
+                limited.headers,
             )
             return
         except ApiError as err:
@@ -386,9 +401,9 @@ class Handler(BaseHTTPRequestHandler):
             stream, owner = params.get("stream", "invoices"), params["owner"]
             self._check_owner(stream, owner)
             if kind == "list":
-                if stream == "invoices" and query.get("offset", "0") != "0":
-                    if self.server.app.faults.roll("shift_pages"):
-                        world.shift_partition(self.server.app.faults.rng, stream, owner)
+                shifting = stream == "invoices" and query.get("offset", "0") != "0"
+                if shifting and self.server.app.faults.roll("shift_pages"):
+                    world.shift_partition(self.server.app.faults.rng, stream, owner)
                 return self._page(stream, owner, query)
             record_id = int(params["id"])
             record = world.records[stream].get(record_id)
@@ -397,7 +412,11 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(404, "not_found", f"{noun} not found")
             if kind == "refresh":
                 self.server.app.refreshes.append(
-                    {"account_key": owner, "invoice_id": record_id, "status_before": record["status"]}
+                    {
+                        "account_key": owner,
+                        "invoice_id": record_id,
+                        "status_before": record["status"],
+                    }
                 )
                 world.refresh_invoice(record_id)
             return world.record_json(stream, record_id)
@@ -428,7 +447,8 @@ class Handler(BaseHTTPRequestHandler):
             records = world.records[stream]
             money = sort_by == "amount"
             ids = sorted(
-                ids, key=lambda i: (Decimal(records[i][sort_by]) if money else records[i][sort_by], i)
+                ids,
+                key=lambda i: (Decimal(records[i][sort_by]) if money else records[i][sort_by], i),
             )
         if direction == "desc":
             ids = ids[::-1]
@@ -455,7 +475,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _admin(self, method: str, path: str, query: dict[str, str]) -> None:
         app = self.server.app
-        handler = ADMIN.get((method, path.split("/")[0]))
+        handler = ADMIN.get((method, path.split("/", maxsplit=1)[0]))
         if handler is None:
             self._json(404, {"error": {"code": "not_found", "message": "Unknown admin path"}})
             return
@@ -468,7 +488,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _advance(self, _path: str, query: dict[str, str]) -> tuple[int, Any]:
         seconds = float(query.get("seconds", "0"))
-        if not 0 <= seconds <= 86400 * 30:  # noqa: PLR2004
+        if not 0 <= seconds <= 86400 * 30:
             msg = "seconds must be between 0 and 2592000"
             raise ValueError(msg)
         app = self.server.app

@@ -10,10 +10,12 @@ import json
 import sqlite3
 import time
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tap_mindzpay.sandbox.world import STREAMS, World, WorldConfig, insert_sorted
+from tap_mindzpay.sandbox.world import World, WorldConfig, insert_sorted
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -107,4 +109,3 @@ class Storage:
             }
             self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta.items())
         world.dirty.clear()
-

@@ -14,10 +14,13 @@ import threading
 from bisect import bisect_left, insort
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tap_mindzpay.sandbox import data
 from tap_mindzpay.sandbox.data import BRT, EPOCH, Record, ts
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 STREAMS = ("accounts", "invoices", "payments", "subscriptions")
 IN_FLIGHT = frozenset({0, 1, 4})
@@ -85,26 +88,46 @@ class World:
         span = (EPOCH - start).total_seconds()
         # Interleave the accounts' histories so ids grow with created_at across the platform.
         moments = sorted(
-            (rng.random() * span, i % cfg.accounts) for i in range(cfg.invoices_per_account * cfg.accounts)
+            (rng.random() * span, i % cfg.accounts)
+            for i in range(cfg.invoices_per_account * cfg.accounts)
         )
         for offset, account_index in moments:
             created = start + timedelta(seconds=offset)
             self._create_invoice(rng, keys[account_index], created, data.weighted_status(rng))
-        sub_moments = sorted((rng.random() * span, i % cfg.accounts) for i in range(subs * cfg.accounts))
+        sub_moments = sorted(
+            (rng.random() * span, i % cfg.accounts) for i in range(subs * cfg.accounts)
+        )
         for offset, account_index in sub_moments:
             self._create_subscription(rng, account_index + 1, start + timedelta(seconds=offset))
         for invoice_id, record in self.records["invoices"].items():
             if record["status"] in {1, 4} and rng.random() < 0.5:  # noqa: PLR2004
                 self.hidden[invoice_id] = self._outcome(rng, record["status"])
 
-    def _create_invoice(self, rng: random.Random, key: str, created: datetime, status: int) -> Record:
+    def _create_invoice(
+        self, rng: random.Random, key: str, created: datetime, status: int
+    ) -> Record:
         client_id = rng.randint(1000, 999_999)
         price = data.amount(rng)
         payment_id = self._take_id("payments")
         settled = status not in {0, 7} or rng.random() < 0.3  # noqa: PLR2004
-        payment = data.new_payment(rng, payment_id, key, client_id, price, created, settled=settled)
+        payment = data.new_payment(
+            rng,
+            payment_id=payment_id,
+            account_key=key,
+            client_id=client_id,
+            price=price,
+            created=created,
+            settled=settled,
+        )
         self._insert("payments", payment, key)
-        invoice = data.new_invoice(rng, self._take_id("invoices"), key, payment, created, status)
+        invoice = data.new_invoice(
+            rng,
+            invoice_id=self._take_id("invoices"),
+            account_key=key,
+            payment=payment,
+            created=created,
+            status=status,
+        )
         self._insert("invoices", invoice, key)
         return invoice
 
@@ -269,15 +292,18 @@ class World:
                 if record["status"] == 0 and chance(RATES["handed_to_provider"]):
                     self._set_status(record, 1, "mindzpay")
                     bump("handed_to_provider")
-                elif record["status"] in {1, 4} and invoice_id not in self.hidden:
-                    if chance(RATES["provider_decides"]):
-                        self.hidden[invoice_id] = self._outcome(rng, record["status"])
-                        bump("provider_decides")
+                elif (
+                    record["status"] in {1, 4}
+                    and invoice_id not in self.hidden
+                    and chance(RATES["provider_decides"])
+                ):
+                    self.hidden[invoice_id] = self._outcome(rng, record["status"])
+                    bump("provider_decides")
             self._merchant_and_support(rng, hours, key, bump)
             self._payments_and_subscriptions(rng, hours, account, bump)
 
     def _merchant_and_support(
-        self, rng: random.Random, hours: float, key: str, bump: Any
+        self, rng: random.Random, hours: float, key: str, bump: Callable[[str], None]
     ) -> None:
         invoices = self.records["invoices"]
         ids = self.ids("invoices", key)
@@ -288,7 +314,7 @@ class World:
             ("merchant_reissue", {3, 9}, 0),
         ):
             for _ in range(_events(rng, RATES[kind] * hours)):
-                picked = _pick(rng, ids, lambda i, w=wanted: invoices[i]["status"] in w)
+                picked = _pick(rng, ids, _status_in(invoices, wanted))
                 if picked is not None and picked not in self.hidden:
                     self._set_status(invoices[picked], target, "merchant")
                     bump(kind)
@@ -304,7 +330,7 @@ class World:
                 bump("support_delete")
 
     def _payments_and_subscriptions(
-        self, rng: random.Random, hours: float, account: Record, bump: Any
+        self, rng: random.Random, hours: float, account: Record, bump: Callable[[str], None]
     ) -> None:
         payments = self.records["payments"]
         pay_ids = self.ids("payments", account["key"])
@@ -365,7 +391,9 @@ def _events(rng: random.Random, expected: float) -> int:
     return count
 
 
-def _pick(rng: random.Random, ids: list[int], wanted: Any, tries: int = 40) -> int | None:
+def _pick(
+    rng: random.Random, ids: list[int], wanted: Callable[[int], bool], tries: int = 40
+) -> int | None:
     """A random id satisfying `wanted`, or None after a few tries."""
     for _ in range(tries):
         candidate = ids[rng.randrange(len(ids))] if ids else None
@@ -376,7 +404,11 @@ def _pick(rng: random.Random, ids: list[int], wanted: Any, tries: int = 40) -> i
     return None
 
 
-def _owner_sort_key(world: World, stream: str) -> Any:
+def _status_in(invoices: dict[int, Record], wanted: set[int]) -> Callable[[int], bool]:
+    return lambda invoice_id: invoices[invoice_id]["status"] in wanted
+
+
+def _owner_sort_key(world: World, stream: str) -> Callable[[str], Any]:
     if stream == "accounts":
         return lambda owner: owner
     if stream == "subscriptions":
