@@ -45,7 +45,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="on start, move the world by wall time since the last save x speed; then freeze",
     )
     add("--token-ttl", type=float, default=3600.0, help="access-token lifetime, seconds")
-    add("--rate-limit", type=int, default=1200, help="requests per window per access token")
+    add("--rate-limit", type=int, default=6000, help="requests per window per access token")
     add("--rate-window", type=float, default=60.0, help="rate-limit window, seconds")
     add("--latency-ms", type=float, default=0.0, help="added to every API request")
     add("--client-id", default="mindzpay-demo")
