@@ -148,6 +148,8 @@ class SandboxProcess:
                 self.process.kill()
                 self.process.wait()
         self._drain.join(timeout=5)
+        if self.process.stdout is not None and not self.process.stdout.closed:
+            self.process.stdout.close()
         if not self._stderr_file.closed:
             self._stderr_file.close()
         return self.process.returncode
