@@ -1,0 +1,496 @@
+"""MindzPayStream: everything the MindzPay streams share, so that a stream is a few lines.
+
+* URL base, credentials and the rate budget come from the tap (one of each per run);
+* one request path (``request_json``) with the error policy: 401 -> refresh the token once and
+  retry; 429, 5xx, connection resets, timeouts and truncated or undecodable bodies -> retry with
+  exponential backoff and jitter up to ``max_retries``, honouring ``Retry-After``; 403 -> stop,
+  naming the account and the permission; any other 4xx -> stop with the API's error code and
+  message; every message passes the authenticator's secret filter;
+* id-guarded offset paging (``paging.OffsetPaginator``) ascending by id, starting after the
+  partition's bookmark (``replication_key_value``) at the offset hint kept in the same partition
+  state, so an interrupted run resumes mid-stream;
+* money strings parsed into ``Decimal`` and ``start_date`` applied in ``post_process``.
+
+Partition state shape (per stream and account; the SDK owns the first three keys)::
+
+    {"context": {"account_id": 1, "account_key": "acc_..."},
+     "replication_key": "id", "replication_key_value": 1234,
+     "offset_hint": 1200}
+
+``offset_hint`` is an offset at or before the first record after the bookmark when the state was
+written; it is verified by ids before use (see ``paging``), so a stale hint costs a request or
+two, never a record. State without it pages from offset 0 and skips what is at or below the
+bookmark.
+
+Seam for change capture (issue 3): a stream may set ``capture_rule`` (what is in flight and how
+to refresh it); after the new-records phase, ``get_records`` runs ``capture_changes(context)``,
+whose default yields nothing. Records yielded by that phase do not move the id bookmark
+(``capturing`` is true while it runs).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from functools import cached_property
+from http import HTTPStatus
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
+
+import msgspec
+import requests
+from requests.adapters import HTTPAdapter
+from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.streams import RESTStream
+from typing_extensions import override
+
+from tap_mindzpay import endpoints
+from tap_mindzpay.auth import AuthenticationError
+from tap_mindzpay.endpoints import INVOICE_STATUS_LABELS
+from tap_mindzpay.paging import OffsetPaginator
+from tap_mindzpay.schemas import money_fields
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping
+
+    from singer_sdk.helpers.types import Context
+    from singer_sdk.tap_base import Tap
+
+    from tap_mindzpay.auth import MindzPayAuthenticator
+    from tap_mindzpay.ratebudget import RateBudget
+
+OFFSET_HINT_KEY = "offset_hint"
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 60.0
+#: A Retry-After beyond this is treated as this (a sync should not sleep for hours).
+RETRY_AFTER_CAP_SECONDS = 300.0
+#: Statuses below 500 that are retried (after ``Retry-After`` if given).
+RETRIED_STATUSES = frozenset({HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.REQUEST_TIMEOUT})
+TRANSIENT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+_decoder = msgspec.json.Decoder()
+
+
+def _package_version() -> str:
+    try:
+        return version("tap-mindzpay")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0"
+
+
+class MindzPayServices(Protocol):
+    """What a stream needs from the tap (the tap owns one of each per run)."""
+
+    @property
+    def api_base(self) -> str:
+        """``api_url`` (or the embedded sandbox's), without a trailing slash."""
+
+    @property
+    def authenticator(self) -> MindzPayAuthenticator:
+        """The run's shared authenticator."""
+
+    @property
+    def rate_budget(self) -> RateBudget:
+        """The run's shared rate budget."""
+
+
+class MindzPayAPIError(FatalAPIError):
+    """The API refused a request in a way retrying cannot fix; the message says what to do."""
+
+
+class MalformedRecordError(FatalAPIError):
+    """A record broke the contract (names stream, record id and field)."""
+
+
+def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
+    """Wait before retry ``attempt`` (1-based): exponential with full jitter, or Retry-After."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    wait = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
+    if retry_after is not None:
+        wait = max(wait, min(retry_after, RETRY_AFTER_CAP_SECONDS))
+    return wait
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """``Retry-After`` in seconds (the delta-seconds form), if present and sane."""
+    value = headers.get(endpoints.HEADER_RETRY_AFTER)
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def api_error(body: object) -> tuple[str, str]:
+    """``(code, message)`` of an error envelope, or empty strings."""
+    if isinstance(body, dict):
+        error = body.get(endpoints.ERROR_KEY)
+        if isinstance(error, dict):
+            return str(error.get(endpoints.ERROR_CODE, "")), str(
+                error.get(endpoints.ERROR_MESSAGE, "")
+            )
+    return "", ""
+
+
+class MindzPayStream(RESTStream[int]):
+    """Base of every MindzPay stream: one request path, id-guarded paging, Decimal money."""
+
+    primary_keys: ClassVar[tuple[str, ...]] = ("id",)
+    #: API sort field for paging; ids only grow, so ascending id is the resumable order.
+    sort_by: ClassVar[str] = "id"
+    #: The API resource named in error messages ("invoices").
+    resource: ClassVar[str] = ""
+    #: Change-capture rule for issue 3 (``None``: new records only).
+    capture_rule: ClassVar[object | None] = None
+
+    #: The stream's JSON schema (see ``schemas``); copied per instance.
+    record_schema: ClassVar[dict[str, Any]] = {}
+
+    capturing = False
+
+    def __init__(self, tap: Tap) -> None:
+        """Create the stream with its class's schema."""
+        super().__init__(tap, schema=copy.deepcopy(self.record_schema))
+
+    @property
+    def services(self) -> MindzPayServices:
+        """The tap's shared URL base, authenticator and rate budget."""
+        return cast("MindzPayServices", self._tap)
+
+    @property
+    @override
+    def url_base(self) -> str:
+        return self.services.api_base
+
+    @property
+    @override
+    def authenticator(self) -> MindzPayAuthenticator:
+        return self.services.authenticator
+
+    @cached_property
+    @override
+    def user_agent(self) -> str:
+        return str(self.config.get("user_agent") or f"tap-mindzpay/{_package_version()}")
+
+    @property
+    @override
+    def timeout(self) -> int:
+        return cast("int", self.config.get("request_timeout", 60))
+
+    @cached_property
+    def _session(self) -> requests.Session:
+        session = requests.Session()
+        pool = int(self.config.get("max_concurrency", 8))
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers.update({"User-Agent": self.user_agent, "Accept": "application/json"})
+        return session
+
+    @property
+    @override
+    def requests_session(self) -> requests.Session:
+        return self._session
+
+    @property
+    def page_size(self) -> int:
+        """The ``limit`` of every list request (setting ``page_size``)."""
+        return int(self.config.get("page_size", endpoints.MAX_PAGE_SIZE))
+
+    # -- one request path ------------------------------------------------------------------
+
+    def request_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        context: Context | None = None,
+    ) -> Any:  # noqa: ANN401 - decoded JSON
+        """Send one API request with the retry and error policy; return the decoded body.
+
+        Raises:
+            MindzPayAPIError: A 4xx that retrying cannot fix, or retries exhausted.
+            AuthenticationError: Still 401 after refreshing the token.
+        """
+        auth = self.authenticator
+        max_retries = int(self.config.get("max_retries", 8))
+        path = url.removeprefix(self.url_base)
+        refreshed = False
+        attempt = 0
+        while True:
+            token = auth.access_token()
+            response, problem = self._send(method, url, params, token)
+            retry_after: float | None = None
+            if response is not None:
+                status = response.status_code
+                if status == HTTPStatus.UNAUTHORIZED:
+                    if refreshed:
+                        raise self._credential_error(response)
+                    refreshed = True
+                    auth.invalidate(token)
+                    self.logger.info("401 on %s %s: refreshing the access token", method, path)
+                    continue
+                if status in RETRIED_STATUSES or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+                    retry_after = retry_after_seconds(response.headers)
+                    if retry_after is not None:
+                        self.services.rate_budget.pause(min(retry_after, RETRY_AFTER_CAP_SECONDS))
+                    problem = f"HTTP {status}"
+                elif status >= HTTPStatus.BAD_REQUEST:
+                    raise self._fatal_error(method, path, response, context)
+                else:
+                    try:
+                        return _decoder.decode(response.content)
+                    except msgspec.DecodeError:
+                        problem = f"undecodable JSON body ({len(response.content)} bytes)"
+            attempt += 1
+            if attempt > max_retries:
+                msg = (
+                    f"{method} {path} failed {attempt} times (last: {problem}); the API is "
+                    "unavailable or throttling - rerun later or raise the setting max_retries"
+                )
+                raise MindzPayAPIError(msg)
+            wait = backoff_seconds(attempt, retry_after)
+            self.logger.warning(
+                "%s %s: %s; retry %d/%d in %.1f s",
+                method,
+                path,
+                problem,
+                attempt,
+                max_retries,
+                wait,
+            )
+            time.sleep(wait)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str | int] | None,
+        token: str,
+    ) -> tuple[requests.Response | None, str]:
+        """One HTTP exchange under the rate budget: the response (body read), or the problem."""
+        session, budget = self.requests_session, self.services.rate_budget
+        prepared = session.prepare_request(requests.Request(method, url, params=params))
+        prepared.headers["Authorization"] = f"Bearer {token}"
+        budget.acquire()
+        try:
+            response = session.send(prepared, timeout=self.timeout)
+            _ = response.content  # read the body here so that a reset mid-body is retried
+        except TRANSIENT_ERRORS as exc:
+            budget.observe(None)
+            return None, type(exc).__name__
+        budget.observe(response.headers)
+        return response, ""
+
+    def _credential_error(self, response: requests.Response) -> AuthenticationError:
+        code, message = api_error(_safe_decode(response.content))
+        detail = self.authenticator.redact(f"{code}: {message}" if code else "no detail")
+        msg = (
+            f"MindzPay rejected the access token again after a refresh (HTTP 401, {detail}) "
+            f"on stream {self.name}; check the settings client_id, client_secret and "
+            "refresh_token, and that the API credential is still active"
+        )
+        return AuthenticationError(msg)
+
+    def _fatal_error(
+        self,
+        method: str,
+        path: str,
+        response: requests.Response,
+        context: Context | None,
+    ) -> MindzPayAPIError:
+        code, message = api_error(_safe_decode(response.content))
+        detail = f"{code}: {message}" if code else (response.reason or "no detail")
+        account = (context or {}).get("account_key") or (context or {}).get("account_id")
+        where = f"stream {self.name}" + (f", account {account}" if account else "")
+        if response.status_code == HTTPStatus.FORBIDDEN:
+            msg = (
+                f"MindzPay denied {method} {path} ({where}; HTTP 403, {detail}); give the API "
+                f"credential {self.authenticator.client_id} read permission on "
+                f"{self.resource or self.name} under Configurações > API, or leave that "
+                "account out with the setting account_keys"
+            )
+        else:
+            msg = (
+                f"MindzPay answered {method} {path} with HTTP {response.status_code}, "
+                f"{detail} ({where})"
+            )
+        return MindzPayAPIError(self.authenticator.redact(msg))
+
+    # -- paging --------------------------------------------------------------------------
+
+    @override
+    def get_url_params(
+        self,
+        context: Context | None,
+        next_page_token: int | None,
+    ) -> dict[str, Any]:
+        return {
+            endpoints.PARAM_LIMIT: self.page_size,
+            endpoints.PARAM_OFFSET: next_page_token or 0,
+            endpoints.PARAM_SORT_BY: self.sort_by,
+            endpoints.PARAM_SORT_DIRECTION: endpoints.SORT_ASCENDING,
+        }
+
+    @override
+    def get_new_paginator(self) -> OffsetPaginator:  # type: ignore[override]
+        return OffsetPaginator(self.page_size)
+
+    def new_records_paginator(self, context: Context | None) -> OffsetPaginator:
+        """A paginator starting after the partition's bookmark, at its offset hint."""
+        if self.replication_key is None:
+            return self.get_new_paginator()
+        state = self.get_context_state(context)
+        after = self.get_starting_replication_key_value(context)
+        hint = state.get(OFFSET_HINT_KEY)
+        return OffsetPaginator(
+            self.page_size,
+            after_id=int(after) if after is not None else None,
+            offset_hint=hint if isinstance(hint, int) else None,
+        )
+
+    def parse_page(self, body: object, url: str) -> tuple[list[dict[str, Any]], int | None]:
+        """Records and ``meta.total`` of a list envelope.
+
+        Raises:
+            MindzPayAPIError: The body is not a list envelope.
+        """
+        data = body.get(endpoints.ENVELOPE_DATA) if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            msg = f"GET {url} did not return a list envelope {{'data': [...], 'meta': {{...}}}}"
+            raise MindzPayAPIError(msg)
+        meta = body.get(endpoints.ENVELOPE_META) if isinstance(body, dict) else None
+        total = meta.get(endpoints.META_TOTAL) if isinstance(meta, dict) else None
+        return data, total if isinstance(total, int) else None
+
+    @override
+    def request_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Page the list ascending by id from the bookmark; ids guard against offset shifts."""
+        paginator = self.new_records_paginator(context)
+        url = self.get_url(context)
+        state = self.get_context_state(context) if self.replication_key else None
+        with self.get_http_request_counter() as counter:
+            counter.with_context(context)
+            while not paginator.finished:
+                offset = paginator.current_value
+                params = self.get_url_params(context, offset)
+                body = self.request_json("GET", url, params=params, context=context)
+                counter.increment()
+                records, total = self.parse_page(body, url)
+                ids = [self._record_id(record) for record in records]
+                start = paginator.advance(ids, total)
+                if start < len(records) and state is not None:
+                    state[OFFSET_HINT_KEY] = offset
+                yield from records[start:]
+
+    def _record_id(self, record: object) -> int:
+        record_id = record.get("id") if isinstance(record, dict) else None
+        if not isinstance(record_id, int) or isinstance(record_id, bool):
+            msg = f"stream {self.name}: a record has no integer id: {str(record)[:200]}"
+            raise MalformedRecordError(msg)
+        return record_id
+
+    @override
+    def parse_response(self, response: requests.Response) -> Iterator[dict[str, Any]]:
+        records, _ = self.parse_page(_safe_decode(response.content), response.url)
+        yield from records
+
+    # -- records -------------------------------------------------------------------------
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """New records by id, then (issue 3) whatever the change-capture phase yields."""
+        yield from self.request_records(context)
+        self.capturing = True
+        try:
+            yield from self.capture_changes(context)
+        finally:
+            self.capturing = False
+
+    def capture_changes(self, context: Context | None) -> Iterable[dict[str, Any]]:  # noqa: ARG002
+        """Change-capture phase after the new records (issue 3); nothing by default."""
+        return ()
+
+    @override
+    def _increment_stream_state(
+        self,
+        latest_record: dict[str, Any],
+        *,
+        context: Context | None = None,
+    ) -> None:
+        # Refreshed and swept records are older than the bookmark: they must not move it.
+        if not self.capturing:
+            super()._increment_stream_state(latest_record, context=context)
+
+    @cached_property
+    def _money_fields(self) -> tuple[str, ...]:
+        return money_fields(self.schema)
+
+    @cached_property
+    def _start_date(self) -> datetime | None:
+        start_date = self.config.get("start_date")
+        return parse_timestamp(start_date) if start_date else None
+
+    @override
+    def post_process(
+        self,
+        row: dict[str, Any],
+        context: Context | None = None,
+    ) -> dict[str, Any] | None:
+        """Parse money into ``Decimal``, add derived fields, apply ``start_date``."""
+        for field in self._money_fields:
+            value = row.get(field)
+            if value is not None and not isinstance(value, Decimal):
+                try:
+                    row[field] = Decimal(str(value))
+                except InvalidOperation:
+                    self.malformed(row, field, f"{value!r} is not a decimal amount")
+                    return None
+        status = row.get("status")
+        if "status_label" in self.schema["properties"] and isinstance(status, int):
+            row["status_label"] = INVOICE_STATUS_LABELS.get(status)
+        if self._start_date and not self.capturing:
+            created = row.get("created_at")
+            try:
+                if isinstance(created, str) and parse_timestamp(created) < self._start_date:
+                    return None
+            except ValueError:
+                self.malformed(row, "created_at", f"{created!r} is not an ISO 8601 timestamp")
+                return None
+        return row
+
+    def malformed(self, row: dict[str, Any], field: str, problem: str) -> None:
+        """Fail on a malformed record, or skip it with a warning (``skip_malformed_records``).
+
+        Raises:
+            MalformedRecordError: Unless the setting ``skip_malformed_records`` is true.
+        """
+        msg = f"stream {self.name}, record id {row.get('id')}, field {field}: {problem}"
+        if not self.config.get("skip_malformed_records"):
+            raise MalformedRecordError(
+                msg + " (set skip_malformed_records to skip such records with a warning)"
+            )
+        self.logger.warning("Skipping malformed record: %s", msg)
+
+
+def _safe_decode(content: bytes) -> object:
+    try:
+        return _decoder.decode(content)
+    except msgspec.DecodeError:
+        return None
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An ISO 8601 timestamp as an aware datetime (UTC if it has no offset)."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -1,0 +1,116 @@
+"""JSON schemas of the MindzPay streams, built from shared fragments defined once here.
+
+* Money: the API sends BRL as two-decimal strings (``"1234.50"``); the tap parses them into
+  ``Decimal`` and the Singer writer emits an exact JSON number. ``MONEY`` is the only place that
+  says so: switch the representation here (for example to a string) and every stream follows.
+* Timestamps are ``date-time`` strings kept exactly as the API sends them, offset included.
+* Properties the contract allows to be null are nullable; ids and keys are not.
+* Properties the API adds later are not in these schemas: the SDK drops them from the records
+  and logs one warning naming them (see ``client.MindzPayStream``), so a schema change is a
+  reviewed edit here, never a silent column in the warehouse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Schema = dict[str, Any]
+
+ID: Schema = {"type": "integer"}
+INTEGER: Schema = {"type": ["integer", "null"]}
+STRING: Schema = {"type": ["string", "null"]}
+BOOLEAN: Schema = {"type": ["boolean", "null"]}
+TIMESTAMP: Schema = {"type": ["string", "null"], "format": "date-time"}
+DATE: Schema = {"type": ["string", "null"], "format": "date"}
+MONEY: Schema = {"type": ["number", "null"], "multipleOf": 0.01}
+
+
+def enum(*values: str) -> Schema:
+    """A nullable string with the contract's values listed, not enforced.
+
+    A value the contract does not know yet must reach the warehouse rather than fail a load.
+    """
+    return {"type": ["string", "null"], "description": "One of: " + ", ".join(values)}
+
+
+def stream_schema(required: tuple[str, ...], **properties: Schema) -> Schema:
+    """An object schema with the given properties; ``required`` ones must be present."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(required),
+        "additionalProperties": False,
+    }
+
+
+TIMES: dict[str, Schema] = {"created_at": TIMESTAMP, "updated_at": TIMESTAMP}
+#: Added to child records from the parent account (the SDK copies the child context in).
+ACCOUNT_ID: Schema = {"type": "integer", "description": "Id of the parent account."}
+ACCOUNT_KEY: Schema = {"type": "string", "description": "Key of the parent account."}
+
+ACCOUNTS = stream_schema(
+    ("id", "key"),
+    id=ID,
+    key={"type": "string"},
+    name=STRING,
+    document=STRING,
+    status=enum("pending", "accepted", "rejected", "blocked"),
+    **TIMES,
+)
+
+INVOICES = stream_schema(
+    ("id", "account_key", "status"),
+    id=ID,
+    account_key=ACCOUNT_KEY,
+    account_id=ACCOUNT_ID,
+    nfe_id=STRING,
+    status={"type": "integer", "minimum": 0, "maximum": 9},
+    status_label=STRING,
+    payment_id=INTEGER,
+    client_id=INTEGER,
+    amount=MONEY,
+    file_url=STRING,
+    issued_at=TIMESTAMP,
+    canceled_at=TIMESTAMP,
+    **TIMES,
+)
+
+PAYMENTS = stream_schema(
+    ("id", "account_key"),
+    id=ID,
+    account_key=ACCOUNT_KEY,
+    account_id=ACCOUNT_ID,
+    client_id=INTEGER,
+    subscription_id=INTEGER,
+    method=enum("boleto", "credit_card", "pix"),
+    card_brand=STRING,
+    installments={"type": ["integer", "null"], "minimum": 1, "maximum": 12},
+    amount=MONEY,
+    fee=MONEY,
+    status=enum("pending", "paid", "refused", "refunded", "chargeback", "canceled"),
+    due_date=DATE,
+    paid_at=TIMESTAMP,
+    **TIMES,
+)
+
+SUBSCRIPTIONS = stream_schema(
+    ("id", "account_id"),
+    id=ID,
+    account_id=ACCOUNT_ID,
+    account_key=ACCOUNT_KEY,
+    plan_id=INTEGER,
+    customer_email=STRING,
+    active=BOOLEAN,
+    status=enum("active", "suspended", "canceled"),
+    interval=enum("days", "weeks", "months", "years"),
+    frequency=INTEGER,
+    amount=MONEY,
+    next_charge_at=TIMESTAMP,
+    canceled_at=TIMESTAMP,
+    **TIMES,
+)
+
+
+def money_fields(schema: Schema) -> tuple[str, ...]:
+    """Names of the top-level properties that use the ``MONEY`` fragment."""
+    return tuple(name for name, prop in schema["properties"].items() if prop is MONEY)

@@ -1,0 +1,79 @@
+"""The MindzPay streams: one small class each; everything shared lives in ``client``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from typing_extensions import override
+
+from tap_mindzpay import endpoints, schemas
+from tap_mindzpay.client import MindzPayStream
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from singer_sdk.helpers.types import Context
+
+
+class AccountsStream(MindzPayStream):
+    """Accounts the credential can see (full table), limited by ``account_keys``; the parent."""
+
+    name = "accounts"
+    path = endpoints.ACCOUNTS_PATH
+    resource = "accounts"
+    record_schema = schemas.ACCOUNTS
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        wanted = self.config.get("account_keys")
+        records = super().get_records(context)
+        return (r for r in records if r.get("key") in wanted) if wanted else records
+
+    @override
+    def get_child_context(self, record: dict[str, Any], context: Context | None) -> Context:
+        return {"account_id": record["id"], "account_key": record["key"]}
+
+
+class AccountChildStream(MindzPayStream):
+    """A per-account list synced incrementally by id ascending, one partition per account."""
+
+    parent_stream_type = AccountsStream
+    replication_key = "id"
+    is_sorted = True
+    #: The issue-3 refresh rule goes here; the engine runs in ``MindzPayStream.get_records``.
+    capture_rule: ClassVar[object | None] = None
+
+
+class InvoicesStream(AccountChildStream):
+    """Invoices (notas fiscais) of each account, by account key; status with its pt-BR label."""
+
+    name = "invoices"
+    path = endpoints.INVOICES_PATH
+    resource = "invoices"
+    record_schema = schemas.INVOICES
+
+
+class PaymentsStream(AccountChildStream):
+    """Payments (boleto, card, Pix) of each account, by account key."""
+
+    name = "payments"
+    path = endpoints.PAYMENTS_PATH
+    resource = "payments"
+    record_schema = schemas.PAYMENTS
+
+
+class SubscriptionsStream(AccountChildStream):
+    """Subscriptions of each account, by numeric account id."""
+
+    name = "subscriptions"
+    path = endpoints.SUBSCRIPTIONS_PATH
+    resource = "subscriptions"
+    record_schema = schemas.SUBSCRIPTIONS
+
+
+STREAM_TYPES: tuple[type[MindzPayStream], ...] = (
+    AccountsStream,
+    InvoicesStream,
+    PaymentsStream,
+    SubscriptionsStream,
+)

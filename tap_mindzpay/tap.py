@@ -1,0 +1,305 @@
+"""TapMindzPay: the settings, their validation, the stream list and the run's shared services.
+
+A run owns one authenticator (one token for every stream), one rate budget and, with
+``sandbox: true``, one embedded sandbox process, started on the first need of the API base
+(sync, ``--test``; never ``--about`` or ``--discover``) and stopped when the tap exits.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
+
+import click
+from singer_sdk import Tap
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.plugin_base import JSONSchemaValidator, SingerCommand
+from typing_extensions import override
+
+from tap_mindzpay import endpoints
+from tap_mindzpay.auth import MindzPayAuthenticator
+from tap_mindzpay.launcher import EmbeddedSandbox
+from tap_mindzpay.ratebudget import RateBudget
+from tap_mindzpay.streams import STREAM_TYPES
+
+if TYPE_CHECKING:
+    from singer_sdk.streams import Stream
+
+SETTINGS = th.PropertiesList(
+    th.Property(
+        "api_url",
+        th.StringType,
+        description="MindzPay API base, https://{platform}.mindz.com.br/api/v2. "
+        "Required unless sandbox.",
+        examples=["https://escola.mindz.com.br/api/v2"],
+    ),
+    th.Property(
+        "client_id",
+        th.StringType,
+        description="APP_ID from Configurações > API. Required unless sandbox.",
+    ),
+    th.Property(
+        "client_secret",
+        th.StringType,
+        secret=True,
+        description="API_KEY from Configurações > API. Required unless sandbox.",
+    ),
+    th.Property(
+        "refresh_token",
+        th.StringType,
+        secret=True,
+        description="Optional. Uses the refresh_token grant; a rotated token is kept for the run.",
+    ),
+    th.Property(
+        "token_url",
+        th.StringType,
+        description="OAuth2 token endpoint. Defaults to {api_url}/oauth/token.",
+    ),
+    th.Property("scope", th.StringType, description="Optional OAuth2 scope."),
+    th.Property(
+        "account_keys",
+        th.ArrayType(th.StringType),
+        description="Limit the sync to these account keys. Default: every visible account.",
+    ),
+    th.Property(
+        "start_date",
+        th.DateTimeType,
+        description="Records created before it are not emitted.",
+    ),
+    th.Property(
+        "page_size",
+        th.IntegerType(minimum=1, maximum=endpoints.MAX_PAGE_SIZE),
+        default=100,
+        description="Records per list request, 1 to 100.",
+    ),
+    th.Property(
+        "user_agent",
+        th.StringType,
+        description="User-Agent header. Defaults to tap-mindzpay/<version>.",
+    ),
+    th.Property(
+        "max_concurrency",
+        th.IntegerType(minimum=1, maximum=64),
+        default=8,
+        description="Parallel refresh requests, 1 to 64.",
+    ),
+    th.Property(
+        "sweep_interval_hours",
+        th.NumberType(minimum=0),
+        default=24,
+        description="Hours between full sweeps for merchant edits and deletions; "
+        "0 sweeps every run.",
+    ),
+    th.Property(
+        "max_retries",
+        th.IntegerType(minimum=0, maximum=20),
+        default=8,
+        description="Retries of a transient error (429, 5xx, timeouts), 0 to 20.",
+    ),
+    th.Property(
+        "request_timeout",
+        th.NumberType(exclusive_minimum=0),
+        default=60,
+        description="Seconds to wait for one HTTP response.",
+    ),
+    th.Property(
+        "skip_malformed_records",
+        th.BooleanType,
+        default=False,
+        description="Warn and skip a malformed record instead of failing the run.",
+    ),
+    th.Property(
+        "sandbox",
+        th.BooleanType,
+        default=False,
+        description="Run against an embedded MindzPay sandbox started as a subprocess.",
+    ),
+    th.Property(
+        "sandbox_db",
+        th.StringType,
+        description="SQLite file for the embedded sandbox (a persistent world); "
+        "in-memory if unset.",
+    ),
+)
+_OWN_SETTINGS = frozenset(SETTINGS.to_dict()["properties"])
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(config: dict[str, Any], name: str) -> str | None:
+    """Why setting ``name`` is not a usable URL (https, or http on loopback), or ``None``."""
+    value = config.get(name)
+    if value is None:
+        return None
+    parts = urlsplit(str(value))
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        return f"setting {name} must be a URL such as https://escola.mindz.com.br/api/v2"
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        return f"setting {name} must use https (plain http is only allowed for 127.0.0.1)"
+    if parts.username or parts.password or parts.query:
+        return f"setting {name} must not carry credentials or a query string"
+    return None
+
+
+def check_settings(config: dict[str, Any]) -> list[str]:
+    """Problems no JSON schema can express, one line each, naming the setting."""
+    if config.get("sandbox") is True:
+        if config.get("api_url"):
+            return [
+                (
+                    "settings sandbox and api_url are both set: set sandbox to false to sync "
+                    "api_url, or unset api_url to use the embedded sandbox"
+                )
+            ]
+        return []
+    missing = [name for name in ("api_url", "client_id", "client_secret") if not config.get(name)]
+    if missing:
+        return [
+            f"setting {name} is required (or set sandbox to true for the embedded demo)"
+            for name in missing
+        ]
+    return [e for e in (check_url(config, "api_url"), check_url(config, "token_url")) if e]
+
+
+def _schema_error_line(error: Any) -> str:  # noqa: ANN401 - a jsonschema ValidationError
+    setting = ".".join(str(part) for part in error.absolute_path) or "(config)"
+    value = error.instance if not isinstance(error.instance, (dict, list)) else "..."
+    if setting in {"client_secret", "refresh_token"}:
+        value = "***"
+    return (
+        f"setting {setting}: {error.message.replace(repr(error.instance), 'value')} (got {value!r})"
+    )
+
+
+class _ConfigErrorsAsOneLine(SingerCommand):
+    """Turns a config error into one line on stderr and exit 1, also from ``--test``."""
+
+    def _fail(self, exc: ConfigValidationError) -> click.exceptions.Exit:
+        click.echo(f"tap-mindzpay: config error: {'; '.join(exc.errors)}", err=True)
+        return click.exceptions.Exit(1)
+
+    @override
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except ConfigValidationError as exc:
+            raise self._fail(exc) from None
+
+    @override
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigValidationError as exc:
+            raise self._fail(exc) from None
+
+
+class TapMindzPay(Tap):
+    """Singer tap for MindzPay: accounts, invoices, payments and subscriptions."""
+
+    name = "tap-mindzpay"
+    config_jsonschema: ClassVar[dict[str, Any]] = SETTINGS.to_dict()
+
+    @override
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        schema = self.config_jsonschema
+        self.append_builtin_config(schema)
+        # The SDK's validator also fills in the settings' defaults.
+        errors = [
+            _schema_error_line(e) for e in JSONSchemaValidator(schema).iter_errors(self._config)
+        ]
+        errors += check_settings(self._config)
+        if errors and raise_errors:
+            raise ConfigValidationError(errors[0], errors=errors, schema=schema)
+        return errors
+
+    @override
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        command = super().get_singer_command()
+        return _ConfigErrorsAsOneLine(
+            name=command.name,
+            callback=command.callback,
+            params=command.params,
+            help=command.help,
+            context_settings=command.context_settings,
+            logger=cls.logger,
+        )
+
+    @override
+    def discover_streams(self) -> list[Stream]:
+        return [stream_type(tap=self) for stream_type in STREAM_TYPES]
+
+    # -- the run's shared services (see client.MindzPayServices) --------------------------
+
+    #: Sandboxes of this process's taps, stopped when the CLI invocation ends.
+    _sandboxes: ClassVar[list[EmbeddedSandbox]] = []
+
+    def __init__(self, **kwargs: Any) -> None:  # noqa: ANN401 - passed through to the SDK
+        """Create the tap (see ``singer_sdk.Tap``); nothing is started here."""
+        self._sandbox_lock = threading.Lock()
+        super().__init__(**kwargs)
+
+    @cached_property
+    def embedded_sandbox(self) -> EmbeddedSandbox | None:
+        """The embedded sandbox when ``sandbox: true`` (not started until needed)."""
+        if not self.config.get("sandbox"):
+            return None
+        sandbox = EmbeddedSandbox(db=self.config.get("sandbox_db"))
+        self._sandboxes.append(sandbox)
+        return sandbox
+
+    @property
+    def api_base(self) -> str:
+        """The API base URL; starts the embedded sandbox on first use when configured."""
+        sandbox = self.embedded_sandbox
+        if sandbox is None:
+            return str(self.config["api_url"]).rstrip("/")
+        with self._sandbox_lock:
+            return sandbox.start() + endpoints.SANDBOX_API_PATH
+
+    @cached_property
+    def authenticator(self) -> MindzPayAuthenticator:
+        """The one authenticator of the run (demo credentials for the embedded sandbox)."""
+        config = self.config
+        demo = bool(config.get("sandbox"))
+        return MindzPayAuthenticator(
+            token_url=config.get("token_url") or self.api_base + endpoints.TOKEN_PATH,
+            client_id=config.get("client_id") or (endpoints.SANDBOX_CLIENT_ID if demo else ""),
+            client_secret=config.get("client_secret")
+            or (endpoints.SANDBOX_CLIENT_SECRET if demo else ""),
+            refresh_token=config.get("refresh_token"),
+            scope=config.get("scope"),
+            timeout=float(config["request_timeout"]),
+            user_agent=config.get("user_agent") or f"tap-mindzpay/{self.plugin_version}",
+        )
+
+    @cached_property
+    def rate_budget(self) -> RateBudget:
+        """The one rate budget of the run, shared by every stream and thread."""
+        return RateBudget()
+
+    @override
+    @classmethod
+    def invoke(cls, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().invoke(*args, **kwargs)
+        finally:
+            # atexit stops them too; this also covers errors raised out of the sync.
+            while cls._sandboxes:
+                cls._sandboxes.pop().stop()
+
+
+if __name__ == "__main__":
+    sys.exit(TapMindzPay.cli())
