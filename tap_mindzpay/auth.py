@@ -15,6 +15,7 @@ line or an exception: every text that may echo one goes through ``redact``.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,7 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
     ) -> None:
         """Keep the credentials; no request is made until a token is needed."""
         super().__init__()
+        self.logger = logging.getLogger("tap-mindzpay.auth")
         self.token_url = token_url
         self.client_id = client_id
         self._client_secret = client_secret

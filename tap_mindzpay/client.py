@@ -152,6 +152,9 @@ class MindzPayStream(RESTStream[int]):
     #: Change-capture rule for issue 3 (``None``: new records only).
     capture_rule: ClassVar[object | None] = None
 
+    #: STATE at least this often, so that a killed run loses little work.
+    STATE_MSG_FREQUENCY = 500
+
     #: The stream's JSON schema (see ``schemas``); copied per instance.
     record_schema: ClassVar[dict[str, Any]] = {}
 

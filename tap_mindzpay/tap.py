@@ -8,8 +8,10 @@ A run owns one authenticator (one token for every stream), one rate budget and, 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import sys
 import threading
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
@@ -17,18 +19,24 @@ from urllib.parse import urlsplit
 import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.plugin_base import JSONSchemaValidator, SingerCommand
 from typing_extensions import override
 
 from tap_mindzpay import endpoints
 from tap_mindzpay.auth import MindzPayAuthenticator
-from tap_mindzpay.launcher import EmbeddedSandbox
+from tap_mindzpay.launcher import EmbeddedSandbox, SandboxLaunchError
+from tap_mindzpay.paging import PaginationError
 from tap_mindzpay.ratebudget import RateBudget
 from tap_mindzpay.streams import STREAM_TYPES
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from singer_sdk.streams import Stream
+
+#: Errors whose message is the whole story: printed as one line, without a traceback.
+ACTIONABLE_ERRORS = (FatalAPIError, SandboxLaunchError, PaginationError)
 
 SETTINGS = th.PropertiesList(
     th.Property(
@@ -173,6 +181,23 @@ def check_settings(config: dict[str, Any]) -> list[str]:
     return [e for e in (check_url(config, "api_url"), check_url(config, "token_url")) if e]
 
 
+def check_start_date(config: dict[str, Any]) -> list[str]:
+    """``start_date`` must be an ISO 8601 date-time (the schema's format is not enforced)."""
+    value = config.get("start_date")
+    if value is None:
+        return []
+    try:
+        datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return [
+            (
+                "setting start_date must be an ISO 8601 date-time such as "
+                f"2026-01-01T00:00:00-03:00 (got {value!r})"
+            )
+        ]
+    return []
+
+
 def _schema_error_line(error: Any) -> str:  # noqa: ANN401 - a jsonschema ValidationError
     setting = ".".join(str(part) for part in error.absolute_path) or "(config)"
     value = error.instance if not isinstance(error.instance, (dict, list)) else "..."
@@ -183,8 +208,14 @@ def _schema_error_line(error: Any) -> str:  # noqa: ANN401 - a jsonschema Valida
     )
 
 
-class _ConfigErrorsAsOneLine(SingerCommand):
-    """Turns a config error into one line on stderr and exit 1, also from ``--test``."""
+class _OneLineErrors(SingerCommand):
+    """CLI errors a user can act on print one line, no traceback, and exit 1.
+
+    Config errors (also from ``--test`` and ``--discover``, which validate in option callbacks)
+    and the tap's own fatal errors (credential rejected, API refusal, sandbox launch) carry a
+    message that says what to do; a traceback would only hide it. Anything else keeps the SDK's
+    traceback, because then the traceback is the useful part.
+    """
 
     def _fail(self, exc: ConfigValidationError) -> click.exceptions.Exit:
         click.echo(f"tap-mindzpay: config error: {'; '.join(exc.errors)}", err=True)
@@ -192,6 +223,8 @@ class _ConfigErrorsAsOneLine(SingerCommand):
 
     @override
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        # --test and --discover run inside option callbacks, before invoke().
+        sys.excepthook = self.excepthook
         try:
             return super().make_context(*args, **kwargs)
         except ConfigValidationError as exc:
@@ -199,10 +232,25 @@ class _ConfigErrorsAsOneLine(SingerCommand):
 
     @override
     def invoke(self, ctx: click.Context) -> Any:
+        logging.captureWarnings(capture=True)
+        sys.excepthook = self.excepthook
         try:
-            return super().invoke(ctx)
+            # Skip SingerCommand.invoke: it logs config errors over several lines.
+            return click.Command.invoke(self, ctx)
         except ConfigValidationError as exc:
             raise self._fail(exc) from None
+
+    @override
+    def excepthook(
+        self,
+        exc_type: type[BaseException],
+        exc_value: BaseException,
+        exc_traceback: TracebackType | None,
+    ) -> None:
+        if isinstance(exc_value, ACTIONABLE_ERRORS):
+            self.logger.error("%s", exc_value)
+            return
+        super().excepthook(exc_type, exc_value, exc_traceback)
 
 
 class TapMindzPay(Tap):
@@ -219,7 +267,7 @@ class TapMindzPay(Tap):
         errors = [
             _schema_error_line(e) for e in JSONSchemaValidator(schema).iter_errors(self._config)
         ]
-        errors += check_settings(self._config)
+        errors += check_settings(self._config) + check_start_date(self._config)
         if errors and raise_errors:
             raise ConfigValidationError(errors[0], errors=errors, schema=schema)
         return errors
@@ -228,7 +276,7 @@ class TapMindzPay(Tap):
     @classmethod
     def get_singer_command(cls) -> click.Command:
         command = super().get_singer_command()
-        return _ConfigErrorsAsOneLine(
+        return _OneLineErrors(
             name=command.name,
             callback=command.callback,
             params=command.params,
