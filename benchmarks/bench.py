@@ -24,7 +24,7 @@ sys.path.insert(0, str(PROJECT_ROOT / "tests"))
 from helpers import SandboxProcess, child_env, venv_script  # noqa: E402
 
 DATA_STREAMS = ("accounts", "invoices", "payments", "subscriptions")
-REFRESH_MARK = "/refresh"
+UNLIMITED = 1_000_000_000
 
 
 @dataclass
@@ -72,15 +72,25 @@ class Bench:
 
     @staticmethod
     def sandbox(
-        *, accounts: int, invoices: int, extra: tuple[str, ...] = (), seed: int = 42
+        *,
+        accounts: int,
+        invoices: int,
+        rate_limit: int = UNLIMITED,
+        extra: tuple[str, ...] = (),
     ) -> SandboxProcess:
-        """A frozen sandbox process with `accounts` x `invoices` (generation may take a while)."""
+        """A frozen sandbox process (seed 42) with `accounts` x `invoices`.
+
+        Its rate limit is `rate_limit` requests per 1-second window: unlimited unless a figure
+        measures the limit itself (the default 1,200/minute would make every figure a rate-limit
+        figure).
+        """
+        window = ("--rate-limit", str(rate_limit), "--rate-window", "1")
         return SandboxProcess.start(
-            seed=seed,
+            seed=42,
             accounts=accounts,
             invoices_per_account=invoices,
             frozen=True,
-            extra_args=extra,
+            extra_args=(*window, *extra),
             startup_timeout=600,
         )
 

@@ -145,8 +145,7 @@ def memory(bench: Bench, small: tuple[int, int], large_invoices: int) -> Row:
 
 def rate_limit(bench: Bench, limit: int, invoices: int) -> Row:
     """Achieved requests/s over the limit R, and the share of 429s, for a full sync."""
-    window = ("--rate-limit", str(limit), "--rate-window", "1")
-    with bench.sandbox(accounts=1, invoices=invoices, extra=window) as sandbox:
+    with bench.sandbox(accounts=1, invoices=invoices, rate_limit=limit) as sandbox:
         sandbox.reset_stats()
         with CounterSampler(lambda: total_requests(sandbox.stats())) as sampler:
             bench.run_tap("rate-limit", sandbox)

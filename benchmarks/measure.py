@@ -1,14 +1,17 @@
 """Run a child process and measure it: wall time, exit code, peak RSS of that process alone.
 
 Peak RSS comes from `os.wait4` on the child's pid: the kernel's `ru_maxrss` for exactly that
-process (the sandbox and other children of the benchmark are not mixed in). A watchdog kills a
-child that outlives its time limit, so every benchmark step is bounded.
+process (the sandbox and other children of the benchmark are not mixed in). A child that
+outlives its time limit is killed, so every benchmark step is bounded.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -54,35 +57,68 @@ def run_measured(
 ) -> ProcessResult:
     """Run `argv` to completion with stdout to `stdout_path` (default /dev/null).
 
-    Returns wall seconds from spawn to exit and the child's own peak RSS.
+    Returns wall seconds from spawn to exit and the child's own peak RSS. The child is spawned
+    by a small launcher process (this file run as a script), because a forked child's
+    `ru_maxrss` starts from its parent's resident size: forking from the benchmark, which may
+    hold a large ground truth in memory, would inflate the figure.
     """
     target = stdout_path or Path(os.devnull)
-    with target.open("wb") as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
+    with (
+        target.open("wb") as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile(suffix=".json") as report,
+    ):
+        launcher = [sys.executable, __file__, report.name, "--", *argv]
         process = subprocess.Popen(
-            list(argv), stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=dict(env), cwd=cwd
+            launcher,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            env=dict(env),
+            cwd=cwd,
+            start_new_session=True,  # a timeout kills the launcher and the child together
         )
-        timed_out = threading.Event()
-
-        def kill_late() -> None:
-            timed_out.set()
-            process.kill()
-
-        watchdog = threading.Timer(timeout, kill_late)
-        watchdog.start()
         try:
-            # wait4, not Popen.wait: it returns this child's rusage (ru_maxrss in KiB on Linux).
-            _pid, status, usage = os.wait4(process.pid, 0)
-        finally:
-            watchdog.cancel()
-        seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            err.seek(0)
+            msg = f"{' '.join(argv)} killed after {timeout:.0f}s:\n{_tail(err.read())}"
+            raise StepFailedError(msg) from None
         err.seek(0)
         stderr = err.read().decode(errors="replace")
-    if timed_out.is_set():
-        msg = f"{' '.join(argv)} killed after {timeout:.0f}s:\n{stderr[-4000:]}"
+        outcome = json.loads(Path(report.name).read_text(encoding="utf-8") or "{}")
+    if process.returncode != 0 or not outcome:
+        msg = f"launcher for {' '.join(argv)} failed ({process.returncode}):\n{stderr[-4000:]}"
         raise StepFailedError(msg)
-    return ProcessResult(list(argv), process.returncode, seconds, usage.ru_maxrss * 1024, stderr)
+    return ProcessResult(
+        list(argv),
+        outcome["returncode"],
+        outcome["seconds"],
+        outcome["maxrss_kib"] * 1024,
+        stderr,
+    )
+
+
+def _tail(data: bytes) -> str:
+    return data.decode(errors="replace")[-4000:]
+
+
+def _launch(report: str, argv: list[str]) -> int:
+    """Launcher mode: spawn `argv` (inheriting stdio), wait4 it, write what it measured."""
+    started = time.perf_counter()
+    child = subprocess.Popen(argv)
+    # wait4, not Popen.wait: it returns this child's own rusage (ru_maxrss in KiB on Linux).
+    _pid, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    outcome = {
+        "returncode": os.waitstatus_to_exitcode(status),
+        "seconds": seconds,
+        "maxrss_kib": usage.ru_maxrss,
+    }
+    Path(report).write_text(json.dumps(outcome), encoding="utf-8")
+    return 0
 
 
 class CounterSampler:
@@ -130,3 +166,8 @@ class CounterSampler:
         if first is None or last is None:
             return 0.0
         return max(last - first, self._interval)
+
+
+if __name__ == "__main__":
+    # python measure.py REPORT.json -- ARGV...
+    sys.exit(_launch(sys.argv[1], sys.argv[3:]))

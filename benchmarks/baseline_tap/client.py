@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import decimal
 from functools import cached_property
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk.helpers.jsonpath import extract_jsonpath
 from singer_sdk.pagination import OffsetPaginator
@@ -18,9 +18,8 @@ if TYPE_CHECKING:
 
     import requests
     from singer_sdk.helpers.types import Context
+    from singer_sdk.tap_base import Tap
 
-# The schemas are tap-mindzpay's own files, so both taps emit the same SCHEMA messages.
-SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "tap_mindzpay" / "schemas"
 
 STATUS_LABELS = {
     0: "Pendente",
@@ -49,6 +48,12 @@ class MindzPayStream(RESTStream[int]):
     """MindzPay stream class."""
 
     records_jsonpath = "$.data[*]"
+    #: tap-mindzpay's own schema dict (its `schemas` module), so both taps emit the same SCHEMA.
+    record_schema: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, tap: Tap) -> None:
+        """Create the stream with its schema."""
+        super().__init__(tap, schema=copy.deepcopy(self.record_schema))
 
     @property
     def url_base(self) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from baseline_tap.client import SCHEMAS_DIR, MindzPayStream
+from baseline_tap.client import MindzPayStream
+from tap_mindzpay import schemas
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -14,7 +15,7 @@ class AccountsStream(MindzPayStream):
     """Accounts, parent of every other stream."""
 
     name = "accounts"
-    schema_filepath = SCHEMAS_DIR / "accounts.json"
+    record_schema = schemas.ACCOUNTS
     path = "/mindzpay/accounts"
     primary_keys = ("id",)
     replication_key = None
@@ -35,7 +36,7 @@ class InvoicesStream(_AccountChildStream):
     """Invoices of one account."""
 
     name = "invoices"
-    schema_filepath = SCHEMAS_DIR / "invoices.json"
+    record_schema = schemas.INVOICES
     path = "/mindzpay/accounts/{account_key}/invoices"
 
 
@@ -43,7 +44,7 @@ class PaymentsStream(_AccountChildStream):
     """Payments of one account."""
 
     name = "payments"
-    schema_filepath = SCHEMAS_DIR / "payments.json"
+    record_schema = schemas.PAYMENTS
     path = "/mindzpay/accounts/{account_key}/payments"
 
 
@@ -51,5 +52,5 @@ class SubscriptionsStream(_AccountChildStream):
     """Subscriptions of one account."""
 
     name = "subscriptions"
-    schema_filepath = SCHEMAS_DIR / "subscriptions.json"
+    record_schema = schemas.SUBSCRIPTIONS
     path = "/mindzpay/accounts/{account_id}/subscriptions"
