@@ -44,6 +44,7 @@ import msgspec
 import requests
 from requests.adapters import HTTPAdapter
 from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
@@ -76,6 +77,7 @@ TRANSIENT_ERRORS = (
     requests.exceptions.ContentDecodingError,
 )
 _decoder = msgspec.json.Decoder()
+BOOLEAN_TYPE = {"boolean", "null"}
 
 
 def _package_version() -> str:
@@ -160,9 +162,27 @@ class MindzPayStream(RESTStream[int]):
 
     capturing = False
 
+    #: Performance lever (issue 5): the SDK's type conformance walks every property of every
+    #: record and costs about a third of a full sync's CPU. For a flat schema it can change
+    #: only three things in records decoded from JSON and passed through ``post_process``:
+    #: properties missing from the schema (dropped), booleans (``v != 0``) and non-finite
+    #: numbers (null). ``conform_flat`` does exactly those per record and the SDK's pass is
+    #: switched off; a schema with nested objects or arrays keeps the SDK's pass. Set to
+    #: False for the plain SDK path; tests/test_fastpath_equivalence.py compares the two.
+    fast_conformance: ClassVar[bool] = True
+
     def __init__(self, tap: Tap) -> None:
         """Create the stream with its class's schema."""
         super().__init__(tap, schema=copy.deepcopy(self.record_schema))
+        properties: dict[str, dict[str, Any]] = self.schema["properties"]
+        self._known_properties = frozenset(properties)
+        self._boolean_properties = tuple(
+            name for name, prop in properties.items() if _types(prop) in ({"boolean"}, BOOLEAN_TYPE)
+        )
+        self._unknown_seen: set[frozenset[str]] = set()
+        flat = not any(_types(prop) & {"object", "array"} for prop in properties.values())
+        if self.fast_conformance and flat:
+            self.TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     @property
     def services(self) -> MindzPayServices:
@@ -437,7 +457,7 @@ class MindzPayStream(RESTStream[int]):
 
     @cached_property
     def _money_fields(self) -> tuple[str, ...]:
-        return money_fields(self.schema)
+        return money_fields(self.record_schema)
 
     @cached_property
     def _start_date(self) -> datetime | None:
@@ -459,6 +479,8 @@ class MindzPayStream(RESTStream[int]):
                 except InvalidOperation:
                     self.malformed(row, field, f"{value!r} is not a decimal amount")
                     return None
+        if self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.NONE:
+            self.conform_flat(row)
         status = row.get("status")
         if "status_label" in self.schema["properties"] and isinstance(status, int):
             row["status_label"] = INVOICE_STATUS_LABELS.get(status)
@@ -472,6 +494,33 @@ class MindzPayStream(RESTStream[int]):
                 return None
         return row
 
+    def conform_flat(self, row: dict[str, Any]) -> None:
+        """What the SDK's conformance would change in a flat record, done in place.
+
+        Same results as ``TypeConformanceLevel.RECURSIVE`` for a flat schema: unknown
+        properties dropped (one warning per new set of names, not one per record), booleans
+        coerced as the SDK does, NaN and infinite numbers nulled.
+        """
+        if not row.keys() <= self._known_properties:
+            unknown = frozenset(row.keys() - self._known_properties)
+            for name in unknown:
+                del row[name]
+            if unknown not in self._unknown_seen:
+                self._unknown_seen.add(unknown)
+                self.logger.warning(
+                    "Properties %s were present in the '%s' stream but not found in the "
+                    "schema; dropped (further records with them are dropped silently)",
+                    sorted(unknown),
+                    self.name,
+                )
+        for name in self._boolean_properties:
+            if name in row and row[name] is not None:
+                row[name] = row[name] != 0
+        for name in self._money_fields:
+            value = row.get(name)
+            if isinstance(value, Decimal) and not value.is_finite():
+                row[name] = None
+
     def malformed(self, row: dict[str, Any], field: str, problem: str) -> None:
         """Fail on a malformed record, or skip it with a warning (``skip_malformed_records``).
 
@@ -484,6 +533,12 @@ class MindzPayStream(RESTStream[int]):
                 msg + " (set skip_malformed_records to skip such records with a warning)"
             )
         self.logger.warning("Skipping malformed record: %s", msg)
+
+
+def _types(prop: Mapping[str, Any]) -> set[str]:
+    """The JSON Schema ``type`` of a property as a set (empty when it has none)."""
+    kind = prop.get("type", ())
+    return {kind} if isinstance(kind, str) else set(kind)
 
 
 def _safe_decode(content: bytes) -> object:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.plugin_base import JSONSchemaValidator, SingerCommand
 from typing_extensions import override
@@ -258,6 +259,10 @@ class TapMindzPay(Tap):
 
     name = "tap-mindzpay"
     config_jsonschema: ClassVar[dict[str, Any]] = SETTINGS.to_dict()
+    #: Performance lever (issue 5): the SDK's msgspec writer serialises messages about four
+    #: times faster than its default simplejson one; same JSON values (Decimal money stays an
+    #: exact number). tests/test_fastpath_equivalence.py compares it with the default writer.
+    message_writer_class = MsgSpecWriter
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
