@@ -59,26 +59,35 @@ def fetch_truth(sandbox_db: Path) -> dict[str, int]:
             process.wait(timeout=TIMEOUT)
 
 
+def _catalog(con: duckdb.DuckDBPyConnection) -> str:
+    row = con.execute("SELECT current_database()").fetchone()
+    return str(row[0]) if row else "memory"
+
+
 def table_counts(path: Path, schema: str) -> dict[str, dict[str, Any]]:
     """Count live rows and the latest `_sdc_batched_at` of every table in the demo's schema."""
     result: dict[str, dict[str, Any]] = {}
     with duckdb.connect(str(path), read_only=True) as con:
+        # The file is mindzpay.duckdb and the schema mindzpay: qualify with the catalog too.
+        catalog = _catalog(con)
         tables = con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema]
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_catalog = ? AND table_schema = ?",
+            [catalog, schema],
         ).fetchall()
         for (table,) in tables:
             columns = {
                 row[0]
                 for row in con.execute(
                     "SELECT column_name FROM information_schema.columns "
-                    "WHERE table_schema = ? AND table_name = ?",
-                    [schema, table],
+                    "WHERE table_catalog = ? AND table_schema = ? AND table_name = ?",
+                    [catalog, schema, table],
                 ).fetchall()
             }
             live = "_sdc_deleted_at IS NULL" if "_sdc_deleted_at" in columns else "TRUE"
             batched = "max(_sdc_batched_at)" if "_sdc_batched_at" in columns else "NULL"
             total, live_rows, last = con.execute(
-                f'SELECT count(*), count(*) FILTER (WHERE {live}), {batched} FROM "{schema}"."{table}"'  # noqa: S608, E501 - names come from information_schema
+                f'SELECT count(*), count(*) FILTER (WHERE {live}), {batched} FROM "{catalog}"."{schema}"."{table}"'  # noqa: S608, E501 - names come from information_schema
             ).fetchone() or (0, 0, None)
             result[table] = {"rows": total, "live": live_rows, "last_batched_at": last}
     return result
@@ -89,8 +98,9 @@ def written_since(path: Path, schema: str, table: str, since: str | None) -> int
     if since is None:
         return None
     with duckdb.connect(str(path), read_only=True) as con:
+        catalog = _catalog(con)
         row = con.execute(
-            f'SELECT count(*) FROM "{schema}"."{table}" WHERE _sdc_batched_at > ?',  # noqa: S608
+            f'SELECT count(*) FROM "{catalog}"."{schema}"."{table}" WHERE _sdc_batched_at > ?',  # noqa: S608
             [datetime.fromisoformat(since)],
         ).fetchone()
     return int(row[0]) if row else 0
