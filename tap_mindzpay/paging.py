@@ -14,7 +14,8 @@ The paginator therefore treats ids as the truth:
 
 Paging stops on a short or empty (anchored) page, or when ``offset + len(page)`` reaches
 ``meta.total``. A loop guard stops a paginator that makes no progress for far more pages than
-the list holds.
+the list holds. With ``page_size`` 1 there is no room for an overlap, so shifts go unseen:
+use a larger page.
 """
 
 from __future__ import annotations
@@ -96,7 +97,12 @@ class OffsetPaginator:
             msg = f"page at offset {offset} is not sorted by ascending id: {list(ids)[:10]}..."
             raise PaginationError(msg)
         watermark = self.watermark
-        anchored = offset == 0 or watermark is None or (count > 0 and ids[0] <= watermark)
+        anchored = (
+            offset == 0
+            or watermark is None
+            or not self._overlap  # page_size 1: no overlap, so shifts cannot be seen
+            or (count > 0 and ids[0] <= watermark)
+        )
         if not anchored:
             # Records were removed before our position: step back and re-read, never skip.
             self._backoff = self._backoff * 2 if self._backoff else self.page_size

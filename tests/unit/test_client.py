@@ -1,0 +1,215 @@
+"""The request path of MindzPayStream against a scripted local HTTP server.
+
+401 -> one token refresh and retry; 429 -> Retry-After honoured; truncated JSON and 5xx ->
+retried; 403/404 -> one actionable error with the API's code; no secret in any message.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tap_mindzpay import client
+from tap_mindzpay.auth import AuthenticationError
+from tap_mindzpay.client import MindzPayAPIError
+from tap_mindzpay.ratebudget import RateBudget
+from tap_mindzpay.tap import TapMindzPay
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+SECRET = "unit-test-secret"  # noqa: S105 - a fake secret the tests hunt for
+Reply = tuple[int, dict[str, str], bytes]
+
+
+def envelope(ids: list[int], total: int) -> bytes:
+    data = [
+        {"id": i, "key": f"acc_{i}", "name": "n", "document": "1", "status": "accepted"}
+        for i in ids
+    ]
+    return json.dumps({"data": data, "meta": {"total": total}}).encode()
+
+
+class Scripted(ThreadingHTTPServer):
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.replies: list[Reply] = []
+        self.seen: list[tuple[str, str]] = []  # (path, Authorization)
+        self.tokens = 0
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: Scripted
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _send(self, reply: Reply) -> None:
+        status, headers, body = reply
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.tokens += 1
+        token = {"access_token": f"tok-{self.server.tokens}", "expires_in": 3600}
+        self._send((200, {}, json.dumps(token).encode()))
+
+    def do_GET(self) -> None:
+        self.server.seen.append((self.path, self.headers.get("Authorization", "")))
+        reply = self.server.replies.pop(0) if self.server.replies else (200, {}, envelope([], 0))
+        self._send(reply)
+
+
+@pytest.fixture
+def server() -> Iterator[Scripted]:
+    httpd = Scripted()
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    recorded: list[float] = []
+    monkeypatch.setattr(client.time, "sleep", recorded.append)
+    return recorded
+
+
+def make_stream(server: Scripted, name: str = "accounts", **config: Any) -> client.MindzPayStream:
+    tap = TapMindzPay(
+        config={
+            "api_url": f"http://127.0.0.1:{server.server_address[1]}/api/v2",
+            "client_id": "app",
+            "client_secret": SECRET,
+            "max_retries": 3,
+            **config,
+        },
+        setup_mapper=False,
+    )
+    skipped = [0.0]  # the budget's sleeps move a virtual clock instead of waiting
+
+    def sleep(seconds: float) -> None:
+        skipped[0] += seconds
+
+    tap.__dict__["rate_budget"] = RateBudget(
+        clock=lambda: time.monotonic() + skipped[0], sleep=sleep
+    )
+    stream = tap.streams[name]
+    assert isinstance(stream, client.MindzPayStream)
+    return stream
+
+
+def get(stream: client.MindzPayStream) -> Any:
+    return stream.request_json("GET", stream.get_url(None), params={"limit": 10})
+
+
+def test_401_refreshes_the_token_once_and_retries(server: Scripted, waits: list[float]):
+    server.replies = [(401, {}, b'{"error":{"code":"token_expired","message":"expired"}}')]
+    stream = make_stream(server)
+    assert get(stream) == {"data": [], "meta": {"total": 0}}
+    assert [auth for _, auth in server.seen] == ["Bearer tok-1", "Bearer tok-2"]
+    assert waits == []
+
+
+@pytest.mark.usefixtures("waits")
+def test_second_401_stops_naming_the_credential_settings(server: Scripted):
+    reply = (401, {}, f'{{"error":{{"code":"invalid_token","message":"{SECRET}"}}}}'.encode())
+    server.replies = [reply, reply]
+    with pytest.raises(AuthenticationError) as caught:
+        get(make_stream(server))
+    assert "client_id, client_secret and refresh_token" in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
+def test_429_waits_at_least_retry_after(server: Scripted, waits: list[float]):
+    server.replies = [(429, {"Retry-After": "7"}, b'{"error":{"code":"rate_limited"}}')]
+    stream = make_stream(server)
+    get(stream)
+    assert len(waits) == 1
+    assert waits[0] >= 7
+    assert stream.services.rate_budget.waited_seconds >= 6  # every caller was paused
+
+
+def test_truncated_json_and_5xx_are_retried(server: Scripted, waits: list[float]):
+    server.replies = [(200, {}, b'{"data": [{"id": 1'), (503, {}, b"busy")]
+    assert get(make_stream(server)) == {"data": [], "meta": {"total": 0}}
+    assert len(server.seen) == 3
+    assert len(waits) == 2
+    assert waits[1] > waits[0] / 2  # exponential, with jitter
+
+
+def test_retries_are_bounded_by_max_retries(server: Scripted, waits: list[float]):
+    server.replies = [(500, {}, b"")] * 5
+    with pytest.raises(MindzPayAPIError, match="max_retries"):
+        get(make_stream(server, max_retries=2))
+    assert len(waits) == 2
+    assert len(server.seen) == 3
+
+
+@pytest.mark.usefixtures("waits")
+def test_403_names_account_and_permission(server: Scripted):
+    server.replies = [(403, {}, b'{"error":{"code":"forbidden","message":"missing scope"}}')]
+    stream = make_stream(server)
+    with pytest.raises(MindzPayAPIError) as caught:
+        stream.request_json(
+            "GET", stream.get_url(None), context={"account_id": 4, "account_key": "acc_x"}
+        )
+    text = str(caught.value)
+    assert "account acc_x" in text
+    assert "read permission on accounts" in text
+    assert "forbidden: missing scope" in text
+
+
+@pytest.mark.usefixtures("waits")
+def test_404_stops_with_the_api_code_and_message(server: Scripted):
+    server.replies = [(404, {}, b'{"error":{"code":"not_found","message":"Invoice not found"}}')]
+    with pytest.raises(MindzPayAPIError, match="HTTP 404, not_found: Invoice not found"):
+        get(make_stream(server))
+    assert len(server.seen) == 1  # not retried
+
+
+@pytest.mark.usefixtures("waits")
+def test_accounts_stream_pages_by_id_and_filters_account_keys(server: Scripted):
+    server.replies = [
+        (200, {}, envelope([1, 2, 3], 5)),
+        (200, {}, envelope([3, 4, 5], 5)),
+    ]
+    stream = make_stream(server, page_size=3, account_keys=["acc_2", "acc_5"])
+    assert [r["id"] for r in stream.get_records(None)] == [2, 5]
+    paths = [path for path, _ in server.seen]
+    assert paths == [
+        "/api/v2/mindzpay/accounts?limit=3&offset=0&sort_by=id&sort_direction=asc",
+        "/api/v2/mindzpay/accounts?limit=3&offset=2&sort_by=id&sort_direction=asc",
+    ]
+
+
+def test_money_becomes_decimal_and_status_gets_its_label(server: Scripted):
+    invoices = make_stream(server, "invoices")
+    row = invoices.post_process({"id": 1, "amount": "1234.50", "status": 1})
+    assert row is not None
+    assert str(row["amount"]) == "1234.50"
+    assert type(row["amount"]).__name__ == "Decimal"
+    assert row["status_label"] == "Em processo de emissão"
+
+
+def test_malformed_money_fails_naming_stream_record_and_field(server: Scripted):
+    invoices = make_stream(server, "invoices")
+    with pytest.raises(client.MalformedRecordError, match="invoices, record id 9, field amount"):
+        invoices.post_process({"id": 9, "amount": "12,50", "status": 0})
+
+
+def test_malformed_record_is_skipped_when_configured(server: Scripted):
+    invoices = make_stream(server, "invoices", skip_malformed_records=True)
+    assert invoices.post_process({"id": 9, "amount": "abc", "status": 0}) is None
