@@ -22,7 +22,8 @@ STRING: Schema = {"type": ["string", "null"]}
 BOOLEAN: Schema = {"type": ["boolean", "null"]}
 TIMESTAMP: Schema = {"type": ["string", "null"], "format": "date-time"}
 DATE: Schema = {"type": ["string", "null"], "format": "date"}
-MONEY: Schema = {"type": ["number", "null"], "multipleOf": 0.01}
+#: No ``multipleOf``: a float 0.01 fails validation of amounts read back as floats.
+MONEY: Schema = {"type": ["number", "null"]}
 
 
 def enum(*values: str) -> Schema:
