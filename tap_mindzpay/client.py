@@ -22,9 +22,10 @@ written; it is verified by ids before use (see ``paging``), so a stale hint cost
 two, never a record. State without it pages from offset 0 and skips what is at or below the
 bookmark.
 
-Seam for change capture (issue 3): a stream may set ``capture_rule`` (what is in flight and how
-to refresh it); after the new-records phase, ``get_records`` runs ``capture_changes(context)``,
-whose default yields nothing. Records yielded by that phase do not move the id bookmark
+Seam for change capture (issue 3): a stream may set ``capture_rule`` (a ``RefreshRule``: which
+records are in flight and how to bring one up to date, used through ``refresh_record``); after
+the new-records phase, ``get_records`` runs ``capture_changes(context)``, whose default yields
+nothing. Records yielded by that phase do not move the id bookmark and skip ``start_date``
 (``capturing`` is true while it runs).
 """
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 import copy
 import random
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
@@ -55,7 +57,7 @@ from tap_mindzpay.paging import OffsetPaginator
 from tap_mindzpay.schemas import money_fields
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from singer_sdk.helpers.types import Context
     from singer_sdk.tap_base import Tap
@@ -101,6 +103,22 @@ class MindzPayServices(Protocol):
     @property
     def rate_budget(self) -> RateBudget:
         """The run's shared rate budget."""
+
+
+@dataclass(frozen=True)
+class RefreshRule:
+    """How change capture keeps a stream's in-flight records current (issue 3).
+
+    Attributes:
+        in_flight: True for a record whose state may still change without a new id
+            (invoices in 0, 1 or 4; pending payments).
+        method: HTTP method of the per-record request (``POST`` for the invoice Refresh).
+        path_suffix: Appended to the stream's list path; ``{id}`` is the record id.
+    """
+
+    in_flight: Callable[[Mapping[str, Any]], bool]
+    method: str
+    path_suffix: str
 
 
 class MindzPayAPIError(FatalAPIError):
@@ -152,7 +170,7 @@ class MindzPayStream(RESTStream[int]):
     #: The API resource named in error messages ("invoices").
     resource: ClassVar[str] = ""
     #: Change-capture rule for issue 3 (``None``: new records only).
-    capture_rule: ClassVar[object | None] = None
+    capture_rule: ClassVar[RefreshRule | None] = None
 
     #: STATE at least this often, so that a killed run loses little work.
     STATE_MSG_FREQUENCY = 500
@@ -238,8 +256,12 @@ class MindzPayStream(RESTStream[int]):
         *,
         params: Mapping[str, str | int] | None = None,
         context: Context | None = None,
+        not_found_ok: bool = False,
     ) -> Any:  # noqa: ANN401 - decoded JSON
         """Send one API request with the retry and error policy; return the decoded body.
+
+        ``not_found_ok``: return ``None`` on a 404 (a record deleted by support) instead of
+        stopping.
 
         Raises:
             MindzPayAPIError: A 4xx that retrying cannot fix, or retries exhausted.
@@ -255,26 +277,18 @@ class MindzPayStream(RESTStream[int]):
             response, problem = self._send(method, url, params, token)
             retry_after: float | None = None
             if response is not None:
-                status = response.status_code
-                if status == HTTPStatus.UNAUTHORIZED:
+                if response.status_code == HTTPStatus.UNAUTHORIZED:
                     if refreshed:
                         raise self._credential_error(response)
                     refreshed = True
                     auth.invalidate(token)
                     self.logger.info("401 on %s %s: refreshing the access token", method, path)
                     continue
-                if status in RETRIED_STATUSES or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-                    retry_after = retry_after_seconds(response.headers)
-                    if retry_after is not None:
-                        self.services.rate_budget.pause(min(retry_after, RETRY_AFTER_CAP_SECONDS))
-                    problem = f"HTTP {status}"
-                elif status >= HTTPStatus.BAD_REQUEST:
-                    raise self._fatal_error(method, path, response, context)
-                else:
-                    try:
-                        return _decoder.decode(response.content)
-                    except msgspec.DecodeError:
-                        problem = f"undecodable JSON body ({len(response.content)} bytes)"
+                done, body, problem, retry_after = self._outcome(
+                    method, path, response, context, not_found_ok=not_found_ok
+                )
+                if done:
+                    return body
             attempt += 1
             if attempt > max_retries:
                 msg = (
@@ -293,6 +307,31 @@ class MindzPayStream(RESTStream[int]):
                 wait,
             )
             time.sleep(wait)
+
+    def _outcome(
+        self,
+        method: str,
+        path: str,
+        response: requests.Response,
+        context: Context | None,
+        *,
+        not_found_ok: bool,
+    ) -> tuple[bool, Any, str, float | None]:
+        """``(done, body, problem, retry_after)`` of a non-401 response; raises if fatal."""
+        status = response.status_code
+        if status in RETRIED_STATUSES or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            retry_after = retry_after_seconds(response.headers)
+            if retry_after is not None:
+                self.services.rate_budget.pause(min(retry_after, RETRY_AFTER_CAP_SECONDS))
+            return False, None, f"HTTP {status}", retry_after
+        if status == HTTPStatus.NOT_FOUND and not_found_ok:
+            return True, None, "", None
+        if status >= HTTPStatus.BAD_REQUEST:
+            raise self._fatal_error(method, path, response, context)
+        try:
+            return True, _decoder.decode(response.content), "", None
+        except msgspec.DecodeError:
+            return False, None, f"undecodable JSON body ({len(response.content)} bytes)", None
 
     def _send(
         self,
@@ -349,6 +388,26 @@ class MindzPayStream(RESTStream[int]):
                 f"{detail} ({where})"
             )
         return MindzPayAPIError(self.authenticator.redact(msg))
+
+    def refresh_record(self, context: Context | None, record_id: int) -> dict[str, Any] | None:
+        """The record as the API has it now, through ``capture_rule``; ``None`` if deleted.
+
+        Raises:
+            MindzPayAPIError: The stream has no rule, or the API refused the request.
+        """
+        rule = self.capture_rule
+        if rule is None:
+            msg = f"stream {self.name} has no capture_rule to refresh records with"
+            raise MindzPayAPIError(msg)
+        url = self.get_url(context) + rule.path_suffix.format(id=record_id)
+        body = self.request_json(rule.method, url, context=context, not_found_ok=True)
+        if body is None:
+            return None
+        data = body.get(endpoints.ENVELOPE_DATA, body) if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            msg = f"{rule.method} {url.removeprefix(self.url_base)} did not return a record"
+            raise MindzPayAPIError(msg)
+        return data
 
     # -- paging --------------------------------------------------------------------------
 

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from typing_extensions import override
 
 from tap_mindzpay import endpoints, schemas
-from tap_mindzpay.client import MindzPayStream
+from tap_mindzpay.client import MindzPayStream, RefreshRule
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from singer_sdk.helpers.types import Context
+
+
+#: Invoice statuses the fiscal provider may still change: Pendente, Em processo de emissão,
+#: Em processo de cancelamento.
+INVOICE_IN_FLIGHT = frozenset({0, 1, 4})
 
 
 class AccountsStream(MindzPayStream):
@@ -40,8 +45,6 @@ class AccountChildStream(MindzPayStream):
     parent_stream_type = AccountsStream
     replication_key = "id"
     is_sorted = True
-    #: The issue-3 refresh rule goes here; the engine runs in ``MindzPayStream.get_records``.
-    capture_rule: ClassVar[object | None] = None
 
 
 class InvoicesStream(AccountChildStream):
@@ -51,6 +54,11 @@ class InvoicesStream(AccountChildStream):
     path = endpoints.INVOICES_PATH
     resource = "invoices"
     record_schema = schemas.INVOICES
+    capture_rule = RefreshRule(
+        in_flight=lambda r: r.get("status") in INVOICE_IN_FLIGHT,
+        method="POST",
+        path_suffix=endpoints.INVOICE_REFRESH_SUFFIX,
+    )
 
 
 class PaymentsStream(AccountChildStream):
@@ -60,6 +68,11 @@ class PaymentsStream(AccountChildStream):
     path = endpoints.PAYMENTS_PATH
     resource = "payments"
     record_schema = schemas.PAYMENTS
+    capture_rule = RefreshRule(
+        in_flight=lambda r: r.get("status") == "pending",
+        method="GET",
+        path_suffix=endpoints.GET_ONE_SUFFIX,
+    )
 
 
 class SubscriptionsStream(AccountChildStream):

@@ -32,7 +32,7 @@ from tap_mindzpay.ratebudget import RateBudget
 from tap_mindzpay.streams import STREAM_TYPES
 
 if TYPE_CHECKING:
-    from types import TracebackType
+    from types import FrameType, TracebackType
 
     from singer_sdk.streams import Stream
 
@@ -342,6 +342,17 @@ class TapMindzPay(Tap):
     def rate_budget(self) -> RateBudget:
         """The one rate budget of the run, shared by every stream and thread."""
         return RateBudget()
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM/SIGINT: write the last safe STATE, then exit non-zero (128 + signal)."""
+        try:
+            self.state_writer.write_state(self.state)
+        finally:
+            self.logger.error(
+                "Stopped by signal %d; the last STATE written is safe to resume from.", signum
+            )
+            sys.exit(128 + signum)
 
     @override
     @classmethod

@@ -59,7 +59,10 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if not self.path.endswith("/oauth/token"):
+            self.do_GET()
+            return
         self.server.tokens += 1
         token = {"access_token": f"tok-{self.server.tokens}", "expires_in": 3600}
         self._send((200, {}, json.dumps(token).encode()))
@@ -213,3 +216,23 @@ def test_malformed_money_fails_naming_stream_record_and_field(server: Scripted):
 def test_malformed_record_is_skipped_when_configured(server: Scripted):
     invoices = make_stream(server, "invoices", skip_malformed_records=True)
     assert invoices.post_process({"id": 9, "amount": "abc", "status": 0}) is None
+
+
+@pytest.mark.usefixtures("waits")
+def test_refresh_record_posts_the_invoice_refresh_and_maps_404_to_none(server: Scripted):
+    invoice = {"id": 7, "account_key": "acc_x", "status": 2, "amount": "10.00"}
+    server.replies = [
+        (200, {}, json.dumps(invoice).encode()),
+        (404, {}, b'{"error":{"code":"not_found","message":"Invoice not found"}}'),
+    ]
+    invoices = make_stream(server, "invoices")
+    context = {"account_id": 1, "account_key": "acc_x"}
+    assert invoices.refresh_record(context, 7) == invoice
+    assert invoices.refresh_record(context, 8) is None
+    assert [path for path, _ in server.seen] == [
+        "/api/v2/mindzpay/accounts/acc_x/invoices/7/refresh",
+        "/api/v2/mindzpay/accounts/acc_x/invoices/8/refresh",
+    ]
+    assert invoices.capture_rule is not None
+    assert invoices.capture_rule.in_flight({"status": 1})
+    assert not invoices.capture_rule.in_flight({"status": 2})
