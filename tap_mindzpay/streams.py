@@ -10,7 +10,7 @@ from tap_mindzpay import endpoints, schemas
 from tap_mindzpay.client import MindzPayStream, RefreshRule
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterator
 
     from singer_sdk.helpers.types import Context
 
@@ -29,10 +29,20 @@ class AccountsStream(MindzPayStream):
     record_schema = schemas.ACCOUNTS
 
     @override
-    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        wanted = self.config.get("account_keys")
-        records = super().get_records(context)
-        return (r for r in records if r.get("key") in wanted) if wanted else records
+    def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        wanted = set(self.config.get("account_keys") or ())
+        if not wanted:
+            yield from super().get_records(context)
+            return
+        seen: set[str] = set()
+        for record in super().get_records(context):
+            if record.get("key") in wanted:
+                seen.add(record["key"])
+                yield record
+        if missing := sorted(wanted - seen):
+            self.logger.warning(
+                "Setting account_keys names accounts this credential cannot see: %s", missing
+            )
 
     @override
     def get_child_context(self, record: dict[str, Any], context: Context | None) -> Context:
