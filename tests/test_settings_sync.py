@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tap_mindzpay.tap import TapMindzPay
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,13 +81,15 @@ def hub_settings() -> Settings:
 
 
 def env_example_settings() -> Settings:
-    """Names from .env.example; secret = left blank. Variables for tests are not settings."""
+    """Names from .env.example; secret = marked `# secret` (and left blank). Test variables skip."""
     found: Settings = {}
     text = (ROOT / ".env.example").read_text(encoding="utf-8")
     for match in re.finditer(r"^#?\s*TAP_MINDZPAY_([A-Z0-9_]+)=(.*)$", text, re.MULTILINE):
         name, value = match.group(1).lower(), match.group(2).strip()
+        if value.endswith("# secret"):
+            assert value == "# secret", f"{name}: a secret must stay blank in .env.example"
         if not name.startswith("test_"):
-            found[name] = (None, value == "")
+            found[name] = (None, value.endswith("# secret"))
     return found
 
 

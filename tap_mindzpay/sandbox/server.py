@@ -12,6 +12,7 @@ import math
 import re
 import secrets
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
+
+from typing_extensions import override
 
 from tap_mindzpay.sandbox.data import ts
 from tap_mindzpay.sandbox.faults import FaultError, Faults
@@ -603,3 +606,10 @@ class SandboxServer(ThreadingHTTPServer):
         """Bind and remember the app."""
         super().__init__(address, Handler)
         self.app = app
+
+    @override
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Stay quiet when a client goes away mid-answer; print anything else."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
