@@ -12,7 +12,6 @@ processes against it. Figures (2) and (5) need the change-capture engine; until
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from datetime import datetime, timezone
@@ -33,13 +32,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--invoices", type=int, default=100_000, help="(1) and (4): invoices of the one account")
     add("--large-invoices", type=int, default=1_000_000, help="(4): the large run")
     add("--repeats", type=int, default=2, help="(1): runs per client, the fastest counts")
-    add("--rate-limit", type=int, default=50, help="(3): R, requests per 1-second window")
-    add("--rate-invoices", type=int, default=30_000, help="(3): invoices synced under the limit")
+    add("--rate-limits", default="50,200", help="(3): values of R, requests per 1-s window")
+    add("--rate-seconds", type=float, default=15, help="(3): size the world for this long a sync")
     add("--latency-ms", type=int, default=100, help="(2): added to every API request")
     add("--concurrency", type=int, default=16, help="(2): the tap's max_concurrency")
-    add("--latency-accounts", type=int, default=1, help="(2): accounts of the world")
-    add("--latency-invoices", type=int, default=4_000, help="(2): invoices per account")
-    add("--latency-world-args", default="", help="(2): extra sandbox flags for the world")
+    add("--latency-invoices", type=int, default=4_000, help="(2): invoices of the one account")
+    add("--in-flight", type=int, default=2_000, help="(2): in-flight invoices to refresh")
     add("--serial-sample", type=int, default=500, help="(2): serial refreshes actually timed")
     add("--incremental-invoices", type=int, default=100_000, help="(5): invoices")
     add("--changed-share", type=float, default=0.01, help="(5): share changed between syncs")
@@ -47,8 +45,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.invoices, args.large_invoices, args.repeats = 5_000, 20_000, 1
-        args.rate_invoices, args.incremental_invoices = 3_000, 5_000
-        args.serial_sample = 50
+        args.rate_seconds, args.incremental_invoices = 3, 5_000
+        args.serial_sample, args.in_flight, args.latency_invoices = 50, 300, 1_000
     return args
 
 
@@ -71,17 +69,19 @@ def measure(args: argparse.Namespace, bench: Bench, only: set[str]) -> list[Row]
         done(
             figures.refresh_under_latency(
                 bench,
-                accounts=args.latency_accounts,
                 invoices=args.latency_invoices,
-                world_args=tuple(shlex.split(args.latency_world_args)),
+                in_flight=args.in_flight,
                 latency_ms=args.latency_ms,
                 concurrency=args.concurrency,
                 serial_sample=args.serial_sample,
             )
         )
     if "3" in only:
-        print(f"(3) rate limit R={args.rate_limit}/s ...", flush=True)
-        done(figures.rate_limit(bench, args.rate_limit, args.rate_invoices))
+        for limit in (int(part) for part in args.rate_limits.split(",")):
+            print(f"(3) rate limit R={limit}/s ...", flush=True)
+            # A full sync makes about 21.25 requests per 1,000 invoices (with 100-record pages).
+            invoices = round(limit * args.rate_seconds * 1000 / 21.25)
+            done(figures.rate_limit(bench, limit, invoices))
     if "4" in only and rss_small is not None:
         print(f"(4) memory at {args.large_invoices:,} invoices ...", flush=True)
         done(figures.memory(bench, (args.invoices, rss_small), args.large_invoices))
