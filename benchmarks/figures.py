@@ -64,6 +64,13 @@ def throughput(bench: Bench, invoices: int, repeats: int) -> tuple[list[Row], in
                     timed[who].append(bench.run_tap(f"tap-full-{attempt}", sandbox))
                 _check_served(sandbox, records, who)
         rate = {who: records / _best(runs).seconds for who, runs in timed.items()}
+        # The tap's steady consumption, without its interpreter and SDK start-up: records over
+        # the span from its first to its last request as the sandbox saw them (a separate run,
+        # so the polling never touches the timed ones).
+        sandbox.reset_stats()
+        with CounterSampler(lambda: total_requests(sandbox.stats())) as sampler:
+            bench.run_tap("tap-span", sandbox)
+        consuming = records / sampler.active_span()
         profile = []
         if rate["tap"] < 3 * rate["baseline"] or rate["tap"] < 0.5 * rate["raw"]:
             profile = profile_tap(bench, sandbox)
@@ -88,14 +95,18 @@ def throughput(bench: Bench, invoices: int, repeats: int) -> tuple[list[Row], in
         Row(
             "(1) sandbox serves / tap consumes",
             ">= 3.0",
-            f"{sandbox_rate:,.0f} / {rate['tap']:,.0f} records/s",
-            sandbox_rate / rate["tap"],
-            sandbox_rate >= 3 * rate["tap"],
+            f"{sandbox_rate:,.0f} / {consuming:,.0f} records/s",
+            sandbox_rate / consuming,
+            sandbox_rate >= 3 * consuming,
             [
                 (
                     f"sandbox alone: {records / served / 100:,.0f} pages/s of 100 records to a "
-                    "client that reads the bytes and decodes nothing"
-                )
+                    "client that reads the bytes and decodes nothing (its start-up excluded)"
+                ),
+                (
+                    f"tap: {consuming:,.0f} records/s from its first to its last request "
+                    f"({rate['tap']:,.0f} records/s over its whole process, start-up included)"
+                ),
             ],
         ),
     ]

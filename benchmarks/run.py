@@ -31,7 +31,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--quick", action="store_true", help="small worlds, one repeat; does not write the page")
     add("--invoices", type=int, default=100_000, help="(1) and (4): invoices of the one account")
     add("--large-invoices", type=int, default=1_000_000, help="(4): the large run")
-    add("--repeats", type=int, default=2, help="(1): runs per client, the fastest counts")
+    add("--repeats", type=int, default=3, help="(1): runs per client, the fastest counts")
     add("--rate-limits", default="50,200", help="(3): values of R, requests per 1-s window")
     add("--rate-seconds", type=float, default=15, help="(3): size the world for this long a sync")
     add("--latency-ms", type=int, default=100, help="(2): added to every API request")
