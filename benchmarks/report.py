@@ -9,6 +9,39 @@ if TYPE_CHECKING:
 
 HEADER = ("figure", "measured", "ratio", "target", "met")
 
+METHOD = """\
+## How each figure is measured
+
+* **Clients.** `tap-mindzpay` as installed (its catalog selects accounts, invoices, payments and
+  subscriptions for (1) and (4); every stream for (2) and (5)). The baseline
+  (`benchmarks/baseline_tap/`) is written the way the SDK's cookiecutter template writes a REST
+  tap: `RESTStream`, the SDK's `OffsetPaginator`, `response.json()` + JSONPath, the default
+  writer and type conformance, the same endpoints, sort, page size (100) and schemas, and the
+  same `post_process` results; `tests/test_fastpath_equivalence.py` checks that it emits exactly
+  the tap's records. The raw client (`benchmarks/raw_client.py`) is one `requests.Session`,
+  stdlib `json` to decode each page and to write one RECORD line per record, nothing else (no
+  schema, state, Decimal parsing or retries).
+* **(1)** Every client syncs the same frozen world with stdout to /dev/null; records/s is the
+  sandbox's record count over the wall time of the client process (interpreter start-up
+  included), best of the repeats. Each run must have fetched every page (checked in
+  `/_sandbox/stats`). The sandbox alone is timed with the raw client's `--pages-only` mode
+  (reads each page's bytes, decodes nothing) and compared with the tap's records over the span
+  of its requests, both without start-up.
+* **(2)** One account; `POST /_sandbox/in_flight` tops the in-flight invoices up to the wanted
+  count; sync 1 (no latency) records them in its state; then the sandbox adds the latency to
+  every API request and sync 2 from that state is timed (tap process wall time). The serial
+  time is the same refreshes (`/_sandbox/stats` refresh log) sent one at a time over one
+  keep-alive session, timed on a sample and scaled linearly when the sample is smaller.
+* **(3)** The sandbox limits each token to R requests per 1-second window; a full sync of a
+  world sized to last about 15 s. Achieved = non-429 requests over the span from the first to
+  the last request as the sandbox counted them (polled every 50 ms).
+* **(4)** `ru_maxrss` of the tap process alone (`os.wait4` in a small launcher, so the
+  benchmark's own memory is not inherited through fork), full sync at both sizes.
+* **(5)** Full sync, then the frozen clock is advanced until the sandbox has applied events
+  for the wanted share of invoices, then a sync from the full sync's state; requests of each
+  from `/_sandbox/stats`.
+"""
+
 
 def _cells(row: Row) -> tuple[str, str, str, str, str]:
     ratio = "-" if row.value is None else f"{row.value:.3g}"
@@ -81,6 +114,7 @@ def markdown(  # noqa: PLR0913 - the page's parts
         "",
         table_markdown(rows),
         "",
+        METHOD,
         "## Details",
         "",
     ]
