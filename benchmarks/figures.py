@@ -177,7 +177,11 @@ def rate_limit(bench: Bench, limit: int, invoices: int) -> Row:
             (
                 f"full sync of 1 account x {invoices:,} invoices; {everything} requests served "
                 f"over {span:.1f}s as the sandbox counted them (first to last request)"
-            )
+            ),
+            (
+                "requests served per 0.25 s from the first request (bursts of R, then the "
+                f"wait for the next window): {sampler.timeline()}"
+            ),
         ],
     )
 

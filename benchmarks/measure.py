@@ -167,6 +167,23 @@ class CounterSampler:
             return 0.0
         return max(last - first, self._interval)
 
+    def timeline(self, bucket: float = 0.25, buckets: int = 16) -> list[int]:
+        """Increments per `bucket` seconds from the first increase on (where the time goes)."""
+        if not self.samples:
+            return []
+        initial = self.samples[0][1]
+        start = next((t for t, v in self.samples if v > initial), None)
+        if start is None:
+            return []
+        counts = [0] * buckets
+        previous = initial
+        for moment, value in self.samples:
+            index = int((moment - start) // bucket)
+            if 0 <= index < buckets:
+                counts[index] += value - previous
+            previous = value
+        return counts
+
 
 if __name__ == "__main__":
     # python measure.py REPORT.json -- ARGV...
