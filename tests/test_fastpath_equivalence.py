@@ -32,6 +32,8 @@ from singer_sdk.io_base import SingerWriter
 from tap_mindzpay import client
 from tap_mindzpay.tap import TapMindzPay
 
+# Each lever must still exist under its name, or this run would silently stay fast.
+assert hasattr(client.MindzPayStream, "fast_conformance") and hasattr(client, "_decoder")
 TapMindzPay.message_writer_class = SingerWriter
 client.MindzPayStream.fast_conformance = False
 client._decoder = types.SimpleNamespace(decode=json.loads)
