@@ -110,7 +110,9 @@ class RateBudget:
             else:
                 # Responses of one window may arrive out of order: the smallest is the truth.
                 self._remaining = min(self._remaining, remaining)
-                self._reset_at = max(self._reset_at, reset_at)
+                # Every estimate is at or after the true reset (headers round up): the earliest
+                # is still safe and does not idle the rest of the window.
+                self._reset_at = min(self._reset_at, reset_at)
 
     def pause(self, seconds: float) -> None:
         """Hold every caller for ``seconds`` (a ``Retry-After``)."""

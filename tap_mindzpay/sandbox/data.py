@@ -24,7 +24,8 @@ DOMAINS = ("gmail.com", "hotmail.com", "uol.com.br", "outlook.com", "bol.com.br"
 COMPANY = ("Escola", "Academia", "Instituto", "Cursos", "Mentoria")
 TOPIC = ("Digital", "do Saber", "Online", "Criativa", "Tech", "Fitness", "de Idiomas")
 CARD_BRANDS = ("American Express", "Diners", "Elo", "MasterCard", "Visa")
-# Initial invoice statuses: mostly settled, about 12% in flight (0, 1, 4).
+# Initial invoice statuses of recent invoices: mostly settled, about 12% in flight (0, 1, 4).
+IN_FLIGHT_STATUSES = frozenset({0, 1, 4})
 INVOICE_STATUS_WEIGHTS = {2: 45, 8: 20, 5: 8, 7: 7, 3: 3, 9: 3, 6: 2, 0: 4, 1: 5, 4: 3}
 
 
@@ -72,11 +73,18 @@ def amount(rng: random.Random) -> Decimal:
     return Decimal(rng.randint(1990, 249_990)) / 100
 
 
-def weighted_status(rng: random.Random) -> int:
-    """An initial invoice status drawn from the realistic mix."""
-    return rng.choices(list(INVOICE_STATUS_WEIGHTS), weights=list(INVOICE_STATUS_WEIGHTS.values()))[
-        0
-    ]
+def weighted_status(rng: random.Random, *, recent: bool) -> int:
+    """An initial invoice status: the full mix when `recent`, else settled (the provider answered).
+
+    The fiscal provider decides within hours, so only invoices of the last days are still in
+    flight; older ones have long been settled (MindzPay's nightly job refreshes them).
+    """
+    weights = {
+        status: weight
+        for status, weight in INVOICE_STATUS_WEIGHTS.items()
+        if recent or status not in IN_FLIGHT_STATUSES
+    }
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
 def new_account(rng: random.Random, account_id: int, created: datetime) -> Record:

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 STREAMS = ("accounts", "invoices", "payments", "subscriptions")
-IN_FLIGHT = frozenset({0, 1, 4})
+IN_FLIGHT = data.IN_FLIGHT_STATUSES
 STEP_SECONDS = 60.0
+RECENT = timedelta(days=2)  # only invoices this young start in flight
 MAX_STEPS_PER_ADVANCE = 2000
 # Events per simulated hour and account (or per in-flight invoice where noted).
 RATES = {
@@ -93,7 +94,9 @@ class World:
         )
         for offset, account_index in moments:
             created = start + timedelta(seconds=offset)
-            self._create_invoice(rng, keys[account_index], created, data.weighted_status(rng))
+            recent = created >= EPOCH - RECENT
+            status = data.weighted_status(rng, recent=recent)
+            self._create_invoice(rng, keys[account_index], created, status)
         sub_moments = sorted(
             (rng.random() * span, i % cfg.accounts) for i in range(subs * cfg.accounts)
         )
