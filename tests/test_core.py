@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from helpers.sandbox import shared_sandbox
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
+
 from tap_mindzpay.tap import TapMindzPay
 
 SANDBOX = shared_sandbox()
