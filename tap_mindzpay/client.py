@@ -50,7 +50,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
-from tap_mindzpay import endpoints
+from tap_mindzpay import capture, endpoints
 from tap_mindzpay.auth import AuthenticationError
 from tap_mindzpay.endpoints import INVOICE_STATUS_LABELS
 from tap_mindzpay.paging import OffsetPaginator
@@ -179,6 +179,7 @@ class MindzPayStream(RESTStream[int]):
     record_schema: ClassVar[dict[str, Any]] = {}
 
     capturing = False
+    _live_capture: tuple[capture.CaptureState, dict[str, Any]] | None = None
 
     #: Performance lever (issue 5): the SDK's type conformance walks every property of every
     #: record and costs about a third of a full sync's CPU. For a flat schema it can change
@@ -491,17 +492,75 @@ class MindzPayStream(RESTStream[int]):
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """New records by id, then (issue 3) whatever the change-capture phase yields."""
-        yield from self.request_records(context)
-        self.capturing = True
+        """New records by id, then the change-capture phases (``capture``: refresh, sweep)."""
+        if self.replication_key is None:
+            yield from self.request_records(context)
+            return
+        partition = self.get_context_state(context)
+        where = f"stream {self.name}, account {(context or {}).get('account_key')}"
+        had_bookmark = self.get_starting_replication_key_value(context) is not None
+        upgrade = had_bookmark and capture.CAPTURE_KEY not in partition
+        state = capture.CaptureState.read(partition, where)
+        if not had_bookmark and state.known is None:
+            state.known = set()
+        engine = capture.Engine(
+            state=state,
+            in_flight_rule=self.capture_rule.in_flight if self.capture_rule else None,
+            fetch=lambda record_id: self.refresh_record(context, record_id),
+            page_all=lambda: self._page_all(context),
+            checkpoint=lambda: self._checkpoint(state, partition),
+            max_concurrency=int(self.config.get("max_concurrency", 8)),
+        )
+        self._live_capture = (state, partition)
         try:
-            yield from self.capture_changes(context)
+            for record in self.request_records(context):
+                engine.observe_new(record)
+                yield record
+            self._checkpoint(state, partition)
+            self.capturing = True
+            yield from engine.refresh()
+            interval = float(self.config.get("sweep_interval_hours", 24))
+            if not had_bookmark:
+                # A first full sync has just read the whole list: that is the first sweep.
+                engine.first_sweep_done()
+                self._checkpoint(state, partition)
+            elif upgrade or state.sweep_due(interval, engine.now):
+                yield from engine.sweep(emit_all=upgrade)
+                # Records a merchant put back in flight (a cancel, a reissue) get their
+                # provider's answer now rather than one sync later.
+                yield from engine.refresh(only=engine.back_in_flight)
         finally:
             self.capturing = False
+            self._live_capture = None
+        if engine.counts:
+            self.logger.info("%s: change capture %s", where, engine.counts)
 
-    def capture_changes(self, context: Context | None) -> Iterable[dict[str, Any]]:  # noqa: ARG002
-        """Change-capture phase after the new records (issue 3); nothing by default."""
-        return ()
+    def _page_all(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        """Every record of the partition, ascending by id (the sweep)."""
+        paginator = OffsetPaginator(self.page_size)
+        url = self.get_url(context)
+        while not paginator.finished:
+            params = self.get_url_params(context, paginator.current_value)
+            records, total = self.parse_page(
+                self.request_json("GET", url, params=params, context=context), url
+            )
+            start = paginator.advance([self._record_id(r) for r in records], total)
+            yield from records[start:]
+
+    def _checkpoint(self, state: capture.CaptureState, partition: dict[str, Any]) -> None:
+        """Write the capture state into the partition and emit STATE now."""
+        state.write(partition)
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    @override
+    def _write_state_message(self) -> None:
+        # STATE written mid-phase (every STATE_MSG_FREQUENCY records) must carry the in-flight
+        # set that matches the bookmark it carries, or a killed run would forget records.
+        live = self._live_capture
+        if live is not None:
+            live[0].write(live[1])
+        super()._write_state_message()
 
     @override
     def _increment_stream_state(

@@ -108,6 +108,7 @@ def new_payment(  # noqa: PLR0913 - one record's many independent fields
     client_id: int,
     price: Decimal,
     created: datetime,
+    now: datetime,
     settled: bool,
 ) -> Record:
     """A payment; `settled` payments are mostly paid, the rest pending."""
@@ -120,7 +121,7 @@ def new_payment(  # noqa: PLR0913 - one record's many independent fields
         )[0]
     fee_rate = {"credit_card": Decimal("0.0499"), "pix": Decimal("0.0099"), "boleto": Decimal(0)}
     fee = price * fee_rate[method] + (Decimal("3.49") if method == "boleto" else 0)
-    paid = created + timedelta(minutes=rng.randint(1, 4000))
+    paid = min(now, created + timedelta(minutes=rng.randint(1, 4000)))
     return {
         "id": payment_id,
         "account_key": account_key,
@@ -146,6 +147,7 @@ def new_invoice(  # noqa: PLR0913 - one record's many independent fields
     account_key: str,
     payment: Record,
     created: datetime,
+    now: datetime,
     status: int,
 ) -> Record:
     """An invoice tied to a payment and its client, in the given (visible) status."""
@@ -164,11 +166,11 @@ def new_invoice(  # noqa: PLR0913 - one record's many independent fields
         "updated_at": ts(created),
     }
     if status in {2, 8, 4, 5, 6}:
-        issued = created + timedelta(minutes=rng.randint(5, 600))
+        issued = min(now, created + timedelta(minutes=rng.randint(5, 600)))
         mark_issued(record, issued)
         record["updated_at"] = ts(issued)
     if status == 5:  # noqa: PLR2004 - cancelled
-        canceled = created + timedelta(days=rng.randint(1, 20))
+        canceled = min(now, created + timedelta(days=rng.randint(1, 20)))
         record["canceled_at"] = ts(canceled)
         record["updated_at"] = ts(canceled)
     return record
@@ -182,7 +184,7 @@ def mark_issued(record: Record, moment: datetime) -> None:
 
 
 def new_subscription(
-    rng: random.Random, subscription_id: int, account_id: int, created: datetime
+    rng: random.Random, subscription_id: int, account_id: int, created: datetime, now: datetime
 ) -> Record:
     """A subscription, mostly active."""
     status = rng.choices(["active", "suspended", "canceled"], weights=[80, 8, 12])[0]
@@ -198,7 +200,9 @@ def new_subscription(
         "frequency": rng.choice([1, 1, 1, 3, 6]),
         "amount": money(amount(rng)),
         "next_charge_at": ts(created + timedelta(days=rng.randint(1, 60))),
-        "canceled_at": ts(created + timedelta(days=5)) if status == "canceled" else None,
+        "canceled_at": ts(min(now, created + timedelta(days=5))) if status == "canceled" else None,
         "created_at": ts(created),
-        "updated_at": ts(created + timedelta(days=5) if status == "canceled" else created),
+        "updated_at": ts(
+            min(now, created + timedelta(days=5)) if status == "canceled" else created
+        ),
     }

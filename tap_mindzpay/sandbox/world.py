@@ -120,6 +120,7 @@ class World:
             client_id=client_id,
             price=price,
             created=created,
+            now=max(self.now, created),
             settled=settled,
         )
         self._insert("payments", payment, key)
@@ -129,13 +130,15 @@ class World:
             account_key=key,
             payment=payment,
             created=created,
+            now=max(self.now, created),
             status=status,
         )
         self._insert("invoices", invoice, key)
         return invoice
 
     def _create_subscription(self, rng: random.Random, account_id: int, created: datetime) -> None:
-        sub = data.new_subscription(rng, self._take_id("subscriptions"), account_id, created)
+        now = max(self.now, created)
+        sub = data.new_subscription(rng, self._take_id("subscriptions"), account_id, created, now)
         self._insert("subscriptions", sub, str(account_id))
 
     def _take_id(self, stream: str) -> int:

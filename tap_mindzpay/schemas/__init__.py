@@ -59,13 +59,16 @@ ACCOUNTS = stream_schema(
     **TIMES,
 )
 
+#: Set on the record that says support deleted this id (its other fields are null).
+DELETED_AT: Schema = {"type": ["string", "null"], "format": "date-time"}
+
 INVOICES = stream_schema(
-    ("id", "account_key", "status"),
+    ("id",),
     id=ID,
     account_key=ACCOUNT_KEY,
     account_id=ACCOUNT_ID,
     nfe_id=STRING,
-    status={"type": "integer", "minimum": 0, "maximum": 9},
+    status={"type": ["integer", "null"], "minimum": 0, "maximum": 9},
     status_label=STRING,
     payment_id=INTEGER,
     client_id=INTEGER,
@@ -73,11 +76,12 @@ INVOICES = stream_schema(
     file_url=STRING,
     issued_at=TIMESTAMP,
     canceled_at=TIMESTAMP,
+    _sdc_deleted_at=DELETED_AT,
     **TIMES,
 )
 
 PAYMENTS = stream_schema(
-    ("id", "account_key"),
+    ("id",),
     id=ID,
     account_key=ACCOUNT_KEY,
     account_id=ACCOUNT_ID,
@@ -91,11 +95,12 @@ PAYMENTS = stream_schema(
     status=enum("pending", "paid", "refused", "refunded", "chargeback", "canceled"),
     due_date=DATE,
     paid_at=TIMESTAMP,
+    _sdc_deleted_at=DELETED_AT,
     **TIMES,
 )
 
 SUBSCRIPTIONS = stream_schema(
-    ("id", "account_id"),
+    ("id",),
     id=ID,
     account_id=ACCOUNT_ID,
     account_key=ACCOUNT_KEY,
@@ -108,6 +113,7 @@ SUBSCRIPTIONS = stream_schema(
     amount=MONEY,
     next_charge_at=TIMESTAMP,
     canceled_at=TIMESTAMP,
+    _sdc_deleted_at=DELETED_AT,
     **TIMES,
 )
 
