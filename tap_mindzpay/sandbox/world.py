@@ -112,7 +112,9 @@ class World:
         client_id = rng.randint(1000, 999_999)
         price = data.amount(rng)
         payment_id = self._take_id("payments")
+        # Pending payments are recent: a boleto or Pix left unpaid for days is long settled.
         settled = status not in {0, 7} or rng.random() < 0.3  # noqa: PLR2004
+        settled = settled or created < self.now - RECENT
         payment = data.new_payment(
             rng,
             payment_id=payment_id,
