@@ -254,7 +254,12 @@ def refresh_under_latency(  # noqa: PLR0913 - the world and the sample are the b
     config = {"max_concurrency": concurrency, "sweep_interval_hours": 24}
     with bench.sandbox(accounts=1, invoices=invoices) as sandbox:
         natural = count_in_flight(sandbox)
-        sandbox.admin("POST", "/_sandbox/in_flight", params={"count": max(0, in_flight - natural)})
+        # Undecided: sync 1 refreshes them too and they stay in flight for the timed sync 2.
+        sandbox.admin(
+            "POST",
+            "/_sandbox/in_flight",
+            params={"count": max(0, in_flight - natural), "decided": 0},
+        )
         bench.run_tap("latency-sync1", sandbox, streams=None, config=config, keep_output=True)
         tracked = _in_flight_invoices(bench, "latency-sync1")
         sandbox.admin("POST", "/_sandbox/faults", body={"latency_ms": latency_ms})

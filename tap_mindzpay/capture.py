@@ -119,13 +119,22 @@ class CaptureState:
             raise CaptureStateError(msg) from e
         return cls(in_flight, hwm, at, known)
 
-    def write(self, partition: dict[str, Any]) -> None:
-        """Store this state in ``partition["capture"]`` (JSON-compatible)."""
+    def write(self, partition: dict[str, Any], *, with_known: bool = True) -> None:
+        """Store this state in ``partition["capture"]`` (JSON-compatible).
+
+        ``with_known=False`` keeps the stored id set as it was (encoding it is O(n log n); the
+        STATE messages written every few hundred new records skip it, phase ends write it).
+        """
+        previous = partition.get(CAPTURE_KEY)
+        if with_known or not isinstance(previous, dict):
+            known = encode_ids(self.known) if self.known is not None else None
+        else:
+            known = previous.get("known")
         partition[CAPTURE_KEY] = {
             "version": VERSION,
             "in_flight": {str(k): list(v) for k, v in sorted(self.in_flight.items())},
             "sweep": {"hwm": self.sweep_hwm, "at": self.sweep_at},
-            "known": encode_ids(self.known) if self.known is not None else None,
+            "known": known,
         }
 
     def sweep_due(self, interval_hours: float, now: datetime) -> bool:
@@ -146,6 +155,8 @@ def later(a: str | None, b: str | None) -> str | None:
         return b
     if b is None:
         return a
+    if a[-6:] == b[-6:] and len(a) == len(b):
+        return max(a, b)  # same offset and shape: text order is time order (fast path)
     return a if parse_time(a) >= parse_time(b) else b
 
 

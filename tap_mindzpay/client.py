@@ -559,7 +559,7 @@ class MindzPayStream(RESTStream[int]):
         # set that matches the bookmark it carries, or a killed run would forget records.
         live = self._live_capture
         if live is not None:
-            live[0].write(live[1])
+            live[0].write(live[1], with_known=False)
         super()._write_state_message()
 
     @override

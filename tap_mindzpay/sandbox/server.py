@@ -550,8 +550,9 @@ class Handler(BaseHTTPRequestHandler):
         return 200, {"status": "ok", "clock": ts(app.world.now), "frozen": app.config.frozen}
 
     def _in_flight(self, _path: str, query: dict[str, str]) -> tuple[int, Any]:
-        """Scenario: put `count` settled invoices in flight (status 1, decision taken)."""
+        """Scenario: put `count` settled invoices in flight (status 1; decided unless decided=0)."""
         count = _int_param(query, "count", 0, 0, None)
+        decided = _int_param(query, "decided", 1, 0, 1)
         world = self.server.app.world
         changed = 0
         with world.lock:
@@ -561,7 +562,8 @@ class Handler(BaseHTTPRequestHandler):
                 if record["status"] not in IN_FLIGHT:
                     record["status"] = 1
                     record["updated_at"] = ts(world.now)
-                    world.hidden[invoice_id] = 2
+                    if decided:
+                        world.hidden[invoice_id] = 2
                     world._touch("invoices", invoice_id)  # noqa: SLF001 - sandbox-internal
                     changed += 1
         self.server.app.save()
