@@ -47,6 +47,49 @@ DELETED_AT = "_sdc_deleted_at"
 CHUNK = 200  # records refreshed between two STATE messages
 
 
+class IdSet:
+    """A set of non-negative ids as a bitset: 1M invoice ids cost ~125 KB, not ~60 MB."""
+
+    def __init__(self, ids: Iterable[int] = ()) -> None:
+        """An id set holding `ids`."""
+        self.bits = bytearray()
+        for value in ids:
+            self.add(value)
+
+    def add(self, value: int) -> None:
+        """Add one id."""
+        index = value >> 3
+        if index >= len(self.bits):
+            self.bits.extend(bytes(index - len(self.bits) + 1 + len(self.bits) // 2))
+        self.bits[index] |= 1 << (value & 7)
+
+    def discard(self, value: int) -> None:
+        """Remove one id if present."""
+        index = value >> 3
+        if index < len(self.bits):
+            self.bits[index] &= ~(1 << (value & 7)) & 0xFF
+
+    def __contains__(self, value: object) -> bool:
+        """Whether the id is in the set."""
+        if not isinstance(value, int) or value < 0:
+            return False
+        index = value >> 3
+        return index < len(self.bits) and bool(self.bits[index] >> (value & 7) & 1)
+
+    def __iter__(self) -> Iterator[int]:
+        """The ids, ascending."""
+        for index, byte in enumerate(self.bits):
+            if byte:
+                base = index << 3
+                for bit in range(8):
+                    if byte >> bit & 1:
+                        yield base + bit
+
+    def __len__(self) -> int:
+        """How many ids."""
+        return sum(byte.bit_count() for byte in self.bits)
+
+
 class CaptureStateError(ValueError):
     """The capture part of a partition state cannot be used (names stream and account)."""
 
@@ -54,20 +97,20 @@ class CaptureStateError(ValueError):
 def encode_ids(ids: Iterable[int]) -> str:
     """Compact text for a set of ids: sorted deltas, zlib, base64."""
     previous, deltas = 0, []
-    for value in sorted(ids):
+    for value in ids if isinstance(ids, IdSet) else sorted(ids):
         deltas.append(str(value - previous))
         previous = value
     return base64.b64encode(zlib.compress(",".join(deltas).encode(), 9)).decode()
 
 
-def decode_ids(text: str) -> set[int]:
+def decode_ids(text: str) -> IdSet:
     """The ids ``encode_ids`` wrote.
 
     Raises:
         ValueError: The text is not what ``encode_ids`` writes.
     """
     raw = zlib.decompress(base64.b64decode(text.encode(), validate=True)).decode()
-    total, ids = 0, set()
+    total, ids = 0, IdSet()
     for part in filter(None, raw.split(",")):
         total += int(part)
         ids.add(total)
@@ -86,7 +129,7 @@ class CaptureState:
     in_flight: dict[int, tuple[Any, str | None]] = field(default_factory=dict)
     sweep_hwm: str | None = None
     sweep_at: str | None = None
-    known: set[int] | None = None
+    known: IdSet | None = None
 
     @classmethod
     def read(cls, partition: Mapping[str, Any], where: str) -> CaptureState:
@@ -230,7 +273,7 @@ class Engine:
         """Page the whole list: yield what changed since the last sweep, then the deletions."""
         hwm = None if emit_all else self.state.sweep_hwm
         limit = parse_time(hwm) if hwm else None
-        seen: set[int] = set()
+        seen = IdSet()
         newest = self.state.sweep_hwm
         for record in self.page_all():
             record_id = record["id"]
@@ -244,8 +287,11 @@ class Engine:
                 if record_id not in self.state.in_flight:
                     self.back_in_flight.add(record_id)
                 self.state.in_flight.setdefault(record_id, fingerprint(record))
-        previous = self.state.known or set()
-        gone = sorted((previous | set(self.state.in_flight)) - seen)
+        previous = self.state.known or IdSet()
+        gone = sorted(
+            {i for i in previous if i not in seen}
+            | {i for i in self.state.in_flight if i not in seen}
+        )
         for record_id in gone:
             self.state.in_flight.pop(record_id, None)
             self._count("deleted")

@@ -502,7 +502,7 @@ class MindzPayStream(RESTStream[int]):
         upgrade = had_bookmark and capture.CAPTURE_KEY not in partition
         state = capture.CaptureState.read(partition, where)
         if not had_bookmark and state.known is None:
-            state.known = set()
+            state.known = capture.IdSet()
         engine = capture.Engine(
             state=state,
             in_flight_rule=self.capture_rule.in_flight if self.capture_rule else None,
