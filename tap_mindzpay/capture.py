@@ -215,7 +215,6 @@ class Engine:
     max_concurrency: int = 8
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     counts: dict[str, int] = field(default_factory=dict)
-    newest_seen: str | None = None
     back_in_flight: set[int] = field(default_factory=set)
 
     def _count(self, key: str, n: int = 1) -> None:
@@ -232,11 +231,11 @@ class Engine:
             self.state.in_flight[record_id] = fingerprint(record)
         # Only a sweep (or the first full sync, which is one) may move the sweep's mark: a new
         # record's updated_at says nothing about older records changed since the last sweep.
-        self.newest_seen = later(self.newest_seen, record.get("updated_at"))
+        if self.state.sweep_at is None:
+            self.state.sweep_hwm = later(self.state.sweep_hwm, record.get("updated_at"))
 
     def first_sweep_done(self) -> None:
-        """The first full sync read the whole list: record it as the first sweep."""
-        self.state.sweep_hwm = later(self.state.sweep_hwm, self.newest_seen)
+        """The first full sync (maybe resumed) read the whole list: it counts as a sweep."""
         self.state.sweep_at = self.now.isoformat(timespec="seconds")
 
     def refresh(self, only: set[int] | None = None) -> Iterator[dict[str, Any]]:

@@ -520,8 +520,9 @@ class MindzPayStream(RESTStream[int]):
             self.capturing = True
             yield from engine.refresh()
             interval = float(self.config.get("sweep_interval_hours", 24))
-            if not had_bookmark:
-                # A first full sync has just read the whole list: that is the first sweep.
+            if not upgrade and state.sweep_at is None:
+                # A first full sync (or one resumed from its own STATE) has just read the
+                # whole list: that is the first sweep.
                 engine.first_sweep_done()
                 self._checkpoint(state, partition)
             elif upgrade or state.sweep_due(interval, engine.now):
@@ -574,6 +575,10 @@ class MindzPayStream(RESTStream[int]):
             super()._increment_stream_state(latest_record, context=context)
 
     @cached_property
+    def _has_deletion_marker(self) -> bool:
+        return capture.DELETED_AT in self.schema["properties"]
+
+    @cached_property
     def _money_fields(self) -> tuple[str, ...]:
         return money_fields(self.record_schema)
 
@@ -597,6 +602,8 @@ class MindzPayStream(RESTStream[int]):
                 except InvalidOperation:
                     self.malformed(row, field, f"{value!r} is not a decimal amount")
                     return None
+        if self._has_deletion_marker:
+            row.setdefault(capture.DELETED_AT, None)
         if self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.NONE:
             self.conform_flat(row)
         status = row.get("status")

@@ -99,7 +99,9 @@ SETTINGS = th.PropertiesList(
     ),
     th.Property(
         "sweep_interval_hours",
-        th.NumberType(minimum=0),
+        # Whole hours: Meltano's `decimal` kind turns an env value into a Decimal that it
+        # cannot serialise into the tap's config (meltano 4.4), so integers only.
+        th.IntegerType(minimum=0),
         default=24,
         description="Hours between full sweeps for merchant edits and deletions; "
         "0 sweeps every run.",
@@ -112,7 +114,7 @@ SETTINGS = th.PropertiesList(
     ),
     th.Property(
         "request_timeout",
-        th.NumberType(exclusive_minimum=0),
+        th.IntegerType(minimum=1),
         default=60,
         description="Seconds to wait for one HTTP response.",
     ),

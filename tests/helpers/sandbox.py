@@ -195,6 +195,9 @@ class SandboxProcess:
             "TAP_MINDZPAY_API_URL": self.api_url,
             "TAP_MINDZPAY_CLIENT_ID": DEMO_CLIENT_ID,
             "TAP_MINDZPAY_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+            # Sweep every run, so merchant edits and deletions land in the warehouse at once
+            # and the tables can be compared with the truth after each run.
+            "TAP_MINDZPAY_SWEEP_INTERVAL_HOURS": "0",
         }
 
     # -- admin endpoints -------------------------------------------------------------------------
