@@ -96,11 +96,17 @@ class CaptureStateError(ValueError):
 
 def encode_ids(ids: Iterable[int]) -> str:
     """Compact text for a set of ids: sorted deltas, zlib, base64."""
-    previous, deltas = 0, []
+    # Streamed through the compressor in chunks: a million ids never sit in one list.
+    compressor, parts, chunk, previous = zlib.compressobj(9), [], [], 0
     for value in ids if isinstance(ids, IdSet) else sorted(ids):
-        deltas.append(str(value - previous))
+        chunk.append(str(value - previous))
         previous = value
-    return base64.b64encode(zlib.compress(",".join(deltas).encode(), 9)).decode()
+        if len(chunk) >= 4096:  # noqa: PLR2004 - chunk size
+            parts.append(compressor.compress((",".join(chunk) + ",").encode()))
+            chunk.clear()
+    parts.append(compressor.compress(",".join(chunk).encode()))
+    parts.append(compressor.flush())
+    return base64.b64encode(b"".join(parts)).decode()
 
 
 def decode_ids(text: str) -> IdSet:
