@@ -103,7 +103,9 @@ class MindzPayStream(RESTStream[int]):
         row: dict[str, Any],
         context: Context | None = None,  # noqa: ARG002
     ) -> dict[str, Any] | None:
-        """Money strings become Decimal; invoices get their status label."""
+        """Money strings become Decimal; invoices get their status label; no deletion marker."""
+        if "_sdc_deleted_at" in self.schema["properties"]:
+            row.setdefault("_sdc_deleted_at", None)
         for name, prop in self.schema["properties"].items():
             value = row.get(name)
             if isinstance(value, str) and "number" in prop.get("type", ()):
