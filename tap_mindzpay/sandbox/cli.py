@@ -99,17 +99,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FaultError, ValueError) as err:
         print(f"mindzpay-sandbox: {err}", file=sys.stderr)  # noqa: T201 - CLI error line
         return 2
-    server = SandboxServer((args.host, args.port), app)
-    host, port = str(server.server_address[0]), int(server.server_address[1])
-    print(f"http://{host}:{port}", flush=True)  # noqa: T201 - the contract of this command
-
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
+    # Before the URL is printed: a client may SIGTERM as soon as it has read it.
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    server = SandboxServer((args.host, args.port), app)
+    host, port = str(server.server_address[0]), int(server.server_address[1])
+    print(f"http://{host}:{port}", flush=True)  # noqa: T201 - the contract of this command
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2})
     thread.daemon = True
     thread.start()
