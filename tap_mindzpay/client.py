@@ -57,12 +57,13 @@ from tap_mindzpay.paging import OffsetPaginator
 from tap_mindzpay.schemas import money_fields
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping
+    from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 
     from singer_sdk.helpers.types import Context
     from singer_sdk.tap_base import Tap
 
     from tap_mindzpay.auth import MindzPayAuthenticator
+    from tap_mindzpay.progress import PartitionReport, RunReport
     from tap_mindzpay.ratebudget import RateBudget
 
 OFFSET_HINT_KEY = "offset_hint"
@@ -103,6 +104,10 @@ class MindzPayServices(Protocol):
     @property
     def rate_budget(self) -> RateBudget:
         """The run's shared rate budget."""
+
+    @property
+    def run_report(self) -> RunReport:
+        """The run's progress and summary counters (``progress``)."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,7 @@ class MindzPayStream(RESTStream[int]):
 
     capturing = False
     _live_capture: tuple[capture.CaptureState, dict[str, Any]] | None = None
+    _partition_report: PartitionReport | None = None
 
     #: Performance lever (issue 5): the SDK's type conformance walks every property of every
     #: record and costs about a third of a full sync's CPU. For a flat schema it can change
@@ -243,6 +249,10 @@ class MindzPayStream(RESTStream[int]):
     def requests_session(self) -> requests.Session:
         return self._session
 
+    def progress(self, context: Context | None) -> PartitionReport:
+        """The progress and summary counters of this stream's partition ``context``."""
+        return self.services.run_report.partition(self.name, context)
+
     @property
     def page_size(self) -> int:
         """The ``limit`` of every list request (setting ``page_size``)."""
@@ -271,11 +281,13 @@ class MindzPayStream(RESTStream[int]):
         auth = self.authenticator
         max_retries = int(self.config.get("max_retries", 8))
         path = url.removeprefix(self.url_base)
+        report = self.progress(context)
         refreshed = False
         attempt = 0
         while True:
             token = auth.access_token()
             response, problem = self._send(method, url, params, token)
+            report.request(None if response is None else response.status_code)
             retry_after: float | None = None
             if response is not None:
                 if response.status_code == HTTPStatus.UNAUTHORIZED:
@@ -307,6 +319,7 @@ class MindzPayStream(RESTStream[int]):
                 max_retries,
                 wait,
             )
+            report.retry()
             time.sleep(wait)
 
     def _outcome(
@@ -402,6 +415,7 @@ class MindzPayStream(RESTStream[int]):
             raise MindzPayAPIError(msg)
         url = self.get_url(context) + rule.path_suffix.format(id=record_id)
         body = self.request_json(rule.method, url, context=context, not_found_ok=True)
+        self.progress(context).refreshed()
         if body is None:
             return None
         data = body.get(endpoints.ENVELOPE_DATA, body) if isinstance(body, dict) else None
@@ -462,6 +476,7 @@ class MindzPayStream(RESTStream[int]):
         paginator = self.new_records_paginator(context)
         url = self.get_url(context)
         state = self.get_context_state(context) if self.replication_key else None
+        report = self.progress(context)
         with self.get_http_request_counter() as counter:
             counter.with_context(context)
             while not paginator.finished:
@@ -470,6 +485,7 @@ class MindzPayStream(RESTStream[int]):
                 body = self.request_json("GET", url, params=params, context=context)
                 counter.increment()
                 records, total = self.parse_page(body, url)
+                report.listed(offset, len(records), total)
                 ids = [self._record_id(record) for record in records]
                 start = paginator.advance(ids, total)
                 if start < len(records) and state is not None:
@@ -512,12 +528,15 @@ class MindzPayStream(RESTStream[int]):
             max_concurrency=int(self.config.get("max_concurrency", 8)),
         )
         self._live_capture = (state, partition)
+        report = self.progress(context)
+        report.attach_capture(engine.counts)
         try:
             for record in self.request_records(context):
                 engine.observe_new(record)
                 yield record
             self._checkpoint(state, partition)
             self.capturing = True
+            report.refresh_started(len(state.in_flight))
             yield from engine.refresh()
             interval = float(self.config.get("sweep_interval_hours", 24))
             if not upgrade and state.sweep_at is None:
@@ -529,6 +548,7 @@ class MindzPayStream(RESTStream[int]):
                 yield from engine.sweep(emit_all=upgrade)
                 # Records a merchant put back in flight (a cancel, a reissue) get their
                 # provider's answer now rather than one sync later.
+                report.refresh_started(len(engine.back_in_flight & state.in_flight.keys()))
                 yield from engine.refresh(only=engine.back_in_flight)
         finally:
             self.capturing = False
@@ -540,11 +560,13 @@ class MindzPayStream(RESTStream[int]):
         """Every record of the partition, ascending by id (the sweep)."""
         paginator = OffsetPaginator(self.page_size)
         url = self.get_url(context)
+        report = self.progress(context)
         while not paginator.finished:
             params = self.get_url_params(context, paginator.current_value)
             records, total = self.parse_page(
                 self.request_json("GET", url, params=params, context=context), url
             )
+            report.listed(paginator.current_value, len(records), total, phase="sweep")
             start = paginator.advance([self._record_id(r) for r in records], total)
             yield from records[start:]
 
@@ -562,6 +584,24 @@ class MindzPayStream(RESTStream[int]):
         if live is not None:
             live[0].write(live[1], with_known=False)
         super()._write_state_message()
+
+    @override
+    def _sync_records(
+        self,
+        context: Context | None = None,
+        *,
+        write_messages: bool = True,
+    ) -> Generator[dict[str, Any], Any, Any]:
+        # Progress and run summary (``progress``): the partition's start, its RECORDs, its end.
+        report = self._partition_report = self.progress(context)
+        yield from super()._sync_records(context, write_messages=write_messages)
+        report.finish(own_work_only=bool(self.child_streams))
+
+    @override
+    def _write_record_message(self, record: dict[str, Any]) -> None:
+        super()._write_record_message(record)
+        if not self.capturing and self._partition_report is not None:
+            self._partition_report.new += 1
 
     @override
     def _increment_stream_state(

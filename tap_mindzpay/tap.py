@@ -21,13 +21,16 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
-from singer_sdk.plugin_base import JSONSchemaValidator, SingerCommand
+from singer_sdk.plugin_base import JSONSchemaValidator, SingerCommand, _ConfigInput
+from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
 from tap_mindzpay import endpoints
 from tap_mindzpay.auth import MindzPayAuthenticator
+from tap_mindzpay.connection import CheckResult, ConnectionCheck
 from tap_mindzpay.launcher import EmbeddedSandbox, SandboxLaunchError
 from tap_mindzpay.paging import PaginationError
+from tap_mindzpay.progress import RunReport
 from tap_mindzpay.ratebudget import RateBudget
 from tap_mindzpay.streams import STREAM_TYPES
 
@@ -293,6 +296,40 @@ class TapMindzPay(Tap):
         )
 
     @override
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """``--test``: the connection check (``connection``), then the SDK's record test."""
+        if value != CliTestOptionValue.All.value:
+            super().cb_test(ctx, param, value)
+            return
+        config: _ConfigInput = ctx.params.get("config", _ConfigInput())
+        tap = cls(config=config.config, parse_env_config=config.parse_env, validate_config=True)
+        result = tap.check_connection()
+        if not result.ok:
+            cls.logger.error("Connection check failed: %s", result.message)
+            ctx.exit(result.exit_code)
+        cls.logger.info("Connection check: %s", result.message)
+        tap.run_connection_test()
+        ctx.exit()
+
+    def check_connection(self) -> CheckResult:
+        """Obtain a token and list the visible accounts (see ``connection``)."""
+        auth = self.authenticator
+        demo = bool(self.config.get("sandbox"))
+        return ConnectionCheck(
+            api_base=self.api_base,
+            token_url=auth.token_url,
+            client_id=auth.client_id,
+            client_secret=self.config.get("client_secret")
+            or (endpoints.SANDBOX_CLIENT_SECRET if demo else ""),
+            scope=self.config.get("scope"),
+            account_keys=tuple(self.config.get("account_keys") or ()),
+            token_url_configured=bool(self.config.get("token_url")),
+            timeout=float(self.config["request_timeout"]),
+            user_agent=self.config.get("user_agent") or f"tap-mindzpay/{self.plugin_version}",
+        ).run()
+
+    @override
     def discover_streams(self) -> list[Stream]:
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
 
@@ -345,6 +382,19 @@ class TapMindzPay(Tap):
         """The one rate budget of the run, shared by every stream and thread."""
         return RateBudget()
 
+    #: Run reports of this process's taps, summarised when the CLI invocation ends.
+    _run_reports: ClassVar[list[RunReport]] = []
+
+    @cached_property
+    def run_report(self) -> RunReport:
+        """Progress lines and the run summary (``progress``), one per run."""
+        # The authenticator as created by the run, if it was (never start a sandbox for it).
+        report = RunReport(
+            token_requests=lambda: getattr(self.__dict__.get("authenticator"), "token_requests", 0)
+        )
+        self._run_reports.append(report)
+        return report
+
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM/SIGINT: write the last safe STATE, then exit non-zero (128 + signal)."""
@@ -361,6 +411,14 @@ class TapMindzPay(Tap):
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
         try:
             super().invoke(*args, **kwargs)
+        except BaseException as exc:
+            # Also on failure: what was done before the stop, and why it stopped.
+            while cls._run_reports:
+                cls._run_reports.pop(0).log_summary(exc)
+            raise
+        else:
+            while cls._run_reports:
+                cls._run_reports.pop(0).log_summary()
         finally:
             # atexit stops them too; this also covers errors raised out of the sync.
             while cls._sandboxes:

@@ -15,6 +15,7 @@ Rates are probabilities per API request (admin calls under `/_sandbox/` are neve
 | `refresh_race` | a refresh_token grant rotates the token, then the connection drops |
 | `revoke_every_seconds` | every N wall seconds every access token is revoked |
 | `latency_ms` | added to every API request |
+| `forbidden_accounts` | 403 `forbidden` on the accounts list (a credential without permission) |
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ RATE_KEYS = (
     "malformed",
     "shift_pages",
     "refresh_race",
+    "forbidden_accounts",
 )
 NUMBER_KEYS = ("slow_seconds", "retry_after", "revoke_every_seconds", "latency_ms")
 

@@ -372,6 +372,11 @@ class Handler(BaseHTTPRequestHandler):
             app.count(key, err.status)
             self._json(err.status, {"error": {"code": err.code, "message": err.message}})
             return
+        if kind == "accounts" and app.faults.roll("forbidden_accounts"):
+            app.count(key, 403)
+            message = "The API credential has no permission on MindzPay accounts"
+            self._json(403, {"error": {"code": "forbidden", "message": message}}, headers)
+            return
         app.tick()
         try:
             body = self._answer(kind, params, query)

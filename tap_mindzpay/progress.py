@@ -1,0 +1,374 @@
+"""Progress lines and the run summary: what the operator of a long sync reads in the morning.
+
+A run has one ``RunReport`` (owned by the tap). Every stream partition (a stream and one
+account; ``all`` for the accounts stream) has a ``PartitionReport``, fed by a few hooks:
+
+* ``listed(offset, count, total, phase)`` after every list page; ``total`` is the page's
+  ``meta.total``, so "done out of total" costs no extra request;
+* ``refresh_started(in_flight)`` before a refresh phase and ``refreshed(n)`` after each answered
+  refresh (the change-capture hook: refreshed out of in flight);
+* ``request(status)`` for every HTTP exchange of the request path (``None``: no answer) and
+  ``retry()`` for every retry it sleeps before; ``new`` is counted by the stream where it writes
+  a RECORD; changed, settled, deleted and swept are read live from the dict the capture engine
+  increments (``attach_capture``).
+
+A progress line is logged at most every ``PROGRESS_SECONDS`` per partition, and never before a
+partition has run that long: a small run prints none. ``RunReport.log_summary`` logs one line per
+partition and one for the run, also when the run stopped (why, and where each partition was).
+Every line carries its numbers as structured fields (``extra=``), which Meltano's JSON logging
+(the SDK's ``StructuredFormatter``) writes under ``extra``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+LOGGER = logging.getLogger("tap-mindzpay.progress")
+ALL_ACCOUNTS = "all"
+HTTP_TOO_MANY_REQUESTS = 429
+#: A stop reason longer than this is cut (an error message can quote a whole body).
+REASON_CHARS = 500
+#: Exit codes above this came from a signal (128 + its number).
+SIGNAL_EXIT_BASE = 128
+MINUTE = 60
+HOUR = 3600
+
+
+def account_label(context: Mapping[str, Any] | None) -> str:
+    """The account a partition context names (key, else id), or ``all``."""
+    if not context:
+        return ALL_ACCOUNTS
+    return str(context.get("account_key") or context.get("account_id") or ALL_ACCOUNTS)
+
+
+def duration(seconds: float) -> str:
+    """``4.2 s``, ``3 min 05 s``, ``2 h 07 min``."""
+    if seconds < MINUTE:
+        return f"{seconds:.1f} s"
+    if seconds < HOUR:
+        minutes, rest = divmod(round(seconds), MINUTE)
+        return f"{minutes} min {rest:02d} s"
+    hours, rest = divmod(round(seconds), HOUR)
+    return f"{hours} h {rest // MINUTE:02d} min"
+
+
+def stop_reason(error: BaseException) -> str:
+    """Why a run stopped, in one line: the signal, the exit code or the error."""
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted (SIGINT)"
+    if isinstance(error, SystemExit):
+        code = error.code
+        if isinstance(code, int) and code > SIGNAL_EXIT_BASE:
+            try:
+                name = signal.Signals(code - SIGNAL_EXIT_BASE).name
+            except ValueError:
+                name = f"signal {code - SIGNAL_EXIT_BASE}"
+            return f"stopped by {name} (exit {code})"
+        return f"exit {code}"
+    text = " ".join(str(error).split()) or "no message"
+    if len(text) > REASON_CHARS:
+        text = text[:REASON_CHARS] + "..."
+    return f"{type(error).__name__}: {text}"
+
+
+class PartitionReport:
+    """Counters and progress of one stream partition (stream x account); thread-safe."""
+
+    #: Seconds between two progress lines of one partition (and before its first).
+    PROGRESS_SECONDS: ClassVar[float] = 5.0
+
+    def __init__(
+        self,
+        stream: str,
+        account: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        logger: logging.Logger = LOGGER,
+    ) -> None:
+        """A partition that starts now."""
+        self.stream = stream
+        self.account = account
+        self._clock = clock
+        self._logger = logger
+        self._lock = threading.Lock()
+        self.started = clock()
+        self.last_activity = self.started
+        self.ended: float | None = None
+        self.finished = False
+        #: RECORD messages written by the new-records phase (incremented by the stream).
+        self.new = 0
+        self.refresh_count = 0
+        self.requests = 0
+        self.retries = 0
+        self.throttled = 0
+        self.progress_lines = 0
+        self._capture: Mapping[str, int] = {}
+        self.phase = "new"
+        self.done = 0
+        self.total: int | None = None
+        self._phase_clock = self.started
+        self._phase_base = 0
+        self._phase_seen = False
+        self._last_line = self.started
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    def attach_capture(self, counts: Mapping[str, int]) -> None:
+        """Read changed/settled/deleted/swept from the capture engine's live counts."""
+        self._capture = counts
+
+    def request(self, status: int | None) -> None:
+        """One HTTP exchange of the request path (``None``: no answer, e.g. a reset)."""
+        with self._lock:
+            self.requests += 1
+            if status == HTTP_TOO_MANY_REQUESTS:
+                self.throttled += 1
+            self.last_activity = self._clock()
+
+    def retry(self) -> None:
+        """The request path is about to retry a request (after its backoff)."""
+        with self._lock:
+            self.retries += 1
+
+    def listed(self, offset: int, count: int, total: int | None, phase: str = "new") -> None:
+        """A list page at ``offset`` with ``count`` records; ``total`` is its ``meta.total``."""
+        with self._lock:
+            now = self._clock()
+            self.last_activity = now
+            if phase != self.phase or not self._phase_seen:
+                self._start_phase(phase, now, base=offset + count)
+            self.done = offset + count
+            self.total = total
+            line = self._due_line(now)
+        self._log(line)
+
+    def refresh_started(self, in_flight: int) -> None:
+        """A refresh phase begins with ``in_flight`` records to refresh."""
+        with self._lock:
+            self._start_phase("refresh", self._clock(), base=0)
+            self.done = 0
+            self.total = in_flight
+
+    def refreshed(self, n: int = 1) -> None:
+        """``n`` more refreshes answered (the record changed, settled, stayed or is gone)."""
+        with self._lock:
+            now = self._clock()
+            self.last_activity = now
+            self.refresh_count += n
+            if self.phase == "refresh":
+                self.done += n
+            line = self._due_line(now)
+        self._log(line)
+
+    def finish(self, *, own_work_only: bool) -> None:
+        """The partition's sync returned.
+
+        ``own_work_only``: its duration ends at its last own request (the sync of a parent
+        stream also spans its children's).
+        """
+        with self._lock:
+            self.finished = True
+            self.ended = self.last_activity if own_work_only else self._clock()
+
+    # -- derived numbers -----------------------------------------------------------------
+
+    @property
+    def changed(self) -> int:
+        """Records re-emitted because they changed (refresh) or moved since the last sweep."""
+        return self._capture.get("changed", 0) + self._capture.get("swept", 0)
+
+    @property
+    def settled(self) -> int:
+        """In-flight records that left the in-flight set."""
+        return self._capture.get("settled", 0)
+
+    @property
+    def deleted(self) -> int:
+        """Deletion markers emitted."""
+        return self._capture.get("deleted", 0)
+
+    @property
+    def emitted(self) -> int:
+        """RECORD messages of this partition."""
+        return self.new + self.changed + self.deleted
+
+    def seconds(self) -> float:
+        """Duration so far, or until the end of the partition's own work."""
+        end = self.ended if self.ended is not None else self._clock()
+        return max(0.0, end - self.started)
+
+    # -- lines ---------------------------------------------------------------------------
+
+    def _start_phase(self, phase: str, now: float, *, base: int) -> None:
+        self.phase = phase
+        self._phase_seen = True
+        self._phase_clock = now
+        self._phase_base = base
+
+    def _due_line(self, now: float) -> tuple[str, dict[str, Any]] | None:
+        """The progress line if one is due now (caller holds the lock)."""
+        if now - self._last_line < self.PROGRESS_SECONDS:
+            return None
+        self._last_line = now
+        self.progress_lines += 1
+        elapsed = now - self._phase_clock
+        rate = (self.done - self._phase_base) / elapsed if elapsed > 0 else 0.0
+        total = self.total
+        fields: dict[str, Any] = {
+            "event": "progress",
+            "stream_name": self.stream,
+            "account": self.account,
+            "phase": self.phase,
+            "done": self.done,
+            "total": total,
+            "percent": None,
+            "rate_per_second": round(rate, 1),
+            "eta_seconds": None,
+        }
+        noun = " in flight refreshed" if self.phase == "refresh" else ""
+        if total is None:
+            text = f"{self.done:,}{noun} so far, {rate:,.0f}/s"
+        else:
+            percent = 100.0 * min(self.done, total) / total if total else 100.0
+            remaining = max(0, total - self.done)
+            eta = remaining / rate if rate > 0 else None
+            fields["percent"] = round(percent, 1)
+            fields["eta_seconds"] = None if eta is None else round(eta, 1)
+            text = (
+                f"{self.done:,}/{total:,}{noun} ({percent:.1f}%), {rate:,.0f}/s, "
+                f"ETA {'unknown' if eta is None else duration(eta)}"
+            )
+        return f"Progress {self.stream} [{self.account}] {self.phase}: {text}", fields
+
+    def _log(self, line: tuple[str, dict[str, Any]] | None) -> None:
+        if line is not None:
+            self._logger.info("%s", line[0], extra=line[1])
+
+    def summary(self) -> tuple[str, dict[str, Any]]:
+        """The partition's summary line and its structured fields."""
+        with self._lock:
+            state = "done" if self.finished else f"stopped during {self.phase}"
+            if not self.finished and self.total is not None:
+                state += f" at {self.done:,}/{self.total:,}"
+            fields: dict[str, Any] = {
+                "event": "summary",
+                "stream_name": self.stream,
+                "account": self.account,
+                "status": "done" if self.finished else "stopped",
+                "phase": self.phase,
+                "new": self.new,
+                "changed": self.changed,
+                "refreshed": self.refresh_count,
+                "settled": self.settled,
+                "deleted": self.deleted,
+                "requests": self.requests,
+                "retries": self.retries,
+                "http_429": self.throttled,
+                "duration_seconds": round(self.seconds(), 3),
+            }
+        text = (
+            f"Summary {self.stream} [{self.account}]: new {self.new:,}, "
+            f"changed {self.changed:,}, refreshed {self.refresh_count:,}, "
+            f"settled {self.settled:,}, deleted {self.deleted:,}; "
+            f"{self.requests:,} requests, {self.retries:,} retries, {self.throttled:,} 429s; "
+            f"{duration(self.seconds())}, {state}"
+        )
+        return text, fields
+
+
+class RunReport:
+    """Every partition report of one run, and the run summary."""
+
+    def __init__(
+        self,
+        *,
+        token_requests: Callable[[], int] = lambda: 0,
+        clock: Callable[[], float] = time.monotonic,
+        logger: logging.Logger = LOGGER,
+    ) -> None:
+        """A run that starts now; ``token_requests`` reads the authenticator's count."""
+        self._token_requests = token_requests
+        self._clock = clock
+        self._logger = logger
+        self._lock = threading.Lock()
+        self._partitions: dict[tuple[str, str], PartitionReport] = {}
+        self.started = clock()
+        self.logged = False
+
+    def partition(self, stream: str, context: Mapping[str, Any] | None) -> PartitionReport:
+        """The report of a stream partition, created on first use."""
+        key = (stream, account_label(context))
+        report = self._partitions.get(key)
+        if report is None:
+            with self._lock:
+                report = self._partitions.get(key)
+                if report is None:
+                    report = PartitionReport(*key, clock=self._clock, logger=self._logger)
+                    self._partitions[key] = report
+        return report
+
+    @property
+    def partitions(self) -> list[PartitionReport]:
+        """The partitions, grouped by stream in the order they started."""
+        with self._lock:
+            reports = list(self._partitions.values())
+        streams = list(dict.fromkeys(r.stream for r in reports))
+        return sorted(reports, key=lambda r: streams.index(r.stream))
+
+    def summary(self, error: BaseException | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """One line per partition and one for the run (``error``: why the run stopped)."""
+        lines = [report.summary() for report in self.partitions]
+        parts = self.partitions
+        totals = {
+            "new": sum(r.new for r in parts),
+            "changed": sum(r.changed for r in parts),
+            "refreshed": sum(r.refresh_count for r in parts),
+            "settled": sum(r.settled for r in parts),
+            "deleted": sum(r.deleted for r in parts),
+            "requests": sum(r.requests for r in parts),
+            "retries": sum(r.retries for r in parts),
+            "throttled": sum(r.throttled for r in parts),
+        }
+        tokens = self._token_requests()
+        seconds = self._clock() - self.started
+        outcome = "completed" if error is None else f"stopped ({stop_reason(error)})"
+        emitted = totals["new"] + totals["changed"] + totals["deleted"]
+        text = (
+            f"Run {outcome} in {duration(seconds)}: {len(parts)} stream partitions, "
+            f"{emitted:,} records (new {totals['new']:,}, changed {totals['changed']:,}, "
+            f"deleted {totals['deleted']:,}), refreshed {totals['refreshed']:,}, "
+            f"settled {totals['settled']:,}; {totals['requests']:,} API requests and "
+            f"{tokens:,} token requests, {totals['retries']:,} retries, "
+            f"{totals['throttled']:,} 429s"
+        )
+        fields: dict[str, Any] = {
+            "event": "run_summary",
+            "outcome": "completed" if error is None else "stopped",
+            "reason": None if error is None else stop_reason(error),
+            "partitions": len(parts),
+            "records": emitted,
+            **{key: value for key, value in totals.items() if key != "throttled"},
+            "http_429": totals["throttled"],
+            "token_requests": tokens,
+            "duration_seconds": round(seconds, 3),
+        }
+        return [*lines, (text, fields)]
+
+    def log_summary(self, error: BaseException | None = None) -> None:
+        """Log the summary once (error level for the run line of a stopped run)."""
+        if self.logged:
+            return
+        self.logged = True
+        lines = self.summary(error)
+        for text, fields in lines[:-1]:
+            self._logger.info("%s", text, extra=fields)
+        text, fields = lines[-1]
+        level = logging.INFO if error is None else logging.ERROR
+        self._logger.log(level, "%s", text, extra=fields)
