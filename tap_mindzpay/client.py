@@ -599,9 +599,11 @@ class MindzPayStream(RESTStream[int]):
 
     @override
     def _write_record_message(self, record: dict[str, Any]) -> None:
-        super()._write_record_message(record)
+        # Counted first: a signal that stops the run is handled when the blocking write
+        # returns, so the count then still matches what reached the target.
         if not self.capturing and self._partition_report is not None:
             self._partition_report.new += 1
+        super()._write_record_message(record)
 
     @override
     def _increment_stream_state(
