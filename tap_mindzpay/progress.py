@@ -62,7 +62,7 @@ def duration(seconds: float) -> str:
 def stop_reason(error: BaseException) -> str:
     """Why a run stopped, in one line: the signal, the exit code or the error."""
     if isinstance(error, KeyboardInterrupt):
-        return "interrupted (SIGINT)"
+        return "SIGINT (KeyboardInterrupt)"
     if isinstance(error, SystemExit):
         code = error.code
         if isinstance(code, int) and code > SIGNAL_EXIT_BASE:
@@ -70,7 +70,7 @@ def stop_reason(error: BaseException) -> str:
                 name = signal.Signals(code - SIGNAL_EXIT_BASE).name
             except ValueError:
                 name = f"signal {code - SIGNAL_EXIT_BASE}"
-            return f"stopped by {name} (exit {code})"
+            return f"{name} (exit {code})"
         return f"exit {code}"
     text = " ".join(str(error).split()) or "no message"
     if len(text) > REASON_CHARS:
@@ -338,16 +338,18 @@ class RunReport:
         }
         tokens = self._token_requests()
         seconds = self._clock() - self.started
-        outcome = "completed" if error is None else f"stopped ({stop_reason(error)})"
+        outcome = "completed in" if error is None else "stopped after"
         emitted = totals["new"] + totals["changed"] + totals["deleted"]
         text = (
-            f"Run {outcome} in {duration(seconds)}: {len(parts)} stream partitions, "
+            f"Run {outcome} {duration(seconds)}: {len(parts)} stream partitions, "
             f"{emitted:,} records (new {totals['new']:,}, changed {totals['changed']:,}, "
             f"deleted {totals['deleted']:,}), refreshed {totals['refreshed']:,}, "
             f"settled {totals['settled']:,}; {totals['requests']:,} API requests and "
             f"{tokens:,} token requests, {totals['retries']:,} retries, "
             f"{totals['throttled']:,} 429s"
         )
+        if error is not None:
+            text += f"; why: {stop_reason(error)}"
         fields: dict[str, Any] = {
             "event": "run_summary",
             "outcome": "completed" if error is None else "stopped",

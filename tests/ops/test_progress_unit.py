@@ -117,9 +117,9 @@ def test_summary_counts_capture_engine_counts_live_and_marks_a_stopped_partition
             "0 requests, 0 retries, 0 429s; 1.0 s, stopped during new at 50/200"
         ),
         (
-            "Run stopped (RuntimeError: boom) in 3.0 s: 2 stream partitions, 66 records (new 60, "
-            "changed 5, deleted 1), refreshed 0, settled 4; 3 API requests and 2 token requests, "
-            "1 retries, 1 429s"
+            "Run stopped after 3.0 s: 2 stream partitions, 66 records (new 60, changed 5, "
+            "deleted 1), refreshed 0, settled 4; 3 API requests and 2 token requests, "
+            "1 retries, 1 429s; why: RuntimeError: boom"
         ),
     ]
     assert handler.records[-1].levelno == logging.ERROR
@@ -129,9 +129,10 @@ def test_summary_counts_capture_engine_counts_live_and_marks_a_stopped_partition
 
 
 def test_stop_reasons_name_the_signal_or_the_error():
-    assert stop_reason(SystemExit(143)) == "stopped by SIGTERM (exit 143)"
-    assert stop_reason(SystemExit(130)) == "stopped by SIGINT (exit 130)"
-    assert stop_reason(KeyboardInterrupt()) == "interrupted (SIGINT)"
+    assert stop_reason(SystemExit(143)) == "SIGTERM (exit 143)"
+    assert stop_reason(SystemExit(130)) == "SIGINT (exit 130)"
+    assert stop_reason(SystemExit(1)) == "exit 1"
+    assert stop_reason(KeyboardInterrupt()) == "SIGINT (KeyboardInterrupt)"
     assert stop_reason(ValueError("x\n  y")) == "ValueError: x y"
 
 

@@ -341,7 +341,8 @@ def test_a_run_stopped_by_sigterm_summarises_what_it_did_and_why(sandbox_factory
     assert code == 128 + signal.SIGTERM, stderr[-3000:]
     run = run_summary(stderr)
     assert run["outcome"] == "stopped"
-    assert run["reason"] == "stopped by SIGTERM (exit 143)"
+    assert run["reason"] == "SIGTERM (exit 143)"
+    assert run["message"].endswith("; why: SIGTERM (exit 143)")
     parts = summaries(stderr)
     statuses = Counter(p["status"] for p in parts.values())
     assert statuses["done"] >= 3, statuses  # accounts' own work, the first account's streams
