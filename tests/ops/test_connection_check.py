@@ -14,7 +14,7 @@ import subprocess
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import child_env, venv_script
+from helpers import IsolatedMeltano, child_env, missing_plugins, venv_script
 
 from tap_mindzpay import connection
 
@@ -134,3 +134,18 @@ def test_a_url_that_is_not_the_mindzpay_api_is_an_unexpected_answer_with_exit_7(
     line = check_line(done)
     assert " failed: unexpected answer: MindzPay's token endpoint " in line
     assert "answered HTTP 404 (not_found: Unknown path); check api_url" in line
+
+
+def test_meltano_invoke_test_reads_tap_mindzpay_env_and_keeps_the_exit_code(sandbox, tmp_path):
+    if missing := missing_plugins(("extractors", "tap-mindzpay")):
+        pytest.skip(f"Meltano has not installed {missing}: run `make test` (meltano install)")
+    good = IsolatedMeltano(tmp_path / "good", env=sandbox.tap_env())
+    done = good.run("--environment=prod", "invoke", "tap-mindzpay", "--test", timeout=300)
+    assert done.returncode == connection.EXIT_OK, done.stderr[-3000:]
+    assert "Connection check: credential accepted, 3 MindzPay accounts visible" in done.stderr
+    wrong = {**sandbox.tap_env(), "TAP_MINDZPAY_CLIENT_SECRET": "not-the-secret"}
+    bad = IsolatedMeltano(tmp_path / "bad", env=wrong)
+    done = bad.run("--environment=prod", "invoke", "tap-mindzpay", "--test", timeout=300)
+    assert done.returncode == connection.EXIT_CREDENTIALS
+    assert "Connection check failed: bad client id or secret: " in done.stderr
+    assert "not-the-secret" not in done.stderr
