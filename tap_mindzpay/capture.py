@@ -20,12 +20,21 @@ State lives in the SDK's partition state, next to the id bookmark, under ``"capt
        "version": 1,
        "in_flight": {"5987": [1, "2026-11-01T09:41:00-03:00"]},
        "sweep": {"hwm": "2026-11-01T10:00:00-03:00", "at": "2026-11-24T19:34:13+00:00"},
-       "known": "eJzt..."}}
+       "known": "eJzt...",
+       "statuses": [[2, "eJzt..."], [5, "eJy7..."]]}}
 
 ``in_flight`` maps an id to its last seen ``[status, updated_at]``; ``known`` is every id seen in
 the partition (zlib + base64 of the delta-encoded sorted ids; about 2 KB for 2,000 invoices) so a
-sweep can tell which records support deleted. State without ``"capture"`` (written before change
-capture existed) is upgraded: the next run sweeps and re-emits the whole list once.
+sweep can tell which records support deleted. ``statuses`` (streams whose rule tracks status
+transitions: invoices) holds the ids by their last seen status, encoded the same way, so that a
+change found by a sweep can say which status it came from. State without ``"capture"`` (written
+before change capture existed) is upgraded: the next run sweeps and re-emits the whole list once;
+state without ``"statuses"`` gains it at the next sweep (until then, a transition of a settled
+record says ``from_status`` null).
+
+Status transitions (``on_change``): every record the engine hands out whose status differs from
+the last one it saw for that id is reported with the previous status (``None`` when the id is new
+or its status was never seen) and how it was seen: ``new``, ``refresh`` or ``sweep``.
 """
 
 from __future__ import annotations
@@ -45,6 +54,8 @@ VERSION = 1
 CAPTURE_KEY = "capture"
 DELETED_AT = "_sdc_deleted_at"
 CHUNK = 200  # records refreshed between two STATE messages
+#: The previous status of an id the engine has not seen (distinct from a status of None).
+UNSEEN = object()
 
 
 class IdSet:
@@ -136,6 +147,8 @@ class CaptureState:
     sweep_hwm: str | None = None
     sweep_at: str | None = None
     known: IdSet | None = None
+    #: Ids by last seen status (``None``: not tracked, or state written before tracking).
+    statuses: dict[object, IdSet] | None = None
 
     @classmethod
     def read(cls, partition: Mapping[str, Any], where: str) -> CaptureState:
@@ -160,13 +173,18 @@ class CaptureState:
                 if stamp is not None:
                     parse_time(stamp)
             known = decode_ids(raw["known"]) if raw.get("known") else None
+            statuses = (
+                {status: decode_ids(ids) for status, ids in raw["statuses"]}
+                if raw.get("statuses") is not None
+                else None
+            )
         except (TypeError, ValueError, KeyError, IndexError, AttributeError, binascii.Error) as e:
             msg = (
                 f"state for {where} has an unusable 'capture' section ({e}); fix or remove that "
                 "partition's state (meltano state edit/clear) - the tap will not guess"
             )
             raise CaptureStateError(msg) from e
-        return cls(in_flight, hwm, at, known)
+        return cls(in_flight, hwm, at, known, statuses)
 
     def write(self, partition: dict[str, Any], *, with_known: bool = True) -> None:
         """Store this state in ``partition["capture"]`` (JSON-compatible).
@@ -177,14 +195,21 @@ class CaptureState:
         previous = partition.get(CAPTURE_KEY)
         if with_known or not isinstance(previous, dict):
             known = encode_ids(self.known) if self.known is not None else None
+            statuses = (
+                [[status, encode_ids(ids)] for status, ids in self.statuses.items() if len(ids)]
+                if self.statuses is not None
+                else None
+            )
         else:
-            known = previous.get("known")
+            known, statuses = previous.get("known"), previous.get("statuses")
         partition[CAPTURE_KEY] = {
             "version": VERSION,
             "in_flight": {str(k): list(v) for k, v in sorted(self.in_flight.items())},
             "sweep": {"hwm": self.sweep_hwm, "at": self.sweep_at},
             "known": known,
         }
+        if statuses is not None:
+            partition[CAPTURE_KEY]["statuses"] = statuses
 
     def sweep_due(self, interval_hours: float, now: datetime) -> bool:
         """Whether a sweep is due: never swept, or ``interval_hours`` passed (0 = always)."""
@@ -222,15 +247,62 @@ class Engine:
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     counts: dict[str, int] = field(default_factory=dict)
     back_in_flight: set[int] = field(default_factory=set)
+    #: Called with (record, previous status or None, via) for every status transition seen.
+    on_change: Callable[[Mapping[str, Any], object, str], None] | None = None
+
+    def __post_init__(self) -> None:
+        """Status tracking starts with the first sync of a partition (or its first sweep)."""
+        if self.on_change is not None and self.state.statuses is None and self.state.known:
+            # State from before tracking: statuses are unknown until the next sweep reads them.
+            return
+        if self.on_change is not None and self.state.statuses is None:
+            self.state.statuses = {}
 
     def _count(self, key: str, n: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + n
+
+    def status_of(self, record_id: int) -> object:
+        """The last status seen for an id (``UNSEEN`` if none)."""
+        if record_id in self.state.in_flight:
+            return self.state.in_flight[record_id][0]
+        statuses = self.state.statuses
+        if statuses and (self.state.known is None or record_id in self.state.known):
+            for status, ids in statuses.items():
+                if record_id in ids:
+                    return status
+        return UNSEEN
+
+    def _track(self, record_id: int, previous: object, status: object) -> None:
+        statuses = self.state.statuses
+        if statuses is None or previous == status:
+            return
+        if previous is not UNSEEN and previous in statuses:
+            statuses[previous].discard(record_id)
+        ids = statuses.get(status)
+        if ids is None:
+            ids = statuses[status] = IdSet()
+        ids.add(record_id)
+
+    def _untrack(self, record_id: int, previous: object) -> None:
+        if self.state.statuses is not None and previous in self.state.statuses:
+            self.state.statuses[previous].discard(record_id)
+
+    def _transition(self, record: Mapping[str, Any], previous: object, via: str) -> None:
+        """Report a status transition (``previous`` ``UNSEEN``: reported as None)."""
+        status = record.get("status")
+        if self.on_change is not None and previous != status:
+            self._count("transitions")
+            self.on_change(record, None if previous is UNSEEN else previous, via)
 
     def observe_new(self, record: Mapping[str, Any]) -> None:
         """A record of the new-records phase: remember its id, and it if in flight."""
         record_id = record.get("id")
         if not isinstance(record_id, int):
             return
+        if self.on_change is not None:
+            previous = self.status_of(record_id)
+            self._track(record_id, previous, record.get("status"))
+            self._transition(record, previous, "new")
         if self.state.known is not None:
             self.state.known.add(record_id)
         if self.in_flight_rule is not None and self.in_flight_rule(record):
@@ -264,10 +336,13 @@ class Engine:
             self._count("deleted")
             if self.state.known is not None:
                 self.state.known.discard(record_id)
+            self._untrack(record_id, before[0])
             yield self.deletion(record_id)
             return
         if fingerprint(record) != before:
             self._count("changed")
+            self._track(record_id, before[0], record.get("status"))
+            self._transition(record, before[0], "refresh")
             yield record
         if self.in_flight_rule is not None and self.in_flight_rule(record):
             self.state.in_flight[record_id] = fingerprint(record)
@@ -279,22 +354,39 @@ class Engine:
         hwm = None if emit_all else self.state.sweep_hwm
         limit = parse_time(hwm) if hwm else None
         seen = IdSet()
+        tracking = self.on_change is not None
+        # Statuses are rebuilt from the list (the old ones answer "from which status").
+        statuses: dict[object, IdSet] = {}
         newest = self.state.sweep_hwm
         for record in self.page_all():
             record_id = record["id"]
             seen.add(record_id)
             updated = record.get("updated_at")
             newest = later(newest, updated)
-            if limit is None or (updated is not None and parse_time(updated) >= limit):
+            status = record.get("status")
+            previous = self.status_of(record_id) if tracking else UNSEEN
+            moved = previous is not UNSEEN and previous != status
+            if moved or limit is None or (updated is not None and parse_time(updated) >= limit):
                 self._count("swept")
+                if tracking:
+                    self._transition(record, previous, "sweep")
                 yield record
+            if tracking:
+                ids = statuses.get(status)
+                if ids is None:
+                    ids = statuses[status] = IdSet()
+                ids.add(record_id)
             if self.in_flight_rule is not None and self.in_flight_rule(record):
                 if record_id not in self.state.in_flight:
                     self.back_in_flight.add(record_id)
-                self.state.in_flight.setdefault(record_id, fingerprint(record))
-        previous = self.state.known or IdSet()
+                self.state.in_flight[record_id] = fingerprint(record)
+            else:
+                # Settled since it was last refreshed (for example a merchant's action): the
+                # sweep has just emitted its latest content, so it leaves the in-flight set.
+                self.state.in_flight.pop(record_id, None)
+        previous_ids = self.state.known or IdSet()
         gone = sorted(
-            {i for i in previous if i not in seen}
+            {i for i in previous_ids if i not in seen}
             | {i for i in self.state.in_flight if i not in seen}
         )
         for record_id in gone:
@@ -302,6 +394,8 @@ class Engine:
             self._count("deleted")
             yield self.deletion(record_id)
         self.state.known = seen
+        if tracking:
+            self.state.statuses = statuses
         self.state.sweep_hwm = newest
         self.state.sweep_at = self.now.isoformat(timespec="seconds")
         self.checkpoint()

@@ -119,11 +119,14 @@ class RefreshRule:
             (invoices in 0, 1 or 4; pending payments).
         method: HTTP method of the per-record request (``POST`` for the invoice Refresh).
         path_suffix: Appended to the stream's list path; ``{id}`` is the record id.
+        changes_stream: Name of the stream that gets one record per observed status
+            transition (``invoice_status_changes``); ``None`` for no such stream.
     """
 
     in_flight: Callable[[Mapping[str, Any]], bool]
     method: str
     path_suffix: str
+    changes_stream: str | None = None
 
 
 class MindzPayAPIError(FatalAPIError):
@@ -186,6 +189,7 @@ class MindzPayStream(RESTStream[int]):
     capturing = False
     _live_capture: tuple[capture.CaptureState, dict[str, Any]] | None = None
     _partition_report: PartitionReport | None = None
+    _schema_sent = False
 
     #: Performance lever (issue 5): the SDK's type conformance walks every property of every
     #: record and costs about a third of a full sync's CPU. For a flat schema it can change
@@ -526,6 +530,7 @@ class MindzPayStream(RESTStream[int]):
             page_all=lambda: self._page_all(context),
             checkpoint=lambda: self._checkpoint(state, partition),
             max_concurrency=int(self.config.get("max_concurrency", 8)),
+            on_change=self._transition_writer(context),
         )
         self._live_capture = (state, partition)
         report = self.progress(context)
@@ -555,6 +560,51 @@ class MindzPayStream(RESTStream[int]):
             self._live_capture = None
         if engine.counts:
             self.logger.info("%s: change capture %s", where, engine.counts)
+
+    def _transition_writer(
+        self, context: Context | None
+    ) -> Callable[[Mapping[str, Any], object, str], None] | None:
+        """Where status transitions go: the rule's changes stream, if it has one.
+
+        Transitions are tracked even while that stream is unselected, so that its
+        ``from_status`` is right once it is selected.
+        """
+        name = self.capture_rule.changes_stream if self.capture_rule else None
+        if name is None:
+            return None
+        target = self._tap.streams.get(name)
+        report = self.progress(context)
+
+        def write(record: Mapping[str, Any], previous: object, via: str) -> None:
+            if isinstance(target, MindzPayStream) and target.selected:
+                change = target.transition_record(record, previous, via, context)
+                if change is not None:
+                    target.write_derived(change, report)
+
+        return write
+
+    def transition_record(
+        self,
+        record: Mapping[str, Any],
+        previous: object,
+        via: str,
+        context: Context | None,
+    ) -> dict[str, Any] | None:
+        """This stream's record for a status transition of another stream's record (hook)."""
+        del record, previous, via, context
+        return None
+
+    def write_derived(self, record: dict[str, Any], report: PartitionReport) -> None:
+        """Write a record this stream gets from another stream's sync (SCHEMA first, once).
+
+        Counted in the source partition's ``report`` just before its RECORD is written (as in
+        ``_write_record_message``), so a stopped run's summary matches what was written.
+        """
+        if not self._schema_sent:
+            self._write_schema_message()
+            self._schema_sent = True
+        report.status_changes += 1
+        self._write_record_message(record)
 
     def _page_all(self, context: Context | None) -> Iterator[dict[str, Any]]:
         """Every record of the partition, ascending by id (the sweep)."""

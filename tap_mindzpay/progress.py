@@ -104,6 +104,8 @@ class PartitionReport:
         self.finished = False
         #: RECORD messages written by the new-records phase (incremented by the stream).
         self.new = 0
+        #: Records written to a stream derived from this one (invoice_status_changes).
+        self.status_changes = 0
         self.refresh_count = 0
         self.requests = 0
         self.retries = 0
@@ -196,8 +198,8 @@ class PartitionReport:
 
     @property
     def emitted(self) -> int:
-        """RECORD messages of this partition."""
-        return self.new + self.changed + self.deleted
+        """RECORD messages of this partition (its status changes included)."""
+        return self.new + self.changed + self.deleted + self.status_changes
 
     def seconds(self) -> float:
         """Duration so far, or until the end of the partition's own work."""
@@ -268,6 +270,7 @@ class PartitionReport:
                 "refreshed": self.refresh_count,
                 "settled": self.settled,
                 "deleted": self.deleted,
+                "status_changes": self.status_changes,
                 "requests": self.requests,
                 "retries": self.retries,
                 "http_429": self.throttled,
@@ -276,8 +279,9 @@ class PartitionReport:
         text = (
             f"Summary {self.stream} [{self.account}]: new {self.new:,}, "
             f"changed {self.changed:,}, refreshed {self.refresh_count:,}, "
-            f"settled {self.settled:,}, deleted {self.deleted:,}; "
-            f"{self.requests:,} requests, {self.retries:,} retries, {self.throttled:,} 429s; "
+            f"settled {self.settled:,}, deleted {self.deleted:,}"
+            + (f", status changes {self.status_changes:,}" if self.status_changes else "")
+            + f"; {self.requests:,} requests, {self.retries:,} retries, {self.throttled:,} 429s; "
             f"{duration(self.seconds())}, {state}"
         )
         return text, fields
@@ -332,6 +336,7 @@ class RunReport:
             "refreshed": sum(r.refresh_count for r in parts),
             "settled": sum(r.settled for r in parts),
             "deleted": sum(r.deleted for r in parts),
+            "status_changes": sum(r.status_changes for r in parts),
             "requests": sum(r.requests for r in parts),
             "retries": sum(r.retries for r in parts),
             "throttled": sum(r.throttled for r in parts),
@@ -339,11 +344,13 @@ class RunReport:
         tokens = self._token_requests()
         seconds = self._clock() - self.started
         outcome = "completed in" if error is None else "stopped after"
-        emitted = totals["new"] + totals["changed"] + totals["deleted"]
+        emitted = sum(totals[k] for k in ("new", "changed", "deleted", "status_changes"))
         text = (
             f"Run {outcome} {duration(seconds)}: {len(parts)} stream partitions, "
             f"{emitted:,} records (new {totals['new']:,}, changed {totals['changed']:,}, "
-            f"deleted {totals['deleted']:,}), refreshed {totals['refreshed']:,}, "
+            f"deleted {totals['deleted']:,}"
+            + (f", status changes {changes:,}" if (changes := totals["status_changes"]) else "")
+            + f"), refreshed {totals['refreshed']:,}, "
             f"settled {totals['settled']:,}; {totals['requests']:,} API requests and "
             f"{tokens:,} token requests, {totals['retries']:,} retries, "
             f"{totals['throttled']:,} 429s"

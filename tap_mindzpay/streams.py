@@ -8,9 +8,10 @@ from typing_extensions import override
 
 from tap_mindzpay import endpoints, schemas
 from tap_mindzpay.client import MindzPayStream, RefreshRule
+from tap_mindzpay.endpoints import INVOICE_STATUS_LABELS
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator, Mapping
 
     from singer_sdk.helpers.types import Context
 
@@ -68,7 +69,62 @@ class InvoicesStream(AccountChildStream):
         in_flight=lambda r: r.get("status") in INVOICE_IN_FLIGHT,
         method="POST",
         path_suffix=endpoints.INVOICE_REFRESH_SUFFIX,
+        changes_stream="invoice_status_changes",
     )
+
+    @override
+    def generate_child_contexts(
+        self, record: dict[str, Any], context: Context | None
+    ) -> Iterable[Context | None]:
+        # invoice_status_changes is written from this stream's sync (``write_derived``), in
+        # the same STATE window as the invoice it belongs to; it is never synced on its own.
+        return ()
+
+
+class InvoiceStatusChangesStream(MindzPayStream):
+    """One record per invoice status transition the tap observed (a history table).
+
+    Written while invoices sync (new: first listing, from_status null; refresh; sweep), so
+    selecting it syncs invoices too. Primary key (invoice_id, to_status, observed_at):
+    ``observed_at`` is the invoice's ``updated_at`` on that read, so a rerun after a crash
+    writes the same key again rather than a second row.
+    """
+
+    name = "invoice_status_changes"
+    parent_stream_type = InvoicesStream
+    primary_keys = ("invoice_id", "to_status", "observed_at")
+    record_schema = schemas.INVOICE_STATUS_CHANGES
+    path = endpoints.INVOICES_PATH
+    resource = "invoices"
+
+    @override
+    def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        return iter(())
+
+    @override
+    def transition_record(
+        self,
+        record: Mapping[str, Any],
+        previous: object,
+        via: str,
+        context: Context | None,
+    ) -> dict[str, Any] | None:
+        status = record.get("status")
+        if not isinstance(status, int):
+            return None
+        observed = record.get("updated_at") or record.get("created_at")
+        return {
+            "invoice_id": record["id"],
+            "account_key": record.get("account_key") or (context or {}).get("account_key"),
+            "from_status": previous if isinstance(previous, int) else None,
+            "from_status_label": INVOICE_STATUS_LABELS.get(previous)
+            if isinstance(previous, int)
+            else None,
+            "to_status": status,
+            "to_status_label": INVOICE_STATUS_LABELS.get(status),
+            "observed_at": observed,
+            "via": via,
+        }
 
 
 class PaymentsStream(AccountChildStream):
@@ -97,6 +153,7 @@ class SubscriptionsStream(AccountChildStream):
 STREAM_TYPES: tuple[type[MindzPayStream], ...] = (
     AccountsStream,
     InvoicesStream,
+    InvoiceStatusChangesStream,
     PaymentsStream,
     SubscriptionsStream,
 )

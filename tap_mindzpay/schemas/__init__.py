@@ -59,6 +59,9 @@ ACCOUNTS = stream_schema(
     **TIMES,
 )
 
+#: An invoice status code (the contract's table, 0-9; labels in ``endpoints``).
+INVOICE_STATUS: Schema = {"type": ["integer", "null"], "minimum": 0, "maximum": 9}
+
 #: Set on the record that says support deleted this id (its other fields are null).
 DELETED_AT: Schema = {"type": ["string", "null"], "format": "date-time"}
 
@@ -68,7 +71,7 @@ INVOICES = stream_schema(
     account_key=ACCOUNT_KEY,
     account_id=ACCOUNT_ID,
     nfe_id=STRING,
-    status={"type": ["integer", "null"], "minimum": 0, "maximum": 9},
+    status=INVOICE_STATUS,
     status_label=STRING,
     payment_id=INTEGER,
     client_id=INTEGER,
@@ -115,6 +118,31 @@ SUBSCRIPTIONS = stream_schema(
     canceled_at=TIMESTAMP,
     _sdc_deleted_at=DELETED_AT,
     **TIMES,
+)
+
+
+#: One record per invoice status transition the tap observed (written while syncing invoices).
+INVOICE_STATUS_CHANGES = stream_schema(
+    ("invoice_id", "account_key", "to_status", "observed_at", "via"),
+    invoice_id={"type": "integer", "description": "Id of the invoice."},
+    account_key=ACCOUNT_KEY,
+    from_status={
+        **INVOICE_STATUS,
+        "description": "Status before; null when the tap had not seen the invoice before.",
+    },
+    from_status_label=STRING,
+    to_status={"type": "integer", "minimum": 0, "maximum": 9},
+    to_status_label=STRING,
+    observed_at={
+        "type": "string",
+        "format": "date-time",
+        "description": "The invoice's updated_at on the read that showed the new status "
+        "(when MindzPay recorded it), so a rerun after a crash yields the same key.",
+    },
+    via={
+        "type": "string",
+        "description": "How the tap saw it: new (first listing), refresh, or sweep.",
+    },
 )
 
 

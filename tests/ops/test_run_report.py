@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 CHILD_STREAMS = ("invoices", "payments", "subscriptions")
+CHANGES = "invoice_status_changes"  # written by the invoices partitions, counted there
 TOKEN = "POST /oauth/token"  # noqa: S105 - an endpoint template, not a secret
 #: The tap with `PartitionReport.PROGRESS_SECONDS` (a class constant) set from argv[1], so a
 #: short run shows several progress lines.
@@ -135,7 +136,8 @@ def assert_summary_matches(
     assert run["reason"] is None
     assert run["partitions"] == len(parts) == 1 + len(CHILD_STREAMS) * len(keys_by_id)
     assert all(p["status"] == "done" for p in parts.values())
-    for name in ("new", "changed", "refreshed", "settled", "deleted", "requests", "retries"):
+    names = ("new", "changed", "refreshed", "settled", "deleted", "status_changes", "requests")
+    for name in (*names, "retries"):
         assert run[name] == sum(p[name] for p in parts.values()), name
     assert run["http_429"] == sum(p["http_429"] for p in parts.values())
     assert run["records"] == sum(len(rows) for rows in landed.values())
@@ -159,6 +161,10 @@ def assert_summary_matches(
             part = parts[stream, key]
             assert part["new"] + part["changed"] == live[key], (stream, key)
         assert sum(parts[stream, key]["deleted"] for key in keys_by_id.values()) == len(markers)
+    changes = Counter(row["account_key"] for row in landed[CHANGES])
+    assert changes
+    for key in keys_by_id.values():
+        assert parts["invoices", key]["status_changes"] == changes[key], key
     # Refreshes: the sandbox's refresh log (found invoices) plus deletions found by refresh.
     log = Counter(entry["account_key"] for entry in stats["refreshes"])
     for key in keys_by_id.values():
@@ -204,7 +210,7 @@ def sync_into_jsonl(
         state=state,
         env=structured_logging(workdir),
     ).check()
-    landed = {s: read_jsonl(output, s) for s in ("accounts", *CHILD_STREAMS)}
+    landed = {s: read_jsonl(output, s) for s in ("accounts", *CHILD_STREAMS, CHANGES)}
     states = [line for line in piped.target_stdout.splitlines() if line.strip()]
     return piped.tap_stderr, landed, json.loads(states[-1]) if states else None
 
@@ -290,7 +296,10 @@ def test_progress_lines_show_done_of_meta_total_and_refreshed_of_in_flight(
     # No line per record: far fewer progress lines than records or even list pages.
     records = [m for m in messages if m["type"] == "RECORD"]
     assert len(progress) < sum(p["requests"] for p in parts.values()) / 3
-    assert sum(p["new"] + p["changed"] + p["deleted"] for p in parts.values()) == len(records)
+    emitted = sum(
+        p["new"] + p["changed"] + p["deleted"] + p["status_changes"] for p in parts.values()
+    )
+    assert emitted == len(records)
 
 
 def test_small_run_prints_no_progress_and_one_plain_summary_block(sandbox, tmp_path):
@@ -352,6 +361,9 @@ def test_a_run_stopped_by_sigterm_summarises_what_it_did_and_why(sandbox_factory
     assert run["records"] == len(records)  # what was emitted before the stop, exactly
     per_stream = Counter(m["stream"] for m in records)
     for stream, count in per_stream.items():
+        if stream == CHANGES:
+            assert sum(p["status_changes"] for p in parts.values()) == count
+            continue
         mine = [p for (name, _), p in parts.items() if name == stream]
         assert sum(p["new"] + p["changed"] + p["deleted"] for p in mine) == count, stream
 
