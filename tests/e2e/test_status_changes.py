@@ -6,6 +6,12 @@ visible by a refresh, merchants cancelling and reissuing). Between two syncs an 
 more than once (reissued, then handed to the provider); the tap can only see where it went, so
 per sync and invoice the tap's transitions, chained, must equal the sandbox's, chained: from the
 status the invoice had after the previous sync (none for a new invoice) to the status it has now.
+Those syncs are piped into target-jsonl, and what it wrote, folded by primary key, must equal the
+truth after every sync.
+
+The kill test SIGKILLs the tap at the first status change it writes in each phase of one
+incremental sync (new records, refresh, sweep) and resumes from the last complete STATE line it
+wrote, which is what a target that commits at each STATE (Meltano saves it) would have kept.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import compare_with_truth, run_tap
+from helpers import compare_with_truth, meltano_plugin_executable, pipe_tap_into_target, run_tap
 from helpers.fold import fold
 from helpers.singer import tap_argv
 
@@ -86,17 +92,56 @@ def _assert_equals_truth(sandbox: SandboxProcess, messages: list[dict[str, Any]]
         assert comparison.ok, comparison.summary()
 
 
-def test_status_changes_match_the_transitions_the_sandbox_applied(sandbox_factory):
+@pytest.fixture(scope="module")
+def target_jsonl() -> str:
+    executable = meltano_plugin_executable("loaders", "target-jsonl")
+    if executable is None:
+        pytest.skip("target-jsonl is not installed: run `make test` (meltano install) first")
+    return str(executable)
+
+
+def _sync_into_jsonl(
+    config: dict[str, Any], target: str, workdir: Path, state: dict[str, Any] | None
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+    """One sync piped into target-jsonl: the rows it wrote per stream, and the state it emitted."""
+    output = workdir / "output"
+    output.mkdir(parents=True)
+    target_config = workdir / "target-config.json"
+    target_config.write_text(
+        json.dumps({"destination_path": str(output), "do_timestamp_file": False})
+    )
+    piped = pipe_tap_into_target(
+        config, [target, "--config", str(target_config)], workdir, state=state
+    ).check()
+    rows = {
+        path.stem: [json.loads(line, parse_float=Decimal) for line in path.read_text().splitlines()]
+        for path in output.glob("*.jsonl")
+    }
+    states = [line for line in piped.target_stdout.splitlines() if line.strip()]
+    return rows, json.loads(states[-1])
+
+
+def test_status_changes_match_the_transitions_the_sandbox_applied(
+    sandbox_factory, target_jsonl, tmp_path
+):
     sandbox = sandbox_factory(seed=21, accounts=3, invoices_per_account=300)
     config = sandbox.tap_config(sweep_interval_hours=0)
     state, before, logged = None, {}, 0
     keys: Counter[tuple[Any, ...]] = Counter()
     vias: Counter[str] = Counter()
     applied: Counter[str] = Counter()
+    landed: dict[str, list[dict[str, Any]]] = {}
     for sync in range(3):
-        run = run_tap(config, state=state).check()
-        state = run.final_state
-        changes = _records(run.messages, CHANGES)
+        rows, state = _sync_into_jsonl(config, target_jsonl, tmp_path / f"sync{sync}", state)
+        for stream, stream_rows in rows.items():
+            landed.setdefault(stream, []).extend(stream_rows)
+        # What target-jsonl holds, folded by primary key, equals the truth after every sync.
+        for stream in CHANGING:
+            folded = fold(landed[stream], ("id",))
+            live = {k: v for k, v in folded.items() if not v.get("_sdc_deleted_at")}
+            comparison = compare_with_truth(stream, live, sandbox.truth(stream))
+            assert comparison.ok, f"sync {sync + 1}: {comparison.summary()}"
+        changes = rows.get(CHANGES, [])
         after = _statuses(sandbox)
         transitions = sandbox.transitions()
         expected = _expected_chain(before, transitions[logged:], after)
