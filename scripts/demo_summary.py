@@ -23,7 +23,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 # Streams with a truth endpoint; invoice_status_changes is an observation log, counted only.
 TRUTH_STREAMS = ("accounts", "invoices", "payments", "subscriptions")
-LOG_STREAMS: tuple[str, ...] = ()
+LOG_STREAMS: tuple[str, ...] = ("invoice_status_changes",)
 TIMEOUT = 30
 
 
