@@ -176,7 +176,12 @@ class Round:
     results: list[MeltanoResult]
     snapshot: Snapshot
     states: dict[str, dict[str, Any]]  # state ID -> `meltano state get` of it
-    sandbox_requests: int  # API requests the sandbox answered during the run
+    stats: dict[str, Any]  # `GET /_sandbox/stats` for the run (zeroed before it)
+
+    @property
+    def sandbox_requests(self) -> int:
+        """API requests the sandbox answered during the run (admin calls not counted)."""
+        return _count_api_requests(self.stats)
 
     @property
     def truth(self) -> dict[str, list[dict[str, Any]]]:
@@ -203,14 +208,16 @@ def run_round(
     """Run `pipelines` at the same time, then read the truth, the tables and each state."""
     sandbox.reset_stats()
     results = [result.check() for result in run_pipelines(meltano, pipelines, *extra_args)]
-    requests = _count_api_requests(sandbox.stats())
+    stats = sandbox.stats()
     snapshot = Snapshot(
         {stream: sandbox.truth(stream) for stream in TRUTH_STREAMS},
         sandbox.deleted(),
         read_tables(),
     )
-    states = {p.state_id: meltano.state_get(p.state_id) for p in pipelines}
-    return Round(results, snapshot, states, requests)
+    with ThreadPoolExecutor(max_workers=len(pipelines)) as pool:
+        ids = [p.state_id for p in pipelines]
+        states = dict(zip(ids, pool.map(meltano.state_get, ids), strict=True))
+    return Round(results, snapshot, states, stats)
 
 
 @dataclass
