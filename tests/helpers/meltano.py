@@ -18,7 +18,7 @@ import pytest
 
 from .processes import PROJECT_ROOT, child_env, meltano_plugin_executable, venv_script
 from .sandbox import TRUTH_STREAMS
-from .warehouse import AMOUNT_STREAMS, Snapshot, TableCheck, Tables
+from .warehouse import AMOUNT_STREAMS, INVOICE_STATUS_LABELS, Snapshot, TableCheck, Tables
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -308,6 +308,16 @@ class LoaderRoundsContract:
         check = rounds.incremental.check(stream, statuses=False)
         assert rounds.incremental.snapshot.tables.amounts[stream]
         assert not check.wrong_amount, check.summary()
+
+    def test_invoice_status_label_is_the_pt_br_label_of_its_code(self, rounds: Rounds) -> None:
+        """The `status_label` column decodes `status` (deletion markers have neither)."""
+        live = {r["id"] for r in rounds.incremental.truth["invoices"]}
+        labels = rounds.incremental.snapshot.tables.labels
+        assert live <= labels.keys()
+        wrong = {
+            i: pair for i in live if (pair := labels[i])[1] != INVOICE_STATUS_LABELS.get(pair[0])
+        }
+        assert not wrong, f"{len(wrong)} invoices (id: (status, label)): {list(wrong.items())[:10]}"
 
     def test_meltano_state_holds_a_bookmark_per_account_for_each_child_stream(
         self, rounds: Rounds

@@ -30,6 +30,19 @@ if TYPE_CHECKING:
 POSTGRES_DSN_VARIABLE = "TAP_MINDZPAY_TEST_POSTGRES_DSN"
 # Streams with a money column `amount` (accounts have none).
 AMOUNT_STREAMS = ("invoices", "payments", "subscriptions")
+# Invoice status codes and their pt-BR labels, as the API contract lists them.
+INVOICE_STATUS_LABELS = {
+    0: "Pendente",
+    1: "Em processo de emissão",
+    2: "Emitida",
+    3: "Falha ao emitir",
+    4: "Em processo de cancelamento",
+    5: "Cancelada",
+    6: "Falha ao cancelar",
+    7: "Não emitir",
+    8: "Enviado por email",
+    9: "Não emitida",
+}
 
 
 @dataclass
@@ -139,6 +152,9 @@ class Tables:
     rows: dict[str, list[Any]]  # stream -> every id, one per row (duplicates kept)
     statuses: dict[str, dict[Any, Any]]  # stream -> {id: status}
     amounts: dict[str, dict[Any, Decimal | None]]  # stream -> {id: amount}, AMOUNT_STREAMS only
+    labels: dict[Any, tuple[Any, Any]] = field(
+        default_factory=dict
+    )  # invoice id -> (status, label)
 
 
 def read_tables(
@@ -173,6 +189,9 @@ def read_tables(
                 statuses[row_id] = status
                 if stream in AMOUNT_STREAMS:
                     amounts[row_id] = value
+            if stream == "invoices":
+                query = f'SELECT id, status, status_label FROM "{schema}".invoices'  # noqa: S608 - fixed names
+                tables.labels.update((i, (code, label)) for i, code, label in execute(query))
         tables.rows[stream], tables.statuses[stream] = rows, statuses
         if stream in AMOUNT_STREAMS:
             tables.amounts[stream] = amounts
