@@ -20,7 +20,7 @@ from helpers.meltano import (
     full_then_incremental,
     skip_unless_installed,
 )
-from helpers.warehouse import Tables, read_duckdb
+from helpers.warehouse import Tables, duckdb_target_env, read_duckdb
 
 pytestmark = pytest.mark.e2e
 
@@ -35,11 +35,7 @@ def rounds(tmp_path_factory: pytest.TempPathFactory) -> Rounds:
     with SandboxProcess.start(seed=11, accounts=3, invoices_per_account=150) as sandbox:
         meltano = IsolatedMeltano(
             workdir / "meltano",
-            env={
-                **sandbox.tap_env(),
-                "TARGET_DUCKDB_FILEPATH": str(database),
-                "TARGET_DUCKDB_DEFAULT_TARGET_SCHEMA": SCHEMA,
-            },
+            env={**sandbox.tap_env(), **duckdb_target_env(database, SCHEMA)},
         )
 
         def read() -> Tables:

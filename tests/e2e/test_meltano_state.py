@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from helpers import TRUTH_STREAMS, SandboxProcess
 from helpers.meltano import IsolatedMeltano, Pipeline, Round, run_round, skip_unless_installed
-from helpers.warehouse import Tables, read_duckdb
+from helpers.warehouse import Tables, duckdb_target_env, read_duckdb
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -81,8 +81,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
             workdir / "meltano",
             env={
                 **sandbox.tap_env(),
-                "TARGET_DUCKDB_FILEPATH": str(database),
-                "TARGET_DUCKDB_DEFAULT_TARGET_SCHEMA": SCHEMA,
+                **duckdb_target_env(database, SCHEMA),
                 # The default: no sweep in the plain run right after, so it reads only from the
                 # bookmarks (tap_env() sweeps every run).
                 "TAP_MINDZPAY_SWEEP_INTERVAL_HOURS": "24",

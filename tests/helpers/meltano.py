@@ -314,9 +314,7 @@ class LoaderRoundsContract:
         live = {r["id"] for r in rounds.incremental.truth["invoices"]}
         labels = rounds.incremental.snapshot.tables.labels
         assert live <= labels.keys()
-        wrong = {
-            i: pair for i in live if (pair := labels[i])[1] != INVOICE_STATUS_LABELS.get(pair[0])
-        }
+        wrong = {i: labels[i] for i in live if labels[i][1] != INVOICE_STATUS_LABELS[labels[i][0]]}
         assert not wrong, f"{len(wrong)} invoices (id: (status, label)): {list(wrong.items())[:10]}"
 
     def test_meltano_state_holds_a_bookmark_per_account_for_each_child_stream(

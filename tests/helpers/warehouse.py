@@ -30,19 +30,12 @@ if TYPE_CHECKING:
 POSTGRES_DSN_VARIABLE = "TAP_MINDZPAY_TEST_POSTGRES_DSN"
 # Streams with a money column `amount` (accounts have none).
 AMOUNT_STREAMS = ("invoices", "payments", "subscriptions")
-# Invoice status codes and their pt-BR labels, as the API contract lists them.
-INVOICE_STATUS_LABELS = {
-    0: "Pendente",
-    1: "Em processo de emissão",
-    2: "Emitida",
-    3: "Falha ao emitir",
-    4: "Em processo de cancelamento",
-    5: "Cancelada",
-    6: "Falha ao cancelar",
-    7: "Não emitir",
-    8: "Enviado por email",
-    9: "Não emitida",
-}
+# The pt-BR label of each invoice status code (the index), as the API contract lists them.
+INVOICE_STATUS_LABELS = (
+    *("Pendente", "Em processo de emissão", "Emitida", "Falha ao emitir"),
+    *("Em processo de cancelamento", "Cancelada", "Falha ao cancelar", "Não emitir"),
+    *("Enviado por email", "Não emitida"),
+)
 
 
 @dataclass
@@ -218,6 +211,14 @@ class Snapshot:
 
 
 # -- DuckDB ---------------------------------------------------------------------------------------
+
+
+def duckdb_target_env(path: Path, schema: str) -> dict[str, str]:
+    """target-duckdb variables that load into `schema` of the DuckDB file `path`."""
+    return {
+        "TARGET_DUCKDB_FILEPATH": str(path),
+        "TARGET_DUCKDB_DEFAULT_TARGET_SCHEMA": schema,
+    }
 
 
 def read_duckdb(path: Path, schemas: Sequence[str]) -> Tables:
