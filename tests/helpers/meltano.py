@@ -228,6 +228,13 @@ class Rounds:
     advanced: dict[str, Any]
     incremental: Round
 
+    def named(self, name: str) -> Round:
+        """The round called `name` in ROUND_NAMES."""
+        return {"full": self.full, "incremental": self.incremental}[name]
+
+
+ROUND_NAMES = ("full", "incremental")
+
 
 def full_then_incremental(
     meltano: IsolatedMeltano,
@@ -294,19 +301,24 @@ class LoaderRoundsContract:
         assert new_ids, f"an hour of simulated time created no invoice; applied: {rounds.advanced}"
         assert new_ids <= set(rounds.incremental.snapshot.tables.rows["invoices"])
 
+    @pytest.mark.parametrize("moment", ROUND_NAMES)
     @pytest.mark.parametrize("stream", TRUTH_STREAMS)
-    def test_statuses_equal_truth_after_incremental_run(self, stream: str, rounds: Rounds) -> None:
+    def test_statuses_equal_truth_after_each_run(
+        self, stream: str, moment: str, rounds: Rounds
+    ) -> None:
         """Every row's status is the truth's (in-flight invoices were refreshed, edits swept)."""
-        check = rounds.incremental.check(stream, amounts=False)
+        check = rounds.named(moment).check(stream, amounts=False)
         assert not check.stale_status, check.summary()
 
+    @pytest.mark.parametrize("moment", ROUND_NAMES)
     @pytest.mark.parametrize("stream", AMOUNT_STREAMS)
-    def test_amounts_equal_truth_exactly_after_incremental_run(
-        self, stream: str, rounds: Rounds
+    def test_amounts_equal_truth_exactly_after_each_run(
+        self, stream: str, moment: str, rounds: Rounds
     ) -> None:
         """Every amount is the truth's to the cent, compared as Decimal."""
-        check = rounds.incremental.check(stream, statuses=False)
-        assert rounds.incremental.snapshot.tables.amounts[stream]
+        run = rounds.named(moment)
+        check = run.check(stream, statuses=False)
+        assert run.snapshot.tables.amounts[stream]
         assert not check.wrong_amount, check.summary()
 
     def test_invoice_status_label_is_the_pt_br_label_of_its_code(self, rounds: Rounds) -> None:
