@@ -3,6 +3,11 @@
 Every invocation gets its own system database (`MELTANO_DATABASE_URI` in a temp dir), so state
 IDs, runs and job history of a test never mix with `make demo`'s. Plugins are the ones the project
 already installed under `.meltano/` (nothing is installed from a test: `--no-install`).
+
+A `Pipeline` is one `meltano run` (a tap/loader pair or a meltano.yml job) with its state ID;
+`run_round` starts several at the same time (shards) and reads the truth, the warehouse and each
+state after; `full_then_incremental` makes the two rounds the loader tests compare, and
+`LoaderRoundsContract` holds the checks every loader test makes of them.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from .warehouse import AMOUNT_STREAMS, INVOICE_STATUS_LABELS, Snapshot, TableChe
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
+
+    from .sandbox import SandboxProcess
 
 
 @dataclass
@@ -200,7 +207,7 @@ class Round:
 
 def run_round(
     meltano: IsolatedMeltano,
-    sandbox: Any,
+    sandbox: SandboxProcess,
     pipelines: Sequence[Pipeline],
     read_tables: Callable[[], Tables],
     *extra_args: str,
@@ -238,7 +245,7 @@ ROUND_NAMES = ("full", "incremental")
 
 def full_then_incremental(
     meltano: IsolatedMeltano,
-    sandbox: Any,
+    sandbox: SandboxProcess,
     pipelines: Sequence[Pipeline],
     read_tables: Callable[[], Tables],
     *,
