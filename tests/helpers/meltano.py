@@ -66,6 +66,7 @@ class IsolatedMeltano:
         """Keep the private database in `workdir`; `env` goes to every invocation."""
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
+        self._database_ready = False
         self.env = {
             "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'meltano.db'}",
             "MELTANO_PROJECT_ROOT": str(PROJECT_ROOT),
@@ -97,6 +98,16 @@ class IsolatedMeltano:
             time.monotonic() - started,
             started,
         )
+
+    def ensure_database(self) -> None:
+        """Create and migrate the system database now (`meltano upgrade database`), once.
+
+        Two `meltano` processes that find no system database both migrate it, and one fails
+        (`table plugin_settings already exists`); pipelines started together need it to exist.
+        """
+        if not self._database_ready:
+            self.run("upgrade", "database").check()
+            self._database_ready = True
 
     def state_get(self, state_id: str) -> dict[str, Any]:
         """`meltano state get <state_id>` parsed as JSON."""
@@ -168,6 +179,8 @@ def run_pipelines(
     meltano: IsolatedMeltano, pipelines: Sequence[Pipeline], *extra_args: str
 ) -> list[MeltanoResult]:
     """Start every pipeline at the same time, each its own `meltano run` process; wait for all."""
+    if len(pipelines) > 1:
+        meltano.ensure_database()
     with ThreadPoolExecutor(max_workers=len(pipelines)) as pool:
         futures = [
             pool.submit(meltano.run, *pipeline.argv(*extra_args), env=dict(pipeline.env))
