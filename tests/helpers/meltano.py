@@ -3,6 +3,11 @@
 Every invocation gets its own system database (`MELTANO_DATABASE_URI` in a temp dir), so state
 IDs, runs and job history of a test never mix with `make demo`'s. Plugins are the ones the project
 already installed under `.meltano/` (nothing is installed from a test: `--no-install`).
+
+A `Pipeline` is one `meltano run` (a tap/loader pair or a meltano.yml job) with its state ID;
+`run_round` starts several at the same time (shards) and reads the truth, the warehouse and each
+state after; `full_then_incremental` makes the two rounds the loader tests compare, and
+`LoaderRoundsContract` holds the checks every loader test makes of them.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from .warehouse import AMOUNT_STREAMS, INVOICE_STATUS_LABELS, Snapshot, TableChe
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
+
+    from .sandbox import SandboxProcess
 
 
 @dataclass
@@ -59,6 +66,7 @@ class IsolatedMeltano:
         """Keep the private database in `workdir`; `env` goes to every invocation."""
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
+        self._database_ready = False
         self.env = {
             "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'meltano.db'}",
             "MELTANO_PROJECT_ROOT": str(PROJECT_ROOT),
@@ -90,6 +98,16 @@ class IsolatedMeltano:
             time.monotonic() - started,
             started,
         )
+
+    def ensure_database(self) -> None:
+        """Create and migrate the system database now (`meltano upgrade database`), once.
+
+        Two `meltano` processes that find no system database both migrate it, and one fails
+        (`table plugin_settings already exists`); pipelines started together need it to exist.
+        """
+        if not self._database_ready:
+            self.run("upgrade", "database").check()
+            self._database_ready = True
 
     def state_get(self, state_id: str) -> dict[str, Any]:
         """`meltano state get <state_id>` parsed as JSON."""
@@ -161,6 +179,8 @@ def run_pipelines(
     meltano: IsolatedMeltano, pipelines: Sequence[Pipeline], *extra_args: str
 ) -> list[MeltanoResult]:
     """Start every pipeline at the same time, each its own `meltano run` process; wait for all."""
+    if len(pipelines) > 1:
+        meltano.ensure_database()
     with ThreadPoolExecutor(max_workers=len(pipelines)) as pool:
         futures = [
             pool.submit(meltano.run, *pipeline.argv(*extra_args), env=dict(pipeline.env))
@@ -200,7 +220,7 @@ class Round:
 
 def run_round(
     meltano: IsolatedMeltano,
-    sandbox: Any,
+    sandbox: SandboxProcess,
     pipelines: Sequence[Pipeline],
     read_tables: Callable[[], Tables],
     *extra_args: str,
@@ -238,7 +258,7 @@ ROUND_NAMES = ("full", "incremental")
 
 def full_then_incremental(
     meltano: IsolatedMeltano,
-    sandbox: Any,
+    sandbox: SandboxProcess,
     pipelines: Sequence[Pipeline],
     read_tables: Callable[[], Tables],
     *,
