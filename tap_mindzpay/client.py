@@ -297,6 +297,10 @@ class MindzPayStream(RESTStream[int]):
                     auth.invalidate(token)
                     self.logger.info("401 on %s %s: refreshing the access token", method, path)
                     continue
+                # Any other answer ends the 401 episode: a 401 after a 5xx and a backoff is
+                # a new expiry or revocation (tokens are revoked at any time), not the
+                # refreshed token being refused, so it earns its own refresh.
+                refreshed = False
                 done, body, problem, retry_after = self._outcome(
                     method, path, response, context, not_found_ok=not_found_ok
                 )

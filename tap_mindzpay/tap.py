@@ -7,6 +7,7 @@ A run owns one authenticator (one token for every stream), one rate budget and, 
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import logging
 import sys
@@ -27,11 +28,13 @@ from typing_extensions import override
 
 from tap_mindzpay import endpoints
 from tap_mindzpay.auth import MindzPayAuthenticator
+from tap_mindzpay.capture import CaptureStateError
 from tap_mindzpay.connection import CheckResult, ConnectionCheck
 from tap_mindzpay.launcher import EmbeddedSandbox, SandboxLaunchError
 from tap_mindzpay.paging import PaginationError
 from tap_mindzpay.progress import RunReport
 from tap_mindzpay.ratebudget import RateBudget
+from tap_mindzpay.statecheck import parse_state_text, require_usable
 from tap_mindzpay.streams import STREAM_TYPES
 
 if TYPE_CHECKING:
@@ -40,7 +43,7 @@ if TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
 #: Errors whose message is the whole story: printed as one line, without a traceback.
-ACTIONABLE_ERRORS = (FatalAPIError, SandboxLaunchError, PaginationError)
+ACTIONABLE_ERRORS = (FatalAPIError, SandboxLaunchError, PaginationError, CaptureStateError)
 
 SETTINGS = th.PropertiesList(
     th.Property(
@@ -375,6 +378,7 @@ class TapMindzPay(Tap):
             scope=config.get("scope"),
             timeout=float(config["request_timeout"]),
             user_agent=config.get("user_agent") or f"tap-mindzpay/{self.plugin_version}",
+            max_attempts=int(config["max_retries"]) + 1,
         )
 
     @cached_property
@@ -407,8 +411,24 @@ class TapMindzPay(Tap):
             sys.exit(128 + signum)
 
     @override
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Check the state's shape (``statecheck``) before the SDK merges it.
+
+        Raises:
+            StateError: The state cannot be used; one line says where and why.
+        """
+        super().load_state(require_usable(state, "input"))
+
+    @override
     @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
+        state = kwargs.get("state")
+        if state is not None:
+            # The SDK would read any JSON value here: a list ends in a traceback, null or an
+            # empty list in a silent full resync. Only a state object passes.
+            text = state.read()
+            parse_state_text(text, getattr(state, "name", "--state"))
+            kwargs["state"] = io.StringIO(text)
         try:
             super().invoke(*args, **kwargs)
         except BaseException as exc:

@@ -16,6 +16,7 @@ Rates are probabilities per API request (admin calls under `/_sandbox/` are neve
 | `revoke_every_seconds` | every N wall seconds every access token is revoked |
 | `latency_ms` | added to every API request |
 | `forbidden_accounts` | 403 `forbidden` on the accounts list (a credential without permission) |
+| `echo_secret` | 400 `bad_request` repeating the bearer token and client_secret (message, url) |
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ RATE_KEYS = (
     "shift_pages",
     "refresh_race",
     "forbidden_accounts",
+    "echo_secret",
 )
 NUMBER_KEYS = ("slow_seconds", "retry_after", "revoke_every_seconds", "latency_ms")
 
