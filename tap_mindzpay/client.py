@@ -1,11 +1,12 @@
 """MindzPayStream: everything the MindzPay streams share, so that a stream is a few lines.
 
 * URL base, credentials and the rate budget come from the tap (one of each per run);
-* one request path (``request_json``) with the error policy: 401 -> refresh the token once and
-  retry; 429, 5xx, connection resets, timeouts and truncated or undecodable bodies -> retry with
-  exponential backoff and jitter up to ``max_retries``, honouring ``Retry-After``; 403 -> stop,
-  naming the account and the permission; any other 4xx -> stop with the API's error code and
-  message; every message passes the authenticator's secret filter;
+* one request path (``request_json``) with the error policy: 401 -> refresh the token and
+  retry (a third 401 in a row: the credential is rejected); 429, 5xx, connection resets,
+  timeouts and truncated or undecodable bodies -> retry with exponential backoff and jitter up
+  to ``max_retries``, honouring ``Retry-After``; 403 -> stop, naming the account and the
+  permission; any other 4xx -> stop with the API's error code and message; every message
+  passes the authenticator's secret filter;
 * id-guarded offset paging (``paging.OffsetPaginator``) ascending by id, starting after the
   partition's bookmark (``replication_key_value``) at the offset hint kept in the same partition
   state, so an interrupted run resumes mid-stream;
@@ -71,6 +72,10 @@ BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 60.0
 #: A Retry-After beyond this is treated as this (a sync should not sleep for hours).
 RETRY_AFTER_CAP_SECONDS = 300.0
+#: Token refreshes after consecutive 401s on one request before the credential counts as
+#: rejected. Two, not one: a revocation can land between a token's issue and its first use
+#: (the chaos suite saw it when a slow token endpoint took longer than the revocation period).
+MAX_401_REFRESHES = 2
 #: Statuses below 500 that are retried (after ``Retry-After`` if given).
 RETRIED_STATUSES = frozenset({HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.REQUEST_TIMEOUT})
 TRANSIENT_ERRORS = (
@@ -282,7 +287,7 @@ class MindzPayStream(RESTStream[int]):
         max_retries = int(self.config.get("max_retries", 8))
         path = url.removeprefix(self.url_base)
         report = self.progress(context)
-        refreshed = False
+        refreshes = 0
         attempt = 0
         while True:
             token = auth.access_token()
@@ -291,16 +296,16 @@ class MindzPayStream(RESTStream[int]):
             retry_after: float | None = None
             if response is not None:
                 if response.status_code == HTTPStatus.UNAUTHORIZED:
-                    if refreshed:
-                        raise self._credential_error(response)
-                    refreshed = True
+                    if refreshes >= MAX_401_REFRESHES:
+                        raise self._credential_error(response, refreshes)
+                    refreshes += 1
                     auth.invalidate(token)
                     self.logger.info("401 on %s %s: refreshing the access token", method, path)
                     continue
                 # Any other answer ends the 401 episode: a 401 after a 5xx and a backoff is
                 # a new expiry or revocation (tokens are revoked at any time), not the
-                # refreshed token being refused, so it earns its own refresh.
-                refreshed = False
+                # refreshed token being refused, so it earns its own refreshes.
+                refreshes = 0
                 done, body, problem, retry_after = self._outcome(
                     method, path, response, context, not_found_ok=not_found_ok
                 )
@@ -372,11 +377,12 @@ class MindzPayStream(RESTStream[int]):
         budget.observe(response.headers)
         return response, ""
 
-    def _credential_error(self, response: requests.Response) -> AuthenticationError:
+    def _credential_error(self, response: requests.Response, refreshes: int) -> AuthenticationError:
         code, message = api_error(_safe_decode(response.content))
         detail = self.authenticator.redact(f"{code}: {message}" if code else "no detail")
         msg = (
-            f"MindzPay rejected the access token again after a refresh (HTTP 401, {detail}) "
+            f"MindzPay rejected the access token again after {refreshes} refreshes "
+            f"(HTTP 401, {detail}) "
             f"on stream {self.name}; check the settings client_id, client_secret and "
             "refresh_token, and that the API credential is still active"
         )

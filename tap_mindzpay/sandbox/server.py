@@ -505,8 +505,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def _malform(self, raw: bytes) -> bytes:
         record = json.loads(raw)
-        kind = self.server.app.faults.choice(["wrong_type", "missing_field", "new_field"])
-        self.server.app.faults.count(f"malformed_{kind}")
+        faults = self.server.app.faults
+        kinds = ["wrong_type", "missing_field", "new_field"]
+        pick = int(faults.value("malformed_kind", 0))
+        kind = kinds[pick - 1] if 1 <= pick <= len(kinds) else faults.choice(kinds)
+        faults.count(f"malformed_{kind}")
         if kind == "wrong_type":
             record["id"] = f"#{record['id']}"
         elif kind == "missing_field":

@@ -1,0 +1,126 @@
+"""kill -9 at seeded random points of full and incremental syncs; the reruns lose nothing.
+
+Two scenarios run side by side, each with its own sandbox process (2 accounts x 400 invoices,
+frozen clock). A scenario kills a full sync three times, then lets it finish, moves the clock a
+day (new records, provider decisions, merchant edits, deletions) and kills the incremental sync
+three times before letting it finish. Every kill is a SIGKILL of the tap process once it has
+written a seeded random number of lines, drawn from what is left of the sync (estimated from
+what has not landed yet); the target (target-jsonl) reads what the tap wrote up to the kill, and
+the next run resumes from the last STATE the target saw (or the previous run's state if it saw
+none). At the end, everything that landed, folded by id, equals the sandbox truth.
+"""
+
+from __future__ import annotations
+
+import random
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from helpers import SandboxProcess, meltano_plugin_executable
+
+from chaos.pipeline import compare_landed, sync_into_target
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+KILLS_PER_PHASE = 3
+TAP_SETTINGS = {"page_size": 50, "max_concurrency": 4, "sweep_interval_hours": 0}
+
+
+@dataclass
+class Scenario:
+    seed: int
+    kills: list[tuple[str, int, int]] = field(default_factory=list)  # (phase, line, of about)
+    problems: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def target_jsonl() -> str:
+    executable = meltano_plugin_executable("loaders", "target-jsonl")
+    if executable is None:
+        pytest.skip("target-jsonl is not installed: run `make meltano-install`")
+    return str(executable)
+
+
+def _left_to_land(sandbox: SandboxProcess, output: Path) -> int:
+    """Records not yet landed or landed stale: about the lines a sync still has to write."""
+    return sum(
+        len(c.missing) + len(c.stale_keys) + len(c.extra) for c in compare_landed(sandbox, output)
+    )
+
+
+def run_phase(  # noqa: PLR0913 - one phase of one scenario
+    scenario: Scenario,
+    phase: str,
+    config: dict[str, Any],
+    state: dict[str, Any] | None,
+    sandbox: SandboxProcess,
+    workdir: Path,
+    target: str,
+) -> dict[str, Any] | None:
+    """Kill the phase's sync KILLS_PER_PHASE times, then let it finish; return its final state."""
+    rng = random.Random(f"{scenario.seed}-{phase}")
+    output = workdir / "output"
+    attempt = 0
+    while True:
+        attempt += 1
+        left = _left_to_land(sandbox, output)
+        # SCHEMA lines come first; a kill anywhere from there to near the end of what is left.
+        kill_at = None
+        if _phase_kills(scenario, phase) < KILLS_PER_PHASE:
+            kill_at = rng.randint(3, max(4, int(left * 0.9)))
+        sync = sync_into_target(
+            config, state, workdir / f"{phase}-{attempt}", output, target, kill_after_lines=kill_at
+        )
+        if sync.killed:
+            scenario.kills.append((phase, sync.lines, left))
+            if sync.tap_returncode != -9:  # noqa: PLR2004 - SIGKILL
+                scenario.problems.append(f"{phase} #{attempt}: exit {sync.tap_returncode}")
+            state = sync.last_state_seen or state
+            continue
+        try:
+            sync.check()
+        except AssertionError as exc:
+            scenario.problems.append(f"{phase} #{attempt}: {exc}")
+            return None
+        return sync.target_state
+
+
+def _phase_kills(scenario: Scenario, phase: str) -> int:
+    return sum(1 for kill in scenario.kills if kill[0] == phase)
+
+
+def kill_scenario(seed: int, workdir: Path, target: str) -> Scenario:
+    scenario = Scenario(seed)
+    with SandboxProcess.start(seed=seed, accounts=2, invoices_per_account=400) as sandbox:
+        config = sandbox.tap_config(**TAP_SETTINGS)
+        state = run_phase(scenario, "full", config, None, sandbox, workdir, target)
+        if state is not None:
+            sandbox.advance(24 * 3600)
+            run_phase(scenario, "incremental", config, state, sandbox, workdir, target)
+        scenario.problems += [
+            c.summary() for c in compare_landed(sandbox, workdir / "output") if not c.ok
+        ]
+    return scenario
+
+
+def test_ten_kill_9_at_seeded_points_then_rerun_from_target_state_lose_nothing(
+    target_jsonl, tmp_path
+):
+    with ThreadPoolExecutor(2) as pool:
+        scenarios = list(
+            pool.map(
+                lambda seed: kill_scenario(seed, tmp_path / f"seed-{seed}", target_jsonl),
+                (101, 202),
+            )
+        )
+    print({s.seed: s.kills for s in scenarios})  # noqa: T201 - the kill points, for the record
+    failures = [f"seed {s.seed}: " + "\n".join(s.problems) for s in scenarios if s.problems]
+    assert not failures, "\n\n".join(failures)[:20000]
+    kills = [kill for s in scenarios for kill in s.kills]
+    assert len(kills) >= 10, kills
+    assert {phase for phase, _, _ in kills} == {"full", "incremental"}, kills
