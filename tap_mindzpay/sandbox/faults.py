@@ -11,7 +11,7 @@ Rates are probabilities per API request (admin calls under `/_sandbox/` are neve
 | `slow_body` | send the headers, then wait `slow_seconds` (default 5) before the body |
 | `truncated` | answer 200 with only the first half of the JSON body |
 | `malformed` | one record of a list page is broken (wrong type, missing field, new field) |
-| `malformed_kind` | 1 wrong type (`id` a string), 2 missing `created_at`, 3 new field; 0 = drawn |
+| `malformed_kind` | 1 `id` a string, 2 no `created_at`, 3 new field, 4 `amount` `12,50`; 0 drawn |
 | `shift_pages` | before a list page, support deletes a record and a new one is created |
 | `refresh_race` | a refresh_token grant rotates the token, then the connection drops |
 | `revoke_every_seconds` | every N wall seconds every access token is revoked |

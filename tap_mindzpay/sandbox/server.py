@@ -508,10 +508,15 @@ class Handler(BaseHTTPRequestHandler):
         faults = self.server.app.faults
         kinds = ["wrong_type", "missing_field", "new_field"]
         pick = int(faults.value("malformed_kind", 0))
-        kind = kinds[pick - 1] if 1 <= pick <= len(kinds) else faults.choice(kinds)
+        chosen = [*kinds, "wrong_amount"]
+        kind = chosen[pick - 1] if 1 <= pick <= len(chosen) else faults.choice(kinds)
+        if kind == "wrong_amount" and "amount" not in record:
+            kind = "new_field"  # accounts have no amount
         faults.count(f"malformed_{kind}")
         if kind == "wrong_type":
             record["id"] = f"#{record['id']}"
+        elif kind == "wrong_amount":
+            record["amount"] = record["amount"].replace(".", ",")
         elif kind == "missing_field":
             record.pop("created_at", None)
         else:

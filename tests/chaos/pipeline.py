@@ -99,7 +99,15 @@ def sync_into_target(  # noqa: PLR0913 - the tap's inputs, the target's, and the
         seen: list[Any] = [None, 0]
         killed = threading.Event()
         tee = threading.Thread(
-            target=_tee, args=(tap, target_proc, copied, seen, killed, kill_after_lines)
+            target=_tee,
+            args=(tap,),
+            kwargs={
+                "target": target_proc,
+                "copied": copied,
+                "seen": seen,
+                "killed": killed,
+                "kill_after_lines": kill_after_lines,
+            },
         )
         tee.start()
         try:
@@ -130,6 +138,7 @@ def sync_into_target(  # noqa: PLR0913 - the tap's inputs, the target's, and the
 
 def _tee(  # noqa: PLR0913 - the two processes and what the thread reports back
     tap: subprocess.Popen[bytes],
+    *,
     target: subprocess.Popen[bytes],
     copied: list[bytes],
     seen: list[Any],

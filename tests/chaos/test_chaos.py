@@ -25,12 +25,11 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
-from helpers import PROJECT_ROOT, SandboxProcess, meltano_plugin_executable
-
 from chaos.pipeline import compare_landed, secret_hits, sync_into_target
+from helpers import PROJECT_ROOT, SandboxProcess, meltano_plugin_executable
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -112,7 +111,12 @@ def chaos_run(seed: int, workdir: Path, target: str) -> RunResult:
             incremental = sync_into_target(
                 config, full.target_state, workdir / "incremental", output, target
             )
-        result.faults.update(sandbox.stats()["faults"])
+        stats = sandbox.stats()
+        result.faults.update(stats["faults"])
+        # What the tap saw of the revocations: API answers 401 (each one cost a token refresh).
+        result.faults["answered_401"] = sum(
+            by_status.get("401", 0) for by_status in stats["requests"].values()
+        )
         sandbox.admin("POST", "/_sandbox/faults", body={})
         for name, sync in (("full", full), ("incremental", incremental)):
             if sync is None:
@@ -158,7 +162,10 @@ def test_twenty_seeded_chaos_runs_fold_to_truth_and_leak_no_secret(target_jsonl,
         "runs": len(results),
         "syncs": 2 * len(results),
         "wall_seconds": round(time.monotonic() - started, 1),
-        "fault_rates": {**FAULTS, **{f"{k} (full sync only)": v for k, v in FULL_SYNC_ONLY.items()}},
+        "fault_rates": {
+            **FAULTS,
+            **{f"{k} (full sync only)": v for k, v in FULL_SYNC_ONLY.items()},
+        },
         "tap_settings": TAP_SETTINGS,
         "faults_injected": dict(sorted(faults.items())),
         "faults_injected_total": sum(faults.values()),

@@ -13,14 +13,14 @@ none). At the end, everything that landed, folded by id, equals the sandbox trut
 from __future__ import annotations
 
 import random
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import SandboxProcess, meltano_plugin_executable
-
 from chaos.pipeline import compare_landed, sync_into_target
+from helpers import SandboxProcess, meltano_plugin_executable
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -56,6 +56,7 @@ def _left_to_land(sandbox: SandboxProcess, output: Path) -> int:
 def run_phase(  # noqa: PLR0913 - one phase of one scenario
     scenario: Scenario,
     phase: str,
+    *,
     config: dict[str, Any],
     state: dict[str, Any] | None,
     sandbox: SandboxProcess,
@@ -63,7 +64,7 @@ def run_phase(  # noqa: PLR0913 - one phase of one scenario
     target: str,
 ) -> dict[str, Any] | None:
     """Kill the phase's sync KILLS_PER_PHASE times, then let it finish; return its final state."""
-    rng = random.Random(f"{scenario.seed}-{phase}")
+    rng = random.Random(f"{scenario.seed}-{phase}")  # noqa: S311 - seeded kill points
     output = workdir / "output"
     attempt = 0
     while True:
@@ -78,7 +79,7 @@ def run_phase(  # noqa: PLR0913 - one phase of one scenario
         )
         if sync.killed:
             scenario.kills.append((phase, sync.lines, left))
-            if sync.tap_returncode != -9:  # noqa: PLR2004 - SIGKILL
+            if sync.tap_returncode != -signal.SIGKILL:
                 scenario.problems.append(f"{phase} #{attempt}: exit {sync.tap_returncode}")
             state = sync.last_state_seen or state
             continue
@@ -98,10 +99,11 @@ def kill_scenario(seed: int, workdir: Path, target: str) -> Scenario:
     scenario = Scenario(seed)
     with SandboxProcess.start(seed=seed, accounts=2, invoices_per_account=400) as sandbox:
         config = sandbox.tap_config(**TAP_SETTINGS)
-        state = run_phase(scenario, "full", config, None, sandbox, workdir, target)
+        where = {"config": config, "sandbox": sandbox, "workdir": workdir, "target": target}
+        state = run_phase(scenario, "full", state=None, **where)
         if state is not None:
             sandbox.advance(24 * 3600)
-            run_phase(scenario, "incremental", config, state, sandbox, workdir, target)
+            run_phase(scenario, "incremental", state=state, **where)
         scenario.problems += [
             c.summary() for c in compare_landed(sandbox, workdir / "output") if not c.ok
         ]

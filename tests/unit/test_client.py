@@ -1,7 +1,8 @@
 """The request path of MindzPayStream against a scripted local HTTP server.
 
-401 -> token refresh and retry (a third 401 in a row stops); 429 -> Retry-After honoured; truncated JSON and 5xx ->
-retried; 403/404 -> one actionable error with the API's code; no secret in any message.
+401 -> token refresh and retry (a third 401 in a row stops); 429 -> Retry-After honoured;
+truncated JSON and 5xx -> retried; 403/404 -> one actionable error with the API's code; no
+secret in any message.
 """
 
 from __future__ import annotations
