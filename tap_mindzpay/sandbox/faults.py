@@ -17,6 +17,7 @@ Rates are probabilities per API request (admin calls under `/_sandbox/` are neve
 | `revoke_every_seconds` | every N wall seconds every access token is revoked |
 | `latency_ms` | added to every API request |
 | `forbidden_accounts` | 403 `forbidden` on the accounts list (a credential without permission) |
+| `forbidden_account_id` | 403 `forbidden` on every request under that account (id or key) |
 | `echo_secret` | 400 `bad_request` repeating the bearer token and client_secret (message, url) |
 """
 
@@ -45,6 +46,7 @@ NUMBER_KEYS = (
     "revoke_every_seconds",
     "latency_ms",
     "malformed_kind",
+    "forbidden_account_id",
 )
 
 

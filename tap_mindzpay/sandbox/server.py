@@ -380,7 +380,7 @@ class Handler(BaseHTTPRequestHandler):
             app.count(key, err.status)
             self._json(err.status, {"error": {"code": err.code, "message": err.message}})
             return
-        if self._refused(key, kind, headers):
+        if self._refused(key, kind, params, headers):
             return
         app.tick()
         try:
@@ -396,9 +396,18 @@ class Handler(BaseHTTPRequestHandler):
         slow = faults.value("slow_seconds", 5.0) if faults.roll("slow_body") else 0.0
         self._send(200, body, headers, slow=slow)
 
-    def _refused(self, key: str, kind: str, headers: dict[str, str]) -> bool:
+    def _refused(
+        self, key: str, kind: str, params: dict[str, str], headers: dict[str, str]
+    ) -> bool:
         """Inject the faults that refuse an authorised request (4xx); True when one did."""
         app = self.server.app
+        denied = int(app.faults.value("forbidden_account_id", 0))
+        if denied and "owner" in params and self._account_id(params["owner"]) == denied:
+            app.faults.count("forbidden_account_id")
+            app.count(key, 403)
+            message = f"The API credential has no permission on MindzPay account {denied}"
+            self._json(403, {"error": {"code": "forbidden", "message": message}}, headers)
+            return True
         if app.faults.roll("echo_secret"):
             app.count(key, 400)
             self._json(400, {"error": self._echo_secret()}, headers)
@@ -409,6 +418,14 @@ class Handler(BaseHTTPRequestHandler):
             self._json(403, {"error": {"code": "forbidden", "message": message}}, headers)
             return True
         return False
+
+    def _account_id(self, owner: str) -> int | None:
+        """The account id of a path's owner (an account key, or an id for subscriptions)."""
+        if owner.isdigit():
+            return int(owner)
+        with self.server.app.world.lock:
+            account = self.server.app.world.account_by_key(owner)
+        return int(account["id"]) if account else None
 
     def _echo_secret(self) -> dict[str, str]:
         """A careless API's error: it repeats the client's credentials in its text and a URL."""

@@ -78,6 +78,7 @@ class RunResult:
     problems: list[str] = field(default_factory=list)
     secret_hits: dict[str, int] = field(default_factory=dict)
     records: int = 0
+    answered_401: int = 0
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +115,7 @@ def chaos_run(seed: int, workdir: Path, target: str) -> RunResult:
         stats = sandbox.stats()
         result.faults.update(stats["faults"])
         # What the tap saw of the revocations: API answers 401 (each one cost a token refresh).
-        result.faults["answered_401"] = sum(
+        result.answered_401 = sum(
             by_status.get("401", 0) for by_status in stats["requests"].values()
         )
         sandbox.admin("POST", "/_sandbox/faults", body={})
@@ -169,6 +170,7 @@ def test_twenty_seeded_chaos_runs_fold_to_truth_and_leak_no_secret(target_jsonl,
         "tap_settings": TAP_SETTINGS,
         "faults_injected": dict(sorted(faults.items())),
         "faults_injected_total": sum(faults.values()),
+        "api_401_answers": sum(r.answered_401 for r in results),
         "records_landed": sum(r.records for r in results),
         "runs_failed": [r.seed for r in results if r.problems],
         "secret_hits": sum(sum(r.secret_hits.values()) for r in results),

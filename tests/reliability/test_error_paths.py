@@ -126,6 +126,22 @@ def test_403_stops_naming_the_credential_and_the_permission(world, faults, tmp_p
     assert_no_secret(world, run)
 
 
+def test_403_on_one_account_stops_naming_that_account_and_the_remedy_works(world, faults, tmp_path):
+    accounts = {a["id"]: a["key"] for a in world.truth("accounts")}
+    faults(forbidden_account_id=2)  # no permission on account 2 only
+    run = sync(world, tmp_path / "all")
+    line = final_error(run)
+    key = accounts[2]
+    assert f"MindzPay denied GET /mindzpay/accounts/{key}/invoices (stream invoices, " in line
+    assert f"account {key}; HTTP 403, forbidden: " in line
+    assert "give the API credential mindzpay-demo read permission on invoices" in line
+    assert "or leave that account out with the setting account_keys" in line
+    assert_no_secret(world, run)
+    # The remedy the message names: leave that account out.
+    rerun = sync(world, tmp_path / "without", account_keys=[accounts[1]]).check()
+    assert {r["account_key"] for r in rerun.records("invoices")} == {accounts[1]}
+
+
 def test_unexpected_4xx_stops_with_the_api_code_and_message_and_no_echoed_secret(
     world, faults, tmp_path
 ):
