@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import copy
 import random
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -114,6 +115,10 @@ class MindzPayServices(Protocol):
     def run_report(self) -> RunReport:
         """The run's progress and summary counters (``progress``)."""
 
+    @property
+    def stop_signal(self) -> int | None:
+        """The signal that asked the run to stop, or ``None`` (see ``_stop_if_asked``)."""
+
 
 @dataclass(frozen=True)
 class RefreshRule:
@@ -189,6 +194,7 @@ class MindzPayStream(RESTStream[int]):
     record_schema: ClassVar[dict[str, Any]] = {}
 
     capturing = False
+    _stop_logged = False
     _live_capture: tuple[capture.CaptureState, dict[str, Any]] | None = None
     _partition_report: PartitionReport | None = None
 
@@ -290,6 +296,7 @@ class MindzPayStream(RESTStream[int]):
         refreshes = 0
         attempt = 0
         while True:
+            self._stop_if_asked()
             token = auth.access_token()
             response, problem = self._send(method, url, params, token)
             report.request(None if response is None else response.status_code)
@@ -330,6 +337,37 @@ class MindzPayStream(RESTStream[int]):
             )
             report.retry()
             time.sleep(wait)
+
+    def _stop_if_asked(self) -> None:
+        """Stop the run here if a signal asked for it (``TapMindzPay._handle_termination``).
+
+        Before a request nothing is half done: in the main thread every record yielded so far
+        has been written and counted in the bookmark and the capture state, so a STATE written
+        now is safe to resume from. A refresh worker thread only raises; the main thread then
+        exits without a new STATE, and the last one written (at a capture checkpoint) is safe.
+
+        Raises:
+            SystemExit: With 128 + the signal number, as a process killed by it would.
+        """
+        signum = self.services.stop_signal
+        if signum is None:
+            return
+        if threading.current_thread() is threading.main_thread():
+            self.state_manager.is_flushed = False
+            self._write_state_message()
+            self.logger.error(
+                "Stopped by signal %d before the next request; the STATE just written is safe "
+                "to resume from.",
+                signum,
+            )
+        elif not self._stop_logged:
+            self._stop_logged = True
+            self.logger.error(
+                "Stopped by signal %d while refreshing; the last STATE written is safe to "
+                "resume from.",
+                signum,
+            )
+        raise SystemExit(128 + signum)
 
     def _outcome(
         self,

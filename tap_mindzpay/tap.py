@@ -399,16 +399,35 @@ class TapMindzPay(Tap):
         self._run_reports.append(report)
         return report
 
+    #: The signal that asked this run to stop; ``None`` while it runs.
+    stop_signal: int | None = None
+
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """SIGTERM/SIGINT: write the last safe STATE, then exit non-zero (128 + signal)."""
-        try:
-            self.state_writer.write_state(self.state)
-        finally:
+        """SIGTERM/SIGINT: stop before the next API request, after a STATE safe to resume from.
+
+        The handler itself writes nothing. It runs between two bytecodes of the main thread,
+        which is usually blocked writing a RECORD into a full pipe (a target slower than the
+        tap): a STATE written from here fails as a reentrant write, and one written at an
+        arbitrary point may carry a bookmark past records whose capture state is not in it
+        yet. The streams' request path checks ``stop_signal`` before every request, where
+        nothing is half done, writes the STATE there and exits with 128 + the signal
+        (``client.MindzPayStream._stop_if_asked``). A second signal exits at once; the last
+        STATE written is then the one to resume from (every STATE the tap writes is).
+        """
+        if self.stop_signal is not None:
             self.logger.error(
-                "Stopped by signal %d; the last STATE written is safe to resume from.", signum
+                "Stopped by a second signal %d at once; the last STATE written is safe to "
+                "resume from.",
+                signum,
             )
             sys.exit(128 + signum)
+        self.stop_signal = signum
+        self.logger.warning(
+            "Signal %d: stopping before the next API request, after writing a final STATE "
+            "(a second signal stops at once).",
+            signum,
+        )
 
     @override
     def load_state(self, state: dict[str, Any]) -> None:

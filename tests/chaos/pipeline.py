@@ -69,9 +69,14 @@ def sync_into_target(  # noqa: PLR0913 - the tap's inputs, the target's, and the
     target: str,
     *,
     kill_after_lines: int | None = None,
+    kill_signal: signal.Signals = signal.SIGKILL,
     timeout: float = 300.0,
 ) -> Sync:
-    """Run ``tap-mindzpay | target-jsonl`` (records appended under ``output``)."""
+    """Run ``tap-mindzpay | target-jsonl`` (records appended under ``output``).
+
+    With ``kill_after_lines``, send ``kill_signal`` to the tap once it has written that many
+    lines (the lines already in the pipe still reach the target).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     argv, _ = tap_argv(config, workdir, state=state)
     target_config = workdir / "target-config.json"
@@ -107,6 +112,7 @@ def sync_into_target(  # noqa: PLR0913 - the tap's inputs, the target's, and the
                 "seen": seen,
                 "killed": killed,
                 "kill_after_lines": kill_after_lines,
+                "kill_signal": kill_signal,
             },
         )
         tee.start()
@@ -144,6 +150,7 @@ def _tee(  # noqa: PLR0913 - the two processes and what the thread reports back
     seen: list[Any],
     killed: threading.Event,
     kill_after_lines: int | None,
+    kill_signal: signal.Signals,
 ) -> None:
     assert tap.stdout is not None
     assert target.stdin is not None
@@ -156,7 +163,7 @@ def _tee(  # noqa: PLR0913 - the two processes and what the thread reports back
             if line.startswith(b'{"type":"STATE"'):
                 seen[0], seen[1] = json.loads(line)["value"], len(copied)
             if kill_after_lines is not None and len(copied) == kill_after_lines:
-                os.kill(tap.pid, signal.SIGKILL)
+                os.kill(tap.pid, kill_signal)
                 killed.set()
     finally:
         target.stdin.close()

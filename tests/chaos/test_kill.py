@@ -126,3 +126,35 @@ def test_ten_kill_9_at_seeded_points_then_rerun_from_target_state_lose_nothing(
     kills = [kill for s in scenarios for kill in s.kills]
     assert len(kills) >= 10, kills
     assert {phase for phase, _, _ in kills} == {"full", "incremental"}, kills
+
+
+def test_sigterm_writes_a_state_to_resume_from_and_the_rerun_loses_nothing(target_jsonl, tmp_path):
+    rng = random.Random(303)  # noqa: S311 - seeded stop points
+    with SandboxProcess.start(seed=303, accounts=2, invoices_per_account=400) as sandbox:
+        config = sandbox.tap_config(**TAP_SETTINGS)
+        output = tmp_path / "output"
+        state = None
+        stops = []
+        for attempt in range(3):
+            left = _left_to_land(sandbox, output)
+            stop_at = rng.randint(50, max(51, int(left * 0.8)))
+            sync = sync_into_target(
+                config, state, tmp_path / f"term-{attempt}", output, target_jsonl,
+                kill_after_lines=stop_at, kill_signal=signal.SIGTERM,
+            )  # fmt: skip
+            assert sync.killed, f"the sync ended before line {stop_at}"
+            assert sync.tap_returncode == 128 + signal.SIGTERM, sync.tap_stderr[-3000:]
+            if "Stopped by signal 15 before the next request; the STATE just" in sync.tap_stderr:
+                last = sync.tap_stdout.decode().splitlines()[-1]
+                assert last.startswith('{"type":"STATE"'), "the last message of a stopped run"
+                stops.append((sync.lines, left, "STATE written"))
+            else:  # stopped in a refresh worker: the last checkpoint's STATE stands
+                assert "Stopped by signal 15 while refreshing; the last STATE written" in (
+                    sync.tap_stderr
+                )
+                stops.append((sync.lines, left, "refreshing"))
+            state = sync.last_state_seen
+        sync_into_target(config, state, tmp_path / "final", output, target_jsonl).check()
+        comparisons = compare_landed(sandbox, output)
+    assert all(c.ok for c in comparisons), "\n".join(c.summary() for c in comparisons)
+    print("SIGTERM stops (line, of about):", stops)  # noqa: T201
