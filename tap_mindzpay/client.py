@@ -117,7 +117,11 @@ class MindzPayServices(Protocol):
 
     @property
     def stop_signal(self) -> int | None:
-        """The signal that asked the run to stop, or ``None`` (see ``_stop_if_asked``)."""
+        """The signal that asked the run to stop, or ``None`` (see ``stop_if_asked``)."""
+
+    #: The stream whose request path sleeps before a retry in the main thread, if any: a stop
+    #: signal then stops it at once (``stop_if_asked``) instead of after the wait.
+    sleeping_stream: MindzPayStream | None
 
 
 @dataclass(frozen=True)
@@ -296,7 +300,7 @@ class MindzPayStream(RESTStream[int]):
         refreshes = 0
         attempt = 0
         while True:
-            self._stop_if_asked()
+            self.stop_if_asked()
             token = auth.access_token()
             response, problem = self._send(method, url, params, token)
             report.request(None if response is None else response.status_code)
@@ -336,15 +340,29 @@ class MindzPayStream(RESTStream[int]):
                 wait,
             )
             report.retry()
-            time.sleep(wait)
+            self._sleep_before_retry(wait)
 
-    def _stop_if_asked(self) -> None:
+    def _sleep_before_retry(self, wait: float) -> None:
+        """Sleep ``wait`` seconds; in the main thread a stop signal ends the sleep and the run."""
+        services = self.services
+        main = threading.current_thread() is threading.main_thread()
+        if main:
+            services.sleeping_stream = self
+        try:
+            time.sleep(wait)
+        finally:
+            if main:
+                services.sleeping_stream = None
+
+    def stop_if_asked(self) -> None:
         """Stop the run here if a signal asked for it (``TapMindzPay._handle_termination``).
 
-        Before a request nothing is half done: in the main thread every record yielded so far
-        has been written and counted in the bookmark and the capture state, so a STATE written
-        now is safe to resume from. A refresh worker thread only raises; the main thread then
-        exits without a new STATE, and the last one written (at a capture checkpoint) is safe.
+        Called before every request and, from the signal handler, while the main thread sleeps
+        before a retry: at both points nothing is half done. In the main thread every record
+        yielded so far has been written and counted in the bookmark and the capture state, so
+        a STATE written now is safe to resume from. A refresh worker thread only raises; the
+        main thread then exits without a new STATE, and the last one written (at a capture
+        checkpoint) is safe.
 
         Raises:
             SystemExit: With 128 + the signal number, as a process killed by it would.

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
     from singer_sdk.streams import Stream
 
+    from tap_mindzpay.client import MindzPayStream
+
 #: Errors whose message is the whole story: printed as one line, without a traceback.
 ACTIONABLE_ERRORS = (FatalAPIError, SandboxLaunchError, PaginationError, CaptureStateError)
 
@@ -401,6 +403,8 @@ class TapMindzPay(Tap):
 
     #: The signal that asked this run to stop; ``None`` while it runs.
     stop_signal: int | None = None
+    #: The stream sleeping before a retry in the main thread (``client.MindzPayServices``).
+    sleeping_stream: MindzPayStream | None = None
 
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
@@ -412,8 +416,10 @@ class TapMindzPay(Tap):
         arbitrary point may carry a bookmark past records whose capture state is not in it
         yet. The streams' request path checks ``stop_signal`` before every request, where
         nothing is half done, writes the STATE there and exits with 128 + the signal
-        (``client.MindzPayStream._stop_if_asked``). A second signal exits at once; the last
-        STATE written is then the one to resume from (every STATE the tap writes is).
+        (``client.MindzPayStream.stop_if_asked``); if the main thread is sleeping before a
+        retry (up to a minute, or a long ``Retry-After``), that happens now, from here. A
+        second signal exits at once; the last STATE written is then the one to resume from
+        (every STATE the tap writes is).
         """
         if self.stop_signal is not None:
             self.logger.error(
@@ -428,6 +434,9 @@ class TapMindzPay(Tap):
             "(a second signal stops at once).",
             signum,
         )
+        sleeping = self.sleeping_stream
+        if sleeping is not None:
+            sleeping.stop_if_asked()
 
     @override
     def load_state(self, state: dict[str, Any]) -> None:

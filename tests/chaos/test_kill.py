@@ -14,13 +14,24 @@ from __future__ import annotations
 
 import random
 import signal
+import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from chaos.pipeline import compare_landed, sync_into_target
-from helpers import SandboxProcess, meltano_plugin_executable
+from chaos.pipeline import STREAMS, compare_landed, sync_into_target
+from helpers import (
+    SandboxProcess,
+    child_env,
+    compare_with_truth,
+    fold_messages,
+    meltano_plugin_executable,
+    parse_messages,
+    run_tap,
+)
+from helpers.singer import tap_argv
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -158,3 +169,43 @@ def test_sigterm_writes_a_state_to_resume_from_and_the_rerun_loses_nothing(targe
         comparisons = compare_landed(sandbox, output)
     assert all(c.ok for c in comparisons), "\n".join(c.summary() for c in comparisons)
     print("SIGTERM stops (line, of about):", stops)  # noqa: T201
+
+
+def test_sigterm_during_a_retry_wait_stops_at_once_with_a_state_to_resume_from(tmp_path):
+    with SandboxProcess.start(seed=404, accounts=2, invoices_per_account=300) as sandbox:
+        config = sandbox.tap_config(max_retries=20, page_size=50)
+        argv, _ = tap_argv(config, tmp_path)
+        out_path, err_path = tmp_path / "stdout.jsonl", tmp_path / "stderr.txt"
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            tap = subprocess.Popen(
+                argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=child_env(),
+                cwd=tmp_path,
+            )  # fmt: skip
+            deadline = time.monotonic() + 120
+            faulted = False
+            while time.monotonic() < deadline and tap.poll() is None:
+                if not faulted and out_path.read_bytes().count(b"\n") > 300:
+                    # From here every API request fails: the tap backs off ever longer.
+                    sandbox.admin("POST", "/_sandbox/faults", body={"http_5xx": 1})
+                    faulted = True
+                if "retry 6/20" in err_path.read_text(encoding="utf-8", errors="replace"):
+                    break  # now sleeping 16 to 32 s before retry 6
+                time.sleep(0.05)
+            signalled = time.monotonic()
+            tap.send_signal(signal.SIGTERM)
+            code = tap.wait(timeout=60)
+            stopped_after = time.monotonic() - signalled
+        stderr = err_path.read_text(encoding="utf-8")
+        assert faulted
+        assert "retry 6/20" in stderr
+        assert code == 128 + signal.SIGTERM, stderr[-3000:]
+        assert stopped_after < 10, f"the stop waited for the retry: {stopped_after:.1f} s"
+        assert "Stopped by signal 15 before the next request; the STATE just written" in stderr
+        first = parse_messages(out_path.read_text(encoding="utf-8"))
+        assert first[-1]["type"] == "STATE"
+        sandbox.admin("POST", "/_sandbox/faults", body={})
+        rerun = run_tap(config, state=first[-1]["value"], workdir=tmp_path / "rerun").check()
+        folded = fold_messages(first + rerun.messages)
+        for stream in STREAMS:
+            comparison = compare_with_truth(stream, folded.get(stream, {}), sandbox.truth(stream))
+            assert comparison.ok, comparison.summary()
