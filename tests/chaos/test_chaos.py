@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 RUNS = 20
-PARALLEL = 5
+PARALLEL = 7
 FAULTS: dict[str, float] = {
     "http_5xx": 0.10,
     "http_429": 0.05,
