@@ -36,6 +36,7 @@ import copy
 import random
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -119,8 +120,8 @@ class MindzPayServices(Protocol):
     def stop_signal(self) -> int | None:
         """The signal that asked the run to stop, or ``None`` (see ``stop_if_asked``)."""
 
-    #: The stream whose request path sleeps before a retry in the main thread, if any: a stop
-    #: signal then stops it at once (``stop_if_asked``) instead of after the wait.
+    #: The stream whose request path waits in the main thread (before a retry, or for a token),
+    #: if any: a stop signal then stops it at once (``stop_if_asked``) instead of after the wait.
     sleeping_stream: MindzPayStream | None
 
 
@@ -301,7 +302,8 @@ class MindzPayStream(RESTStream[int]):
         attempt = 0
         while True:
             self.stop_if_asked()
-            token = auth.access_token()
+            with self._stoppable():  # the token endpoint may back off for up to 30 s
+                token = auth.access_token()
             response, problem = self._send(method, url, params, token)
             report.request(None if response is None else response.status_code)
             retry_after: float | None = None
@@ -340,29 +342,35 @@ class MindzPayStream(RESTStream[int]):
                 wait,
             )
             report.retry()
-            self._sleep_before_retry(wait)
+            with self._stoppable():
+                time.sleep(wait)
 
-    def _sleep_before_retry(self, wait: float) -> None:
-        """Sleep ``wait`` seconds; in the main thread a stop signal ends the sleep and the run."""
+    @contextmanager
+    def _stoppable(self) -> Iterator[None]:
+        """A wait between requests: in the main thread, a stop signal ends it and the run.
+
+        Inside it nothing is half done (no record in flight, no message half written), so the
+        signal handler may call ``stop_if_asked`` right away (``sleeping_stream``).
+        """
         services = self.services
-        main = threading.current_thread() is threading.main_thread()
-        if main:
-            services.sleeping_stream = self
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        services.sleeping_stream = self
         try:
-            time.sleep(wait)
+            yield
         finally:
-            if main:
-                services.sleeping_stream = None
+            services.sleeping_stream = None
 
     def stop_if_asked(self) -> None:
         """Stop the run here if a signal asked for it (``TapMindzPay._handle_termination``).
 
-        Called before every request and, from the signal handler, while the main thread sleeps
-        before a retry: at both points nothing is half done. In the main thread every record
-        yielded so far has been written and counted in the bookmark and the capture state, so
-        a STATE written now is safe to resume from. A refresh worker thread only raises; the
-        main thread then exits without a new STATE, and the last one written (at a capture
-        checkpoint) is safe.
+        Called before every request and, from the signal handler, while the main thread waits
+        before a retry or for a token (``_stoppable``): at those points nothing is half done.
+        In the main thread every record yielded so far has been written and counted in the
+        bookmark and the capture state, so a STATE written now is safe to resume from. A
+        refresh worker thread only raises; the main thread then exits without a new STATE, and
+        the last one written (at a capture checkpoint) is safe.
 
         Raises:
             SystemExit: With 128 + the signal number, as a process killed by it would.

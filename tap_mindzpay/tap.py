@@ -403,23 +403,23 @@ class TapMindzPay(Tap):
 
     #: The signal that asked this run to stop; ``None`` while it runs.
     stop_signal: int | None = None
-    #: The stream sleeping before a retry in the main thread (``client.MindzPayServices``).
+    #: The stream waiting between requests in the main thread (``client.MindzPayServices``).
     sleeping_stream: MindzPayStream | None = None
 
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM/SIGINT: stop before the next API request, after a STATE safe to resume from.
 
-        The handler itself writes nothing. It runs between two bytecodes of the main thread,
-        which is usually blocked writing a RECORD into a full pipe (a target slower than the
-        tap): a STATE written from here fails as a reentrant write, and one written at an
-        arbitrary point may carry a bookmark past records whose capture state is not in it
-        yet. The streams' request path checks ``stop_signal`` before every request, where
-        nothing is half done, writes the STATE there and exits with 128 + the signal
-        (``client.MindzPayStream.stop_if_asked``); if the main thread is sleeping before a
-        retry (up to a minute, or a long ``Retry-After``), that happens now, from here. A
-        second signal exits at once; the last STATE written is then the one to resume from
-        (every STATE the tap writes is).
+        The handler writes nothing by itself. It runs between two bytecodes of the main
+        thread, which may be in the middle of writing a RECORD: a STATE written from here can
+        fail (seen: ``BufferError`` from the msgspec writer interrupted while encoding), and
+        one written at an arbitrary point may carry a bookmark past records whose capture
+        state is not in it yet. The streams' request path checks ``stop_signal`` before every
+        request, where nothing is half done, writes the STATE there and exits with 128 + the
+        signal (``client.MindzPayStream.stop_if_asked``); if the main thread is waiting before
+        a retry or for a token (up to a minute, or a long ``Retry-After``), that happens now,
+        from here. A second signal exits at once; the last STATE written is then the one to
+        resume from (every STATE the tap writes is).
         """
         if self.stop_signal is not None:
             self.logger.error(
