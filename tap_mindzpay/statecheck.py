@@ -96,8 +96,11 @@ def check_state(state: object) -> list[str]:
 
 def _check_partition(partition: Mapping[str, Any], where: str) -> list[str]:
     value = partition.get("replication_key_value")
-    if value is not None and not _is_int(value):
-        return [f"{where}.replication_key_value must be an integer id, not {value!r:.60}"]
+    if value is not None:
+        if partition.get("replication_key", "id") == "id" and not _is_int(value):
+            return [f"{where}.replication_key_value must be an integer id, not {value!r:.60}"]
+        if isinstance(value, (bool, dict, list)):
+            return [f"{where}.replication_key_value must be a single value, not {_kind(value)}"]
     hint = partition.get("offset_hint")
     if hint is not None and not (_is_int(hint) and hint >= 0):
         return [f"{where}.offset_hint must be an integer >= 0, not {hint!r:.60}"]
