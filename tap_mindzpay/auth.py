@@ -16,6 +16,7 @@ line or an exception: every text that may echo one goes through ``redact``.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -32,8 +33,13 @@ if TYPE_CHECKING:
 
 #: Refresh this long before the announced expiry.
 DEFAULT_SKEW_SECONDS = 60.0
-#: Transient failures of the token endpoint retried before giving up.
+#: Attempts at the token endpoint before giving up (the tap passes ``max_retries`` + 1).
 TOKEN_ATTEMPTS = 4
+#: Backoff between token attempts: jittered, doubling from this, capped.
+TOKEN_BACKOFF_BASE_SECONDS = 0.5
+TOKEN_BACKOFF_CAP_SECONDS = 30.0
+#: A token endpoint's Retry-After beyond this is treated as this.
+RETRY_AFTER_CAP_SECONDS = 300.0
 REDACTED = "***"
 HTTP_SERVER_ERROR = 500
 HTTP_429 = 429
@@ -65,6 +71,23 @@ def grant_body(
     return body
 
 
+def token_backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
+    """Wait before token attempt ``attempt + 1``: doubling with jitter, at least Retry-After."""
+    ceiling = min(TOKEN_BACKOFF_CAP_SECONDS, TOKEN_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    wait = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
+    if retry_after is not None:
+        wait = max(wait, min(retry_after, RETRY_AFTER_CAP_SECONDS))
+    return wait
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    try:
+        seconds = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
 class MindzPayAuthenticator(APIAuthenticatorBase):
     """Bearer tokens from the MindzPay token endpoint, one per run, thread-safe.
 
@@ -79,6 +102,8 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
         user_agent: Sent as ``User-Agent``.
         skew_seconds: Refresh margin before expiry.
         clock: Monotonic clock (injectable for tests).
+        max_attempts: Attempts at the token endpoint on transient failures (429, 5xx,
+            resets, timeouts, undecodable bodies) before giving up.
     """
 
     def __init__(  # noqa: PLR0913 - explicit arguments, no config dict read inside
@@ -94,6 +119,7 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
         user_agent: str = "tap-mindzpay",
         skew_seconds: float = DEFAULT_SKEW_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        max_attempts: int = TOKEN_ATTEMPTS,
     ) -> None:
         """Keep the credentials; no request is made until a token is needed."""
         super().__init__()
@@ -108,6 +134,7 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
         self._user_agent = user_agent
         self._skew = skew_seconds
         self._clock = clock
+        self._max_attempts = max(1, max_attempts)
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_at = 0.0
@@ -187,8 +214,9 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
             scope=self.scope,
         )
         headers = {"User-Agent": self._user_agent, "Accept": "application/json"}
-        for attempt in range(1, TOKEN_ATTEMPTS + 1):
+        for attempt in range(1, self._max_attempts + 1):
             self.token_requests += 1
+            retry_after: float | None = None
             try:
                 response = self._session.post(
                     self.token_url, data=data, headers=headers, timeout=self._timeout
@@ -196,17 +224,23 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
                 if response.status_code < HTTP_SERVER_ERROR and response.status_code != HTTP_429:
                     return self._token_response_body(response, refresh_token=refresh_token)
                 problem = f"HTTP {response.status_code}"
+                retry_after = _retry_after(response)
             except (requests.ConnectionError, requests.Timeout, ValueError) as exc:
                 problem = type(exc).__name__
-            if attempt == TOKEN_ATTEMPTS:
+            if attempt == self._max_attempts:
                 msg = (
                     f"MindzPay token endpoint {self.token_url} failed {attempt} times "
-                    f"(last: {problem}); check token_url/api_url and the platform's status"
+                    f"(last: {problem}); check token_url/api_url and the platform's status, "
+                    "or raise the setting max_retries"
                 )
                 raise FatalAPIError(msg)
-            wait = min(30.0, 2.0**attempt)
+            wait = token_backoff_seconds(attempt, retry_after)
             self.logger.warning(
-                "Token request failed (%s); retry %d in %.1f s", problem, attempt, wait
+                "Token request failed (%s); retry %d/%d in %.1f s",
+                problem,
+                attempt,
+                self._max_attempts - 1,
+                wait,
             )
             time.sleep(wait)
         raise AssertionError  # pragma: no cover - the loop returns or raises

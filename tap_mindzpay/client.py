@@ -1,11 +1,12 @@
 """MindzPayStream: everything the MindzPay streams share, so that a stream is a few lines.
 
 * URL base, credentials and the rate budget come from the tap (one of each per run);
-* one request path (``request_json``) with the error policy: 401 -> refresh the token once and
-  retry; 429, 5xx, connection resets, timeouts and truncated or undecodable bodies -> retry with
-  exponential backoff and jitter up to ``max_retries``, honouring ``Retry-After``; 403 -> stop,
-  naming the account and the permission; any other 4xx -> stop with the API's error code and
-  message; every message passes the authenticator's secret filter;
+* one request path (``request_json``) with the error policy: 401 -> refresh the token and
+  retry (a third 401 in a row: the credential is rejected); 429, 5xx, connection resets,
+  timeouts and truncated or undecodable bodies -> retry with exponential backoff and jitter up
+  to ``max_retries``, honouring ``Retry-After``; 403 -> stop, naming the account and the
+  permission; any other 4xx -> stop with the API's error code and message; every message
+  passes the authenticator's secret filter;
 * id-guarded offset paging (``paging.OffsetPaginator``) ascending by id, starting after the
   partition's bookmark (``replication_key_value``) at the offset hint kept in the same partition
   state, so an interrupted run resumes mid-stream;
@@ -33,7 +34,9 @@ from __future__ import annotations
 
 import copy
 import random
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -71,6 +74,10 @@ BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 60.0
 #: A Retry-After beyond this is treated as this (a sync should not sleep for hours).
 RETRY_AFTER_CAP_SECONDS = 300.0
+#: Token refreshes after consecutive 401s on one request before the credential counts as
+#: rejected. Two, not one: a revocation can land between a token's issue and its first use
+#: (the chaos suite saw it when a slow token endpoint took longer than the revocation period).
+MAX_401_REFRESHES = 2
 #: Statuses below 500 that are retried (after ``Retry-After`` if given).
 RETRIED_STATUSES = frozenset({HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.REQUEST_TIMEOUT})
 TRANSIENT_ERRORS = (
@@ -108,6 +115,14 @@ class MindzPayServices(Protocol):
     @property
     def run_report(self) -> RunReport:
         """The run's progress and summary counters (``progress``)."""
+
+    @property
+    def stop_signal(self) -> int | None:
+        """The signal that asked the run to stop, or ``None`` (see ``stop_if_asked``)."""
+
+    #: The stream whose request path waits in the main thread (before a retry, or for a token),
+    #: if any: a stop signal then stops it at once (``stop_if_asked``) instead of after the wait.
+    sleeping_stream: MindzPayStream | None
 
 
 @dataclass(frozen=True)
@@ -187,6 +202,7 @@ class MindzPayStream(RESTStream[int]):
     record_schema: ClassVar[dict[str, Any]] = {}
 
     capturing = False
+    _stop_logged = False
     _live_capture: tuple[capture.CaptureState, dict[str, Any]] | None = None
     _partition_report: PartitionReport | None = None
     _schema_sent = False
@@ -286,21 +302,27 @@ class MindzPayStream(RESTStream[int]):
         max_retries = int(self.config.get("max_retries", 8))
         path = url.removeprefix(self.url_base)
         report = self.progress(context)
-        refreshed = False
+        refreshes = 0
         attempt = 0
         while True:
-            token = auth.access_token()
+            self.stop_if_asked()
+            with self._stoppable():  # the token endpoint may back off for up to 30 s
+                token = auth.access_token()
             response, problem = self._send(method, url, params, token)
             report.request(None if response is None else response.status_code)
             retry_after: float | None = None
             if response is not None:
                 if response.status_code == HTTPStatus.UNAUTHORIZED:
-                    if refreshed:
-                        raise self._credential_error(response)
-                    refreshed = True
+                    if refreshes >= MAX_401_REFRESHES:
+                        raise self._credential_error(response, refreshes)
+                    refreshes += 1
                     auth.invalidate(token)
                     self.logger.info("401 on %s %s: refreshing the access token", method, path)
                     continue
+                # Any other answer ends the 401 episode: a 401 after a 5xx and a backoff is
+                # a new expiry or revocation (tokens are revoked at any time), not the
+                # refreshed token being refused, so it earns its own refreshes.
+                refreshes = 0
                 done, body, problem, retry_after = self._outcome(
                     method, path, response, context, not_found_ok=not_found_ok
                 )
@@ -324,7 +346,58 @@ class MindzPayStream(RESTStream[int]):
                 wait,
             )
             report.retry()
-            time.sleep(wait)
+            with self._stoppable():
+                time.sleep(wait)
+
+    @contextmanager
+    def _stoppable(self) -> Iterator[None]:
+        """A wait between requests: in the main thread, a stop signal ends it and the run.
+
+        Inside it nothing is half done (no record in flight, no message half written), so the
+        signal handler may call ``stop_if_asked`` right away (``sleeping_stream``).
+        """
+        services = self.services
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        services.sleeping_stream = self
+        try:
+            yield
+        finally:
+            services.sleeping_stream = None
+
+    def stop_if_asked(self) -> None:
+        """Stop the run here if a signal asked for it (``TapMindzPay._handle_termination``).
+
+        Called before every request and, from the signal handler, while the main thread waits
+        before a retry or for a token (``_stoppable``): at those points nothing is half done.
+        In the main thread every record yielded so far has been written and counted in the
+        bookmark and the capture state, so a STATE written now is safe to resume from. A
+        refresh worker thread only raises; the main thread then exits without a new STATE, and
+        the last one written (at a capture checkpoint) is safe.
+
+        Raises:
+            SystemExit: With 128 + the signal number, as a process killed by it would.
+        """
+        signum = self.services.stop_signal
+        if signum is None:
+            return
+        if threading.current_thread() is threading.main_thread():
+            self.state_manager.is_flushed = False
+            self._write_state_message()
+            self.logger.error(
+                "Stopped by signal %d before the next request; the STATE just written is safe "
+                "to resume from.",
+                signum,
+            )
+        elif not self._stop_logged:
+            self._stop_logged = True
+            self.logger.error(
+                "Stopped by signal %d while refreshing; the last STATE written is safe to "
+                "resume from.",
+                signum,
+            )
+        raise SystemExit(128 + signum)
 
     def _outcome(
         self,
@@ -372,11 +445,12 @@ class MindzPayStream(RESTStream[int]):
         budget.observe(response.headers)
         return response, ""
 
-    def _credential_error(self, response: requests.Response) -> AuthenticationError:
+    def _credential_error(self, response: requests.Response, refreshes: int) -> AuthenticationError:
         code, message = api_error(_safe_decode(response.content))
         detail = self.authenticator.redact(f"{code}: {message}" if code else "no detail")
         msg = (
-            f"MindzPay rejected the access token again after a refresh (HTTP 401, {detail}) "
+            f"MindzPay rejected the access token again after {refreshes} refreshes "
+            f"(HTTP 401, {detail}) "
             f"on stream {self.name}; check the settings client_id, client_secret and "
             "refresh_token, and that the API credential is still active"
         )

@@ -7,6 +7,7 @@ A run owns one authenticator (one token for every stream), one rate budget and, 
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import logging
 import sys
@@ -27,11 +28,13 @@ from typing_extensions import override
 
 from tap_mindzpay import endpoints
 from tap_mindzpay.auth import MindzPayAuthenticator
+from tap_mindzpay.capture import CaptureStateError
 from tap_mindzpay.connection import CheckResult, ConnectionCheck
 from tap_mindzpay.launcher import EmbeddedSandbox, SandboxLaunchError
 from tap_mindzpay.paging import PaginationError
 from tap_mindzpay.progress import RunReport
 from tap_mindzpay.ratebudget import RateBudget
+from tap_mindzpay.statecheck import parse_state_text, require_usable
 from tap_mindzpay.streams import STREAM_TYPES
 
 if TYPE_CHECKING:
@@ -39,8 +42,10 @@ if TYPE_CHECKING:
 
     from singer_sdk.streams import Stream
 
+    from tap_mindzpay.client import MindzPayStream
+
 #: Errors whose message is the whole story: printed as one line, without a traceback.
-ACTIONABLE_ERRORS = (FatalAPIError, SandboxLaunchError, PaginationError)
+ACTIONABLE_ERRORS = (FatalAPIError, SandboxLaunchError, PaginationError, CaptureStateError)
 
 SETTINGS = th.PropertiesList(
     th.Property(
@@ -375,6 +380,7 @@ class TapMindzPay(Tap):
             scope=config.get("scope"),
             timeout=float(config["request_timeout"]),
             user_agent=config.get("user_agent") or f"tap-mindzpay/{self.plugin_version}",
+            max_attempts=int(config["max_retries"]) + 1,
         )
 
     @cached_property
@@ -395,20 +401,62 @@ class TapMindzPay(Tap):
         self._run_reports.append(report)
         return report
 
+    #: The signal that asked this run to stop; ``None`` while it runs.
+    stop_signal: int | None = None
+    #: The stream waiting between requests in the main thread (``client.MindzPayServices``).
+    sleeping_stream: MindzPayStream | None = None
+
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """SIGTERM/SIGINT: write the last safe STATE, then exit non-zero (128 + signal)."""
-        try:
-            self.state_writer.write_state(self.state)
-        finally:
+        """SIGTERM/SIGINT: stop before the next API request, after a STATE safe to resume from.
+
+        The handler writes nothing by itself. It runs between two bytecodes of the main
+        thread, which may be in the middle of writing a RECORD: a STATE written from here can
+        fail (seen: ``BufferError`` from the msgspec writer interrupted while encoding), and
+        one written at an arbitrary point may carry a bookmark past records whose capture
+        state is not in it yet. The streams' request path checks ``stop_signal`` before every
+        request, where nothing is half done, writes the STATE there and exits with 128 + the
+        signal (``client.MindzPayStream.stop_if_asked``); if the main thread is waiting before
+        a retry or for a token (up to a minute, or a long ``Retry-After``), that happens now,
+        from here. A second signal exits at once; the last STATE written is then the one to
+        resume from (every STATE the tap writes is).
+        """
+        if self.stop_signal is not None:
             self.logger.error(
-                "Stopped by signal %d; the last STATE written is safe to resume from.", signum
+                "Stopped by a second signal %d at once; the last STATE written is safe to "
+                "resume from.",
+                signum,
             )
             sys.exit(128 + signum)
+        self.stop_signal = signum
+        self.logger.warning(
+            "Signal %d: stopping before the next API request, after writing a final STATE "
+            "(a second signal stops at once).",
+            signum,
+        )
+        sleeping = self.sleeping_stream
+        if sleeping is not None:
+            sleeping.stop_if_asked()
+
+    @override
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Check the state's shape (``statecheck``) before the SDK merges it.
+
+        Raises:
+            StateError: The state cannot be used; one line says where and why.
+        """
+        super().load_state(require_usable(state, "input"))
 
     @override
     @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
+        state = kwargs.get("state")
+        if state is not None:
+            # The SDK would read any JSON value here: a list ends in a traceback, null or an
+            # empty list in a silent full resync. Only a state object passes.
+            text = state.read()
+            parse_state_text(text, getattr(state, "name", "--state"))
+            kwargs["state"] = io.StringIO(text)
         try:
             super().invoke(*args, **kwargs)
         except BaseException as exc:

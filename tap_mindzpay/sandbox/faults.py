@@ -11,11 +11,14 @@ Rates are probabilities per API request (admin calls under `/_sandbox/` are neve
 | `slow_body` | send the headers, then wait `slow_seconds` (default 5) before the body |
 | `truncated` | answer 200 with only the first half of the JSON body |
 | `malformed` | one record of a list page is broken (wrong type, missing field, new field) |
+| `malformed_kind` | 1 `id` a string, 2 no `created_at`, 3 new field, 4 `amount` `12,50`; 0 drawn |
 | `shift_pages` | before a list page, support deletes a record and a new one is created |
 | `refresh_race` | a refresh_token grant rotates the token, then the connection drops |
 | `revoke_every_seconds` | every N wall seconds every access token is revoked |
 | `latency_ms` | added to every API request |
 | `forbidden_accounts` | 403 `forbidden` on the accounts list (a credential without permission) |
+| `forbidden_account_id` | 403 `forbidden` on every request under that account (id or key) |
+| `echo_secret` | 400 `bad_request` repeating the bearer token and client_secret (message, url) |
 """
 
 from __future__ import annotations
@@ -35,8 +38,16 @@ RATE_KEYS = (
     "shift_pages",
     "refresh_race",
     "forbidden_accounts",
+    "echo_secret",
 )
-NUMBER_KEYS = ("slow_seconds", "retry_after", "revoke_every_seconds", "latency_ms")
+NUMBER_KEYS = (
+    "slow_seconds",
+    "retry_after",
+    "revoke_every_seconds",
+    "latency_ms",
+    "malformed_kind",
+    "forbidden_account_id",
+)
 
 
 class FaultError(ValueError):

@@ -120,6 +120,11 @@ class Sandbox:
     refresh_tokens: dict[str, str] = field(default_factory=dict)
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     refreshes: list[dict[str, Any]] = field(default_factory=list)
+    #: Every access and refresh token ever issued (revoked and used ones too), so a test can
+    #: scan what a client wrote for them (`GET /_sandbox/tokens`).
+    issued: dict[str, list[str]] = field(
+        default_factory=lambda: {"access_tokens": [], "refresh_tokens": []}
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
     wall_base: float = field(default_factory=time.monotonic)
     sim_base: Any = None
@@ -128,6 +133,7 @@ class Sandbox:
         """Register the demo refresh token and anchor the running clock."""
         if self.config.refresh_token:
             self.refresh_tokens[self.config.refresh_token] = self.config.client_id
+            self.issued["refresh_tokens"].append(self.config.refresh_token)
         self.sim_base = self.world.now
 
     def tick(self) -> None:
@@ -157,6 +163,7 @@ class Sandbox:
         token = secrets.token_urlsafe(24)
         with self.lock:
             self.tokens[token] = Token(client_id, time.monotonic() + self.config.token_ttl)
+            self.issued["access_tokens"].append(token)
         body: dict[str, Any] = {
             "access_token": token,
             "token_type": "Bearer",
@@ -167,6 +174,7 @@ class Sandbox:
             new_refresh = secrets.token_urlsafe(24)
             with self.lock:
                 self.refresh_tokens[new_refresh] = client_id
+                self.issued["refresh_tokens"].append(new_refresh)
             body["refresh_token"] = new_refresh
         return body
 
@@ -372,10 +380,7 @@ class Handler(BaseHTTPRequestHandler):
             app.count(key, err.status)
             self._json(err.status, {"error": {"code": err.code, "message": err.message}})
             return
-        if kind == "accounts" and app.faults.roll("forbidden_accounts"):
-            app.count(key, 403)
-            message = "The API credential has no permission on MindzPay accounts"
-            self._json(403, {"error": {"code": "forbidden", "message": message}}, headers)
+        if self._refused(key, kind, params, headers):
             return
         app.tick()
         try:
@@ -390,6 +395,51 @@ class Handler(BaseHTTPRequestHandler):
             body = body[: len(body) // 2]
         slow = faults.value("slow_seconds", 5.0) if faults.roll("slow_body") else 0.0
         self._send(200, body, headers, slow=slow)
+
+    def _refused(
+        self, key: str, kind: str, params: dict[str, str], headers: dict[str, str]
+    ) -> bool:
+        """Inject the faults that refuse an authorised request (4xx); True when one did."""
+        app = self.server.app
+        denied = int(app.faults.value("forbidden_account_id", 0))
+        if denied and "owner" in params and self._account_id(params["owner"]) == denied:
+            app.faults.count("forbidden_account_id")
+            app.count(key, 403)
+            message = f"The API credential has no permission on MindzPay account {denied}"
+            self._json(403, {"error": {"code": "forbidden", "message": message}}, headers)
+            return True
+        if app.faults.roll("echo_secret"):
+            app.count(key, 400)
+            self._json(400, {"error": self._echo_secret()}, headers)
+            return True
+        if kind == "accounts" and app.faults.roll("forbidden_accounts"):
+            app.count(key, 403)
+            message = "The API credential has no permission on MindzPay accounts"
+            self._json(403, {"error": {"code": "forbidden", "message": message}}, headers)
+            return True
+        return False
+
+    def _account_id(self, owner: str) -> int | None:
+        """The account id of a path's owner (an account key, or an id for subscriptions)."""
+        if owner.isdigit():
+            return int(owner)
+        with self.server.app.world.lock:
+            account = self.server.app.world.account_by_key(owner)
+        return int(account["id"]) if account else None
+
+    def _echo_secret(self) -> dict[str, str]:
+        """A careless API's error: it repeats the client's credentials in its text and a URL."""
+        app = self.server.app
+        bearer = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+        url = (
+            f"{API}/oauth/token?client_id={app.config.client_id}"
+            f"&client_secret={app.config.client_secret}&access_token={bearer}"
+        )
+        message = (
+            f"Request rejected for Authorization: Bearer {bearer} "
+            f"(client {app.config.client_id}, secret {app.config.client_secret}); retry at {url}"
+        )
+        return {"code": "bad_request", "message": message, "url": url}
 
     @staticmethod
     def _template(kind: str, params: dict[str, str]) -> str:
@@ -472,10 +522,18 @@ class Handler(BaseHTTPRequestHandler):
 
     def _malform(self, raw: bytes) -> bytes:
         record = json.loads(raw)
-        kind = self.server.app.faults.choice(["wrong_type", "missing_field", "new_field"])
-        self.server.app.faults.count(f"malformed_{kind}")
+        faults = self.server.app.faults
+        kinds = ["wrong_type", "missing_field", "new_field"]
+        pick = int(faults.value("malformed_kind", 0))
+        chosen = [*kinds, "wrong_amount"]
+        kind = chosen[pick - 1] if 1 <= pick <= len(chosen) else faults.choice(kinds)
+        if kind == "wrong_amount" and "amount" not in record:
+            kind = "new_field"  # accounts have no amount
+        faults.count(f"malformed_{kind}")
         if kind == "wrong_type":
             record["id"] = f"#{record['id']}"
+        elif kind == "wrong_amount":
+            record["amount"] = record["amount"].replace(".", ",")
         elif kind == "missing_field":
             record.pop("created_at", None)
         else:
@@ -546,6 +604,14 @@ class Handler(BaseHTTPRequestHandler):
         self.server.app.faults.configure(config)
         return 200, {"faults": config}
 
+    def _tokens(self, _path: str, _query: dict[str, str]) -> tuple[int, Any]:
+        app = self.server.app
+        with app.lock:
+            return 200, {
+                "client_secret": app.config.client_secret,
+                **{kind: list(tokens) for kind, tokens in app.issued.items()},
+            }
+
     def _revoke(self, _path: str, _query: dict[str, str]) -> tuple[int, Any]:
         self.server.app.revoke_all()
         return 200, {"revoked": True}
@@ -584,6 +650,7 @@ ADMIN: dict[tuple[str, str], Callable[[Handler, str, dict[str, str]], tuple[int,
     ("POST", "stats"): Handler._stats,  # noqa: SLF001
     ("POST", "faults"): Handler._faults,  # noqa: SLF001
     ("POST", "revoke"): Handler._revoke,  # noqa: SLF001
+    ("GET", "tokens"): Handler._tokens,  # noqa: SLF001
     ("GET", "health"): Handler._health,  # noqa: SLF001
     ("POST", "in_flight"): Handler._in_flight,  # noqa: SLF001
 }

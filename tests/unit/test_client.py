@@ -1,7 +1,8 @@
 """The request path of MindzPayStream against a scripted local HTTP server.
 
-401 -> one token refresh and retry; 429 -> Retry-After honoured; truncated JSON and 5xx ->
-retried; 403/404 -> one actionable error with the API's code; no secret in any message.
+401 -> token refresh and retry (a third 401 in a row stops); 429 -> Retry-After honoured;
+truncated JSON and 5xx -> retried; 403/404 -> one actionable error with the API's code; no
+secret in any message.
 """
 
 from __future__ import annotations
@@ -127,9 +128,11 @@ def test_401_refreshes_the_token_once_and_retries(server: Scripted, waits: list[
 
 
 @pytest.mark.usefixtures("waits")
-def test_second_401_stops_naming_the_credential_settings(server: Scripted):
+def test_401_that_persists_after_two_refreshes_stops_naming_the_credential_settings(
+    server: Scripted,
+):
     reply = (401, {}, f'{{"error":{{"code":"invalid_token","message":"{SECRET}"}}}}'.encode())
-    server.replies = [reply, reply]
+    server.replies = [reply, reply, reply]
     with pytest.raises(AuthenticationError) as caught:
         get(make_stream(server))
     assert "client_id, client_secret and refresh_token" in str(caught.value)

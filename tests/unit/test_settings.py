@@ -33,6 +33,17 @@ BAD_CONFIGS = [
     ({"sandbox": True, "start_date": "last week"}, "setting start_date"),
     ({"sandbox": True, "account_keys": "acc_1"}, "setting account_keys"),
     ({"sandbox": True, "api_url": REAL["api_url"]}, "settings sandbox and api_url"),
+    ({**REAL, "api_url": "ftp://escola.mindz.com.br/api/v2"}, "setting api_url must be a URL"),
+    ({**REAL, "api_url": "http://127.0.0.1.nip.io/api/v2"}, "setting api_url must use https"),
+    ({**REAL, "token_url": "http://localhost.evil.example/t"}, "setting token_url must use https"),
+    ({**REAL, "token_url": "oauth/token"}, "setting token_url must be a URL"),
+    (
+        {**REAL, "api_url": "https://app:pw-in-url@escola.mindz.com.br/api/v2"},
+        "setting api_url must not carry credentials",
+    ),
+    ({"sandbox": True, "max_retries": 21}, "setting max_retries"),
+    ({"sandbox": True, "sweep_interval_hours": -1}, "setting sweep_interval_hours"),
+    ({"sandbox": True, "skip_malformed_records": "yes"}, "setting skip_malformed_records"),
 ]
 
 
@@ -52,7 +63,17 @@ def test_bad_setting_fails_with_one_line_naming_it(config, expected, tmp_path):
     assert len(errors) == 1, done.stderr
     assert expected in errors[0]
     assert "Traceback" not in done.stderr
+    assert "pw-in-url" not in done.stderr
     assert done.stdout == ""
+
+
+def test_http_is_allowed_only_for_loopback_hosts():
+    from tap_mindzpay.tap import check_url  # noqa: PLC0415 - the one pure check, no process
+
+    for url in ("http://127.0.0.1:8080/api/v2", "http://localhost/api/v2", "http://[::1]/api/v2"):
+        assert check_url({"api_url": url}, "api_url") is None, url
+    for url in ("http://10.0.0.1/api/v2", "http://localhost.evil.example/api/v2"):
+        assert "must use https" in str(check_url({"api_url": url}, "api_url")), url
 
 
 def test_bad_setting_fails_the_same_way_under_test_flag(tmp_path):

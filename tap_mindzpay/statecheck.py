@@ -1,0 +1,164 @@
+"""The ``--state`` input checked before any request: a bad state stops the run, never resets it.
+
+A state the tap cannot use (not JSON, not an object, bookmarks of the wrong shape, an id
+bookmark that is not an integer, a ``capture`` section of an unknown version or with garbage in
+``in_flight`` or ``known``) used to end in a Python traceback or, worse, in a silent full
+resync. ``StateError`` carries one line naming the problem and where it is, and what to do.
+
+The state shape is documented in ``client`` (partition keys) and ``capture`` (the ``capture``
+section). Partition contexts that match no current account are left alone: an account may have
+been removed, that is not an error.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import TYPE_CHECKING, Any
+
+from singer_sdk.exceptions import FatalAPIError
+
+from tap_mindzpay import capture
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+FIX = (
+    "fix or remove it (meltano state edit/clear, or drop --state for a deliberate full sync); "
+    "the tap will not guess"
+)
+
+
+class StateError(FatalAPIError):
+    """The ``--state`` input cannot be used; the message says where and what to do."""
+
+
+def parse_state_text(text: str, source: str) -> dict[str, Any]:
+    """The state object in ``text`` (the contents of ``source``).
+
+    Raises:
+        StateError: ``text`` is empty, not JSON, or not a JSON object.
+    """
+    if not text.strip():
+        msg = f"state {source} is empty, not a JSON object; {FIX}"
+        raise StateError(msg)
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        msg = f"state {source} is not JSON ({exc}); {FIX}"
+        raise StateError(msg) from None
+    return require_usable(value, source)
+
+
+def require_usable(state: object, source: str) -> dict[str, Any]:
+    """``state`` if the tap can resume from it.
+
+    Raises:
+        StateError: The first problem ``check_state`` found, with where and what to do.
+    """
+    problems = check_state(state)
+    if problems or not isinstance(state, dict):
+        msg = f"state {source}: {problems[0]}; {FIX}"
+        raise StateError(msg)
+    return state
+
+
+def check_state(state: object) -> list[str]:
+    """Every problem of ``state`` (an already decoded JSON value), one line each."""
+    if not isinstance(state, dict):
+        return [f"must be a JSON object with 'bookmarks', not {_kind(state)}"]
+    bookmarks = state.get("bookmarks", {})
+    if not isinstance(bookmarks, dict):
+        return [f"'bookmarks' must be an object of streams, not {_kind(bookmarks)}"]
+    problems: list[str] = []
+    for stream, stream_state in bookmarks.items():
+        where = f"bookmarks.{stream}"
+        if not isinstance(stream_state, dict):
+            problems.append(f"{where} must be an object, not {_kind(stream_state)}")
+            continue
+        problems += _check_partition(stream_state, where)
+        partitions = stream_state.get("partitions", [])
+        if not isinstance(partitions, list):
+            problems.append(f"{where}.partitions must be a list, not {_kind(partitions)}")
+            continue
+        for index, partition in enumerate(partitions):
+            spot = f"{where}.partitions[{index}]"
+            if not isinstance(partition, dict):
+                problems.append(f"{spot} must be an object, not {_kind(partition)}")
+                continue
+            if not isinstance(partition.get("context"), dict):
+                problems.append(f"{spot}.context must be an object")
+                continue
+            account = partition["context"].get("account_key") or partition["context"]
+            problems += _check_partition(partition, f"{spot} (account {account})")
+    return problems
+
+
+def _check_partition(partition: Mapping[str, Any], where: str) -> list[str]:
+    value = partition.get("replication_key_value")
+    if value is not None:
+        if partition.get("replication_key", "id") == "id" and not _is_int(value):
+            return [f"{where}.replication_key_value must be an integer id, not {value!r:.60}"]
+        if isinstance(value, (bool, dict, list)):
+            return [f"{where}.replication_key_value must be a single value, not {_kind(value)}"]
+    hint = partition.get("offset_hint")
+    if hint is not None and not (_is_int(hint) and hint >= 0):
+        return [f"{where}.offset_hint must be an integer >= 0, not {hint!r:.60}"]
+    markers = partition.get("progress_markers")
+    if markers is not None and not isinstance(markers, dict):
+        return [f"{where}.progress_markers must be an object, not {_kind(markers)}"]
+    return _check_capture(partition, where)
+
+
+def _check_capture(partition: Mapping[str, Any], where: str) -> list[str]:
+    raw = partition.get(capture.CAPTURE_KEY)
+    if raw is None:
+        return []
+    spot = f"{where}.{capture.CAPTURE_KEY}"
+    problem = _capture_shape(raw, spot)
+    if problem is None:
+        try:
+            capture.CaptureState.read(partition, where)
+        except capture.CaptureStateError as exc:
+            problem = f"{spot} is unusable ({exc.__cause__ or exc})"
+        except zlib.error as exc:  # decode_ids lets zlib's own error through
+            problem = f"{spot}.known is not an encoded id set ({exc})"
+    return [problem] if problem else []
+
+
+def _capture_shape(raw: object, spot: str) -> str | None:
+    """What ``CaptureState.read`` would accept or misread, checked strictly."""
+    if not isinstance(raw, dict):
+        return f"{spot} must be an object, not {_kind(raw)}"
+    if raw.get("version") != capture.VERSION:
+        version = raw.get("version")
+        return (
+            f"{spot}.version is {version!r:.40}; this tap reads version {capture.VERSION} "
+            "(state written by another tap version?)"
+        )
+    in_flight = raw.get("in_flight", {})
+    if not isinstance(in_flight, dict):
+        return f"{spot}.in_flight must be an object of id -> [status, updated_at]"
+    for key, value in in_flight.items():
+        if not (
+            key.isdigit()
+            and isinstance(value, list)
+            and len(value) == 2  # noqa: PLR2004 - [status, updated_at]
+            and (value[1] is None or isinstance(value[1], str))
+        ):
+            return f"{spot}.in_flight[{key!r:.30}] must be [status, updated_at], not {value!r:.60}"
+    known = raw.get("known")
+    if known is not None and not isinstance(known, str):
+        return f"{spot}.known must be the encoded id set (a string), not {_kind(known)}"
+    return None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _kind(value: object) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number"}
+    if value is None:
+        return "null"
+    return names.get(type(value), f"a {type(value).__name__}")

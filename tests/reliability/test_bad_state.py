@@ -1,0 +1,176 @@
+"""A state the tap cannot use stops the run with one line on stderr; never a silent full resync.
+
+The tap runs as a process against the shared sandbox with ``--state`` pointing at a broken
+file: it must exit non-zero, write nothing on stdout (no RECORD, so no resync started), and
+write exactly one line on stderr that names the problem and where it is, without a traceback.
+The broken states are mutations of a real STATE the tap wrote, so everything but the broken
+part is valid; the control case (the unmutated state) shows the same harness passes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from helpers import child_env, run_tap, venv_script
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from helpers import SandboxProcess
+
+pytestmark = pytest.mark.e2e
+
+State = dict[str, Any]
+
+
+def _invoices(state: State) -> State:
+    return state["bookmarks"]["invoices"]["partitions"][0]
+
+
+def _capture(state: State) -> State:
+    return _invoices(state)["capture"]
+
+
+def _set(get: Callable[[State], State], key: str, value: object) -> Callable[[State], None]:
+    return lambda state: get(state).__setitem__(key, value)
+
+
+# (case, raw text or a mutation of a real state, what the one stderr line must say)
+BAD_STATES: list[tuple[str, str | Callable[[State], None], str]] = [
+    ("not JSON", '{"bookmarks": {"invoices": ', "is not JSON"),
+    ("empty file", "", "is empty"),
+    ("a list", "[]", "must be a JSON object with 'bookmarks', not a list"),
+    ("null", "null", "must be a JSON object with 'bookmarks', not null"),
+    (
+        "bookmarks a list",
+        lambda s: s.__setitem__("bookmarks", []),
+        "'bookmarks' must be an object of streams, not a list",
+    ),
+    (
+        "stream state a string",
+        lambda s: s["bookmarks"].__setitem__("invoices", "done"),
+        "bookmarks.invoices must be an object, not a string",
+    ),
+    (
+        "partitions not a list",
+        lambda s: s["bookmarks"]["invoices"].__setitem__("partitions", {"0": {}}),
+        "bookmarks.invoices.partitions must be a list, not an object",
+    ),
+    (
+        "bookmark of the wrong type",
+        _set(_invoices, "replication_key_value", "2026-11-01"),
+        "replication_key_value must be an integer id, not '2026-11-01'",
+    ),
+    (
+        "offset hint negative",
+        _set(_invoices, "offset_hint", -5),
+        "offset_hint must be an integer >= 0, not -5",
+    ),
+    (
+        "unknown capture version",
+        _set(_capture, "version", 2),
+        "capture.version is 2; this tap reads version 1",
+    ),
+    ("capture a list", _set(_invoices, "capture", [1]), "capture must be an object, not a list"),
+    (
+        "in_flight a list",
+        _set(_capture, "in_flight", [5, 6]),
+        "capture.in_flight must be an object of id -> [status, updated_at]",
+    ),
+    (
+        "in_flight garbage entry",
+        _set(_capture, "in_flight", {"5987": "1"}),
+        "capture.in_flight['5987'] must be [status, updated_at], not '1'",
+    ),
+    (
+        "in_flight id not a number",
+        _set(_capture, "in_flight", {"abc": [1, None]}),
+        "capture.in_flight['abc'] must be [status, updated_at]",
+    ),
+    (
+        "known not base64",
+        _set(_capture, "known", "not base64!"),
+        "capture is unusable (",
+    ),
+    (
+        "known base64 but not an id set",
+        _set(_capture, "known", "aGVsbG8gd29ybGQ="),
+        "capture.known is not an encoded id set",
+    ),
+    (
+        "known a number",
+        _set(_capture, "known", 42),
+        "capture.known must be the encoded id set (a string), not a number",
+    ),
+    (
+        "sweep time not a timestamp",
+        _set(_capture, "sweep", {"hwm": "yesterday", "at": None}),
+        "capture is unusable (Invalid isoformat string: 'yesterday')",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def real_state(sandbox: SandboxProcess, tmp_path_factory: pytest.TempPathFactory) -> State:
+    run = run_tap(sandbox.tap_config(), workdir=tmp_path_factory.mktemp("state")).check()
+    state = run.final_state
+    assert state is not None
+    assert _capture(state)["version"] == 1, "the base state must carry a capture section"
+    return state
+
+
+def run_with_state_text(
+    config: dict[str, Any], text: str, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    (tmp_path / "state.json").write_text(text, encoding="utf-8")
+    argv = [venv_script("tap-mindzpay"), "--config", "config.json", "--state", "state.json"]
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=child_env(),
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [(bad, expected) for _, bad, expected in BAD_STATES],
+    ids=[c[0] for c in BAD_STATES],
+)
+def test_bad_state_stops_with_one_line_naming_the_problem_and_no_resync(
+    bad, expected, sandbox, real_state, tmp_path
+):
+    if isinstance(bad, str):
+        text = bad
+    else:
+        state = copy.deepcopy(real_state)
+        bad(state)
+        text = json.dumps(state)
+    done = run_with_state_text(sandbox.tap_config(), text, tmp_path)
+    lines = done.stderr.splitlines()
+    assert done.returncode != 0
+    assert done.stdout == "", "the tap wrote messages: it started a sync from a bad state"
+    assert len(lines) == 1, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert "state state.json" in lines[0]
+    assert expected in lines[0]
+    assert "the tap will not guess" in lines[0]
+
+
+def test_the_real_state_unbroken_resumes_without_error(sandbox, real_state, tmp_path):
+    done = run_with_state_text(sandbox.tap_config(), json.dumps(real_state), tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = [line for line in done.stdout.splitlines() if '"type":"RECORD"' in line]
+    truth_size = len(sandbox.truth("invoices"))
+    # A resumed sync re-reads only the accounts (full table) and what changed: far from a resync.
+    assert len(records) < truth_size / 10, len(records)

@@ -1,0 +1,245 @@
+"""Error paths of a sync, with the tap and the sandbox as processes: what stops, what it says.
+
+Each test switches one sandbox fault on, runs ``tap-mindzpay`` to the end and reads its exit
+code, stdout and stderr: a refusal stops the run with one actionable message (the setting to
+check, the permission to grant, the API's own error code and message) and no traceback; a
+malformed record fails the run naming stream, record and field unless
+``skip_malformed_records`` is set; nothing the tap writes carries the client_secret or a token,
+even when the API echoes them back in an error body or URL.
+
+Already proven elsewhere with processes (not repeated here): ``--test`` exit codes for a wrong
+secret and a 403 (tests/ops/test_connection_check.py), the run summary of a 403 stop
+(tests/ops/test_run_report.py), a bad config (tests/unit/test_settings.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from helpers import SandboxProcess, child_env, run_tap, venv_script
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from helpers import TapRun
+
+pytestmark = pytest.mark.e2e
+
+SECRET = "errpath-secret-Hq7Wz3"  # noqa: S105 - the sandbox's client_secret in these tests
+REFRESH = "errpath-refresh-Pv2Kd8"
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[SandboxProcess]:
+    """One small sandbox with its own secret; each test sets its faults and clears them."""
+    with SandboxProcess.start(
+        seed=5,
+        accounts=2,
+        invoices_per_account=40,
+        extra_args=("--client-secret", SECRET, "--refresh-token", REFRESH),
+    ) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def faults(world: SandboxProcess) -> Iterator[Any]:
+    def switch(**rates: float) -> None:
+        world.admin("POST", "/_sandbox/faults", body={"seed": 1, **rates})
+        world.reset_stats()
+
+    yield switch
+    world.admin("POST", "/_sandbox/faults", body={})
+
+
+def sync(world: SandboxProcess, tmp_path: Path, **settings: Any) -> TapRun:
+    config = world.tap_config(client_secret=SECRET, **settings)
+    return run_tap(config, workdir=tmp_path, timeout=120)
+
+
+def errors(run: TapRun) -> list[str]:
+    return [line for line in run.stderr.splitlines() if "| ERROR " in line]
+
+
+def final_error(run: TapRun) -> str:
+    """The tap's last word: the one-line message of the error that stopped it."""
+    assert run.returncode != 0, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    lines = errors(run)
+    assert lines, run.stderr[-3000:]
+    return lines[-1]
+
+
+def stdout_text(run: TapRun) -> str:
+    return (run.files["config"].parent / "stdout.jsonl").read_text(encoding="utf-8")
+
+
+def assert_no_secret(world: SandboxProcess, run: TapRun) -> None:
+    issued = world.admin("GET", "/_sandbox/tokens")
+    secrets = [issued["client_secret"], *issued["access_tokens"], *issued["refresh_tokens"]]
+    assert issued["access_tokens"], "no token was issued: the test proves nothing"
+    stdout = stdout_text(run)
+    for secret in secrets:
+        assert secret not in run.stderr
+        assert secret not in stdout
+
+
+def test_401_that_persists_after_refreshes_stops_naming_the_credential_settings(
+    world, faults, tmp_path
+):
+    faults(revoke_every_seconds=0.001)  # every token is revoked before it can be used
+    run = sync(world, tmp_path)
+    line = final_error(run)
+    assert (
+        "MindzPay rejected the access token again after 2 refreshes (HTTP 401, invalid_token"
+        in (line)
+    )
+    assert "check the settings client_id, client_secret and refresh_token" in line
+    assert world.stats()["requests"]["POST /oauth/token"] == {"200": 3}
+    assert run.records() == []
+    assert_no_secret(world, run)
+
+
+def test_wrong_client_secret_stops_naming_the_settings_not_the_value(world, faults, tmp_path):
+    faults()
+    config = world.tap_config(client_secret="wrong-" + SECRET)
+    run = run_tap(config, workdir=tmp_path, timeout=120)
+    line = final_error(run)
+    assert "MindzPay rejected the credentials at " in line
+    assert "(HTTP 401, invalid_client: Unknown client); check the settings client_id and " in line
+    assert "client_secret" in line
+    assert SECRET not in run.stderr
+
+
+def test_403_stops_naming_the_credential_and_the_permission(world, faults, tmp_path):
+    faults(forbidden_accounts=1)
+    run = sync(world, tmp_path)
+    line = final_error(run)
+    assert "MindzPay denied GET /mindzpay/accounts (stream accounts; HTTP 403, forbidden: " in line
+    assert "give the API credential mindzpay-demo read permission on accounts" in line
+    assert "under Configurações > API" in line
+    assert run.records() == []
+    assert_no_secret(world, run)
+
+
+def test_403_on_one_account_stops_naming_that_account_and_the_remedy_works(world, faults, tmp_path):
+    accounts = {a["id"]: a["key"] for a in world.truth("accounts")}
+    faults(forbidden_account_id=2)  # no permission on account 2 only
+    run = sync(world, tmp_path / "all")
+    line = final_error(run)
+    key = accounts[2]
+    assert f"MindzPay denied GET /mindzpay/accounts/{key}/invoices (stream invoices, " in line
+    assert f"account {key}; HTTP 403, forbidden: " in line
+    assert "give the API credential mindzpay-demo read permission on invoices" in line
+    assert "or leave that account out with the setting account_keys" in line
+    assert_no_secret(world, run)
+    # The remedy the message names: leave that account out.
+    rerun = sync(world, tmp_path / "without", account_keys=[accounts[1]]).check()
+    assert {r["account_key"] for r in rerun.records("invoices")} == {accounts[1]}
+
+
+def test_unexpected_4xx_stops_with_the_api_code_and_message_and_no_echoed_secret(
+    world, faults, tmp_path
+):
+    faults(echo_secret=1)  # 400 whose message and url repeat the bearer token and the secret
+    run = sync(world, tmp_path)
+    line = final_error(run)
+    assert "MindzPay answered GET /mindzpay/accounts with HTTP 400, bad_request: " in line
+    assert "Request rejected for Authorization: Bearer *** (client mindzpay-demo, secret ***)" in (
+        line
+    )
+    assert "client_secret=***&access_token=***" in line
+    assert world.stats()["faults"]["echo_secret"] == 1
+    assert_no_secret(world, run)
+
+
+def test_record_with_an_id_of_the_wrong_type_fails_naming_stream_and_record(
+    world, faults, tmp_path
+):
+    faults(malformed=1, malformed_kind=1)  # "id": "#123" in one record of every page
+    for skip in (False, True):
+        run = sync(world, tmp_path / str(skip), skip_malformed_records=skip)
+        line = final_error(run)
+        # An id-less record cannot be keyed, deduplicated or paged past: never skipped.
+        assert re.search(r"stream accounts: a record has no integer id: \{'id': '#\d+'", line)
+
+
+def test_record_with_a_bad_amount_fails_naming_stream_record_and_field(world, faults, tmp_path):
+    faults(malformed=1, malformed_kind=4)  # "amount": "12,50"
+    run = sync(world, tmp_path)
+    line = final_error(run)
+    assert re.search(
+        r"stream (invoices|payments|subscriptions), record id \d+, field amount: "
+        r"'\d+,\d\d' is not a decimal amount \(set skip_malformed_records",
+        line,
+    ), line
+
+
+def test_skip_malformed_records_warns_and_skips_exactly_the_broken_records(world, faults, tmp_path):
+    faults(malformed=1, malformed_kind=4)
+    run = sync(world, tmp_path, skip_malformed_records=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    skipped = re.findall(
+        r"Skipping malformed record: stream (\w+), record id (\d+), field amount", run.stderr
+    )
+    broken = world.stats()["faults"]["malformed_wrong_amount"]
+    assert skipped
+    assert len(skipped) == broken
+    for stream in ("invoices", "payments", "subscriptions"):
+        missed = {int(i) for s, i in skipped if s == stream}
+        emitted = {r["id"] for r in run.records(stream)}
+        truth = {r["id"] for r in world.truth(stream)}
+        assert emitted == truth - missed, stream
+        assert not missed & emitted
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="post_process (not the request path) does not check required contract fields: a "
+    "record without created_at is emitted as is; see docs/reliability.md",
+)
+def test_record_missing_created_at_fails_naming_stream_record_and_field(world, faults, tmp_path):
+    faults(malformed=1, malformed_kind=2)
+    run = sync(world, tmp_path)
+    line = final_error(run)
+    assert re.search(r"stream \w+, record id \d+, field created_at", line)
+
+
+def test_unknown_new_field_is_dropped_with_one_warning_per_stream(world, faults, tmp_path):
+    faults(malformed=1, malformed_kind=3)  # "nfse_series": "A1" in one record of every page
+    run = sync(world, tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    warned = re.findall(
+        r"Properties \['nfse_series'\] were present in the '(\w+)' stream but not found in the "
+        r"schema; dropped",
+        run.stderr,
+    )
+    assert sorted(warned) == ["accounts", "invoices", "payments", "subscriptions"]
+    assert world.stats()["faults"]["malformed_new_field"] > len(warned)
+    assert all("nfse_series" not in record for record in run.records())
+    assert len(run.records("invoices")) == len(world.truth("invoices"))
+
+
+def test_about_and_discover_print_no_secret(world, tmp_path):
+    config = world.tap_config(client_secret=SECRET, refresh_token=REFRESH)
+    (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    for flags in (["--about", "--format=json"], ["--discover"]):
+        done = subprocess.run(
+            [venv_script("tap-mindzpay"), "--config", "config.json", *flags],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            env=child_env(),
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert json.loads(done.stdout), "nothing printed: the test proves nothing"
+        for secret in (SECRET, REFRESH):
+            assert secret not in done.stdout
+            assert secret not in done.stderr
