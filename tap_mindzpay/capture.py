@@ -178,7 +178,15 @@ class CaptureState:
                 if raw.get("statuses") is not None
                 else None
             )
-        except (TypeError, ValueError, KeyError, IndexError, AttributeError, binascii.Error) as e:
+        except (
+            TypeError,
+            ValueError,
+            KeyError,
+            IndexError,
+            AttributeError,
+            binascii.Error,
+            zlib.error,
+        ) as e:
             msg = (
                 f"state for {where} has an unusable 'capture' section ({e}); fix or remove that "
                 "partition's state (meltano state edit/clear) - the tap will not guess"

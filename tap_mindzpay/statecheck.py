@@ -150,7 +150,20 @@ def _capture_shape(raw: object, spot: str) -> str | None:
     known = raw.get("known")
     if known is not None and not isinstance(known, str):
         return f"{spot}.known must be the encoded id set (a string), not {_kind(known)}"
-    return None
+    return _statuses_problem(raw.get("statuses"), spot)
+
+
+def _statuses_problem(statuses: object, spot: str) -> str | None:
+    """``statuses`` (ids by last seen status) is absent or a list of [status, encoded ids]."""
+    if statuses is None or (
+        isinstance(statuses, list)
+        and all(
+            isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], str)  # noqa: PLR2004 - [status, ids]
+            for pair in statuses
+        )
+    ):
+        return None
+    return f"{spot}.statuses must be a list of [status, encoded id set], not {statuses!r:.60}"
 
 
 def _is_int(value: object) -> bool:
