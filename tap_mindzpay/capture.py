@@ -134,6 +134,18 @@ def decode_ids(text: str) -> IdSet:
     return ids
 
 
+def _fingerprint_of(value: object) -> tuple[Any, str | None]:
+    """An ``in_flight`` entry of the state: ``[status, updated_at]``."""
+    if not (isinstance(value, list) and len(value) == 2):  # noqa: PLR2004 - [status, updated_at]
+        msg = f"in_flight entries are [status, updated_at], not {value!r:.60}"
+        raise TypeError(msg)
+    status, updated = value
+    if updated is not None and not isinstance(updated, str):
+        msg = f"in_flight updated_at must be a timestamp string, not {updated!r:.40}"
+        raise TypeError(msg)
+    return status, updated
+
+
 def parse_time(value: str) -> datetime:
     """An ISO 8601 timestamp with offset."""
     return datetime.fromisoformat(value)
@@ -165,7 +177,7 @@ class CaptureState:
                 msg = f"version must be {VERSION}"
                 raise TypeError(msg)  # noqa: TRY301 - one message path for every shape error
             in_flight = {
-                int(key): (value[0], value[1]) for key, value in raw.get("in_flight", {}).items()
+                int(key): _fingerprint_of(value) for key, value in raw.get("in_flight", {}).items()
             }
             sweep = raw.get("sweep") or {}
             hwm, at = sweep.get("hwm"), sweep.get("at")

@@ -12,6 +12,7 @@ been removed, that is not an error.
 
 from __future__ import annotations
 
+import binascii
 import json
 import zlib
 from typing import TYPE_CHECKING, Any
@@ -117,13 +118,26 @@ def _check_capture(partition: Mapping[str, Any], where: str) -> list[str]:
     spot = f"{where}.{capture.CAPTURE_KEY}"
     problem = _capture_shape(raw, spot)
     if problem is None:
+        problem = _id_sets_problem(raw, spot)
+    if problem is None:
         try:
             capture.CaptureState.read(partition, where)
         except capture.CaptureStateError as exc:
             problem = f"{spot} is unusable ({exc.__cause__ or exc})"
-        except zlib.error as exc:  # decode_ids lets zlib's own error through
-            problem = f"{spot}.known is not an encoded id set ({exc})"
     return [problem] if problem else []
+
+
+def _id_sets_problem(raw: Mapping[str, Any], spot: str) -> str | None:
+    """Which encoded id set (``known``, a ``statuses`` entry) does not decode, if any."""
+    encoded = [("known", raw.get("known"))]
+    encoded += [(f"statuses[{i}]", pair[1]) for i, pair in enumerate(raw.get("statuses") or [])]
+    for name, text in encoded:
+        if text:
+            try:
+                capture.decode_ids(text)
+            except (ValueError, binascii.Error, zlib.error) as exc:
+                return f"{spot}.{name} is not an encoded id set ({exc})"
+    return None
 
 
 def _capture_shape(raw: object, spot: str) -> str | None:

@@ -95,7 +95,7 @@ BAD_STATES: list[tuple[str, str | Callable[[State], None], str]] = [
     (
         "known not base64",
         _set(_capture, "known", "not base64!"),
-        "capture is unusable (",
+        "capture.known is not an encoded id set (",
     ),
     (
         "known base64 but not an id set",
@@ -111,6 +111,16 @@ BAD_STATES: list[tuple[str, str | Callable[[State], None], str]] = [
         "sweep time not a timestamp",
         _set(_capture, "sweep", {"hwm": "yesterday", "at": None}),
         "capture is unusable (Invalid isoformat string: 'yesterday')",
+    ),
+    (
+        "statuses not a list of pairs",
+        _set(_capture, "statuses", {"2": "eNoztbQwBwACKgDe"}),
+        "capture.statuses must be a list of [status, encoded id set]",
+    ),
+    (
+        "statuses with an id set that does not decode",
+        _set(_capture, "statuses", [[2, "aGVsbG8gd29ybGQ="]]),
+        "capture.statuses[0] is not an encoded id set",
     ),
 ]
 
