@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import SandboxProcess, child_env, venv_script
+from helpers import SandboxProcess, child_env, meltano_plugin_executable, venv_script
 from helpers.sandbox import shared_sandbox
 
 if TYPE_CHECKING:
@@ -79,3 +79,15 @@ def catalog_keys(discovered_catalog: dict[str, Any]) -> dict[str, list[str]]:
         entry["tap_stream_id"]: list(entry.get("key_properties") or [])
         for entry in discovered_catalog["streams"]
     }
+
+
+@pytest.fixture(scope="session")
+def target_jsonl() -> str:
+    """The target-jsonl executable Meltano installed (skips the test when it is missing)."""
+    executable = meltano_plugin_executable("loaders", "target-jsonl")
+    if executable is None:
+        pytest.skip(
+            "target-jsonl is not installed: run `make test` (or `make meltano-install`) to "
+            "install it under .meltano/"
+        )
+    return str(executable)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from chaos.pipeline import compare_landed, secret_hits, sync_into_target
-from helpers import PROJECT_ROOT, SandboxProcess, meltano_plugin_executable
+from helpers import PROJECT_ROOT, SandboxProcess
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -79,14 +79,6 @@ class RunResult:
     secret_hits: dict[str, int] = field(default_factory=dict)
     records: int = 0
     answered_401: int = 0
-
-
-@pytest.fixture(scope="module")
-def target_jsonl() -> str:
-    executable = meltano_plugin_executable("loaders", "target-jsonl")
-    if executable is None:
-        pytest.skip("target-jsonl is not installed: run `make meltano-install`")
-    return str(executable)
 
 
 def chaos_run(seed: int, workdir: Path, target: str) -> RunResult:

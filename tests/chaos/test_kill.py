@@ -27,7 +27,6 @@ from helpers import (
     child_env,
     compare_with_truth,
     fold_messages,
-    meltano_plugin_executable,
     parse_messages,
     run_tap,
 )
@@ -47,14 +46,6 @@ class Scenario:
     seed: int
     kills: list[tuple[str, int, int]] = field(default_factory=list)  # (phase, line, of about)
     problems: list[str] = field(default_factory=list)
-
-
-@pytest.fixture(scope="module")
-def target_jsonl() -> str:
-    executable = meltano_plugin_executable("loaders", "target-jsonl")
-    if executable is None:
-        pytest.skip("target-jsonl is not installed: run `make meltano-install`")
-    return str(executable)
 
 
 def _left_to_land(sandbox: SandboxProcess, output: Path) -> int:

@@ -12,7 +12,6 @@ from helpers import (
     SandboxProcess,
     compare_with_truth,
     fold,
-    meltano_plugin_executable,
     pipe_tap_into_target,
 )
 
@@ -20,17 +19,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def target_jsonl() -> str:
-    executable = meltano_plugin_executable("loaders", "target-jsonl")
-    if executable is None:
-        pytest.skip(
-            "target-jsonl is not installed: run `make test` (or `.venv/bin/meltano install "
-            "loader target-jsonl`) to install it under .meltano/"
-        )
-    return str(executable)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import compare_with_truth, meltano_plugin_executable, pipe_tap_into_target, run_tap
+from helpers import compare_with_truth, pipe_tap_into_target, run_tap
 from helpers.fold import fold
 from helpers.singer import tap_argv
 
@@ -90,14 +90,6 @@ def _assert_equals_truth(sandbox: SandboxProcess, messages: list[dict[str, Any]]
     for stream in CHANGING:
         comparison = compare_with_truth(stream, _live(messages, stream), sandbox.truth(stream))
         assert comparison.ok, comparison.summary()
-
-
-@pytest.fixture(scope="module")
-def target_jsonl() -> str:
-    executable = meltano_plugin_executable("loaders", "target-jsonl")
-    if executable is None:
-        pytest.skip("target-jsonl is not installed: run `make test` (meltano install) first")
-    return str(executable)
 
 
 def _sync_into_jsonl(

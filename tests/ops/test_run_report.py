@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import child_env, meltano_plugin_executable, parse_messages, pipe_tap_into_target
+from helpers import child_env, parse_messages, pipe_tap_into_target
 from helpers.singer import tap_argv
 
 if TYPE_CHECKING:
@@ -179,14 +179,6 @@ def assert_summary_matches(
     )
     assert sum(parts["payments", key]["refreshed"] for key in keys_by_id.values()) == payment_gets
     return parts
-
-
-@pytest.fixture(scope="module")
-def target_jsonl() -> str:
-    executable = meltano_plugin_executable("loaders", "target-jsonl")
-    if executable is None:
-        pytest.skip("target-jsonl is not installed: run `make test` (meltano install) first")
-    return str(executable)
 
 
 def sync_into_jsonl(
