@@ -45,20 +45,23 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 import msgspec
 import requests
 from requests.adapters import HTTPAdapter
-from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.exceptions import FatalAPIError, InvalidStreamSortException
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
 from tap_mindzpay import capture, endpoints
 from tap_mindzpay.auth import AuthenticationError
 from tap_mindzpay.endpoints import INVOICE_STATUS_LABELS
+from tap_mindzpay.fastpath import RecordWriter, identity_record_path
 from tap_mindzpay.paging import OffsetPaginator
 from tap_mindzpay.schemas import money_fields
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 
+    from singer_sdk import metrics
     from singer_sdk.helpers.types import Context
     from singer_sdk.tap_base import Tap
 
@@ -67,6 +70,9 @@ if TYPE_CHECKING:
     from tap_mindzpay.ratebudget import RateBudget
 
 OFFSET_HINT_KEY = "offset_hint"
+#: The SDK's bookmark keys in a partition state (``singer_sdk.helpers._state``).
+REPLICATION_KEY = "replication_key"
+REPLICATION_KEY_VALUE = "replication_key_value"
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 60.0
 #: A Retry-After beyond this is treated as this (a sync should not sleep for hours).
@@ -195,6 +201,13 @@ class MindzPayStream(RESTStream[int]):
     #: switched off; a schema with nested objects or arrays keeps the SDK's pass. Set to
     #: False for the plain SDK path; tests/test_fastpath_equivalence.py compares the two.
     fast_conformance: ClassVar[bool] = True
+    #: Performance lever (issue 5): RECORD messages written straight from the record, and an
+    #: integer bookmark moved in place, when the SDK's record steps are provably the identity
+    #: for the stream (``fastpath``: nothing deselected, no stream maps or flattening, flat
+    #: conformance). Set to False for the plain SDK path.
+    fast_records: ClassVar[bool] = True
+    _record_writer_checked = False
+    _fast_writer: RecordWriter | None = None
 
     def __init__(self, tap: Tap) -> None:
         """Create the stream with its class's schema."""
@@ -594,8 +607,167 @@ class MindzPayStream(RESTStream[int]):
     ) -> Generator[dict[str, Any], Any, Any]:
         # Progress and run summary (``progress``): the partition's start, its RECORDs, its end.
         report = self._partition_report = self.progress(context)
-        yield from super()._sync_records(context, write_messages=write_messages)
+        self._conform_to_catalog_schema()
+        self._record_writer_checked = False
+        writer = self._record_writer() if write_messages else None
+        if writer is not None and self.ABORT_AT_RECORD_COUNT is None:
+            yield from self._sync_records_fast(context, writer)
+        else:
+            yield from super()._sync_records(context, write_messages=write_messages)
         report.finish(own_work_only=bool(self.child_streams))
+
+    def _sync_records_fast(
+        self,
+        context: Context | None,
+        writer: RecordWriter,
+    ) -> Generator[dict[str, Any], Any, Any]:
+        """``Stream._sync_records`` (singer-sdk 0.54) for a stream on the fast record path.
+
+        The same steps in the same order (post_process, partition keys and child syncs,
+        RECORD, bookmark, STATE every ``STATE_MSG_FREQUENCY`` records, the final STATE), minus
+        what is the identity on this path: the RECORD goes straight to ``writer`` (see
+        ``fastpath``) and an integer bookmark of a sorted stream moves in place.
+        """
+        record_counter = self.get_record_counter()
+        timer = self.get_sync_timer()
+        record_index = 0
+        context_list = [context] if context is not None else self.partitions
+        with record_counter, timer:
+            for context_element in context_list or [{}]:
+                record_counter.with_context(context_element)
+                timer.with_context(context_element)
+                current_context = context_element or None
+                state_partition_context = self._get_state_partition_context(current_context)
+                self._write_starting_replication_value(current_context)
+                record_index = yield from self._sync_partition_fast(
+                    (current_context, state_partition_context), writer, record_counter, record_index
+                )
+                if current_context == state_partition_context:
+                    self._finalize_state(self.get_context_state(current_context))
+        if not context:
+            self._finalize_state(self.stream_state)
+        self._write_state_message()
+
+    def _sync_partition_fast(  # noqa: C901, PLR0912 - the SDK's per-record steps, inlined
+        self,
+        contexts: tuple[Context | None, Context | None],
+        writer: RecordWriter,
+        record_counter: metrics.Counter,
+        record_index: int,
+    ) -> Generator[dict[str, Any], Any, int]:
+        """One partition (its context and state partition context) of ``_sync_records_fast``.
+
+        Returns the stream's record index after the partition.
+        """
+        context, state_partition_context = contexts
+        child_context = None if context is None else copy.copy(context)
+        partition_items = tuple((state_partition_context or {}).items())
+        has_children = bool(self.child_streams)
+        selected = self.selected
+        key = self.replication_key
+        if not (
+            self.replication_method == REPLICATION_INCREMENTAL
+            and self.is_sorted
+            and self.check_sorted
+            and self.state_partitioning_keys is None
+        ):
+            key = None  # no bookmark to move in place: the SDK's rules decide
+        bookmark = self.get_context_state(context) if key is not None else {}
+        frequency = self.STATE_MSG_FREQUENCY
+        state_manager = self.state_manager
+        name = self.name
+        report = self._partition_report
+        version = self._stream_version
+        responses, extracted = -1, datetime.now(timezone.utc)
+        for idx, record_result in enumerate(self.get_records(context)):
+            if isinstance(record_result, tuple):  # pragma: no cover - SDK-deprecated form
+                record_result, child_context = record_result  # noqa: PLW2901
+            record = self.post_process(record_result, context)
+            if record is None:
+                continue
+            if has_children:
+                self._process_parent_record(
+                    record, (child_context, state_partition_context), (record_index, idx), context
+                )
+            else:
+                for name_, value_ in partition_items:
+                    if name_ not in record:
+                        record[name_] = value_
+            if selected:
+                capturing = self.capturing
+                if not capturing and report is not None:
+                    report.new += 1
+                if report is None or report.requests != responses:
+                    # One extraction time per API response (a list page, a refresh).
+                    responses = -1 if report is None else report.requests
+                    extracted = datetime.now(timezone.utc)
+                writer.write_record(name, record, version, extracted)
+                state_manager.is_flushed = False
+                if not capturing:
+                    value = record[key] if key is not None else None
+                    old = bookmark.get(REPLICATION_KEY_VALUE)
+                    if type(value) is int and (old is None or (type(old) is int and value >= old)):
+                        bookmark[REPLICATION_KEY] = key
+                        bookmark[REPLICATION_KEY_VALUE] = value
+                    else:
+                        # Not an integer, or out of order: the SDK's own rules (its warnings,
+                        # conversions and sort error).
+                        self._increment_stream_state(record, context=context)
+                if (record_index + 1) % frequency == 0:
+                    self._write_state_message()
+                record_counter.increment()
+                yield record
+            record_index += 1
+        return record_index
+
+    def _process_parent_record(
+        self,
+        record: dict[str, Any],
+        contexts: tuple[Context | None, Context | None],
+        indexes: tuple[int, int],
+        context: Context | None,
+    ) -> None:
+        """``_process_record`` (child syncs) as the SDK's loop calls it."""
+        child_context, state_partition_context = contexts
+        try:
+            self._process_record(
+                record,
+                child_context=child_context,
+                partition_context=state_partition_context,
+            )
+        except InvalidStreamSortException as ex:  # pragma: no cover
+            self.state_manager.log_sort_error(
+                ex=ex,
+                record_count=indexes[0] + 1,
+                partition_record_count=indexes[1] + 1,
+                current_context=context,
+            )
+            raise
+
+    def _record_writer(self) -> RecordWriter | None:
+        """The tap's ``RecordWriter`` when this stream's records may take the fast path."""
+        if not self._record_writer_checked:
+            writer = self._tap.message_writer
+            self._fast_writer = (
+                writer
+                if self.fast_records
+                and isinstance(writer, RecordWriter)
+                and identity_record_path(self)
+                else None
+            )
+            self._record_writer_checked = True
+        return self._fast_writer
+
+    def _conform_to_catalog_schema(self) -> None:
+        # A catalog may carry its own schema for the stream (the SDK conforms to that one);
+        # ``conform_flat`` knows only the stream's, so any other schema gets the SDK's pass.
+        catalog_schema = self._input_schema
+        if (
+            self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.NONE
+            and catalog_schema is not None
+            and catalog_schema.get("properties") != self.schema["properties"]
+        ):
+            self.TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.RECURSIVE
 
     @override
     def _write_record_message(self, record: dict[str, Any]) -> None:
@@ -603,7 +775,12 @@ class MindzPayStream(RESTStream[int]):
         # returns, so the count then still matches what reached the target.
         if not self.capturing and self._partition_report is not None:
             self._partition_report.new += 1
-        super()._write_record_message(record)
+        writer = self._record_writer()
+        if writer is None:
+            super()._write_record_message(record)
+            return
+        writer.write_record(self.name, record, self._stream_version, datetime.now(timezone.utc))
+        self.state_manager.is_flushed = False
 
     @override
     def _increment_stream_state(
@@ -629,6 +806,10 @@ class MindzPayStream(RESTStream[int]):
         start_date = self.config.get("start_date")
         return parse_timestamp(start_date) if start_date else None
 
+    @cached_property
+    def _has_status_label(self) -> bool:
+        return "status_label" in self.schema["properties"]
+
     @override
     def post_process(
         self,
@@ -636,29 +817,49 @@ class MindzPayStream(RESTStream[int]):
         context: Context | None = None,
     ) -> dict[str, Any] | None:
         """Parse money into ``Decimal``, add derived fields, apply ``start_date``."""
-        for field in self._money_fields:
-            value = row.get(field)
-            if value is not None and not isinstance(value, Decimal):
-                try:
-                    row[field] = Decimal(str(value))
-                except InvalidOperation:
-                    self.malformed(row, field, f"{value!r} is not a decimal amount")
-                    return None
+        conform = self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.NONE
+        if not self._parse_money(row, conform=conform):
+            return None
         if self._has_deletion_marker:
             row.setdefault(capture.DELETED_AT, None)
-        if self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.NONE:
-            self.conform_flat(row)
-        status = row.get("status")
-        if "status_label" in self.schema["properties"] and isinstance(status, int):
-            row["status_label"] = INVOICE_STATUS_LABELS.get(status)
+        if conform:
+            self._conform_names_and_booleans(row)
+        if self._has_status_label:
+            status = row.get("status")
+            if isinstance(status, int):
+                row["status_label"] = INVOICE_STATUS_LABELS.get(status)
         if self._start_date and not self.capturing:
-            created = row.get("created_at")
-            try:
-                if isinstance(created, str) and parse_timestamp(created) < self._start_date:
-                    return None
-            except ValueError:
-                self.malformed(row, "created_at", f"{created!r} is not an ISO 8601 timestamp")
+            return self._after_start_date(row)
+        return row
+
+    def _parse_money(self, row: dict[str, Any], *, conform: bool) -> bool:
+        """Money strings into ``Decimal`` in place; False if one is malformed (skipped)."""
+        for field in self._money_fields:
+            value = row.get(field)
+            if value is None:
+                continue
+            if not isinstance(value, Decimal):
+                try:
+                    # The wire's money is a string; str() of anything else, as before.
+                    value = Decimal(value if type(value) is str else str(value))
+                except InvalidOperation:
+                    self.malformed(row, field, f"{value!r} is not a decimal amount")
+                    return False
+                row[field] = value
+            if conform and not value.is_finite():
+                row[field] = None  # as conform_flat (NaN/Infinity have no JSON form)
+        return True
+
+    def _after_start_date(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        created = row.get("created_at")
+        try:
+            if isinstance(created, str) and parse_timestamp(created) < cast(
+                "datetime", self._start_date
+            ):
                 return None
+        except ValueError:
+            self.malformed(row, "created_at", f"{created!r} is not an ISO 8601 timestamp")
+            return None
         return row
 
     def conform_flat(self, row: dict[str, Any]) -> None:
@@ -666,8 +867,16 @@ class MindzPayStream(RESTStream[int]):
 
         Same results as ``TypeConformanceLevel.RECURSIVE`` for a flat schema: unknown
         properties dropped (one warning per new set of names, not one per record), booleans
-        coerced as the SDK does, NaN and infinite numbers nulled.
+        coerced as the SDK does, NaN and infinite numbers nulled. (``post_process`` does the
+        same, with the money check folded into its parsing loop.)
         """
+        self._conform_names_and_booleans(row)
+        for name in self._money_fields:
+            value = row.get(name)
+            if isinstance(value, Decimal) and not value.is_finite():
+                row[name] = None
+
+    def _conform_names_and_booleans(self, row: dict[str, Any]) -> None:
         if not row.keys() <= self._known_properties:
             unknown = frozenset(row.keys() - self._known_properties)
             for name in unknown:
@@ -683,10 +892,6 @@ class MindzPayStream(RESTStream[int]):
         for name in self._boolean_properties:
             if name in row and row[name] is not None:
                 row[name] = row[name] != 0
-        for name in self._money_fields:
-            value = row.get(name)
-            if isinstance(value, Decimal) and not value.is_finite():
-                row[name] = None
 
     def malformed(self, row: dict[str, Any], field: str, problem: str) -> None:
         """Fail on a malformed record, or skip it with a warning (``skip_malformed_records``).
