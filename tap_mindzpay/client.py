@@ -648,7 +648,7 @@ class MindzPayStream(RESTStream[int]):
             self._finalize_state(self.stream_state)
         self._write_state_message()
 
-    def _sync_partition_fast(  # noqa: C901, PLR0912 - the SDK's per-record steps, inlined
+    def _sync_partition_fast(  # noqa: C901, PLR0912, PLR0915 - the SDK's steps, inlined
         self,
         contexts: tuple[Context | None, Context | None],
         writer: RecordWriter,
@@ -664,61 +664,82 @@ class MindzPayStream(RESTStream[int]):
         partition_items = tuple((state_partition_context or {}).items())
         has_children = bool(self.child_streams)
         selected = self.selected
-        key = self.replication_key
-        if not (
-            self.replication_method == REPLICATION_INCREMENTAL
-            and self.is_sorted
-            and self.check_sorted
-            and self.state_partitioning_keys is None
-        ):
-            key = None  # no bookmark to move in place: the SDK's rules decide
-        bookmark = self.get_context_state(context) if key is not None else {}
+        key, bookmark = self._in_place_bookmark(context)
         frequency = self.STATE_MSG_FREQUENCY
         state_manager = self.state_manager
         name = self.name
         report = self._partition_report
         version = self._stream_version
         responses, extracted = -1, datetime.now(timezone.utc)
-        for idx, record_result in enumerate(self.get_records(context)):
-            if isinstance(record_result, tuple):  # pragma: no cover - SDK-deprecated form
-                record_result, child_context = record_result  # noqa: PLW2901
-            record = self.post_process(record_result, context)
-            if record is None:
-                continue
-            if has_children:
-                self._process_parent_record(
-                    record, (child_context, state_partition_context), (record_index, idx), context
-                )
-            else:
-                for name_, value_ in partition_items:
-                    if name_ not in record:
-                        record[name_] = value_
-            if selected:
-                capturing = self.capturing
-                if not capturing and report is not None:
-                    report.new += 1
-                if report is None or report.requests != responses:
-                    # One extraction time per API response (a list page, a refresh).
-                    responses = -1 if report is None else report.requests
-                    extracted = datetime.now(timezone.utc)
-                writer.write_record(name, record, version, extracted)
-                state_manager.is_flushed = False
-                if not capturing:
-                    value = record[key] if key is not None else None
-                    old = bookmark.get(REPLICATION_KEY_VALUE)
-                    if type(value) is int and (old is None or (type(old) is int and value >= old)):
-                        bookmark[REPLICATION_KEY] = key
-                        bookmark[REPLICATION_KEY_VALUE] = value
-                    else:
-                        # Not an integer, or out of order: the SDK's own rules (its warnings,
-                        # conversions and sort error).
-                        self._increment_stream_state(record, context=context)
-                if (record_index + 1) % frequency == 0:
-                    self._write_state_message()
-                record_counter.increment()
-                yield record
-            record_index += 1
+        counted = 0  # records not yet added to the SDK's record counter (added per STATE)
+        try:
+            for idx, record_result in enumerate(self.get_records(context)):
+                if isinstance(record_result, tuple):  # pragma: no cover - SDK-deprecated form
+                    record_result, child_context = record_result  # noqa: PLW2901
+                record = self.post_process(record_result, context)
+                if record is None:
+                    continue
+                if has_children:
+                    self._process_parent_record(
+                        record,
+                        (child_context, state_partition_context),
+                        (record_index, idx),
+                        context,
+                    )
+                else:
+                    for name_, value_ in partition_items:
+                        if name_ not in record:
+                            record[name_] = value_
+                if selected:
+                    capturing = self.capturing
+                    if not capturing and report is not None:
+                        report.new += 1
+                    if report is None or report.requests != responses:
+                        # One extraction time per API response (a list page, a refresh).
+                        responses = -1 if report is None else report.requests
+                        extracted = datetime.now(timezone.utc)
+                    writer.write_record(name, record, version, extracted)
+                    state_manager.is_flushed = False
+                    if not capturing:
+                        value = record[key] if key is not None else None
+                        old = bookmark.get(REPLICATION_KEY_VALUE)
+                        if type(value) is int and (
+                            old is None or (type(old) is int and value >= old)
+                        ):
+                            bookmark[REPLICATION_KEY] = key
+                            bookmark[REPLICATION_KEY_VALUE] = value
+                        else:
+                            # Not an integer, or out of order: the SDK's own rules (its warnings,
+                            # conversions and sort error).
+                            self._increment_stream_state(record, context=context)
+                    counted += 1
+                    if (record_index + 1) % frequency == 0:
+                        self._write_state_message()
+                        record_counter.increment(counted)
+                        counted = 0
+                    yield record
+                record_index += 1
+        finally:
+            if counted:
+                record_counter.increment(counted)
         return record_index
+
+    def _in_place_bookmark(self, context: Context | None) -> tuple[str | None, dict[str, Any]]:
+        """The replication key and partition state whose bookmark the fast loop may set.
+
+        Only for the SDK's sorted, checked, unpartitioned INCREMENTAL case, where its
+        ``increment_state`` sets ``replication_key_value`` to a new value not below the old;
+        ``(None, {})`` otherwise (then every record goes through the SDK's rules).
+        """
+        if (
+            self.replication_key is not None
+            and self.replication_method == REPLICATION_INCREMENTAL
+            and self.is_sorted
+            and self.check_sorted
+            and self.state_partitioning_keys is None
+        ):
+            return self.replication_key, self.get_context_state(context)
+        return None, {}
 
     def _process_parent_record(
         self,

@@ -51,6 +51,7 @@ class RecordWriter(MsgSpecWriter):
         """Create the writer with its reusable encoding buffer."""
         super().__init__()
         self._line = bytearray(512)
+        self._messages: dict[tuple[str, int | None], dict[str, Any]] = {}
 
     @override
     def serialize_message(self, message: Message) -> bytearray:
@@ -69,9 +70,16 @@ class RecordWriter(MsgSpecWriter):
         time_extracted: datetime,
     ) -> None:
         """Write one RECORD message: the line of ``RecordMessage(...)`` with these fields."""
-        message: dict[str, Any] = {"type": "RECORD", "stream": stream, "record": record}
-        if version is not None:
-            message["version"] = version
+        message = self._messages.get((stream, version))
+        if message is None:
+            # One dict per stream and version, its record and time replaced on each call (the
+            # encoder is done with it before the next): no dict built per record.
+            message = {"type": "RECORD", "stream": stream, "record": None}
+            if version is not None:
+                message["version"] = version
+            message["time_extracted"] = None
+            self._messages[stream, version] = message
+        message["record"] = record
         message["time_extracted"] = time_extracted
         line = self._line
         encoder.encode_into(message, line)
