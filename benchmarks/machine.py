@@ -45,14 +45,24 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def describe() -> dict[str, str]:
-    """CPU model, cores, RAM, OS, Python and the versions of the packages that matter."""
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages (other work on the machine skews every figure)."""
+    try:
+        return " / ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def describe(load_at_start: str = "unknown") -> dict[str, str]:
+    """CPU model, cores, RAM, OS, Python, load, and the versions of the packages that matter."""
     facts = {
         "CPU": _cpu_model(),
         "cores (logical)": str(os.cpu_count()),
         "RAM": _memory_gib(),
         "OS": f"{platform.system()} {platform.release()}",
         "Python": f"{platform.python_implementation()} {sys.version.split()[0]}",
+        "load average 1/5/15 min, at start": load_at_start,
+        "load average 1/5/15 min, at end": load_average(),
     }
     facts |= {package: _version(package) for package in PACKAGES}
     return facts

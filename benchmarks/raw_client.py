@@ -6,7 +6,9 @@ ascending, and one `{"type": "RECORD", ...}` line per record on a buffered stdou
 state, no type conformance, no retries. The benchmark divides the tap's records/s by this one's.
 
 With `--pages-only` it is the trivial client that measures the sandbox alone: it reads every
-page's bytes and decodes only the envelope of the first page of each list (for `meta.total`).
+page's bytes over one keep-alive `http.client` connection (no `requests`, whose per-request work
+would be counted as the server's) and decodes only the envelope of the first page of each list
+(for `meta.total`).
 
     python benchmarks/raw_client.py --api-url http://127.0.0.1:PORT/api/v2 > /dev/null
 """
@@ -14,9 +16,11 @@ page's bytes and decodes only the envelope of the first page of each list (for `
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import sys
 import time
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -38,6 +42,8 @@ class RawClient:
         self.session = requests.Session()
         self.session.trust_env = False  # loopback only: never through a proxy
         self.pages = 0
+        self._connection: http.client.HTTPConnection | None = None
+        self._prefix = ""
         response = self.session.post(
             f"{self.api_url}/oauth/token",
             data={
@@ -82,8 +88,32 @@ class RawClient:
         total = first.json()["meta"]["total"]
         size = len(first.content)
         for offset in range(self.page_size, total, self.page_size):
-            size += len(self._get(path, offset).content)
+            size += len(self._get_bytes(path, offset))
         return size
+
+    def _get_bytes(self, path: str, offset: int) -> bytes:
+        # The thinnest keep-alive GET the stdlib has: what the server costs, not the client.
+        if self._connection is None:
+            parts = urllib.parse.urlsplit(self.api_url)
+            https = parts.scheme == "https"
+            kind = http.client.HTTPSConnection if https else http.client.HTTPConnection
+            self._connection = kind(parts.netloc, timeout=60)
+            self._prefix = parts.path
+        query = urllib.parse.urlencode(
+            {"limit": self.page_size, "offset": offset, "sort_by": "id", "sort_direction": "asc"}
+        )
+        self._connection.request(
+            "GET",
+            f"{self._prefix}{path}?{query}",
+            headers={"Authorization": self.session.headers["Authorization"]},
+        )
+        response = self._connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            msg = f"GET {path} offset {offset}: HTTP {response.status}"
+            raise RuntimeError(msg)
+        self.pages += 1
+        return body
 
 
 def child_paths(account: dict[str, Any]) -> dict[str, str]:

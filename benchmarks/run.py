@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     only = {part.strip() for part in args.only.split(",") if part.strip()}
     started_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load_at_start = machine.load_average()
     started = time.monotonic()
     bench = Bench(PROJECT_ROOT / ".bench")
     rows = measure(args, bench, only)
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         page = report.markdown(
             rows,
-            machine=machine.describe(),
+            machine=machine.describe(load_at_start),
             command=command.strip(),
             settings=settings,
             started=started_at,

@@ -56,6 +56,7 @@ from typing_extensions import override
 from tap_mindzpay import capture, endpoints
 from tap_mindzpay.auth import AuthenticationError
 from tap_mindzpay.endpoints import INVOICE_STATUS_LABELS
+from tap_mindzpay.fastpath import FastRecordSync
 from tap_mindzpay.paging import OffsetPaginator
 from tap_mindzpay.schemas import money_fields
 
@@ -184,7 +185,7 @@ def api_error(body: object) -> tuple[str, str]:
     return "", ""
 
 
-class MindzPayStream(RESTStream[int]):
+class MindzPayStream(FastRecordSync, RESTStream[int]):
     """Base of every MindzPay stream: one request path, id-guarded paging, Decimal money."""
 
     primary_keys: ClassVar[tuple[str, ...]] = ("id",)
@@ -215,6 +216,8 @@ class MindzPayStream(RESTStream[int]):
     #: switched off; a schema with nested objects or arrays keeps the SDK's pass. Set to
     #: False for the plain SDK path; tests/test_fastpath_equivalence.py compares the two.
     fast_conformance: ClassVar[bool] = True
+    # Performance lever (issue 5): ``fast_records`` (from ``fastpath.FastRecordSync``) writes
+    # RECORD lines straight from the record where the SDK's record steps are the identity.
 
     def __init__(self, tap: Tap) -> None:
         """Create the stream with its class's schema."""
@@ -718,8 +721,25 @@ class MindzPayStream(RESTStream[int]):
     ) -> Generator[dict[str, Any], Any, Any]:
         # Progress and run summary (``progress``): the partition's start, its RECORDs, its end.
         report = self._partition_report = self.progress(context)
-        yield from super()._sync_records(context, write_messages=write_messages)
+        self._conform_to_catalog_schema()
+        self._record_writer_checked = False
+        writer = self._record_writer() if write_messages else None
+        if writer is not None and self.ABORT_AT_RECORD_COUNT is None:
+            yield from self._sync_records_fast(context, writer)
+        else:
+            yield from super()._sync_records(context, write_messages=write_messages)
         report.finish(own_work_only=bool(self.child_streams))
+
+    def _conform_to_catalog_schema(self) -> None:
+        # A catalog may carry its own schema for the stream (the SDK conforms to that one);
+        # ``conform_flat`` knows only the stream's, so any other schema gets the SDK's pass.
+        catalog_schema = self._input_schema
+        if (
+            self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.NONE
+            and catalog_schema is not None
+            and catalog_schema.get("properties") != self.schema["properties"]
+        ):
+            self.TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.RECURSIVE
 
     @override
     def _write_record_message(self, record: dict[str, Any]) -> None:
@@ -727,7 +747,12 @@ class MindzPayStream(RESTStream[int]):
         # returns, so the count then still matches what reached the target.
         if not self.capturing and self._partition_report is not None:
             self._partition_report.new += 1
-        super()._write_record_message(record)
+        writer = self._record_writer()
+        if writer is None:
+            super()._write_record_message(record)
+            return
+        writer.write_record(self.name, record, self._stream_version, datetime.now(timezone.utc))
+        self.state_manager.is_flushed = False
 
     @override
     def _increment_stream_state(
@@ -753,6 +778,10 @@ class MindzPayStream(RESTStream[int]):
         start_date = self.config.get("start_date")
         return parse_timestamp(start_date) if start_date else None
 
+    @cached_property
+    def _has_status_label(self) -> bool:
+        return "status_label" in self.schema["properties"]
+
     @override
     def post_process(
         self,
@@ -760,29 +789,49 @@ class MindzPayStream(RESTStream[int]):
         context: Context | None = None,
     ) -> dict[str, Any] | None:
         """Parse money into ``Decimal``, add derived fields, apply ``start_date``."""
-        for field in self._money_fields:
-            value = row.get(field)
-            if value is not None and not isinstance(value, Decimal):
-                try:
-                    row[field] = Decimal(str(value))
-                except InvalidOperation:
-                    self.malformed(row, field, f"{value!r} is not a decimal amount")
-                    return None
+        conform = self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.NONE
+        if not self._parse_money(row, conform=conform):
+            return None
         if self._has_deletion_marker:
             row.setdefault(capture.DELETED_AT, None)
-        if self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.NONE:
-            self.conform_flat(row)
-        status = row.get("status")
-        if "status_label" in self.schema["properties"] and isinstance(status, int):
-            row["status_label"] = INVOICE_STATUS_LABELS.get(status)
+        if conform:
+            self._conform_names_and_booleans(row)
+        if self._has_status_label:
+            status = row.get("status")
+            if isinstance(status, int):
+                row["status_label"] = INVOICE_STATUS_LABELS.get(status)
         if self._start_date and not self.capturing:
-            created = row.get("created_at")
-            try:
-                if isinstance(created, str) and parse_timestamp(created) < self._start_date:
-                    return None
-            except ValueError:
-                self.malformed(row, "created_at", f"{created!r} is not an ISO 8601 timestamp")
+            return self._after_start_date(row)
+        return row
+
+    def _parse_money(self, row: dict[str, Any], *, conform: bool) -> bool:
+        """Money strings into ``Decimal`` in place; False if one is malformed (skipped)."""
+        for field in self._money_fields:
+            value = row.get(field)
+            if value is None:
+                continue
+            if not isinstance(value, Decimal):
+                try:
+                    # The wire's money is a string; str() of anything else, as before.
+                    value = Decimal(value if type(value) is str else str(value))
+                except InvalidOperation:
+                    self.malformed(row, field, f"{value!r} is not a decimal amount")
+                    return False
+                row[field] = value
+            if conform and not value.is_finite():
+                row[field] = None  # as conform_flat (NaN/Infinity have no JSON form)
+        return True
+
+    def _after_start_date(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        created = row.get("created_at")
+        try:
+            if isinstance(created, str) and parse_timestamp(created) < cast(
+                "datetime", self._start_date
+            ):
                 return None
+        except ValueError:
+            self.malformed(row, "created_at", f"{created!r} is not an ISO 8601 timestamp")
+            return None
         return row
 
     def conform_flat(self, row: dict[str, Any]) -> None:
@@ -790,8 +839,16 @@ class MindzPayStream(RESTStream[int]):
 
         Same results as ``TypeConformanceLevel.RECURSIVE`` for a flat schema: unknown
         properties dropped (one warning per new set of names, not one per record), booleans
-        coerced as the SDK does, NaN and infinite numbers nulled.
+        coerced as the SDK does, NaN and infinite numbers nulled. (``post_process`` does the
+        same, with the money check folded into its parsing loop.)
         """
+        self._conform_names_and_booleans(row)
+        for name in self._money_fields:
+            value = row.get(name)
+            if isinstance(value, Decimal) and not value.is_finite():
+                row[name] = None
+
+    def _conform_names_and_booleans(self, row: dict[str, Any]) -> None:
         if not row.keys() <= self._known_properties:
             unknown = frozenset(row.keys() - self._known_properties)
             for name in unknown:
@@ -807,10 +864,6 @@ class MindzPayStream(RESTStream[int]):
         for name in self._boolean_properties:
             if name in row and row[name] is not None:
                 row[name] = row[name] != 0
-        for name in self._money_fields:
-            value = row.get(name)
-            if isinstance(value, Decimal) and not value.is_finite():
-                row[name] = None
 
     def malformed(self, row: dict[str, Any], field: str, problem: str) -> None:
         """Fail on a malformed record, or skip it with a warning (``skip_malformed_records``).

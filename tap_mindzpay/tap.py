@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.plugin_base import JSONSchemaValidator, SingerCommand, _ConfigInput
 from singer_sdk.tap_base import CliTestOptionValue
@@ -30,6 +29,7 @@ from tap_mindzpay import endpoints
 from tap_mindzpay.auth import MindzPayAuthenticator
 from tap_mindzpay.capture import CaptureStateError
 from tap_mindzpay.connection import CheckResult, ConnectionCheck
+from tap_mindzpay.fastpath import RecordWriter
 from tap_mindzpay.launcher import EmbeddedSandbox, SandboxLaunchError
 from tap_mindzpay.paging import PaginationError
 from tap_mindzpay.progress import RunReport
@@ -271,8 +271,9 @@ class TapMindzPay(Tap):
     config_jsonschema: ClassVar[dict[str, Any]] = SETTINGS.to_dict()
     #: Performance lever (issue 5): the SDK's msgspec writer serialises messages about four
     #: times faster than its default simplejson one; same JSON values (Decimal money stays an
-    #: exact number). tests/test_fastpath_equivalence.py compares it with the default writer.
-    message_writer_class = MsgSpecWriter
+    #: exact number). ``RecordWriter`` adds the fast record path (``fastpath``) to it.
+    #: tests/test_fastpath_equivalence.py compares it with the default writer.
+    message_writer_class = RecordWriter
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
