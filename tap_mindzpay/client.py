@@ -788,7 +788,13 @@ class MindzPayStream(FastRecordSync, RESTStream[int]):
         row: dict[str, Any],
         context: Context | None = None,
     ) -> dict[str, Any] | None:
-        """Parse money into ``Decimal``, add derived fields, apply ``start_date``."""
+        """Check timestamps are present, parse money, add derived fields, apply ``start_date``."""
+        if ("created_at" not in row or "updated_at" not in row) and not row.get(capture.DELETED_AT):
+            # Every MindzPay record carries both (null is allowed, absence is not): change
+            # capture and start_date rely on them, so a record without one is malformed.
+            missing = "created_at" if "created_at" not in row else "updated_at"
+            self.malformed(row, missing, "missing (the contract always sends it)")
+            return None
         conform = self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.NONE
         if not self._parse_money(row, conform=conform):
             return None

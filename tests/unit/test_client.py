@@ -201,9 +201,26 @@ def test_accounts_stream_pages_by_id_and_filters_account_keys(server: Scripted):
     ]
 
 
+TIMES = {"created_at": "2026-11-01T09:00:00-03:00", "updated_at": "2026-11-01T09:00:00-03:00"}
+
+
+def test_record_without_updated_at_is_malformed(server: Scripted):
+    invoices = make_stream(server, "invoices")
+    row = {"id": 4, "amount": "1.00", "status": 2, "created_at": TIMES["created_at"]}
+    with pytest.raises(client.MalformedRecordError, match="record id 4, field updated_at: missing"):
+        invoices.post_process(row)
+
+
+def test_deletion_marker_needs_no_timestamps(server: Scripted):
+    invoices = make_stream(server, "invoices")
+    row = invoices.post_process({"id": 4, "_sdc_deleted_at": "2026-11-01T12:00:00+00:00"})
+    assert row is not None
+    assert row["_sdc_deleted_at"] == "2026-11-01T12:00:00+00:00"
+
+
 def test_money_becomes_decimal_and_status_gets_its_label(server: Scripted):
     invoices = make_stream(server, "invoices")
-    row = invoices.post_process({"id": 1, "amount": "1234.50", "status": 1})
+    row = invoices.post_process({"id": 1, "amount": "1234.50", "status": 1, **TIMES})
     assert row is not None
     assert str(row["amount"]) == "1234.50"
     assert type(row["amount"]).__name__ == "Decimal"
@@ -213,12 +230,12 @@ def test_money_becomes_decimal_and_status_gets_its_label(server: Scripted):
 def test_malformed_money_fails_naming_stream_record_and_field(server: Scripted):
     invoices = make_stream(server, "invoices")
     with pytest.raises(client.MalformedRecordError, match="invoices, record id 9, field amount"):
-        invoices.post_process({"id": 9, "amount": "12,50", "status": 0})
+        invoices.post_process({"id": 9, "amount": "12,50", "status": 0, **TIMES})
 
 
 def test_malformed_record_is_skipped_when_configured(server: Scripted):
     invoices = make_stream(server, "invoices", skip_malformed_records=True)
-    assert invoices.post_process({"id": 9, "amount": "abc", "status": 0}) is None
+    assert invoices.post_process({"id": 9, "amount": "abc", "status": 0, **TIMES}) is None
 
 
 @pytest.mark.usefixtures("waits")
