@@ -124,11 +124,15 @@ def test_status_changes_match_the_transitions_the_sandbox_applied(
     applied: Counter[str] = Counter()
     landed: dict[str, list[dict[str, Any]]] = {}
     for sync in range(3):
+        sandbox.reset_stats()
         rows, state = _sync_into_jsonl(config, target_jsonl, tmp_path / f"sync{sync}", state)
+        refreshes = sandbox.stats()["refreshes"]
+        assert refreshes or sync == 0, "a sync after a clock advance refreshes the in-flight"
+        assert {r["status_before"] for r in refreshes} <= {0, 1, 4}, "refresh only in flight"
         for stream, stream_rows in rows.items():
             landed.setdefault(stream, []).extend(stream_rows)
         # What target-jsonl holds, folded by primary key, equals the truth after every sync.
-        for stream in CHANGING:
+        for stream in ("accounts", *CHANGING):
             folded = fold(landed[stream], ("id",))
             live = {k: v for k, v in folded.items() if not v.get("_sdc_deleted_at")}
             comparison = compare_with_truth(stream, live, sandbox.truth(stream))
