@@ -269,13 +269,16 @@ class Engine:
     back_in_flight: set[int] = field(default_factory=set)
     #: Called with (record, previous status or None, via) for every status transition seen.
     on_change: Callable[[Mapping[str, Any], object, str], None] | None = None
+    #: Keep ids by last seen status in the state (the stream has a changes stream; tracked
+    #: even while ``on_change`` is None, so that ``from_status`` is right once it is set).
+    track_statuses: bool = False
 
     def __post_init__(self) -> None:
         """Status tracking starts with the first sync of a partition (or its first sweep)."""
-        if self.on_change is not None and self.state.statuses is None and self.state.known:
+        if self.track_statuses and self.state.statuses is None and self.state.known:
             # State from before tracking: statuses are unknown until the next sweep reads them.
             return
-        if self.on_change is not None and self.state.statuses is None:
+        if self.track_statuses and self.state.statuses is None:
             self.state.statuses = {}
 
     def _count(self, key: str, n: int = 1) -> None:
@@ -311,7 +314,6 @@ class Engine:
         """Report a status transition (``previous`` ``UNSEEN``: reported as None)."""
         status = record.get("status")
         if self.on_change is not None and previous != status:
-            self._count("transitions")
             self.on_change(record, None if previous is UNSEEN else previous, via)
 
     def observe_new(self, record: Mapping[str, Any]) -> None:
@@ -319,12 +321,23 @@ class Engine:
         record_id = record.get("id")
         if not isinstance(record_id, int):
             return
-        if self.on_change is not None:
-            previous = self.status_of(record_id)
-            self._track(record_id, previous, record.get("status"))
-            self._transition(record, previous, "new")
-        if self.state.known is not None:
-            self.state.known.add(record_id)
+        known = self.state.known
+        if self.track_statuses:
+            if known is not None and record_id not in known and self.state.statuses is not None:
+                # A new id (the common case, once per record of a full sync): no lookup.
+                status = record.get("status")
+                ids = self.state.statuses.get(status)
+                if ids is None:
+                    ids = self.state.statuses[status] = IdSet()
+                ids.add(record_id)
+                if self.on_change is not None:
+                    self.on_change(record, None, "new")
+            else:
+                previous = self.status_of(record_id)
+                self._track(record_id, previous, record.get("status"))
+                self._transition(record, previous, "new")
+        if known is not None:
+            known.add(record_id)
         if self.in_flight_rule is not None and self.in_flight_rule(record):
             self.state.in_flight[record_id] = fingerprint(record)
         # Only a sweep (or the first full sync, which is one) may move the sweep's mark: a new
@@ -374,7 +387,7 @@ class Engine:
         hwm = None if emit_all else self.state.sweep_hwm
         limit = parse_time(hwm) if hwm else None
         seen = IdSet()
-        tracking = self.on_change is not None
+        tracking = self.track_statuses
         # Statuses are rebuilt from the list (the old ones answer "from which status").
         statuses: dict[object, IdSet] = {}
         newest = self.state.sweep_hwm

@@ -608,6 +608,7 @@ class MindzPayStream(FastRecordSync, RESTStream[int]):
             checkpoint=lambda: self._checkpoint(state, partition),
             max_concurrency=int(self.config.get("max_concurrency", 8)),
             on_change=self._transition_writer(context),
+            track_statuses=bool(self.capture_rule and self.capture_rule.changes_stream),
         )
         self._live_capture = (state, partition)
         report = self.progress(context)
@@ -641,22 +642,20 @@ class MindzPayStream(FastRecordSync, RESTStream[int]):
     def _transition_writer(
         self, context: Context | None
     ) -> Callable[[Mapping[str, Any], object, str], None] | None:
-        """Where status transitions go: the rule's changes stream, if it has one.
+        """Where status transitions go: the rule's changes stream, if it has one, selected.
 
-        Transitions are tracked even while that stream is unselected, so that its
-        ``from_status`` is right once it is selected.
+        The engine tracks statuses either way (``Engine.track_statuses``).
         """
         name = self.capture_rule.changes_stream if self.capture_rule else None
-        if name is None:
+        target = self._tap.streams.get(name) if name else None
+        if not isinstance(target, MindzPayStream) or not target.selected:
             return None
-        target = self._tap.streams.get(name)
         report = self.progress(context)
 
         def write(record: Mapping[str, Any], previous: object, via: str) -> None:
-            if isinstance(target, MindzPayStream) and target.selected:
-                change = target.transition_record(record, previous, via, context)
-                if change is not None:
-                    target.write_derived(change, report)
+            change = target.transition_record(record, previous, via, context)
+            if change is not None:
+                target.write_derived(change, report)
 
         return write
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import SandboxProcess, child_env, meltano_plugin_executable, venv_script
+from helpers import SandboxProcess, meltano_plugin_executable, run_tap_cli
 from helpers.sandbox import shared_sandbox
 
 if TYPE_CHECKING:
@@ -58,16 +57,7 @@ def discovered_catalog(tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
     import json  # noqa: PLC0415
 
     workdir: Path = tmp_path_factory.mktemp("discover")
-    completed = subprocess.run(
-        [venv_script("tap-mindzpay"), "--discover"],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        env=child_env(),
-        cwd=workdir,
-        timeout=120,
-        check=False,
-    )
+    completed = run_tap_cli("--discover", cwd=workdir)
     assert completed.returncode == 0, f"--discover failed:\n{completed.stderr[-4000:]}"
     return dict(json.loads(completed.stdout))
 

@@ -23,7 +23,14 @@ from .fold import (
 from .meltano import IsolatedMeltano, MeltanoResult, missing_plugins
 from .processes import PROJECT_ROOT, child_env, meltano_plugin_executable, venv_script
 from .sandbox import TRUTH_STREAMS, SandboxError, SandboxProcess
-from .singer import PipeRun, TapRun, parse_messages, pipe_tap_into_target, run_tap
+from .singer import (
+    PipeRun,
+    TapRun,
+    parse_messages,
+    pipe_tap_into_target,
+    run_tap,
+    run_tap_cli,
+)
 
 __all__ = [
     "PRIMARY_KEYS",
@@ -46,6 +53,7 @@ __all__ = [
     "parse_messages",
     "pipe_tap_into_target",
     "run_tap",
+    "run_tap_cli",
     "values_equal",
     "venv_script",
 ]

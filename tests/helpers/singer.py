@@ -92,6 +92,20 @@ def write_json(directory: Path, name: str, value: Any) -> Path:
     return path
 
 
+def run_tap_cli(*args: str, cwd: Path, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """Run ``tap-mindzpay <args>`` in ``cwd`` (text output captured, exit code not checked)."""
+    return subprocess.run(
+        [venv_script("tap-mindzpay"), *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=child_env(),
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def tap_argv(
     config: dict[str, Any] | Path | None,
     workdir: Path,

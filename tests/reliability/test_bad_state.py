@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import child_env, run_tap, venv_script
+from helpers import run_tap, run_tap_cli
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Callable
     from pathlib import Path
 
@@ -139,17 +139,7 @@ def run_with_state_text(
 ) -> subprocess.CompletedProcess[str]:
     (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
     (tmp_path / "state.json").write_text(text, encoding="utf-8")
-    argv = [venv_script("tap-mindzpay"), "--config", "config.json", "--state", "state.json"]
-    return subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        env=child_env(),
-        cwd=tmp_path,
-        timeout=120,
-        check=False,
-    )
+    return run_tap_cli("--config", "config.json", "--state", "state.json", cwd=tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import SandboxProcess, child_env, run_tap, venv_script
+from helpers import SandboxProcess, run_tap, run_tap_cli
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -223,16 +222,7 @@ def test_about_and_discover_print_no_secret(world, tmp_path):
     config = world.tap_config(client_secret=SECRET, refresh_token=REFRESH)
     (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
     for flags in (["--about", "--format=json"], ["--discover"]):
-        done = subprocess.run(
-            [venv_script("tap-mindzpay"), "--config", "config.json", *flags],
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            env=child_env(),
-            cwd=tmp_path,
-            timeout=120,
-            check=False,
-        )
+        done = run_tap_cli("--config", "config.json", *flags, cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-3000:]
         assert json.loads(done.stdout), "nothing printed: the test proves nothing"
         for secret in (SECRET, REFRESH):
