@@ -238,6 +238,14 @@ class CaptureState:
         return now - parse_time(self.sweep_at) >= timedelta(hours=interval_hours)
 
 
+def _add_status(statuses: dict[object, IdSet], status: object, record_id: int) -> None:
+    """Put ``record_id`` in the id set of ``status``."""
+    ids = statuses.get(status)
+    if ids is None:
+        ids = statuses[status] = IdSet()
+    ids.add(record_id)
+
+
 def fingerprint(record: Mapping[str, Any]) -> tuple[Any, str | None]:
     """What the state remembers of an in-flight record: status and updated_at."""
     return record.get("status"), record.get("updated_at")
@@ -301,10 +309,7 @@ class Engine:
             return
         if previous is not UNSEEN and previous in statuses:
             statuses[previous].discard(record_id)
-        ids = statuses.get(status)
-        if ids is None:
-            ids = statuses[status] = IdSet()
-        ids.add(record_id)
+        _add_status(statuses, status, record_id)
 
     def _untrack(self, record_id: int, previous: object) -> None:
         if self.state.statuses is not None and previous in self.state.statuses:
@@ -323,19 +328,11 @@ class Engine:
             return
         known = self.state.known
         if self.track_statuses:
-            if known is not None and record_id not in known and self.state.statuses is not None:
-                # A new id (the common case, once per record of a full sync): no lookup.
-                status = record.get("status")
-                ids = self.state.statuses.get(status)
-                if ids is None:
-                    ids = self.state.statuses[status] = IdSet()
-                ids.add(record_id)
-                if self.on_change is not None:
-                    self.on_change(record, None, "new")
-            else:
-                previous = self.status_of(record_id)
-                self._track(record_id, previous, record.get("status"))
-                self._transition(record, previous, "new")
+            # A new id (once per record of a full sync) needs no lookup of its last status.
+            unseen = known is not None and record_id not in known
+            previous = UNSEEN if unseen else self.status_of(record_id)
+            self._track(record_id, previous, record.get("status"))
+            self._transition(record, previous, "new")
         if known is not None:
             known.add(record_id)
         if self.in_flight_rule is not None and self.in_flight_rule(record):
@@ -405,10 +402,7 @@ class Engine:
                     self._transition(record, previous, "sweep")
                 yield record
             if tracking:
-                ids = statuses.get(status)
-                if ids is None:
-                    ids = statuses[status] = IdSet()
-                ids.add(record_id)
+                _add_status(statuses, status, record_id)
             if self.in_flight_rule is not None and self.in_flight_rule(record):
                 if record_id not in self.state.in_flight:
                     self.back_in_flight.add(record_id)
