@@ -51,6 +51,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--client-id", default="mindzpay-demo")
     add("--client-secret", default="mindzpay-demo-secret")
     add("--refresh-token", default="mindzpay-demo-refresh")
+    add(
+        "--undeclared-properties",
+        action="store_true",
+        help="every record carries properties no schema declares (as APIs add fields)",
+    )
     add("--faults", default="{}", help="JSON object of fault switches (see docs/sandbox.md)")
     return parser.parse_args(argv)
 
@@ -81,12 +86,14 @@ def build(args: argparse.Namespace) -> Sandbox:
         rate_window=args.rate_window,
         speed=args.speed,
         frozen=args.frozen or args.catch_up,
+        undeclared=args.undeclared_properties,
     )
     app = Sandbox(world=world, world_config=world_config, config=config, storage=storage)
     faults = json.loads(args.faults)
     if args.latency_ms:
         faults["latency_ms"] = args.latency_ms
     app.faults.configure(faults)
+    app.apply_undeclared()
     app.save()
     return app
 

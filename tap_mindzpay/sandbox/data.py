@@ -5,12 +5,15 @@ Everything is drawn from one `random.Random` so the same seed gives the same wor
 
 from __future__ import annotations
 
+import math
+import zlib
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import random
+    from collections.abc import Callable
 
 BRT = timezone(timedelta(hours=-3))
 EPOCH = datetime(2026, 11, 1, 9, 0, 0, tzinfo=BRT)
@@ -27,6 +30,27 @@ CARD_BRANDS = ("American Express", "Diners", "Elo", "MasterCard", "Visa")
 # Initial invoice statuses of recent invoices: mostly settled, about 12% in flight (0, 1, 4).
 IN_FLIGHT_STATUSES = frozenset({0, 1, 4})
 INVOICE_STATUS_WEIGHTS = {2: 45, 8: 20, 5: 8, 7: 7, 3: 3, 9: 3, 6: 2, 0: 4, 1: 5, 4: 3}
+
+
+CHANNELS = ("checkout", "app", "api", "marketplace", "whatsapp")
+TAGS = ("black-friday", "afiliado", "b2b", "renovacao", "cupom", "parceiro", "lead-quente")
+
+
+def undeclared(stream: str, record_id: int) -> Record:
+    """Properties no schema declares, as an API that added fields sends them; fixed per record."""
+    h = zlib.crc32(f"{stream}:{record_id}".encode())
+    return {
+        "external_reference": f"{stream[:3]}-{h:08x}",
+        "channel": CHANNELS[h % len(CHANNELS)],
+        "tags": [TAGS[(h >> shift) % len(TAGS)] for shift in range(h % 3)],
+        "metadata": {
+            "source": CHANNELS[(h >> 3) % len(CHANNELS)],
+            "utm": {"campaign": f"campanha-{h % 17}", "medium": ("cpc", "email", "social")[h % 3]},
+            "schema_version": 1 + h % 3,
+        },
+        "risk_analysis": {"score": (h % 1000) / 10, "signals": [f"s{h % 7}", f"s{h % 11}"]},
+        "legacy_id": None if h % 3 == 0 else h % 100_000,
+    }
 
 
 def ts(moment: datetime) -> str:
@@ -206,3 +230,27 @@ def new_subscription(
             min(now, created + timedelta(days=5)) if status == "canceled" else created
         ),
     }
+
+
+def events(rng: random.Random, expected: float) -> int:
+    """A Poisson-ish count of events with the given expectation (small expectations)."""
+    count = 0
+    threshold = math.exp(-expected)
+    product = rng.random()
+    while product > threshold and count < 1000:  # noqa: PLR2004
+        count += 1
+        product *= rng.random()
+    return count
+
+
+def pick(
+    rng: random.Random, ids: list[int], wanted: Callable[[int], bool], tries: int = 40
+) -> int | None:
+    """A random id satisfying `wanted`, or None after a few tries."""
+    for _ in range(tries):
+        candidate = ids[rng.randrange(len(ids))] if ids else None
+        if candidate is None:
+            return None
+        if wanted(candidate):
+            return candidate
+    return None

@@ -19,10 +19,12 @@ Rates are probabilities per API request (admin calls under `/_sandbox/` are neve
 | `forbidden_accounts` | 403 `forbidden` on the accounts list (a credential without permission) |
 | `forbidden_account_id` | 403 `forbidden` on every request under that account (id or key) |
 | `echo_secret` | 400 `bad_request` repeating the bearer token and client_secret (message, url) |
+| `undeclared_properties` | 1: every record carries properties no schema declares (not a rate) |
 """
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -47,6 +49,7 @@ NUMBER_KEYS = (
     "latency_ms",
     "malformed_kind",
     "forbidden_account_id",
+    "undeclared_properties",
 )
 
 
@@ -123,3 +126,23 @@ class Faults:
         """A seeded choice (kind of malformation)."""
         with self._lock:
             return self.rng.choice(options)
+
+    def malform(self, raw: bytes) -> bytes:
+        """Break one record's JSON the way `malformed` / `malformed_kind` say (and count it)."""
+        record = json.loads(raw)
+        kinds = ["wrong_type", "missing_field", "new_field"]
+        pick = int(self.value("malformed_kind", 0))
+        chosen = [*kinds, "wrong_amount"]
+        kind = chosen[pick - 1] if 1 <= pick <= len(chosen) else self.choice(kinds)
+        if kind == "wrong_amount" and "amount" not in record:
+            kind = "new_field"  # accounts and the platform resources have no amount
+        self.count(f"malformed_{kind}")
+        if kind == "wrong_type":
+            record["id"] = f"#{record['id']}"
+        elif kind == "wrong_amount":
+            record["amount"] = record["amount"].replace(".", ",")
+        elif kind == "missing_field":
+            record.pop("created_at", None)
+        else:
+            record["nfse_series"] = "A1"
+        return json.dumps(record, separators=(",", ":")).encode()

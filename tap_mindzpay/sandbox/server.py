@@ -16,16 +16,16 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from typing_extensions import override
 
+from tap_mindzpay.sandbox import platform
 from tap_mindzpay.sandbox.data import ts
 from tap_mindzpay.sandbox.faults import FaultError, Faults
-from tap_mindzpay.sandbox.world import IN_FLIGHT, STEP_SECONDS, STREAMS, World
+from tap_mindzpay.sandbox.world import ALL_STREAMS, IN_FLIGHT, STEP_SECONDS, STREAMS, World
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -39,6 +39,7 @@ SORTS = {
     "invoices": ("id", "created_at", "amount", "status"),
     "payments": ("id", "created_at", "amount", "status"),
     "subscriptions": ("id", "created_at", "customer_email", "active"),
+    **platform.SORTS,
 }
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"/mindzpay/accounts"), "accounts"),
@@ -66,6 +67,7 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         re.compile(r"/mindzpay/accounts/(?P<owner>\d+)/(?P<stream>subscriptions)/(?P<id>\d+)"),
         "get",
     ),
+    *platform.ROUTES,
 ]
 TEMPLATES = {
     "accounts": "/mindzpay/accounts",
@@ -86,6 +88,7 @@ class ServerConfig:
     rate_window: float = 60.0
     speed: float = 60.0
     frozen: bool = False
+    undeclared: bool = False  # records carry properties no schema declares
 
 
 @dataclass
@@ -135,6 +138,12 @@ class Sandbox:
             self.refresh_tokens[self.config.refresh_token] = self.config.client_id
             self.issued["refresh_tokens"].append(self.config.refresh_token)
         self.sim_base = self.world.now
+
+    def apply_undeclared(self) -> None:
+        """Undeclared properties on when the server config or the fault switch says so."""
+        on = self.config.undeclared or self.faults.value("undeclared_properties", 0) > 0
+        with self.world.lock:
+            self.world.set_undeclared(on=on)
 
     def tick(self) -> None:
         """Let the running clock catch up with wall time x speed (no-op when frozen)."""
@@ -446,6 +455,8 @@ class Handler(BaseHTTPRequestHandler):
         if kind in TEMPLATES:
             return TEMPLATES[kind]
         stream = params["stream"]
+        if kind.startswith("platform_"):
+            return platform.template(kind, stream)
         owner = "{account_id}" if stream == "subscriptions" else "{account_key}"
         suffix = "" if kind == "list" else f"/{{{stream[:-1]}_id}}"
         return f"/mindzpay/accounts/{owner}/{stream}{suffix}"
@@ -459,6 +470,8 @@ class Handler(BaseHTTPRequestHandler):
                 if int(params["id"]) not in world.records["accounts"]:
                     raise ApiError(404, "not_found", "Account not found")
                 return world.record_json("accounts", int(params["id"]))
+            if kind.startswith("platform_"):
+                return self._platform(kind, params, query)
             stream, owner = params.get("stream", "invoices"), params["owner"]
             self._check_owner(stream, owner)
             if kind == "list":
@@ -482,6 +495,14 @@ class Handler(BaseHTTPRequestHandler):
                 world.refresh_invoice(record_id)
             return world.record_json(stream, record_id)
 
+    def _platform(self, kind: str, params: dict[str, str], query: dict[str, str]) -> bytes:
+        stream, world = params["stream"], self.server.app.world
+        if kind == "platform_list":
+            return self._page(stream, "all", query)
+        if int(params["id"]) not in world.records[stream]:
+            raise ApiError(404, "not_found", f"{stream[:-1].capitalize()} not found")
+        return world.record_json(stream, int(params["id"]))
+
     def _check_owner(self, stream: str, owner: str) -> None:
         world = self.server.app.world
         if stream == "subscriptions":
@@ -500,45 +521,18 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(422, "invalid_parameter", f"sort_by must be one of {SORTS[stream]}")
         if direction not in {"asc", "desc"}:
             raise ApiError(422, "invalid_parameter", "sort_direction must be asc or desc")
-        ids = world.ids(stream, owner)
+        ids = world.sorted_ids(stream, owner, sort_by)
         search = query.get("search", "").lower()
         if search:
             ids = [i for i in ids if search in world.record_json(stream, i).decode().lower()]
-        if sort_by != "id":
-            records = world.records[stream]
-            money = sort_by == "amount"
-            ids = sorted(
-                ids,
-                key=lambda i: (Decimal(records[i][sort_by]) if money else records[i][sort_by], i),
-            )
         if direction == "desc":
             ids = ids[::-1]
         chosen = ids[offset : offset + limit]
         parts = [world.record_json(stream, i) for i in chosen]
         if parts and self.server.app.faults.roll("malformed"):
-            parts[len(parts) // 2] = self._malform(parts[len(parts) // 2])
+            parts[len(parts) // 2] = self.server.app.faults.malform(parts[len(parts) // 2])
         meta = json.dumps({"total": len(ids), "limit": limit, "offset": offset}).encode()
         return b'{"data":[' + b",".join(parts) + b'],"meta":' + meta + b"}"
-
-    def _malform(self, raw: bytes) -> bytes:
-        record = json.loads(raw)
-        faults = self.server.app.faults
-        kinds = ["wrong_type", "missing_field", "new_field"]
-        pick = int(faults.value("malformed_kind", 0))
-        chosen = [*kinds, "wrong_amount"]
-        kind = chosen[pick - 1] if 1 <= pick <= len(chosen) else faults.choice(kinds)
-        if kind == "wrong_amount" and "amount" not in record:
-            kind = "new_field"  # accounts have no amount
-        faults.count(f"malformed_{kind}")
-        if kind == "wrong_type":
-            record["id"] = f"#{record['id']}"
-        elif kind == "wrong_amount":
-            record["amount"] = record["amount"].replace(".", ",")
-        elif kind == "missing_field":
-            record.pop("created_at", None)
-        else:
-            record["nfse_series"] = "A1"
-        return json.dumps(record, separators=(",", ":")).encode()
 
     # ---- admin ----------------------------------------------------------------------------
 
@@ -568,17 +562,26 @@ class Handler(BaseHTTPRequestHandler):
         app.save()
         return 200, {"clock": ts(app.world.now), "applied": applied}
 
-    def _truth(self, path: str, _query: dict[str, str]) -> tuple[int, Any]:
+    def _truth(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
         stream = path.partition("/")[2]
-        if stream not in STREAMS:
-            return 404, {"error": {"code": "not_found", "message": f"streams: {STREAMS}"}}
+        if stream not in ALL_STREAMS:
+            return 404, {"error": {"code": "not_found", "message": f"streams: {ALL_STREAMS}"}}
+        undeclared = query.get("undeclared", "0") not in {"0", "false", ""}
         with self.server.app.world.lock:
-            return 200, {"data": self.server.app.world.truth(stream)}
+            return 200, {"data": self.server.app.world.truth(stream, undeclared=undeclared)}
 
     def _log(self, path: str, _query: dict[str, str]) -> tuple[int, Any]:
+        """Transitions; deletions of the MindzPay streams, or of one stream (`deleted/users`)."""
         world = self.server.app.world
+        kind, _, stream = path.partition("/")
+        if kind == "deleted" and stream not in {"", *ALL_STREAMS}:
+            return 404, {"error": {"code": "not_found", "message": f"streams: {ALL_STREAMS}"}}
         with world.lock:
-            return 200, {"data": list(getattr(world, path))}
+            entries = list(getattr(world, kind))
+        if kind == "deleted":
+            wanted = {stream} if stream else set(STREAMS)
+            entries = [e for e in entries if e["stream"] in wanted]
+        return 200, {"data": entries}
 
     def _stats(self, path: str, _query: dict[str, str]) -> tuple[int, Any]:
         app = self.server.app
@@ -602,6 +605,7 @@ class Handler(BaseHTTPRequestHandler):
             msg = "faults must be a JSON object"
             raise TypeError(msg)
         self.server.app.faults.configure(config)
+        self.server.app.apply_undeclared()
         return 200, {"faults": config}
 
     def _tokens(self, _path: str, _query: dict[str, str]) -> tuple[int, Any]:

@@ -50,7 +50,7 @@ class Storage:
         world = World(config, generate=False)
         world.now = datetime.fromisoformat(meta["now"])
         world.step = int(meta["step"])
-        world.next_id = json.loads(meta["next_id"])
+        world.next_id.update(json.loads(meta["next_id"]))
         rows = self.db.execute("SELECT stream, id, owner, body, hidden FROM records ORDER BY id")
         for stream, record_id, owner, body, hidden in rows:
             world.records[stream][record_id] = json.loads(body)
@@ -63,6 +63,7 @@ class Storage:
             ).fetchall()
             getattr(world, kind).extend(json.loads(b) for (b,) in logged)
             self._logged[kind] = len(logged)
+        world.platform.rebuild()
         world.dirty.clear()
         return world
 

@@ -14,15 +14,18 @@ import threading
 from bisect import bisect_left, insort
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tap_mindzpay.sandbox import data
-from tap_mindzpay.sandbox.data import BRT, EPOCH, Record, ts
+from tap_mindzpay.sandbox.data import BRT, EPOCH, Record, events, pick, ts
+from tap_mindzpay.sandbox.platform import PLATFORM_STREAMS, Platform
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 STREAMS = ("accounts", "invoices", "payments", "subscriptions")
+ALL_STREAMS = (*STREAMS, *PLATFORM_STREAMS)
 IN_FLIGHT = data.IN_FLIGHT_STATUSES
 STEP_SECONDS = 60.0
 RECENT = timedelta(days=2)  # only invoices this young start in flight
@@ -40,7 +43,11 @@ RATES = {
     "payment_settles": 1.0,  # per pending payment
     "payment_reverses": 0.5,
     "subscription_moves": 1.5,
+    "merchant_drops_unpaid": 0.02,  # an invoice whose payment ended unpaid: 0 -> 7
 }
+UNPAID_BOLETO_SHARE = 1 / 3
+BOLETO_EXPIRES_AFTER_DUE = timedelta(days=4)  # midnight starting the 4th day after due_date
+CLEARED = "paid"
 
 
 @dataclass
@@ -62,28 +69,33 @@ class World:
         self.lock = threading.RLock()
         self.now = EPOCH
         self.step = 0
-        self.records: dict[str, dict[int, Record]] = {s: {} for s in STREAMS}
+        self.records: dict[str, dict[int, Record]] = {s: {} for s in ALL_STREAMS}
         self.hidden: dict[int, int] = {}  # invoice id -> provider outcome not yet visible
-        self.by_account: dict[str, dict[str, list[int]]] = {s: {} for s in STREAMS}
-        self.next_id = dict.fromkeys(STREAMS, 1)
+        self.by_account: dict[str, dict[str, list[int]]] = {s: {} for s in ALL_STREAMS}
+        self.next_id = dict.fromkeys(ALL_STREAMS, 1)
         self.transitions: list[dict[str, Any]] = []
         self.deleted: list[dict[str, Any]] = []
         self.version = 0  # bumps on every change; sorted-page caches key on it
         self._json: dict[tuple[str, int], bytes] = {}
         self.dirty: set[tuple[str, int]] = set()
+        self._fates: dict[int, datetime | None] = {}  # pending boletos' `boleto_paid_at`
+        self.undeclared = False  # add properties no schema declares to every record's JSON
+        self._sorted: dict[tuple[str, str, str], tuple[int, list[int]]] = {}
+        self.platform = Platform(self)
         if generate:
             self._generate()
 
     # ---- generation -----------------------------------------------------------------------
 
     def _generate(self) -> None:
+        self.platform.generate()  # its own seeded draws: the MindzPay ones stay as they were
         rng = random.Random(self.config.seed)
         cfg = self.config
         subs = cfg.subscriptions_per_account or max(1, cfg.invoices_per_account // 8)
         start = EPOCH - timedelta(days=365)
         for index in range(cfg.accounts):
             account = data.new_account(rng, index + 1, start + timedelta(days=index))
-            self._insert("accounts", account, "all")
+            self.insert("accounts", account, "all")
             self.next_id["accounts"] = index + 2
         keys = [a["key"] for a in self.records["accounts"].values()]
         span = (EPOCH - start).total_seconds()
@@ -105,13 +117,50 @@ class World:
         for invoice_id, record in self.records["invoices"].items():
             if record["status"] in {1, 4} and rng.random() < 0.5:  # noqa: PLR2004
                 self.hidden[invoice_id] = self._outcome(rng, record["status"])
+        self._boleto_history()
+        self.platform.generate_enrollments()
+
+    def _boleto_history(self) -> None:
+        """Settle the generated boletos by their fate; an unpaid one's invoice waits at 0."""
+        payments = self.records["payments"]
+        for invoice in self.records["invoices"].values():
+            payment = payments[invoice["payment_id"]]
+            if payment["method"] != "boleto":
+                continue
+            paid = self.boleto_paid_at(payment)
+            if paid is not None and paid <= self.now:
+                if payment["status"] == "pending":
+                    payment.update(status="paid", paid_at=ts(paid), updated_at=ts(paid))
+                continue
+            expiry = self.boleto_expiry(payment)
+            if paid is None and expiry <= self.now:
+                payment.update(status="canceled", paid_at=None, updated_at=ts(expiry))
+            else:
+                payment.update(status="pending", paid_at=None, updated_at=payment["created_at"])
+            if invoice["status"] != 7:  # noqa: PLR2004 - "Nao emitir" never waits
+                invoice.update(status=0, nfe_id=None, file_url=None, issued_at=None)
+                invoice.update(canceled_at=None, updated_at=invoice["created_at"])
+                self.hidden.pop(invoice["id"], None)
+
+    def boleto_paid_at(self, payment: Record) -> datetime | None:
+        """When a boleto is paid, or None: never (a third of them). Fixed per payment id."""
+        rng = random.Random(f"{self.config.seed}:boleto:{payment['id']}")
+        if rng.random() < UNPAID_BOLETO_SHARE:
+            return None
+        return parse_ts(payment["created_at"]) + timedelta(hours=rng.uniform(20, 120))
+
+    @staticmethod
+    def boleto_expiry(payment: Record) -> datetime:
+        """When an unpaid boleto expires (its payment becomes `canceled`)."""
+        due = datetime.fromisoformat(payment["due_date"]).replace(tzinfo=BRT)
+        return due + BOLETO_EXPIRES_AFTER_DUE
 
     def _create_invoice(
         self, rng: random.Random, key: str, created: datetime, status: int
     ) -> Record:
-        client_id = rng.randint(1000, 999_999)
+        client_id = self.platform.client(rng.randint(1000, 999_999))
         price = data.amount(rng)
-        payment_id = self._take_id("payments")
+        payment_id = self.take_id("payments")
         # Pending payments are recent: a boleto or Pix left unpaid for days is long settled.
         settled = status not in {0, 7} or rng.random() < 0.3  # noqa: PLR2004
         settled = settled or created < self.now - RECENT
@@ -125,25 +174,26 @@ class World:
             now=max(self.now, created),
             settled=settled,
         )
-        self._insert("payments", payment, key)
+        self.insert("payments", payment, key)
         invoice = data.new_invoice(
             rng,
-            invoice_id=self._take_id("invoices"),
+            invoice_id=self.take_id("invoices"),
             account_key=key,
             payment=payment,
             created=created,
             now=max(self.now, created),
             status=status,
         )
-        self._insert("invoices", invoice, key)
+        self.insert("invoices", invoice, key)
         return invoice
 
     def _create_subscription(self, rng: random.Random, account_id: int, created: datetime) -> None:
         now = max(self.now, created)
-        sub = data.new_subscription(rng, self._take_id("subscriptions"), account_id, created, now)
-        self._insert("subscriptions", sub, str(account_id))
+        sub = data.new_subscription(rng, self.take_id("subscriptions"), account_id, created, now)
+        self.insert("subscriptions", sub, str(account_id))
 
-    def _take_id(self, stream: str) -> int:
+    def take_id(self, stream: str) -> int:
+        """The next id of `stream` (ids only grow)."""
         value = self.next_id[stream]
         self.next_id[stream] = value + 1
         return value
@@ -156,7 +206,8 @@ class World:
 
     # ---- storage primitives ---------------------------------------------------------------
 
-    def _insert(self, stream: str, record: Record, owner: str) -> None:
+    def insert(self, stream: str, record: Record, owner: str) -> None:
+        """Add a new record to its partition (ids arrive ascending)."""
         self.records[stream][record["id"]] = record
         self.by_account[stream].setdefault(owner, []).append(record["id"])
         self._touch(stream, record["id"])
@@ -168,7 +219,7 @@ class World:
 
     def owner(self, stream: str, record: Record) -> str:
         """The account partition a record lives in (key, or id for subscriptions)."""
-        if stream == "accounts":
+        if stream == "accounts" or stream in PLATFORM_STREAMS:
             return "all"
         if stream == "subscriptions":
             return str(record["account_id"])
@@ -179,13 +230,37 @@ class World:
         key = (stream, record_id)
         cached = self._json.get(key)
         if cached is None:
-            cached = json.dumps(self.records[stream][record_id], separators=(",", ":")).encode()
+            record = self.records[stream][record_id]
+            if self.undeclared:
+                record = {**record, **data.undeclared(stream, record_id)}
+            cached = json.dumps(record, separators=(",", ":")).encode()
             self._json[key] = cached
         return cached
+
+    def set_undeclared(self, *, on: bool) -> None:
+        """Switch the undeclared properties on or off (drops the cached JSON when it changes)."""
+        if on != self.undeclared:
+            self.undeclared = on
+            self._json.clear()
 
     def ids(self, stream: str, owner: str) -> list[int]:
         """Ids of one partition, ascending (a live list: do not mutate)."""
         return self.by_account[stream].get(owner, [])
+
+    def sorted_ids(self, stream: str, owner: str, sort_by: str) -> list[int]:
+        """Ids of one partition ascending by `sort_by` then id, cached until the world changes."""
+        if sort_by == "id":
+            return self.ids(stream, owner)
+        cached = self._sorted.get((stream, owner, sort_by))
+        if cached is not None and cached[0] == self.version:
+            return cached[1]
+        records = self.records[stream]
+        if sort_by == "amount":
+            ids = sorted(self.ids(stream, owner), key=lambda i: (Decimal(records[i]["amount"]), i))
+        else:
+            ids = sorted(self.ids(stream, owner), key=lambda i: (records[i][sort_by], i))
+        self._sorted[stream, owner, sort_by] = (self.version, ids)
+        return ids
 
     def account_by_key(self, key: str) -> Record | None:
         """The account with this key, if any."""
@@ -225,17 +300,23 @@ class World:
             return None
         outcome = self.hidden.pop(invoice_id, None)
         if outcome is not None:
-            self._set_status(record, outcome, "provider")
+            self._set_status(record, outcome, "mindzpay" if outcome == 1 else "provider")
         return record
 
-    def truth(self, stream: str) -> list[Record]:
-        """Every live record as it would read after refreshing every in-flight invoice now."""
+    def truth(self, stream: str, *, undeclared: bool = False) -> list[Record]:
+        """Every live record as it would read after refreshing every in-flight invoice now.
+
+        With `undeclared`, each record carries the properties no schema declares (as the API
+        sends them while that switch is on).
+        """
         rows = []
         for owner in sorted(self.by_account[stream], key=_owner_sort_key(self, stream)):
             for record_id in self.ids(stream, owner):
                 record = dict(self.records[stream][record_id])
                 if stream == "invoices" and record_id in self.hidden:
                     record = self._preview(record, self.hidden[record_id])
+                if undeclared:
+                    record.update(data.undeclared(stream, record_id))
                 rows.append(record)
         return rows
 
@@ -278,7 +359,9 @@ class World:
             self.now += timedelta(seconds=dt)
             self.step += 1
             rng = random.Random(f"{self.config.seed}:{self.step}")
+            self.platform.begin_step(self.step)
             self._apply_step(rng, dt / 3600.0, applied)
+            self.platform.step(dt / 3600.0, lambda kind: _bump(applied, kind))
         return applied
 
     def _apply_step(self, rng: random.Random, hours: float, applied: dict[str, int]) -> None:
@@ -292,12 +375,18 @@ class World:
         for account in sorted(self.records["accounts"].values(), key=lambda a: a["id"]):
             key = account["key"]
             ids = self.ids("invoices", key)
-            for _ in range(_events(rng, RATES["new_invoice"] * hours)):
+            for _ in range(events(rng, RATES["new_invoice"] * hours)):
                 self._create_invoice(rng, key, self.now, rng.choice([0, 0, 0, 7]))
                 bump("new_invoice")
             for invoice_id in [i for i in ids if invoices[i]["status"] in IN_FLIGHT]:
                 record = invoices[invoice_id]
-                if record["status"] == 0 and chance(RATES["handed_to_provider"]):
+                if record["status"] == 0 and invoice_id in self.hidden:
+                    continue  # handed to the provider when its boleto was paid
+                if (
+                    record["status"] == 0
+                    and self._payment_status(record) == CLEARED
+                    and chance(RATES["handed_to_provider"])
+                ):
                     self._set_status(record, 1, "mindzpay")
                     bump("handed_to_provider")
                 elif (
@@ -321,18 +410,23 @@ class World:
             ("merchant_cancel", {2, 8}, 4),
             ("merchant_reissue", {3, 9}, 0),
         ):
-            for _ in range(_events(rng, RATES[kind] * hours)):
-                picked = _pick(rng, ids, _status_in(invoices, wanted))
+            for _ in range(events(rng, RATES[kind] * hours)):
+                picked = pick(rng, ids, _status_in(invoices, wanted))
                 if picked is not None and picked not in self.hidden:
                     self._set_status(invoices[picked], target, "merchant")
                     bump(kind)
-        for _ in range(_events(rng, RATES["merchant_edit"] * hours)):
+        for _ in range(events(rng, RATES["merchant_drops_unpaid"] * hours)):
+            picked = pick(rng, ids, lambda i: self._never_paid(invoices[i]))
+            if picked is not None:
+                self._set_status(invoices[picked], 7, "merchant")
+                bump("merchant_cancel")
+        for _ in range(events(rng, RATES["merchant_edit"] * hours)):
             record = invoices[rng.choice(ids)]
             record["amount"] = data.money(data.amount(rng))
             record["updated_at"] = ts(self.now)
             self._touch("invoices", record["id"])
             bump("merchant_edit")
-        for _ in range(_events(rng, RATES["support_delete"] * hours)):
+        for _ in range(events(rng, RATES["support_delete"] * hours)):
             if len(ids) > 1:
                 self.delete("invoices", rng.choice(ids))
                 bump("support_delete")
@@ -343,26 +437,20 @@ class World:
         payments = self.records["payments"]
         pay_ids = self.ids("payments", account["key"])
         for payment_id in [i for i in pay_ids if payments[i]["status"] == "pending"]:
-            if rng.random() < 1 - math.exp(-RATES["payment_settles"] * hours):
-                record = payments[payment_id]
-                record["status"] = rng.choices(["paid", "refused", "canceled"], [85, 10, 5])[0]
-                if record["status"] == "paid":
-                    record["paid_at"] = ts(self.now)
-                self._stamp("payments", record)
-                bump("payment_settles")
-        for _ in range(_events(rng, RATES["payment_reverses"] * hours)):
-            picked = _pick(rng, pay_ids, lambda i: payments[i]["status"] == "paid")
+            self._pending_moves(rng, hours, payments[payment_id], bump)
+        for _ in range(events(rng, RATES["payment_reverses"] * hours)):
+            picked = pick(rng, pay_ids, lambda i: payments[i]["status"] == "paid")
             if picked is not None:
                 payments[picked]["status"] = rng.choice(["refunded", "refunded", "chargeback"])
-                self._stamp("payments", payments[picked])
+                self.stamp("payments", payments[picked])
                 bump("payment_reverses")
         subs = self.records["subscriptions"]
         sub_ids = self.ids("subscriptions", str(account["id"]))
-        for _ in range(_events(rng, RATES["new_subscription"] * hours)):
+        for _ in range(events(rng, RATES["new_subscription"] * hours)):
             self._create_subscription(rng, account["id"], self.now)
             bump("new_subscription")
-        for _ in range(_events(rng, RATES["subscription_moves"] * hours)):
-            picked = _pick(rng, sub_ids, lambda i: subs[i]["status"] != "canceled")
+        for _ in range(events(rng, RATES["subscription_moves"] * hours)):
+            picked = pick(rng, sub_ids, lambda i: subs[i]["status"] != "canceled")
             if picked is None:
                 continue
             record = subs[picked]
@@ -371,10 +459,60 @@ class World:
             else:
                 active = record["status"] != "active"
                 record.update(status="active" if active else "suspended", active=active)
-            self._stamp("subscriptions", record)
+            self.stamp("subscriptions", record)
             bump("subscription_moves")
 
-    def _stamp(self, stream: str, record: Record) -> None:
+    def _pending_moves(
+        self, rng: random.Random, hours: float, record: Record, bump: Callable[[str], None]
+    ) -> None:
+        """A pending card or Pix payment settles within the hour; a boleto follows its fate."""
+        if record["method"] == "boleto":
+            self._boleto_moves(record, bump)
+        elif rng.random() < 1 - math.exp(-RATES["payment_settles"] * hours):
+            record["status"] = rng.choices(["paid", "refused", "canceled"], [85, 10, 5])[0]
+            if record["status"] == "paid":
+                record["paid_at"] = ts(self.now)
+                self.platform.on_paid(record)
+            self.stamp("payments", record)
+            bump("payment_settles")
+
+    def _boleto_moves(self, payment: Record, bump: Callable[[str], None]) -> None:
+        """Pay a pending boleto when its fate says so, or expire it after its due date.
+
+        Paying hands its waiting invoice to the provider: visible only through Refresh.
+        """
+        if payment["id"] not in self._fates:
+            self._fates[payment["id"]] = self.boleto_paid_at(payment)
+        paid = self._fates[payment["id"]]
+        if paid is None:
+            if self.now >= self.boleto_expiry(payment):
+                del self._fates[payment["id"]]
+                payment["status"] = "canceled"
+                self.stamp("payments", payment)
+                bump("boleto_expires")
+            return
+        if paid > self.now:
+            return
+        del self._fates[payment["id"]]
+        payment.update(status="paid", paid_at=ts(self.now))
+        self.stamp("payments", payment)
+        self.platform.on_paid(payment)
+        bump("boleto_paid")
+        invoice = self.records["invoices"].get(payment["id"])  # each sale takes both ids at once
+        if invoice and invoice["payment_id"] == payment["id"] and invoice["status"] == 0:
+            self.hidden[invoice["id"]] = 1
+            bump("handed_to_provider")
+
+    def _payment_status(self, invoice: Record) -> str | None:
+        payment = self.records["payments"].get(invoice["payment_id"] or 0)
+        return CLEARED if payment is None else payment["status"]
+
+    def _never_paid(self, invoice: Record) -> bool:
+        """An invoice at 0 whose payment ended unpaid: it waits for ever unless a merchant acts."""
+        return invoice["status"] == 0 and self._payment_status(invoice) in {"canceled", "refused"}
+
+    def stamp(self, stream: str, record: Record) -> None:
+        """A record changed now: bump its `updated_at`."""
         record["updated_at"] = ts(self.now)
         self._touch(stream, record["id"])
 
@@ -388,28 +526,8 @@ class World:
             self._create_invoice(rng, owner, self.now, 0)
 
 
-def _events(rng: random.Random, expected: float) -> int:
-    """A Poisson-ish count of events with the given expectation (small expectations)."""
-    count = 0
-    threshold = math.exp(-expected)
-    product = rng.random()
-    while product > threshold and count < 1000:  # noqa: PLR2004
-        count += 1
-        product *= rng.random()
-    return count
-
-
-def _pick(
-    rng: random.Random, ids: list[int], wanted: Callable[[int], bool], tries: int = 40
-) -> int | None:
-    """A random id satisfying `wanted`, or None after a few tries."""
-    for _ in range(tries):
-        candidate = ids[rng.randrange(len(ids))] if ids else None
-        if candidate is None:
-            return None
-        if wanted(candidate):
-            return candidate
-    return None
+def _bump(applied: dict[str, int], kind: str) -> None:
+    applied[kind] = applied.get(kind, 0) + 1
 
 
 def _status_in(invoices: dict[int, Record], wanted: set[int]) -> Callable[[int], bool]:
@@ -417,7 +535,7 @@ def _status_in(invoices: dict[int, Record], wanted: set[int]) -> Callable[[int],
 
 
 def _owner_sort_key(world: World, stream: str) -> Callable[[str], Any]:
-    if stream == "accounts":
+    if stream == "accounts" or stream in PLATFORM_STREAMS:
         return lambda owner: owner
     if stream == "subscriptions":
         return int
