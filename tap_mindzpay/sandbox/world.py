@@ -43,7 +43,6 @@ RATES = {
     "payment_settles": 1.0,  # per pending payment
     "payment_reverses": 0.5,
     "subscription_moves": 1.5,
-    "merchant_drops_unpaid": 0.02,  # an invoice whose payment ended unpaid: 0 -> 7
 }
 UNPAID_BOLETO_SHARE = 1 / 3
 BOLETO_EXPIRES_AFTER_DUE = timedelta(days=4)  # midnight starting the 4th day after due_date
@@ -415,11 +414,6 @@ class World:
                 if picked is not None and picked not in self.hidden:
                     self._set_status(invoices[picked], target, "merchant")
                     bump(kind)
-        for _ in range(events(rng, RATES["merchant_drops_unpaid"] * hours)):
-            picked = pick(rng, ids, lambda i: self._never_paid(invoices[i]))
-            if picked is not None:
-                self._set_status(invoices[picked], 7, "merchant")
-                bump("merchant_cancel")
         for _ in range(events(rng, RATES["merchant_edit"] * hours)):
             record = invoices[rng.choice(ids)]
             record["amount"] = data.money(data.amount(rng))
@@ -506,10 +500,6 @@ class World:
     def _payment_status(self, invoice: Record) -> str | None:
         payment = self.records["payments"].get(invoice["payment_id"] or 0)
         return CLEARED if payment is None else payment["status"]
-
-    def _never_paid(self, invoice: Record) -> bool:
-        """An invoice at 0 whose payment ended unpaid: it waits for ever unless a merchant acts."""
-        return invoice["status"] == 0 and self._payment_status(invoice) in {"canceled", "refused"}
 
     def stamp(self, stream: str, record: Record) -> None:
         """A record changed now: bump its `updated_at`."""

@@ -116,13 +116,11 @@ def test_unpaid_boletos_expire_and_their_invoices_stay_at_zero_through_every_ref
     )
     share = len(unpaid) / len(waiting)
     assert 0.15 <= share <= 0.55, f"about a third of boletos are never paid, got {share:.2f}"
-    merchant = {t["invoice_id"] for t in waiting_story["transitions"] if t["kind"] == "merchant"}
     for invoice_id in unpaid:
         if invoice_id in waiting_story["deleted"]:
             continue
-        final = waiting_story["invoices"][invoice_id]
-        assert invoice_id not in waiting_story["reached"] or invoice_id in merchant
-        assert final["status"] == 0 or (final["status"] == 7 and invoice_id in merchant)
+        assert invoice_id not in waiting_story["reached"], "no refresh ever changed it"
+        assert waiting_story["invoices"][invoice_id]["status"] == 0
         assert waiting_story["unchanged_refreshes"][invoice_id] >= 8, invoice_id
 
 
@@ -137,7 +135,8 @@ def test_a_new_world_already_holds_invoices_waiting_for_expired_boletos(sandbox)
         for i in api.truth("invoices")
         if i["status"] == 0 and payments[i["payment_id"]] in expired
     ]
-    assert len(stuck) >= 0.8 * len(expired) * 0.9  # all but the few "Nao emitir" ones (7)
+    # Most expired boletos are never-paid ones, whose invoices wait (a few are "Nao emitir", 7).
+    assert len(stuck) >= 0.7 * len(expired)
     one = stuck[0]
     _, refreshed = api.refresh(one["account_key"], one["id"])
     assert refreshed == one
