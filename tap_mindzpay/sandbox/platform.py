@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 PLATFORM_STREAMS = ("users", "courses", "bundles", "plans", "enrollments")
 COURSES, BUNDLES, PLANS = 60, 12, 40
 BROWSER_EVERY = 5  # every fifth user id never buys: the only users an LGPD request removes
-MAX_BUYERS = 40_000
-MAX_ENROLLMENTS = 60_000
+MAX_BUYERS = 25_000
+MAX_ENROLLMENTS = 30_000
 PAID = frozenset({"paid", "refunded", "chargeback"})
 # Events per simulated hour, platform-wide.
 RATES = {
@@ -75,7 +75,7 @@ class Platform:
         """Users, courses, bundles and plans, all older than the MindzPay history."""
         cfg = self.world.config
         rng = random.Random(f"{cfg.seed}:platform")
-        buyers = min(MAX_BUYERS, max(40, cfg.accounts * cfg.invoices_per_account // 8))
+        buyers = min(MAX_BUYERS, max(40, cfg.accounts * cfg.invoices_per_account // 12))
         start = EPOCH - timedelta(days=730)
         year = 365 * 86400.0
         for offset in sorted(rng.random() * year for _ in range(buyers * 5 // 4 + 1)):

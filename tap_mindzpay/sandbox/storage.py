@@ -63,7 +63,7 @@ class Storage:
             ).fetchall()
             getattr(world, kind).extend(json.loads(b) for (b,) in logged)
             self._logged[kind] = len(logged)
-        world.platform.rebuild()
+        world.after_load()
         world.dirty.clear()
         return world
 

@@ -80,6 +80,8 @@ class World:
         self._fates: dict[int, datetime | None] = {}  # pending boletos' `boleto_paid_at`
         self.undeclared = False  # add properties no schema declares to every record's JSON
         self._sorted: dict[tuple[str, str, str], tuple[int, list[int]]] = {}
+        # id -> account key of the in-flight invoices and of the pending payments
+        self._watch: dict[str, dict[int, str]] = {"invoices": {}, "payments": {}}
         self.platform = Platform(self)
         if generate:
             self._generate()
@@ -130,16 +132,19 @@ class World:
             if paid is not None and paid <= self.now:
                 if payment["status"] == "pending":
                     payment.update(status="paid", paid_at=ts(paid), updated_at=ts(paid))
+                    self._touch("payments", payment["id"])
                 continue
             expiry = self.boleto_expiry(payment)
             if paid is None and expiry <= self.now:
                 payment.update(status="canceled", paid_at=None, updated_at=ts(expiry))
             else:
                 payment.update(status="pending", paid_at=None, updated_at=payment["created_at"])
+            self._touch("payments", payment["id"])
             if invoice["status"] != 7:  # noqa: PLR2004 - "Nao emitir" never waits
                 invoice.update(status=0, nfe_id=None, file_url=None, issued_at=None)
                 invoice.update(canceled_at=None, updated_at=invoice["created_at"])
                 self.hidden.pop(invoice["id"], None)
+                self._touch("invoices", invoice["id"])
 
     def boleto_paid_at(self, payment: Record) -> datetime | None:
         """When a boleto is paid, or None: never (a third of them). Fixed per payment id."""
@@ -215,6 +220,30 @@ class World:
         self._json.pop((stream, record_id), None)
         self.dirty.add((stream, record_id))
         self.version += 1
+        if stream in self._watch:
+            self._reindex(stream, record_id)
+
+    def _reindex(self, stream: str, record_id: int) -> None:
+        """Index in-flight invoices and pending payments: a clock step scans only those."""
+        record = self.records[stream].get(record_id)
+        index = self._watch[stream]
+        if record is None:
+            index.pop(record_id, None)
+        elif record["status"] in (IN_FLIGHT if stream == "invoices" else {"pending"}):
+            index[record_id] = record["account_key"]
+        else:
+            index.pop(record_id, None)
+
+    def _watched(self, stream: str, key: str) -> list[int]:
+        """Ids of one account's in-flight invoices or pending payments, ascending."""
+        return sorted(i for i, owner in self._watch[stream].items() if owner == key)
+
+    def after_load(self) -> None:
+        """Rebuild what storage does not keep: the indexes and the platform's link targets."""
+        for stream in self._watch:
+            for record_id in self.records[stream]:
+                self._reindex(stream, record_id)
+        self.platform.rebuild()
 
     def owner(self, stream: str, record: Record) -> str:
         """The account partition a record lives in (key, or id for subscriptions)."""
@@ -373,11 +402,10 @@ class World:
         invoices = self.records["invoices"]
         for account in sorted(self.records["accounts"].values(), key=lambda a: a["id"]):
             key = account["key"]
-            ids = self.ids("invoices", key)
             for _ in range(events(rng, RATES["new_invoice"] * hours)):
                 self._create_invoice(rng, key, self.now, rng.choice([0, 0, 0, 7]))
                 bump("new_invoice")
-            for invoice_id in [i for i in ids if invoices[i]["status"] in IN_FLIGHT]:
+            for invoice_id in self._watched("invoices", key):
                 record = invoices[invoice_id]
                 if record["status"] == 0 and invoice_id in self.hidden:
                     continue  # handed to the provider when its boleto was paid
@@ -430,7 +458,7 @@ class World:
     ) -> None:
         payments = self.records["payments"]
         pay_ids = self.ids("payments", account["key"])
-        for payment_id in [i for i in pay_ids if payments[i]["status"] == "pending"]:
+        for payment_id in self._watched("payments", account["key"]):
             self._pending_moves(rng, hours, payments[payment_id], bump)
         for _ in range(events(rng, RATES["payment_reverses"] * hours)):
             picked = pick(rng, pay_ids, lambda i: payments[i]["status"] == "paid")
