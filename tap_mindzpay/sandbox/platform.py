@@ -65,6 +65,7 @@ class Platform:
         self.world = world
         self.buyers: list[int] = []
         self.expiries: list[tuple[str, int]] = []  # (expires_at, enrollment id) of active ones
+        self.bought: dict[int, list[int]] = {}  # payment id -> the enrollments it paid for
         self.rng = random.Random(f"{world.config.seed}:platform:0")
         total = world.config.accounts * world.config.invoices_per_account
         self.share = min(0.25, MAX_ENROLLMENTS / max(1, total))
@@ -150,16 +151,18 @@ class Platform:
     def rebuild(self) -> None:
         """Recompute buyers and pending expiries from the records (after loading a world)."""
         self.buyers = [i for i in self.world.ids("users", "all") if i % BROWSER_EVERY]
-        self.expiries = []
+        self.expiries, self.bought = [], {}
         for record in self.world.records["enrollments"].values():
-            self._track_expiry(record)
+            self._track(record)
 
     def _insert(self, stream: str, record: Record) -> None:
         self.world.insert(stream, record, "all")
         if stream == "enrollments":
-            self._track_expiry(record)
+            self._track(record)
 
-    def _track_expiry(self, record: Record) -> None:
+    def _track(self, record: Record) -> None:
+        if record["payment_id"] is not None:
+            self.bought.setdefault(record["payment_id"], []).append(record["id"])
         if record["status"] == "active" and record["expires_at"]:
             heapq.heappush(self.expiries, (record["expires_at"], record["id"]))
 
@@ -173,6 +176,15 @@ class Platform:
         """A payment just became paid: a share of sales enroll the buyer."""
         if self.rng.random() < self.share:
             self.enroll(self.rng, payment["client_id"], payment, self.world.now)
+
+    def on_reversed(self, payment: Record, bump: Callable[[str], None]) -> None:
+        """A payment was refunded or charged back: what it bought is canceled."""
+        for enrollment_id in self.bought.get(payment["id"], []):
+            record = self.world.records["enrollments"][enrollment_id]
+            if record["status"] != "canceled":
+                record["status"] = "canceled"
+                self.world.stamp("enrollments", record)
+                bump("enrollment_canceled")
 
     def step(self, hours: float, bump: Callable[[str], None]) -> None:
         """One clock step of platform moves; each changes `updated_at`."""

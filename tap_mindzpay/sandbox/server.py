@@ -2,7 +2,8 @@
 
 A stdlib `ThreadingHTTPServer` speaking HTTP/1.1 with keep-alive, one thread per connection, so
 added latency does not serialise concurrent clients. List pages are built by joining each
-record's cached JSON bytes.
+record's cached JSON bytes. The Mindz platform routes (`/users`, ...) and their sorts come from
+`platform.py` and share the envelope, auth, rate limit, faults and paging of the MindzPay lists.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 Invoices carry a *visible* status (what Get and List return) and, while the fiscal provider has
 decided but MindzPay has not asked, a *hidden* outcome that only `refresh` makes visible.
+An invoice waits at 0 while its payment is pending; a boleto's fate (paid when, or never) is
+fixed by its payment id, and paying it hands the invoice to the provider (a hidden 0 -> 1).
+The Mindz platform records live here too (`platform.py` generates and moves them).
 Every change goes through this class under one lock; JSON bytes of each record are cached.
 """
 
@@ -465,6 +468,7 @@ class World:
             if picked is not None:
                 payments[picked]["status"] = rng.choice(["refunded", "refunded", "chargeback"])
                 self.stamp("payments", payments[picked])
+                self.platform.on_reversed(payments[picked], bump)
                 bump("payment_reverses")
         subs = self.records["subscriptions"]
         sub_ids = self.ids("subscriptions", str(account["id"]))

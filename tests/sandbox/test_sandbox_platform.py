@@ -157,6 +157,7 @@ def test_moves_change_updated_at_and_move_records_to_the_end_of_an_ascending_lis
         "user_signup",
         "enrollment_progress",
         "enrollment_expires",
+        "enrollment_canceled",
         "course_published",
         "course_archived",
         "lgpd_delete",
@@ -199,6 +200,15 @@ def test_moves_change_updated_at_and_move_records_to_the_end_of_an_ascending_lis
     ]
     assert expired
     assert all(r["expires_at"] <= r["updated_at"] for r in expired)
+    payments = {p["id"]: p for p in api.truth("payments")}
+    canceled = [
+        r
+        for r in api.truth("enrollments")
+        if r["status"] == "canceled"
+        and before["enrollments"].get(r["id"], {}).get("status") != "canceled"
+    ]
+    assert canceled
+    assert {payments[r["payment_id"]]["status"] for r in canceled} <= {"refunded", "chargeback"}
 
 
 def _new(now: dict[int, Any], before: dict[int, Any]) -> int:
