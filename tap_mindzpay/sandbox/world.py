@@ -10,6 +10,7 @@ Every change goes through this class under one lock; JSON bytes of each record a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -151,10 +152,11 @@ class World:
 
     def boleto_paid_at(self, payment: Record) -> datetime | None:
         """When a boleto is paid, or None: never (a third of them). Fixed per payment id."""
-        rng = random.Random(f"{self.config.seed}:boleto:{payment['id']}")
-        if rng.random() < UNPAID_BOLETO_SHARE:
+        digest = hashlib.blake2b(f"{self.config.seed}:boleto:{payment['id']}".encode()).digest()
+        never, delay = (int.from_bytes(digest[i : i + 4], "big") / 2**32 for i in (0, 4))
+        if never < UNPAID_BOLETO_SHARE:
             return None
-        return parse_ts(payment["created_at"]) + timedelta(hours=rng.uniform(20, 120))
+        return parse_ts(payment["created_at"]) + timedelta(hours=20 + 100 * delay)
 
     @staticmethod
     def boleto_expiry(payment: Record) -> datetime:
