@@ -24,12 +24,14 @@ from .meltano import IsolatedMeltano, MeltanoResult, missing_plugins
 from .processes import PROJECT_ROOT, child_env, meltano_plugin_executable, venv_script
 from .sandbox import TRUTH_STREAMS, SandboxError, SandboxProcess
 from .singer import (
+    JsonlSync,
     PipeRun,
     TapRun,
     parse_messages,
     pipe_tap_into_target,
     run_tap,
     run_tap_cli,
+    sync_into_jsonl,
 )
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "Comparison",
     "FieldMismatch",
     "IsolatedMeltano",
+    "JsonlSync",
     "MeltanoResult",
     "PipeRun",
     "SandboxError",
@@ -54,6 +57,7 @@ __all__ = [
     "pipe_tap_into_target",
     "run_tap",
     "run_tap_cli",
+    "sync_into_jsonl",
     "values_equal",
     "venv_script",
 ]

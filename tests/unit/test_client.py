@@ -7,13 +7,16 @@ secret in any message.
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import requests
 
 from tap_mindzpay import client
 from tap_mindzpay.auth import AuthenticationError
@@ -256,3 +259,23 @@ def test_refresh_record_posts_the_invoice_refresh_and_maps_404_to_none(server: S
     assert invoices.capture_rule is not None
     assert invoices.capture_rule.in_flight({"status": 1})
     assert not invoices.capture_rule.in_flight({"status": 2})
+
+
+def test_only_a_refusal_or_an_unknown_host_counts_as_never_reachable():
+    from tap_mindzpay.connection import refusal  # noqa: PLC0415 - one pure function
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(requests.ConnectionError) as refused:
+        requests.get(f"http://127.0.0.1:{port}/", timeout=5)
+    assert refusal(refused.value) == "connection refused"
+    unknown = requests.ConnectionError(socket.gaierror(socket.EAI_NONAME, "Name not known"))
+    assert refusal(unknown) == "unknown host name"
+    for transient in (
+        ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"),
+        socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"),
+        OSError(errno.ENETUNREACH, "Network is unreachable"),
+        TimeoutError("timed out"),
+    ):
+        assert refusal(requests.ConnectionError(transient)) is None, transient
