@@ -12,11 +12,14 @@ moved between them; the last one is the demo's command, `meltano run tap-mindzpa
 * `mart_subscription_mrr` equals MRR by plan and month computed from the truth's subscriptions with
   the rule the model documents (Decimal, rounded half up to the cent per subscription).
 
-The warehouse is a parameter (`WAREHOUSES`): DuckDB here; PostgreSQL joins it with its own entry.
+The warehouse is a parameter (`WAREHOUSES`): DuckDB, and PostgreSQL at
+`TAP_MINDZPAY_TEST_POSTGRES_DSN` (skipped with the reason when it is unset or unreachable), each
+in schemas of its own.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -33,7 +36,11 @@ from helpers.warehouse import (
     check_amounts,
     check_statuses,
     check_table,
+    connect_postgres,
+    drop_postgres_schemas,
     duckdb_target_env,
+    postgres_connection_env,
+    postgres_dsn_or_skip,
 )
 
 if TYPE_CHECKING:
@@ -42,8 +49,10 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 
-RAW_SCHEMA = "mindzpay_e2e"
-MARTS = "analytics"
+# Unique names: PostgreSQL is shared by the whole suite (and by other runs of it).
+SUFFIX = f"dbt_e2e_{os.getpid()}"
+RAW_SCHEMA = f"mindzpay_{SUFFIX}"
+MARTS = f"analytics_{SUFFIX}"
 STAGING = f"{MARTS}_staging"
 SYNCS = 3
 ADVANCE_SECONDS = 3600
@@ -65,30 +74,55 @@ class Warehouse:
     transformer: str
     env: Callable[[Path], dict[str, str]]  # workdir -> loader and dbt variables
     query: Callable[[Path, str], list[tuple[Any, ...]]]  # workdir, SQL -> rows
+    cleanup: Callable[[], None] = lambda: None
 
 
-def _duckdb_env(workdir: Path) -> dict[str, str]:
-    database = workdir / "warehouse.duckdb"
-    return {
-        **duckdb_target_env(database, RAW_SCHEMA),
-        "DBT_DUCKDB_PATH": str(database),
-        "DBT_DUCKDB_SCHEMA": MARTS,
-        "DBT_DUCKDB_SOURCE_SCHEMA": RAW_SCHEMA,
-        "DBT_DUCKDB_TARGET_PATH": str(workdir / "dbt" / "target"),
-        "DBT_DUCKDB_LOG_PATH": str(workdir / "dbt" / "logs"),
-    }
+def _duckdb() -> Warehouse:
+    def env(workdir: Path) -> dict[str, str]:
+        database = workdir / "warehouse.duckdb"
+        return {
+            **duckdb_target_env(database, RAW_SCHEMA),
+            "DBT_DUCKDB_PATH": str(database),
+            "DBT_DUCKDB_SCHEMA": MARTS,
+            "DBT_DUCKDB_SOURCE_SCHEMA": RAW_SCHEMA,
+            "DBT_DUCKDB_TARGET_PATH": str(workdir / "dbt" / "target"),
+            "DBT_DUCKDB_LOG_PATH": str(workdir / "dbt" / "logs"),
+        }
+
+    def query(workdir: Path, sql: str) -> list[tuple[Any, ...]]:
+        import duckdb  # noqa: PLC0415 - only the DuckDB warehouse needs it
+
+        with duckdb.connect(str(workdir / "warehouse.duckdb"), read_only=True) as connection:
+            return connection.execute(sql).fetchall()
+
+    return Warehouse("duckdb", "target-duckdb", "dbt-duckdb", env, query)
 
 
-def _duckdb_query(workdir: Path, sql: str) -> list[tuple[Any, ...]]:
-    import duckdb  # noqa: PLC0415 - only the DuckDB warehouse needs it
+def _postgres() -> Warehouse:
+    dsn = postgres_dsn_or_skip()
 
-    with duckdb.connect(str(workdir / "warehouse.duckdb"), read_only=True) as connection:
-        return connection.execute(sql).fetchall()
+    def env(workdir: Path) -> dict[str, str]:
+        return {
+            **postgres_connection_env(dsn, "TARGET_POSTGRES"),
+            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": RAW_SCHEMA,
+            **postgres_connection_env(dsn, "DBT_POSTGRES"),
+            "DBT_POSTGRES_SCHEMA": MARTS,
+            "DBT_POSTGRES_SOURCE_SCHEMA": RAW_SCHEMA,
+            "DBT_POSTGRES_TARGET_PATH": str(workdir / "dbt" / "target"),
+            "DBT_POSTGRES_LOG_PATH": str(workdir / "dbt" / "logs"),
+        }
+
+    def query(_workdir: Path, sql: str) -> list[tuple[Any, ...]]:
+        with connect_postgres(dsn) as connection:
+            return list(connection.execute(sql).fetchall())
+
+    def cleanup() -> None:
+        drop_postgres_schemas(dsn, [RAW_SCHEMA, MARTS, STAGING])
+
+    return Warehouse("postgres", "target-postgres", "dbt-postgres", env, query, cleanup)
 
 
-WAREHOUSES = {
-    "duckdb": Warehouse("duckdb", "target-duckdb", "dbt-duckdb", _duckdb_env, _duckdb_query),
-}
+WAREHOUSES: dict[str, Callable[[], Warehouse]] = {"duckdb": _duckdb, "postgres": _postgres}
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -124,13 +158,8 @@ def _clock(sandbox: SandboxProcess) -> datetime:
     return _parse(sandbox.admin("GET", "/_sandbox/health")["clock"])
 
 
-@pytest.fixture(scope="module", params=sorted(WAREHOUSES))
-def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Built:
-    warehouse = WAREHOUSES[request.param]
-    skip_unless_installed(warehouse.loader)
-    if meltano_plugin_executable("utilities", warehouse.transformer, "dbt") is None:
-        pytest.skip(f"{warehouse.transformer} is not installed: run `make meltano-install`")
-    workdir = tmp_path_factory.mktemp(f"dbt-{warehouse.name}")
+def _load_and_build(warehouse: Warehouse, workdir: Path) -> Built:
+    """SYNCS syncs of a private frozen world, the clock moved between them; dbt after the last."""
     with SandboxProcess.start(seed=5, accounts=3, invoices_per_account=150) as sandbox:
         meltano = IsolatedMeltano(
             workdir / "meltano", env={**sandbox.tap_env(), **warehouse.env(workdir)}
@@ -154,6 +183,20 @@ def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         assert result is not None
         truth = {stream: sandbox.truth(stream) for stream in TRUTH_STREAMS}
         return Built(warehouse, workdir, result, syncs, truth, sandbox.deleted(), advanced)
+
+
+@pytest.fixture(scope="module", params=sorted(WAREHOUSES))
+def built(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Built]:
+    warehouse = WAREHOUSES[request.param]()
+    skip_unless_installed(warehouse.loader)
+    if meltano_plugin_executable("utilities", warehouse.transformer, "dbt") is None:
+        pytest.skip(f"{warehouse.transformer} is not installed: run `make meltano-install`")
+    try:
+        yield _load_and_build(warehouse, tmp_path_factory.mktemp(f"dbt-{warehouse.name}"))
+    finally:
+        warehouse.cleanup()
 
 
 # -- dbt build ------------------------------------------------------------------------------------
