@@ -24,8 +24,9 @@ where _version_rank = 1
 
 
 {% macro brazil_time(column) -%}
-{#- Both loaders store the API's -03:00 timestamps as UTC without a zone; Brazil has kept UTC-3 all
-    year since 2019, so local (America/Sao_Paulo) time is a fixed shift. -#}
+{#- Both loaders store the API's -03:00 timestamps without a zone, in UTC (target-postgres: in the
+    server's TimeZone, UTC by default). Brazil has kept UTC-3 all year since 2019, so local
+    (America/Sao_Paulo) time is a fixed shift. -#}
     ({{ column }} - interval '3 hours')
 {%- endmacro %}
 
