@@ -777,6 +777,18 @@ class MindzPayStream(FastRecordSync, RESTStream[int]):
     def _money_fields(self) -> tuple[str, ...]:
         return money_fields(self.record_schema)
 
+    @override
+    def _write_starting_replication_value(self, context: Context | None) -> None:
+        # The SDK would start an id bookmark at start_date (a timestamp); here start_date
+        # filters records by created_at (``before_start_date``) and the bookmark is the id only.
+        self.state_manager.write_starting_replication_value(
+            context=context,
+            replication_method=self.replication_method,
+            replication_key=self.replication_key,
+            config={k: v for k, v in self.config.items() if k != "start_date"},
+            compare_start_date_fn=self.compare_start_date,
+        )
+
     @cached_property
     def _start_date(self) -> datetime | None:
         start_date = self.config.get("start_date")
