@@ -619,6 +619,9 @@ class MindzPayStream(FastRecordSync, RESTStream[int]):
         try:
             for record in self.request_records(context):
                 if self.before_start_date(record):
+                    # Read but not emitted: the id bookmark still moves past it, so the next
+                    # run does not list it again.
+                    self._increment_stream_state(record, context=context)
                     continue
                 engine.observe_new(record)
                 yield record

@@ -101,6 +101,31 @@ def test_start_date_filters_child_records_by_created_at_and_keeps_every_account(
         assert comparison.ok, comparison.summary()
 
 
+def test_start_date_after_every_record_lands_the_accounts_and_moves_the_bookmarks(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    config = sandbox.tap_config(start_date="2027-01-01T00:00:00-03:00")
+    run = run_tap(config, workdir=tmp_path / "first").check()
+    accounts = sandbox.truth("accounts")
+    folded = fold_messages(run.messages)
+    comparison = compare_with_truth("accounts", folded.get("accounts", {}), accounts)
+    assert comparison.ok, comparison.summary()
+    for stream in CHILD_STREAMS:
+        assert run.records(stream) == [], f"{stream}: records created before start_date"
+    assert run.records("invoice_status_changes") == []
+    # What was read moves the id bookmark: the next run lists nothing it listed already.
+    assert run.final_state is not None
+    for stream in CHILD_STREAMS:
+        owner = "account_id" if stream == "subscriptions" else "account_key"
+        newest: dict[Any, int] = {}
+        for record in sandbox.truth(stream):
+            key = record[owner]
+            newest[key] = max(newest.get(key, 0), record["id"])
+        partitions = run.final_state["bookmarks"][stream]["partitions"]
+        bookmarks = {p["context"][owner]: p["replication_key_value"] for p in partitions}
+        assert bookmarks == newest, stream
+
+
 def test_account_keys_matching_no_visible_account_fail_with_the_check_line(
     sandbox: SandboxProcess, tmp_path: Path
 ) -> None:
