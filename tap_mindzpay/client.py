@@ -11,7 +11,10 @@
 * id-guarded offset paging (``paging.OffsetPaginator``) ascending by id, starting after the
   partition's bookmark (``replication_key_value``) at the offset hint kept in the same partition
   state, so an interrupted run resumes mid-stream;
-* money strings parsed into ``Decimal`` and ``start_date`` applied in ``post_process``.
+* money strings parsed into ``Decimal`` in ``post_process``;
+* ``start_date`` applied to the per-account streams' records by ``created_at`` before change
+  capture sees them (``before_start_date``), so a record created earlier is never emitted, never
+  refreshed and never yields a status change; the accounts themselves are never filtered.
 
 Partition state shape (per stream and account; the SDK owns the first three keys)::
 
@@ -27,8 +30,8 @@ bookmark.
 Seam for change capture (issue 3): a stream may set ``capture_rule`` (a ``RefreshRule``: which
 records are in flight and how to bring one up to date, used through ``refresh_record``); after
 the new-records phase, ``get_records`` runs ``capture_changes(context)``, whose default yields
-nothing. Records yielded by that phase do not move the id bookmark and skip ``start_date``
-(``capturing`` is true while it runs).
+nothing. Records yielded by that phase do not move the id bookmark (``capturing`` is true while
+it runs).
 """
 
 from __future__ import annotations
@@ -649,6 +652,11 @@ class MindzPayStream(FastRecordSync, RESTStream[int]):
         report.attach_capture(engine.counts)
         try:
             for record in self.request_records(context):
+                if self.before_start_date(record):
+                    # Read but not emitted: the id bookmark still moves past it, so the next
+                    # run does not list it again.
+                    self._increment_stream_state(record, context=context)
+                    continue
                 engine.observe_new(record)
                 yield record
             self._checkpoint(state, partition)
@@ -727,7 +735,7 @@ class MindzPayStream(FastRecordSync, RESTStream[int]):
             )
             report.listed(paginator.current_value, len(records), total, phase="sweep")
             start = paginator.advance([self._record_id(r) for r in records], total)
-            yield from records[start:]
+            yield from (r for r in records[start:] if not self.before_start_date(r))
 
     def _checkpoint(self, state: capture.CaptureState, partition: dict[str, Any]) -> None:
         """Write the capture state into the partition and emit STATE now."""
@@ -805,6 +813,18 @@ class MindzPayStream(FastRecordSync, RESTStream[int]):
     def _money_fields(self) -> tuple[str, ...]:
         return money_fields(self.record_schema)
 
+    @override
+    def _write_starting_replication_value(self, context: Context | None) -> None:
+        # The SDK would start an id bookmark at start_date (a timestamp); here start_date
+        # filters records by created_at (``before_start_date``) and the bookmark is the id only.
+        self.state_manager.write_starting_replication_value(
+            context=context,
+            replication_method=self.replication_method,
+            replication_key=self.replication_key,
+            config={k: v for k, v in self.config.items() if k != "start_date"},
+            compare_start_date_fn=self.compare_start_date,
+        )
+
     @cached_property
     def _start_date(self) -> datetime | None:
         start_date = self.config.get("start_date")
@@ -820,10 +840,10 @@ class MindzPayStream(FastRecordSync, RESTStream[int]):
         row: dict[str, Any],
         context: Context | None = None,
     ) -> dict[str, Any] | None:
-        """Check timestamps are present, parse money, add derived fields, apply ``start_date``."""
+        """Check timestamps are present, parse money, add derived fields."""
         if ("created_at" not in row or "updated_at" not in row) and not row.get(capture.DELETED_AT):
             # Every MindzPay record carries both (null is allowed, absence is not): change
-            # capture and start_date rely on them, so a record without one is malformed.
+            # capture relies on them, so a record without one is malformed.
             missing = "created_at" if "created_at" not in row else "updated_at"
             self.malformed(row, missing, "missing (the contract always sends it)")
             return None
@@ -838,8 +858,6 @@ class MindzPayStream(FastRecordSync, RESTStream[int]):
             status = row.get("status")
             if isinstance(status, int):
                 row["status_label"] = INVOICE_STATUS_LABELS.get(status)
-        if self._start_date and not self.capturing:
-            return self._after_start_date(row)
         return row
 
     def _parse_money(self, row: dict[str, Any], *, conform: bool) -> bool:
@@ -860,17 +878,22 @@ class MindzPayStream(FastRecordSync, RESTStream[int]):
                 row[field] = None  # as conform_flat (NaN/Infinity have no JSON form)
         return True
 
-    def _after_start_date(self, row: dict[str, Any]) -> dict[str, Any] | None:
+    def before_start_date(self, row: dict[str, Any]) -> bool:
+        """Whether a per-account record was created before ``start_date`` (not to be emitted).
+
+        A record whose ``created_at`` is null is kept (nothing says it is older); one that is
+        not a timestamp is malformed.
+        """
+        if self._start_date is None or self.parent_stream_type is None:
+            return False
         created = row.get("created_at")
+        if not isinstance(created, str):
+            return False
         try:
-            if isinstance(created, str) and parse_timestamp(created) < cast(
-                "datetime", self._start_date
-            ):
-                return None
+            return parse_timestamp(created) < self._start_date
         except ValueError:
             self.malformed(row, "created_at", f"{created!r} is not an ISO 8601 timestamp")
-            return None
-        return row
+            return True
 
     def conform_flat(self, row: dict[str, Any]) -> None:
         """What the SDK's conformance would change in a flat record, done in place.

@@ -17,7 +17,7 @@ is one line and an exit code:
 
 Exit 1 stays the config error of the CLI (a setting missing or invalid). The refresh-token grant
 is not tried, because using a refresh token rotates it: the check proves the client_credentials
-pair (APP_ID and API_KEY), which is also what the tap falls back to.
+pair (APP_ID and API_KEY).
 
 A sync knows the same at once: ``FirstContact`` (the transport adapter of the run's sessions)
 stops the run with one line when a host refuses its first connection of the run or its name does
@@ -70,6 +70,33 @@ _CAUSES = (
     re.compile(r"Name or service not known|Temporary failure in name resolution"),
     re.compile(r"timed out"),
 )
+
+
+def accounts_line(
+    accounts: Sequence[dict[str, Any]], account_keys: Sequence[str]
+) -> tuple[str, list[str]]:
+    """The check's line for visible ``accounts``, and the ``account_keys`` none of them has.
+
+    Also the line of a sync whose ``account_keys`` match no visible account.
+    """
+    names = [
+        f"{account.get('key')} ({account.get('name')})" for account in accounts[:NAMED_ACCOUNTS]
+    ]
+    if len(accounts) > NAMED_ACCOUNTS:
+        names.append(f"and {len(accounts) - NAMED_ACCOUNTS} more")
+    noun = "account" if len(accounts) == 1 else "accounts"
+    line = f"credential accepted, {len(accounts)} MindzPay {noun} visible: {', '.join(names)}"
+    wanted = list(dict.fromkeys(account_keys))
+    if not wanted:
+        return line, []
+    visible = {account.get("key") for account in accounts}
+    if missing := [key for key in wanted if key not in visible]:
+        line += (
+            "; but setting account_keys names accounts this credential cannot see: "
+            f"{', '.join(missing)}"
+        )
+        return line, missing
+    return line + f"; account_keys selects {len(wanted)} of them", []
 
 
 @dataclass(frozen=True)
@@ -258,24 +285,9 @@ class ConnectionCheck:
                 "on MindzPay accounts under Configurações > API"
             )
             return CheckResult(EXIT_FORBIDDEN, msg)
-        names = [
-            f"{account.get('key')} ({account.get('name')})" for account in accounts[:NAMED_ACCOUNTS]
-        ]
-        if len(accounts) > NAMED_ACCOUNTS:
-            names.append(f"and {len(accounts) - NAMED_ACCOUNTS} more")
-        noun = "account" if len(accounts) == 1 else "accounts"
-        line = f"credential accepted, {len(accounts)} MindzPay {noun} visible: {', '.join(names)}"
-        wanted = list(dict.fromkeys(self.account_keys))
-        if wanted:
-            visible = {account.get("key") for account in accounts}
-            if missing := [key for key in wanted if key not in visible]:
-                line += (
-                    f"; but setting account_keys names accounts this credential cannot see: "
-                    f"{', '.join(missing)}"
-                )
-                return CheckResult(EXIT_ACCOUNT_KEYS, self._redact(line), tuple(accounts))
-            line += f"; account_keys selects {len(wanted)} of them"
-        return CheckResult(EXIT_OK, self._redact(line), tuple(accounts))
+        line, missing = accounts_line(accounts, self.account_keys)
+        code = EXIT_ACCOUNT_KEYS if missing else EXIT_OK
+        return CheckResult(code, self._redact(line), tuple(accounts))
 
     # -- plumbing ------------------------------------------------------------------------
 

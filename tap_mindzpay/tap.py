@@ -15,6 +15,7 @@ import sys
 import threading
 from datetime import datetime
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -76,7 +77,14 @@ SETTINGS = th.PropertiesList(
         "refresh_token",
         th.StringType,
         secret=True,
-        description="Optional. Uses the refresh_token grant; a rotated token is kept for the run.",
+        description="Optional. Uses the refresh_token grant; a rotated token is kept for the run "
+        "(and across runs with refresh_token_file).",
+    ),
+    th.Property(
+        "refresh_token_file",
+        th.StringType,
+        description="Optional. File keeping the latest refresh token across runs: read at start "
+        "(wins over refresh_token once it holds one), rewritten when the API rotates it.",
     ),
     th.Property(
         "token_url",
@@ -92,7 +100,8 @@ SETTINGS = th.PropertiesList(
     th.Property(
         "start_date",
         th.DateTimeType,
-        description="Records created before it are not emitted.",
+        description="Invoices, payments and subscriptions created before it are not emitted; "
+        "accounts always are.",
     ),
     th.Property(
         "page_size",
@@ -385,6 +394,9 @@ class TapMindzPay(Tap):
             client_secret=config.get("client_secret")
             or (endpoints.SANDBOX_CLIENT_SECRET if demo else ""),
             refresh_token=config.get("refresh_token"),
+            refresh_token_file=Path(config["refresh_token_file"]).expanduser()
+            if config.get("refresh_token_file")
+            else None,
             scope=config.get("scope"),
             timeout=float(config["request_timeout"]),
             user_agent=config.get("user_agent") or f"tap-mindzpay/{self.plugin_version}",
