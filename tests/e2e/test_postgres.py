@@ -1,11 +1,11 @@
 """`meltano run tap-mindzpay target-postgres` into a real PostgreSQL, compared with the truth.
 
-The server comes from `TAP_MINDZPAY_TEST_POSTGRES_DSN` (`postgresql://user:pass@127.0.0.1:5432/db`,
-set by `.ci/run`); without it, or when it does not answer, the test is skipped with the reason.
-Each run loads into its own schema, dropped afterwards. Two rounds as in the DuckDB test: a full
-run, then an hour of simulated time and an incremental run, each compared id by id with the truth;
-PostgreSQL keeps money as NUMERIC, so amounts are compared exactly with no cast. The checks are
-`LoaderRoundsContract`'s.
+The server is the session's `postgres_dsn`: `TAP_MINDZPAY_TEST_POSTGRES_DSN`
+(`postgresql://user:pass@127.0.0.1:5432/db`) if set, else an embedded PostgreSQL 18 the tests start
+themselves. Each run loads into its own schema, dropped afterwards. Two rounds as in the DuckDB
+test: a full run, then an hour of simulated time and an incremental run, each compared whole row by
+whole row with the truth; PostgreSQL keeps money as NUMERIC, compared exactly, and is read in a
+session zone that is neither UTC nor the API's. The checks are `LoaderRoundsContract`'s.
 """
 
 from __future__ import annotations
@@ -20,27 +20,17 @@ from helpers.meltano import (
     Pipeline,
     Rounds,
     full_then_incremental,
-    skip_unless_installed,
 )
-from helpers.warehouse import (
-    Tables,
-    drop_postgres_schemas,
-    postgres_connection_env,
-    postgres_dsn_or_skip,
-    read_postgres,
-)
+from helpers.services import postgres_target_env, require_loader
+from helpers.warehouse import Tables, drop_postgres_schemas, read_postgres
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def dsn() -> str:
-    return postgres_dsn_or_skip()
-
-
-@pytest.fixture(scope="module")
-def rounds(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Rounds:
-    skip_unless_installed("target-postgres")
+def rounds(postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Rounds:
+    require_loader("target-postgres")
+    dsn = postgres_dsn
     schema = f"mindzpay_e2e_{uuid.uuid4().hex[:8]}"
     workdir = tmp_path_factory.mktemp("postgres")
 
@@ -53,7 +43,7 @@ def rounds(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Rounds:
                 workdir / "meltano",
                 env={
                     **sandbox.tap_env(),
-                    **postgres_connection_env(dsn),
+                    **postgres_target_env(dsn),
                     "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
                 },
             )
