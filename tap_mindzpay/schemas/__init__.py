@@ -31,7 +31,8 @@ DATE: Schema = {"type": ["string", "null"], "format": "date"}
 #: No ``multipleOf``: a float 0.01 fails validation of amounts read back as floats.
 MONEY: Schema = {"type": ["number", "null"]}
 #: Money as its decimal text (setting ``money_as_string``): the Singer SDK's convention, which
-#: its SQL targets (MeltanoLabs target-postgres, target-snowflake) map to DECIMAL/NUMERIC.
+#: its SQL targets map to ``DECIMAL``. No ``precision``/``scale``: the SDK's catalog ``Schema``
+#: keeps neither, so they would never reach a target (docs/loaders.md says what that means).
 MONEY_AS_STRING: Schema = {"type": ["string", "null"], "format": "x-singer.decimal"}
 
 

@@ -98,10 +98,10 @@ def money_as_string_round(
             )
         with connect_postgres(dsn) as connection:
             types = {
-                (table, column): data_type
-                for table, column, data_type in connection.execute(
-                    "SELECT table_name, column_name, data_type FROM information_schema.columns "
-                    "WHERE table_schema = %s",
+                (table, column): f"{data_type}({precision},{scale})"
+                for table, column, data_type, precision, scale in connection.execute(
+                    "SELECT table_name, column_name, data_type, numeric_precision, numeric_scale "
+                    "FROM information_schema.columns WHERE table_schema = %s",
                     [schema],
                 ).fetchall()
             }
@@ -129,7 +129,12 @@ def test_money_as_string_lands_in_numeric_columns_with_the_exact_value(
 ) -> None:
     run, types = money_as_string_round
     for column in MONEY_COLUMNS[stream]:
-        assert types[stream, column] == "numeric", (stream, column, types.get((stream, column)))
+        # NUMERIC with no precision or scale: every decimal exact, not a float, not text.
+        assert types[stream, column] == "numeric(None,None)", (
+            stream,
+            column,
+            types[stream, column],
+        )
     check = run.check(stream)
     assert check.compared == len(run.truth[stream]) > 0, check.summary()
     assert check.ok, check.summary()
