@@ -68,7 +68,7 @@ from tap_mindzpay.auth import AuthenticationError
 from tap_mindzpay.endpoints import INVOICE_STATUS_LABELS
 from tap_mindzpay.fastpath import FastRecordSync
 from tap_mindzpay.paging import OffsetPaginator
-from tap_mindzpay.schemas import money_fields
+from tap_mindzpay.schemas import money_as_strings, money_fields, money_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
@@ -222,6 +222,7 @@ class MindzPayStream(FastRecordSync, RESTStream[int]):
     _live_capture: tuple[capture.CaptureState, dict[str, Any]] | None = None
     _partition_report: PartitionReport | None = None
     _schema_sent = False
+    _money_as_string = False
 
     #: Performance lever (issue 5): the SDK's type conformance walks every property of every
     #: record and costs about a third of a full sync's CPU. For a flat schema it can change
@@ -236,7 +237,10 @@ class MindzPayStream(FastRecordSync, RESTStream[int]):
 
     def __init__(self, tap: Tap) -> None:
         """Create the stream with its class's schema."""
-        super().__init__(tap, schema=copy.deepcopy(self.record_schema))
+        money_as_string = bool(tap.config.get("money_as_string"))
+        schema = money_as_strings(self.record_schema) if money_as_string else self.record_schema
+        super().__init__(tap, schema=copy.deepcopy(schema))
+        self._money_as_string = money_as_string
         properties: dict[str, dict[str, Any]] = self.schema["properties"]
         self._known_properties = frozenset(properties)
         self._boolean_properties = tuple(
@@ -861,7 +865,10 @@ class MindzPayStream(FastRecordSync, RESTStream[int]):
         return row
 
     def _parse_money(self, row: dict[str, Any], *, conform: bool) -> bool:
-        """Money strings into ``Decimal`` in place; False if one is malformed (skipped)."""
+        """Money strings into ``Decimal`` (or its text, ``money_as_string``) in place.
+
+        Returns False if one is malformed (the record is skipped).
+        """
         for field in self._money_fields:
             value = row.get(field)
             if value is None:
@@ -874,7 +881,9 @@ class MindzPayStream(FastRecordSync, RESTStream[int]):
                     self.malformed(row, field, f"{value!r} is not a decimal amount")
                     return False
                 row[field] = value
-            if conform and not value.is_finite():
+            if self._money_as_string:
+                row[field] = money_text(value)  # NaN/Infinity: null, as conformance does
+            elif conform and not value.is_finite():
                 row[field] = None  # as conform_flat (NaN/Infinity have no JSON form)
         return True
 

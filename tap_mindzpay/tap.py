@@ -148,6 +148,13 @@ SETTINGS = th.PropertiesList(
         description="Warn and skip a malformed record instead of failing the run.",
     ),
     th.Property(
+        "money_as_string",
+        th.BooleanType,
+        default=False,
+        description="Emit money as decimal strings (format x-singer.decimal) for loaders "
+        "that store JSON numbers as floats.",
+    ),
+    th.Property(
         "sandbox",
         th.BooleanType,
         default=False,

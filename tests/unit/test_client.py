@@ -230,6 +230,43 @@ def test_money_becomes_decimal_and_status_gets_its_label(server: Scripted):
     assert row["status_label"] == "Em processo de emissão"
 
 
+@pytest.mark.parametrize(
+    ("wire", "text"),
+    [("1234.50", "1234.50"), ("0.07", "0.07"), ("-12.30", "-12.30"), ("1e2", "100")],
+)
+def test_money_as_string_emits_the_exact_decimal_text(server: Scripted, wire: str, text: str):
+    payments = make_stream(server, "payments", money_as_string=True)
+    row = payments.post_process({"id": 1, "amount": wire, "fee": "0.10", **TIMES})
+    assert row is not None
+    assert row["amount"] == text
+    assert type(row["amount"]) is str
+    assert row["fee"] == "0.10"
+    # Both money properties of the stream's schema say how to load the string.
+    for name in ("amount", "fee"):
+        assert payments.schema["properties"][name] == {
+            "type": ["string", "null"],
+            "format": "x-singer.decimal",
+        }
+
+
+def test_money_as_string_keeps_nulls_and_nulls_non_finite_amounts(server: Scripted):
+    invoices = make_stream(server, "invoices", money_as_string=True)
+    assert invoices.post_process({"id": 1, "amount": None, "status": 0, **TIMES})["amount"] is None
+    assert invoices.post_process({"id": 2, "amount": "NaN", "status": 0, **TIMES})["amount"] is None
+    # An exponent never reaches the warehouse: the text is positional.
+    assert invoices.post_process({"id": 3, "amount": "1E+3", "status": 0, **TIMES})["amount"] == (
+        "1000"
+    )
+
+
+def test_money_is_a_number_by_default(server: Scripted):
+    payments = make_stream(server, "payments")
+    assert payments.schema["properties"]["amount"] == {"type": ["number", "null"]}
+    row = payments.post_process({"id": 1, "amount": "1234.50", "fee": None, **TIMES})
+    assert row is not None
+    assert type(row["amount"]).__name__ == "Decimal"
+
+
 def test_malformed_money_fails_naming_stream_record_and_field(server: Scripted):
     invoices = make_stream(server, "invoices")
     with pytest.raises(client.MalformedRecordError, match="invoices, record id 9, field amount"):
