@@ -12,9 +12,9 @@ moved between them; the last one is the demo's command, `meltano run tap-mindzpa
 * `mart_subscription_mrr` equals MRR by plan and month computed from the truth's subscriptions with
   the rule the model documents (Decimal, rounded half up to the cent per subscription).
 
-The warehouse is a parameter (`WAREHOUSES`): DuckDB, and PostgreSQL at
-`TAP_MINDZPAY_TEST_POSTGRES_DSN` (skipped with the reason when it is unset or unreachable), each
-in schemas of its own.
+The warehouse is a parameter (`WAREHOUSES`): DuckDB, and the session's PostgreSQL (`postgres_dsn`:
+`TAP_MINDZPAY_TEST_POSTGRES_DSN`, or the embedded server the tests start), each in schemas of
+its own.
 """
 
 from __future__ import annotations
@@ -28,20 +28,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import SandboxProcess
-from helpers.meltano import IsolatedMeltano, MeltanoResult, Pipeline, skip_unless_installed
-from helpers.processes import meltano_plugin_executable
+from helpers.meltano import IsolatedMeltano, MeltanoResult, Pipeline
 from helpers.sandbox import TRUTH_STREAMS
-from helpers.warehouse import (
-    INVOICE_STATUS_LABELS,
-    check_amounts,
-    check_statuses,
-    check_table,
+from helpers.services import (
     connect_postgres,
-    drop_postgres_schemas,
-    duckdb_target_env,
     postgres_connection_env,
-    postgres_dsn_or_skip,
+    postgres_target_env,
+    require_plugins,
 )
+from helpers.warehouse import INVOICE_STATUS_LABELS, drop_postgres_schemas, duckdb_target_env
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -98,12 +93,10 @@ def _duckdb() -> Warehouse:
     return Warehouse("duckdb", "target-duckdb", "dbt-duckdb", env, query)
 
 
-def _postgres() -> Warehouse:
-    dsn = postgres_dsn_or_skip()
-
+def _postgres(dsn: str) -> Warehouse:
     def env(workdir: Path) -> dict[str, str]:
         return {
-            **postgres_connection_env(dsn, "TARGET_POSTGRES"),
+            **postgres_target_env(dsn),
             "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": RAW_SCHEMA,
             **postgres_connection_env(dsn, "DBT_POSTGRES"),
             "DBT_POSTGRES_SCHEMA": MARTS,
@@ -122,7 +115,10 @@ def _postgres() -> Warehouse:
     return Warehouse("postgres", "target-postgres", "dbt-postgres", env, query, cleanup)
 
 
-WAREHOUSES: dict[str, Callable[[], Warehouse]] = {"duckdb": _duckdb, "postgres": _postgres}
+WAREHOUSES: dict[str, Callable[[pytest.FixtureRequest], Warehouse]] = {
+    "duckdb": lambda _request: _duckdb(),
+    "postgres": lambda request: _postgres(request.getfixturevalue("postgres_dsn")),
+}
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -189,10 +185,12 @@ def _load_and_build(warehouse: Warehouse, workdir: Path) -> Built:
 def built(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Built]:
-    warehouse = WAREHOUSES[request.param]()
-    skip_unless_installed(warehouse.loader)
-    if meltano_plugin_executable("utilities", warehouse.transformer, "dbt") is None:
-        pytest.skip(f"{warehouse.transformer} is not installed: run `make meltano-install`")
+    warehouse = WAREHOUSES[request.param](request)
+    require_plugins(
+        ("extractors", "tap-mindzpay"),
+        ("loaders", warehouse.loader),
+        ("utilities", warehouse.transformer, "dbt"),
+    )
     try:
         yield _load_and_build(warehouse, tmp_path_factory.mktemp(f"dbt-{warehouse.name}"))
     finally:
@@ -227,13 +225,19 @@ def test_staging_view_holds_each_live_truth_record_once_with_its_status_and_amou
     rows = built.rows(f"SELECT id, status, {amount} FROM {STAGING}.stg_mindzpay__{stream}")  # noqa: S608 - fixed names
     truth = built.truth[stream]
     assert truth, f"truth of {stream} is empty: nothing proven"
-    check = check_table(stream, [r[0] for r in rows], truth, built.deleted)
-    check_statuses(check, {r[0]: r[1] for r in rows}, truth)
-    if amount != "NULL":
-        check_amounts(check, {r[0]: r[2] for r in rows}, truth)
-    assert check.ok, check.summary()
-    assert not check.deleted_kept, check.summary()
-    assert len(rows) == len(truth)
+
+    def money(value: Any) -> Decimal | None:
+        return None if amount == "NULL" or value is None else Decimal(str(value))
+
+    ids = [row[0] for row in rows]
+    assert len(ids) == len(set(ids)), f"{stream}: a key twice in staging"
+    got = {row[0]: (row[1], money(row[2])) for row in rows}
+    want = {r["id"]: (r["status"], money(r.get("amount"))) for r in truth}
+    deleted = {d["id"] for d in built.deleted if d["stream"] == stream}
+    assert not deleted & set(got), f"{stream}: deleted records kept: {sorted(deleted & set(got))}"
+    assert got == want, (
+        f"{stream}: staging differs from the truth on {len(got.items() ^ want.items())} rows"
+    )
 
 
 def test_status_history_of_invoices_support_deleted_is_kept_and_flagged(built: Built) -> None:

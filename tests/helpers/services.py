@@ -49,13 +49,17 @@ def unavailable(reason: str) -> NoReturn:
 _install_tried: list[bool] = []
 
 
-def missing_plugins(*plugins: tuple[str, str]) -> list[str]:
-    """The (kind, name) plugins of this project that Meltano has not installed yet."""
-    return [name for kind, name in plugins if meltano_plugin_executable(kind, name) is None]
+def missing_plugins(*plugins: tuple[str, ...]) -> list[str]:
+    """The plugins of this project that Meltano has not installed yet.
+
+    Each plugin is (kind, name), or (kind, name, executable) when the executable has another
+    name (the dbt utilities run `dbt`).
+    """
+    return [plugin[1] for plugin in plugins if meltano_plugin_executable(*plugin) is None]
 
 
-def require_plugins(*plugins: tuple[str, str]) -> None:
-    """Make sure Meltano installed `plugins` (kind, name) in this project, or fail/skip.
+def require_plugins(*plugins: tuple[str, ...]) -> None:
+    """Make sure Meltano installed `plugins` (see `missing_plugins`) in this project, or fail/skip.
 
     In CI `make test` installs them before pytest, so a missing one is a failure. Elsewhere
     `meltano install` runs once per test session (a few minutes the first time).
@@ -140,6 +144,23 @@ def sqlalchemy_url(dsn: str) -> str:
         msg = f"not a postgresql:// URL: {scheme}://..."
         raise ValueError(msg)
     return f"postgresql+psycopg://{rest}"
+
+
+def postgres_connection_env(dsn: str, prefix: str) -> dict[str, str]:
+    """`<prefix>_HOST`, `_PORT`, `_USER`, `_PASSWORD`, `_DATABASE` from a DSN (dbt's profile).
+
+    A Unix-socket DSN (`postgresql://user@/db?host=/path`) gives the socket directory as the
+    host, which libpq-based clients such as dbt-postgres read as a socket.
+    """
+    parts = urllib.parse.urlsplit(dsn)
+    query = urllib.parse.parse_qs(parts.query)
+    return {
+        f"{prefix}_HOST": query.get("host", [parts.hostname or "127.0.0.1"])[0],
+        f"{prefix}_PORT": query.get("port", [str(parts.port or 5432)])[0],
+        f"{prefix}_USER": urllib.parse.unquote(parts.username or ""),
+        f"{prefix}_PASSWORD": urllib.parse.unquote(parts.password or ""),
+        f"{prefix}_DATABASE": parts.path.lstrip("/"),
+    }
 
 
 def postgres_target_env(dsn: str, prefix: str = "TARGET_POSTGRES") -> dict[str, str]:
