@@ -74,7 +74,7 @@ def structured_logging(workdir: Path) -> dict[str, str]:
 
 
 def events(stderr: str, kind: str) -> list[dict[str, Any]]:
-    """Structured log lines of one `event` kind: top-level fields plus `extra`."""
+    """Structured log lines of one `report` kind: top-level fields plus `extra`."""
     found = []
     for line in stderr.splitlines():
         try:
@@ -82,7 +82,7 @@ def events(stderr: str, kind: str) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
         extra = entry.get("extra") or {}
-        if extra.get("event") == kind:
+        if extra.get("report") == kind:
             found.append({**extra, **entry, "extra": None})
     return found
 
