@@ -21,7 +21,7 @@ import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
-from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 from singer_sdk.plugin_base import JSONSchemaValidator, SingerCommand, _ConfigInput
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
@@ -296,7 +296,7 @@ class TapMindzPay(Tap):
     #: past records not yet announced, and the bundled targets cannot read BATCH) nor
     #: ``activate-version`` (no stream emits ACTIVATE_VERSION). ``check_unsupported`` refuses a
     #: config that asks for either.
-    capabilities: ClassVar[list[TapCapabilities | PluginCapabilities]] = [  # type: ignore[assignment]
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [
         TapCapabilities.CATALOG,
         TapCapabilities.STATE,
         TapCapabilities.DISCOVER,
