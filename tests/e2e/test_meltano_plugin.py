@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.e2e
 
 SECRET = "mysecret"  # noqa: S105 - the test sandbox's client secret
+PROD_SECRET = "prod-only"  # noqa: S105 - a made-up secret for the env-file test
 ACCOUNTS = 2
 INVOICES = 240
 CHILD_STREAMS = ("invoices", "payments", "subscriptions")
@@ -322,3 +323,37 @@ def test_sigterm_to_the_tap_under_meltano_keeps_the_state_and_the_rerun_resumes(
     again = [s for s in reports(meltano_log(rerun), "summary") if s["stream_name"] == "invoices"]
     assert sum(s["new"] for s in again) < len(truth), "the rerun started over"
     assert {r["id"] for r in read_jsonl(output, "invoices")} == truth
+
+
+def config_print(
+    meltano: IsolatedMeltano, *args: str, env: dict[str, str] | None = None, unsafe: bool = False
+) -> dict[str, Any]:
+    """`meltano <args> config print tap-mindzpay`, parsed."""
+    safety = ["--unsafe"] if unsafe else []
+    printed = meltano.run(*args, "config", *safety, "print", "tap-mindzpay", env=env).check()
+    return dict(json.loads(printed.stdout[printed.stdout.index("{") :]))
+
+
+def test_an_environment_variable_switches_the_dev_environment_off_the_sandbox(
+    tmp_path: Path,
+) -> None:
+    """The README's switch: TAP_MINDZPAY_SANDBOX=false wins over the dev environment's true."""
+    meltano = IsolatedMeltano(tmp_path)
+    assert config_print(meltano, "--environment=dev")["sandbox"] is True
+    switched = config_print(meltano, "--environment=dev", env={"TAP_MINDZPAY_SANDBOX": "false"})
+    assert switched["sandbox"] is False
+
+
+def test_a_secret_set_for_prod_goes_to_the_env_file_named_not_to_dotenv(tmp_path: Path) -> None:
+    """`meltano --env-file .env.prod --environment=prod config set ... client_secret` (README)."""
+    meltano = IsolatedMeltano(tmp_path)
+    env_file = tmp_path / ".env.prod"
+    env_file.write_text("", encoding="utf-8")
+    dotenv = PROJECT_ROOT / ".env"
+    before = dotenv.read_text(encoding="utf-8") if dotenv.exists() else None
+    args = ("--env-file", str(env_file), "--environment=prod")
+    meltano.run(*args, "config", "set", "tap-mindzpay", "client_secret", PROD_SECRET).check()
+    assert f"TAP_MINDZPAY_CLIENT_SECRET='{PROD_SECRET}'" in env_file.read_text(encoding="utf-8")
+    after = dotenv.read_text(encoding="utf-8") if dotenv.exists() else None
+    assert after == before
+    assert config_print(meltano, *args, unsafe=True)["client_secret"] == PROD_SECRET
