@@ -23,6 +23,7 @@ import requests
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 from singer_sdk.plugin_base import JSONSchemaValidator, _ConfigInput
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
@@ -231,6 +232,27 @@ def check_start_date(config: dict[str, Any]) -> list[str]:
     return []
 
 
+#: SDK features this tap does not offer, the setting that would ask for each, and why not.
+UNSUPPORTED_SETTINGS = {
+    "batch_config": (
+        "BATCH messages are not supported (a STATE could move a bookmark past records not yet "
+        "in a batch file); remove batch_config"
+    ),
+    "emit_activate_version_messages": (
+        "ACTIVATE_VERSION messages are not supported; remove emit_activate_version_messages"
+    ),
+}
+
+
+def check_unsupported(config: dict[str, Any]) -> list[str]:
+    """One line per SDK setting that asks for a feature this tap does not advertise."""
+    return [
+        f"setting {name}: {why}"
+        for name, why in UNSUPPORTED_SETTINGS.items()
+        if config.get(name) not in (None, False)
+    ]
+
+
 def _schema_error_line(error: Any) -> str:  # noqa: ANN401 - a jsonschema ValidationError
     setting = ".".join(str(part) for part in error.absolute_path) or "(config)"
     value = error.instance if not isinstance(error.instance, (dict, list)) else "..."
@@ -246,7 +268,22 @@ class TapMindzPay(Tap):
 
     name = "tap-mindzpay"
     config_jsonschema: ClassVar[dict[str, Any]] = SETTINGS.to_dict()
-    #: Performance lever (issue 5): the SDK's msgspec writer serialises messages about four
+    #: What the tap offers (``--about``; meltano.yml and the Hub definition list the same).
+    #: Not the SDK's ``batch`` (BATCH files written while STATE moves on could carry a bookmark
+    #: past records not yet announced, and the bundled targets cannot read BATCH) nor
+    #: ``activate-version`` (no stream emits ACTIVATE_VERSION). ``check_unsupported`` refuses a
+    #: config that asks for either.
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [
+        TapCapabilities.CATALOG,
+        TapCapabilities.STATE,
+        TapCapabilities.DISCOVER,
+        TapCapabilities.TEST,
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]
+    #: Performance lever: the SDK's msgspec writer serialises messages about four
     #: times faster than its default simplejson one; same JSON values (Decimal money stays an
     #: exact number). ``RecordWriter`` adds the fast record path (``fastpath``) to it.
     #: tests/test_fastpath_equivalence.py compares it with the default writer.
@@ -263,6 +300,7 @@ class TapMindzPay(Tap):
         errors = [
             _schema_error_line(e) for e in JSONSchemaValidator(schema).iter_errors(self._config)
         ]
+        errors += check_unsupported(self._config)
         errors += check_settings(self._config) + check_start_date(self._config)
         if errors and raise_errors:
             raise ConfigValidationError(errors[0], errors=errors, schema=schema)
