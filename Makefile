@@ -1,7 +1,7 @@
 # tap-mindzpay developer commands. A fresh machine needs only Python 3.10+ with pip, git and make:
 # `make install` fetches uv itself when it is not on PATH.
 #
-#   make demo   meltano run tap-mindzpay target-duckdb against the embedded sandbox, then a summary
+#   make demo   meltano run tap-mindzpay target-duckdb dbt-duckdb:build (embedded sandbox), a summary
 #   make test   install + lint + workflow validation + the whole pytest suite
 #   make lint   ruff check, ruff format --check, mypy strict
 #   make bench  benchmarks/run.py
@@ -51,7 +51,7 @@ meltano-install: install $(MELTANO_STAMP)
 
 demo: meltano-install
 	@mkdir -p output
-	$(MELTANO) run tap-mindzpay target-duckdb
+	$(MELTANO) run tap-mindzpay target-duckdb dbt-duckdb:build
 	$(BIN)/python scripts/demo_summary.py
 
 lint: install

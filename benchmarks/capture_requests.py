@@ -1,4 +1,4 @@
-"""Request counts of change capture (issue 3): a full sync, then one hour later, sweep due or not.
+"""Request counts of change capture: a full sync, then one hour later, sweep due or not.
 
     .venv/bin/python benchmarks/capture_requests.py [--accounts 3] [--invoices 2000]
 

@@ -1,4 +1,4 @@
-"""The five figures of issue 5, each measured against its own sandbox process.
+"""The benchmark figures, each measured against its own sandbox process.
 
 Every function returns table rows with the measured numbers; a figure that cannot run yet says
 why in its row (never a made-up number).

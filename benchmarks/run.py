@@ -1,12 +1,11 @@
-"""`make bench`: measure the five figures of issue 5, print the table, write BENCHMARKS.md.
+"""`make bench`: measure the benchmark figures, print the table, write BENCHMARKS.md.
 
     .venv/bin/python benchmarks/run.py            # everything (about ten minutes on 2 cores)
     .venv/bin/python benchmarks/run.py --quick    # small worlds, a smoke run; writes nothing
     .venv/bin/python benchmarks/run.py --only 1,3 # some figures
 
 Each figure starts its own sandbox process (frozen clock, seed 42) and runs the clients as
-processes against it. Figures (2) and (5) need the change-capture engine; until
-`tap_mindzpay/capture.py` exists their rows say "pending".
+processes against it.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The bench's knobs; the defaults are what BENCHMARKS.md reports."""
-    parser = argparse.ArgumentParser(description="tap-mindzpay benchmarks (issue 5)")
+    parser = argparse.ArgumentParser(description="tap-mindzpay benchmarks")
     add = parser.add_argument
     add("--only", default="1,2,3,4,5", help="comma-separated figure numbers")
     add("--quick", action="store_true", help="small worlds, one repeat; does not write the page")

@@ -1,9 +1,11 @@
-"""Summarise a `make demo` run: rows landed in DuckDB next to the sandbox's own truth.
+"""Summarise a `make demo` run: rows landed in DuckDB next to the sandbox's truth; the marts.
 
 Starts the sandbox on the demo's SQLite world (frozen, so it does not move), reads
 `GET /_sandbox/truth/{stream}`, counts the live rows of each DuckDB table and prints one line per
 table. Counts from the previous run are kept in `output/demo_counts.json`, so a second run shows
-what it added and rewrote. Exits 1 when a table's live rows differ from the truth.
+what it added and rewrote. Then a few lines of the dbt marts (`mart_invoice_status`,
+`mart_subscription_mrr`). Exits 1 when a table's live rows differ from the truth or the marts are
+missing.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sandbox-db", type=Path, default=ROOT / "output" / "sandbox.sqlite")
     parser.add_argument("--schema", default="mindzpay")
     parser.add_argument("--counts", type=Path, default=ROOT / "output" / "demo_counts.json")
+    parser.add_argument("--marts-schema", default="analytics")
     return parser.parse_args()
 
 
@@ -106,6 +109,49 @@ def written_since(path: Path, schema: str, table: str, since: str | None) -> int
     return int(row[0]) if row else 0
 
 
+MART_TABLES = ("mart_invoice_status", "mart_subscription_mrr")
+
+
+def print_marts(path: Path, schema: str) -> bool:
+    """Print a few lines of each mart; False when dbt has not built them."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        catalog = _catalog(con)
+        built = {
+            row[0]
+            for row in con.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_catalog = ? AND table_schema = ?",
+                [catalog, schema],
+            ).fetchall()
+        }
+        if missing := [t for t in MART_TABLES if t not in built]:
+            print(f"dbt marts missing in schema {schema}: {missing}", file=sys.stderr)
+            return False
+        prefix = f'"{catalog}"."{schema}"'
+        print("mart_invoice_status: invoices by current status, time in flight (0, 1, 4)")
+        print(f"  {'status':34} {'invoices':>9} {'avg hours':>10} {'max hours':>10}")
+        by_status = (
+            "SELECT status || ' ' || status_label, count(*), avg(hours_in_flight), "  # noqa: S608 - fixed names
+            f"max(hours_in_flight) FROM {prefix}.mart_invoice_status "
+            "GROUP BY status, status_label ORDER BY status"
+        )
+        for label, invoices, average, longest in con.execute(by_status).fetchall():
+            print(f"  {label:34} {invoices:>9} {average:>10.1f} {longest:>10.1f}")
+        print("mart_subscription_mrr: MRR of the last three months, and the month's top plan")
+        by_month = (
+            "SELECT month, count(*), sum(active_subscriptions), sum(mrr), "  # noqa: S608 - fixed names
+            "arg_max(plan_id, mrr), max(mrr) "
+            f"FROM {prefix}.mart_subscription_mrr "
+            "GROUP BY month ORDER BY month DESC LIMIT 3"
+        )
+        for month, plans, subscriptions, mrr, top_plan, top_mrr in con.execute(by_month).fetchall():
+            print(
+                f"  {month:%Y-%m}  MRR {mrr:>13,.2f} BRL  {subscriptions:>4} subscriptions "
+                f"in {plans:>2} plans; top plan {top_plan} ({top_mrr:,.2f})"
+            )
+    return True
+
+
 def main() -> int:
     """Print the summary; return 1 if any table disagrees with the truth."""
     args = parse_args()
@@ -162,9 +208,11 @@ def main() -> int:
         print("Incremental run: Meltano resumed from the state kept in .meltano/.")
     if mismatches:
         print(f"{mismatches} table(s) differ from the sandbox truth.", file=sys.stderr)
-        return 1
-    print("Every table matches the sandbox truth.")
-    return 0
+    else:
+        print("Every table matches the sandbox truth.")
+    print()
+    marts = print_marts(args.duckdb, args.marts_schema)
+    return 1 if mismatches or not marts else 0
 
 
 if __name__ == "__main__":

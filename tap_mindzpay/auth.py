@@ -5,20 +5,32 @@ Grants (RFC 6749, form-encoded ``POST {token_url}``):
 * ``client_credentials`` with ``client_id`` (APP_ID), ``client_secret`` (API_KEY), ``scope``;
 * ``refresh_token`` with ``refresh_token``, ``client_id``, ``client_secret`` when a refresh token
   is configured. The response may rotate the refresh token (the old one stops working); the new
-  one is kept for the rest of the run.
+  one is kept for the rest of the run and, with ``refresh_token_file``, written to that file
+  (mode 0600, replaced atomically) so that the next run starts from it.
 
-The token is fetched lazily, refreshed ``skew_seconds`` before it expires (clock skew, slow
-requests), and ``invalidate(token)`` drops it after a 401 so the next caller fetches a new one;
-only one thread fetches at a time and the others reuse its result. Secrets never reach a log
-line or an exception: every text that may echo one goes through ``redact``.
+A refused refresh token (spent, revoked) stops the run with one line naming the setting: a
+silent switch to another grant could sync under another identity. The one exception is a
+refusal that follows an unanswered attempt of this run with the same token (a reset or timeout
+after the server rotated it): then the run goes on with the client_credentials grant, with a
+warning that the next run needs a new refresh token.
+
+The token is fetched lazily, refreshed a margin before it expires (clock skew, slow requests;
+``refresh_margin``: 10% of the lifetime, at most ``skew_seconds``, so a short-lived token is
+still used for most of its life), and ``invalidate(token)`` drops it after a 401 so the next
+caller fetches a new one; only one thread fetches at a time and the others reuse its result.
+Secrets never reach a log line or an exception: every text that may echo one goes through
+``redact``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -31,8 +43,12 @@ from tap_mindzpay.endpoints import GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-#: Refresh this long before the announced expiry.
+#: Refresh at most this long before the announced expiry...
 DEFAULT_SKEW_SECONDS = 60.0
+#: ...and at most this fraction of the token's lifetime before it (a 20 s token: 2 s).
+SKEW_FRACTION = 0.1
+#: Lifetime assumed when the token response has no usable ``expires_in``.
+DEFAULT_EXPIRES_IN = 3600.0
 #: Attempts at the token endpoint before giving up (the tap passes ``max_retries`` + 1).
 TOKEN_ATTEMPTS = 4
 #: Backoff between token attempts: jittered, doubling from this, capped.
@@ -80,6 +96,51 @@ def token_backoff_seconds(attempt: int, retry_after: float | None = None) -> flo
     return wait
 
 
+def refresh_margin(expires_in: float, skew_seconds: float = DEFAULT_SKEW_SECONDS) -> float:
+    """Seconds before expiry to fetch the next token: ``skew_seconds``, or 10% of a short life."""
+    return max(0.0, min(skew_seconds, SKEW_FRACTION * expires_in))
+
+
+def _expires_in(body: dict[str, Any]) -> float:
+    """The token lifetime announced by a token response (3,600 s if absent or unusable)."""
+    try:
+        seconds = float(body.get("expires_in", DEFAULT_EXPIRES_IN))
+    except (TypeError, ValueError):
+        return DEFAULT_EXPIRES_IN
+    return seconds if seconds > 0 and seconds != float("inf") else DEFAULT_EXPIRES_IN
+
+
+def read_refresh_token_file(path: Path) -> str | None:
+    """The refresh token kept in ``path``, or None when the file is missing or empty.
+
+    Raises:
+        FatalAPIError: The file exists but cannot be read.
+    """
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        msg = f"setting refresh_token_file: cannot read {path} ({exc.strerror or exc})"
+        raise FatalAPIError(msg) from None
+    return text or None
+
+
+def write_refresh_token_file(path: Path, token: str) -> None:
+    """Replace ``path`` with ``token`` atomically, readable by the owner only."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(token + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(temporary).chmod(0o600)
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def _retry_after(response: requests.Response) -> float | None:
     try:
         seconds = float(response.headers.get("Retry-After", ""))
@@ -96,11 +157,13 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
         client_id: APP_ID (setting ``client_id``).
         client_secret: API_KEY (setting ``client_secret``).
         refresh_token: Optional refresh token (setting ``refresh_token``).
+        refresh_token_file: Optional file keeping the latest refresh token across runs
+            (setting ``refresh_token_file``); when it holds one, it wins over ``refresh_token``.
         scope: Optional OAuth2 scope.
         session: HTTP session for the token endpoint.
         timeout: Seconds before a token request is abandoned.
         user_agent: Sent as ``User-Agent``.
-        skew_seconds: Refresh margin before expiry.
+        skew_seconds: Largest refresh margin before expiry (see ``refresh_margin``).
         clock: Monotonic clock (injectable for tests).
         max_attempts: Attempts at the token endpoint on transient failures (429, 5xx,
             resets, timeouts, undecodable bodies) before giving up.
@@ -113,6 +176,7 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
         client_id: str,
         client_secret: str,
         refresh_token: str | None = None,
+        refresh_token_file: Path | None = None,
         scope: str | None = None,
         session: requests.Session | None = None,
         timeout: float = 60.0,
@@ -127,7 +191,21 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
         self.token_url = token_url
         self.client_id = client_id
         self._client_secret = client_secret
+        self._refresh_token_file = refresh_token_file
+        if refresh_token_file is not None:
+            refresh_token = read_refresh_token_file(refresh_token_file) or refresh_token
+            if not refresh_token or not refresh_token_file.parent.is_dir():
+                msg = (
+                    f"setting refresh_token_file: {refresh_token_file} holds no refresh token "
+                    "(put one in it, or set refresh_token to seed it)"
+                    if not refresh_token
+                    else f"setting refresh_token_file: folder {refresh_token_file.parent} "
+                    "does not exist"
+                )
+                raise FatalAPIError(msg)
         self._refresh_token = refresh_token
+        #: A grant with the current refresh token went unanswered (it may have rotated it).
+        self._refresh_unanswered = False
         self.scope = scope
         self._session = session or requests.Session()
         self._timeout = timeout
@@ -137,7 +215,7 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
         self._max_attempts = max(1, max_attempts)
         self._lock = threading.Lock()
         self._token: str | None = None
-        self._expires_at = 0.0
+        self._refresh_at = 0.0
         self._secrets: set[str] = {s for s in (client_secret, refresh_token) if s}
         self.token_requests = 0
 
@@ -156,7 +234,7 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
     def access_token(self) -> str:
         """A valid access token, fetched or refreshed when missing or about to expire."""
         with self._lock:
-            if self._token is None or self._clock() >= self._expires_at - self._skew:
+            if self._token is None or self._clock() >= self._refresh_at:
                 self._fetch_token()
             assert self._token is not None  # noqa: S101 - set by _fetch_token or it raised
             return self._token
@@ -176,16 +254,18 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
         return request
 
     def _fetch_token(self) -> None:
-        """Run the grant; keep the access token, its expiry and a rotated refresh token."""
+        """Run the grant; keep the access token, when to refresh it, a rotated refresh token."""
         try:
             body = self._post_grant(refresh_token=self._refresh_token)
         except AuthenticationError:
-            if not self._refresh_token:
+            if not self._refresh_token or not self._refresh_unanswered:
                 raise
-            # The refresh token may have been rotated by a response we never received.
+            # This run's own unanswered attempt may have rotated the token (answer lost).
             self.logger.warning(
-                "MindzPay rejected the refresh token; retrying with the client_credentials "
-                "grant (setting client_id/client_secret)."
+                "MindzPay refused the refresh token after an unanswered attempt (the rotated "
+                "token was probably lost on the way); continuing with the client_credentials "
+                "grant. The next run needs a new refresh token (setting %s).",
+                self._refresh_setting,
             )
             self._refresh_token = None
             body = self._post_grant(refresh_token=None)
@@ -195,16 +275,34 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
             raise FatalAPIError(msg)
         self._secrets.add(token)
         rotated = body.get("refresh_token")
-        if isinstance(rotated, str) and rotated:
+        if self._refresh_token and isinstance(rotated, str) and rotated:
             self._secrets.add(rotated)
             self._refresh_token = rotated
-        try:
-            expires_in = float(body.get("expires_in", 3600))
-        except (TypeError, ValueError):
-            expires_in = 3600.0
+            self._keep_refresh_token(rotated)
+        self._refresh_unanswered = False
+        expires_in = _expires_in(body)
         self._token = token
-        self._expires_at = self._clock() + expires_in
+        self._refresh_at = self._clock() + expires_in - refresh_margin(expires_in, self._skew)
         self.logger.info("Obtained a MindzPay access token (expires in %.0f s).", expires_in)
+
+    @property
+    def _refresh_setting(self) -> str:
+        return "refresh_token_file" if self._refresh_token_file else "refresh_token"
+
+    def _keep_refresh_token(self, token: str) -> None:
+        """Write a rotated refresh token to ``refresh_token_file`` (if set) for the next run."""
+        path = self._refresh_token_file
+        if path is None:
+            return
+        try:
+            write_refresh_token_file(path, token)
+        except OSError as exc:
+            self.logger.warning(
+                "Could not write the rotated refresh token to %s (%s); the next run needs a "
+                "new refresh token (setting refresh_token_file).",
+                path,
+                exc.strerror or type(exc).__name__,
+            )
 
     def _post_grant(self, *, refresh_token: str | None) -> dict[str, Any]:
         data = grant_body(
@@ -227,6 +325,8 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
                 retry_after = _retry_after(response)
             except (requests.ConnectionError, requests.Timeout, ValueError) as exc:
                 problem = type(exc).__name__
+            if refresh_token:
+                self._refresh_unanswered = True
             if attempt == self._max_attempts:
                 msg = (
                     f"MindzPay token endpoint {self.token_url} failed {attempt} times "
@@ -268,9 +368,18 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
                 f"{response.status_code} ({detail}); check the settings token_url and api_url"
             )
             raise FatalAPIError(msg)
-        settings = "refresh_token" if refresh_token else "client_id and client_secret"
+        if refresh_token and error != "invalid_client":
+            msg = (
+                f"MindzPay refused the refresh token at {self.token_url} "
+                f"(HTTP {response.status_code}, {detail}): it was used already (each refresh "
+                "token works once when the API rotates them) or revoked; authorise the app "
+                f"again and set the new token in the setting {self._refresh_setting}, or unset "
+                "it to use client_id and client_secret"
+            )
+            raise AuthenticationError(msg)
         msg = (
             f"MindzPay rejected the credentials at {self.token_url} "
-            f"(HTTP {response.status_code}, {detail}); check the settings {settings}"
+            f"(HTTP {response.status_code}, {detail}); check the settings client_id and "
+            "client_secret"
         )
         raise AuthenticationError(msg)

@@ -10,7 +10,9 @@ bookmark), the engine:
 2. **sweeps** every ``sweep_interval_hours`` (0 = every run): pages the whole list, emits records
    whose ``updated_at`` is at or past the last sweep's high-water mark (merchant cancels,
    reissues, edits), puts records in flight again back in the set, and emits a deletion marker
-   for every known id the list no longer has.
+   for every known id the list no longer has. A record whose content equals what the same run
+   already handed out for that id (a new record, a refreshed change) is not emitted again
+   (``Engine.sent``, a 16-byte digest per id, kept only in a run whose sweep is due).
 
 State lives in the SDK's partition state, next to the id bookmark, under ``"capture"``::
 
@@ -41,11 +43,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -251,6 +256,12 @@ def fingerprint(record: Mapping[str, Any]) -> tuple[Any, str | None]:
     return record.get("status"), record.get("updated_at")
 
 
+def content_digest(record: Mapping[str, Any]) -> bytes:
+    """A digest of a record as the API sent it (key order ignored): equal means unchanged."""
+    encoded = msgspec.json.encode(record, order="sorted")
+    return hashlib.blake2b(encoded, digest_size=16).digest()
+
+
 def later(a: str | None, b: str | None) -> str | None:
     """The later of two timestamps (None is earliest)."""
     if a is None:
@@ -280,6 +291,11 @@ class Engine:
     #: Keep ids by last seen status in the state (the stream has a changes stream; tracked
     #: even while ``on_change`` is None, so that ``from_status`` is right once it is set).
     track_statuses: bool = False
+    #: A sweep follows in this run: remember what each id was handed out as (``sent``), so
+    #: that the sweep does not hand out the same content again.
+    sweep_follows: bool = False
+    #: Content digest of every record handed out so far in this run, by id (``sweep_follows``).
+    sent: dict[int, bytes] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Status tracking starts with the first sync of a partition (or its first sweep)."""
@@ -335,6 +351,8 @@ class Engine:
             self._transition(record, previous, "new")
         if known is not None:
             known.add(record_id)
+        if self.sweep_follows:
+            self.sent[record_id] = content_digest(record)
         if self.in_flight_rule is not None and self.in_flight_rule(record):
             self.state.in_flight[record_id] = fingerprint(record)
         # Only a sweep (or the first full sync, which is one) may move the sweep's mark: a new
@@ -373,6 +391,8 @@ class Engine:
             self._count("changed")
             self._track(record_id, before[0], record.get("status"))
             self._transition(record, before[0], "refresh")
+            if self.sweep_follows:
+                self.sent[record_id] = content_digest(record)
             yield record
         if self.in_flight_rule is not None and self.in_flight_rule(record):
             self.state.in_flight[record_id] = fingerprint(record)
@@ -396,7 +416,9 @@ class Engine:
             status = record.get("status")
             previous = self.status_of(record_id) if tracking else UNSEEN
             moved = previous is not UNSEEN and previous != status
-            if moved or limit is None or (updated is not None and parse_time(updated) >= limit):
+            if (
+                moved or limit is None or (updated is not None and parse_time(updated) >= limit)
+            ) and not self._sent_unchanged(record_id, record):
                 self._count("swept")
                 if tracking:
                     self._transition(record, previous, "sweep")
@@ -426,6 +448,20 @@ class Engine:
         self.state.sweep_hwm = newest
         self.state.sweep_at = self.now.isoformat(timespec="seconds")
         self.checkpoint()
+
+    def _sent_unchanged(self, record_id: int, record: Mapping[str, Any]) -> bool:
+        """Whether this run already handed out ``record`` for this id with the same content.
+
+        A record the new-records or refresh phase handed out is usually at or past the sweep's
+        mark too; sending it again would be a byte-identical duplicate (an extra row for an
+        append-only loader, and a ``changed`` count for no change). Any difference in content
+        sends it.
+        """
+        digest = self.sent.get(record_id)
+        if digest is None or digest != content_digest(record):
+            return False
+        self._count("already_sent")
+        return True
 
     def deletion(self, record_id: int) -> dict[str, Any]:
         """A record that says "support deleted this id" (other fields null)."""

@@ -17,12 +17,20 @@ is one line and an exit code:
 
 Exit 1 stays the config error of the CLI (a setting missing or invalid). The refresh-token grant
 is not tried, because using a refresh token rotates it: the check proves the client_credentials
-pair (APP_ID and API_KEY), which is also what the tap falls back to.
+pair (APP_ID and API_KEY).
+
+A sync knows the same at once: ``FirstContact`` (the transport adapter of the run's sessions)
+stops the run with one line when a host refuses its first connection of the run or its name does
+not exist, instead of retrying for a minute; once a host has answered, connection errors from it
+are retried (``max_retries``), as a restart or a reset in the middle of a run deserves.
 """
 
 from __future__ import annotations
 
+import errno
 import re
+import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -30,6 +38,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from singer_sdk.exceptions import FatalAPIError
+from typing_extensions import override
 
 from tap_mindzpay import endpoints
 from tap_mindzpay.auth import grant_body
@@ -59,6 +70,33 @@ _CAUSES = (
     re.compile(r"Name or service not known|Temporary failure in name resolution"),
     re.compile(r"timed out"),
 )
+
+
+def accounts_line(
+    accounts: Sequence[dict[str, Any]], account_keys: Sequence[str]
+) -> tuple[str, list[str]]:
+    """The check's line for visible ``accounts``, and the ``account_keys`` none of them has.
+
+    Also the line of a sync whose ``account_keys`` match no visible account.
+    """
+    names = [
+        f"{account.get('key')} ({account.get('name')})" for account in accounts[:NAMED_ACCOUNTS]
+    ]
+    if len(accounts) > NAMED_ACCOUNTS:
+        names.append(f"and {len(accounts) - NAMED_ACCOUNTS} more")
+    noun = "account" if len(accounts) == 1 else "accounts"
+    line = f"credential accepted, {len(accounts)} MindzPay {noun} visible: {', '.join(names)}"
+    wanted = list(dict.fromkeys(account_keys))
+    if not wanted:
+        return line, []
+    visible = {account.get("key") for account in accounts}
+    if missing := [key for key in wanted if key not in visible]:
+        line += (
+            "; but setting account_keys names accounts this credential cannot see: "
+            f"{', '.join(missing)}"
+        )
+        return line, missing
+    return line + f"; account_keys selects {len(wanted)} of them", []
 
 
 @dataclass(frozen=True)
@@ -247,24 +285,9 @@ class ConnectionCheck:
                 "on MindzPay accounts under Configurações > API"
             )
             return CheckResult(EXIT_FORBIDDEN, msg)
-        names = [
-            f"{account.get('key')} ({account.get('name')})" for account in accounts[:NAMED_ACCOUNTS]
-        ]
-        if len(accounts) > NAMED_ACCOUNTS:
-            names.append(f"and {len(accounts) - NAMED_ACCOUNTS} more")
-        noun = "account" if len(accounts) == 1 else "accounts"
-        line = f"credential accepted, {len(accounts)} MindzPay {noun} visible: {', '.join(names)}"
-        wanted = list(dict.fromkeys(self.account_keys))
-        if wanted:
-            visible = {account.get("key") for account in accounts}
-            if missing := [key for key in wanted if key not in visible]:
-                line += (
-                    f"; but setting account_keys names accounts this credential cannot see: "
-                    f"{', '.join(missing)}"
-                )
-                return CheckResult(EXIT_ACCOUNT_KEYS, self._redact(line), tuple(accounts))
-            line += f"; account_keys selects {len(wanted)} of them"
-        return CheckResult(EXIT_OK, self._redact(line), tuple(accounts))
+        line, missing = accounts_line(accounts, self.account_keys)
+        code = EXIT_ACCOUNT_KEYS if missing else EXIT_OK
+        return CheckResult(code, self._redact(line), tuple(accounts))
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -331,3 +354,104 @@ class ConnectionCheck:
         for secret in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(secret, "***")
         return text
+
+
+# -- a sync's first contact with each host -----------------------------------------------
+
+
+class UnreachableError(FatalAPIError):
+    """A host refused the run's very first connection to it (or its name does not exist)."""
+
+
+def refusal(exc: BaseException) -> str | None:
+    """``connection refused`` or ``unknown host name`` if that is what ``exc`` comes from.
+
+    Only the two causes that a retry cannot fix at the start of a run: nothing listens on the
+    port, or the name does not exist. A reset, a timeout, an unreachable network or a temporary
+    DNS failure (``EAI_AGAIN``) stays a transient error.
+    """
+    pending: list[object] = [exc]
+    seen: set[int] = set()
+    while pending:
+        item = pending.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, socket.gaierror) and item.errno == socket.EAI_NONAME:
+            return "unknown host name"
+        if isinstance(item, OSError) and item.errno == errno.ECONNREFUSED:
+            return "connection refused"
+        pending += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
+    return None
+
+
+class FirstContact:
+    """The hosts that answered during this run; one that refuses its first connection stops it.
+
+    A sync retries connection errors for minutes (``max_retries`` with backoff), which is right
+    for a reset or a restart in the middle of a run and wrong when nothing has ever answered:
+    a closed port or a misspelt host name at the run's first request is a setting to fix, and
+    ``--test`` already says so at once. ``adapter`` gives the transport adapter for the run's
+    sessions (API and token endpoint); it remembers each origin (scheme, host, port) that
+    answered, and a refusal from an origin that never answered raises ``UnreachableError``.
+    """
+
+    def __init__(self, settings: str = "api_url") -> None:
+        """Track origins; ``settings`` names the setting(s) to check in the message."""
+        self.settings = settings
+        self._answered: set[str] = set()
+        self._lock = threading.Lock()
+
+    def adapter(self, **kwargs: Any) -> HTTPAdapter:  # noqa: ANN401 - HTTPAdapter's options
+        """A transport adapter (``HTTPAdapter`` options) that reports to this run."""
+        return _FirstContactAdapter(self, **kwargs)
+
+    def answered(self, url: str) -> bool:
+        """Whether the origin of ``url`` has answered once during this run."""
+        with self._lock:
+            return _origin(url) in self._answered
+
+    def saw_answer(self, url: str) -> None:
+        """The origin of ``url`` answered (any HTTP status)."""
+        with self._lock:
+            self._answered.add(_origin(url))
+
+    def error(self, url: str, cause: str) -> UnreachableError:
+        """The one line for a host that refused the run's first connection."""
+        parts = urlsplit(url)
+        msg = (
+            f"cannot connect to {parts.scheme}://{parts.netloc} ({cause}) at its first request "
+            f"of the run; check the setting {self.settings} and that this machine can reach "
+            "it (DNS, firewall, proxy). A host that has answered once is retried instead "
+            "(max_retries)"
+        )
+        return UnreachableError(msg)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+class _FirstContactAdapter(HTTPAdapter):
+    def __init__(self, contact: FirstContact, **kwargs: Any) -> None:  # noqa: ANN401
+        super().__init__(**kwargs)
+        self._contact = contact
+
+    @override
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        *args: Any,
+        **kwargs: Any,
+    ) -> requests.Response:
+        url = request.url or ""
+        try:
+            response = super().send(request, *args, **kwargs)
+        except requests.ConnectionError as exc:
+            cause = refusal(exc)
+            if cause is not None and not self._contact.answered(url):
+                raise self._contact.error(url, cause) from None
+            raise
+        self._contact.saw_answer(url)
+        return response

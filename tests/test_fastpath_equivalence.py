@@ -195,6 +195,30 @@ def test_money_keeps_its_exact_decimal_text_on_the_fast_path(
     assert all(isinstance(a, Decimal) and a.as_tuple().exponent == -2 for a in amounts)
 
 
+def test_money_as_string_gives_the_same_string_records_on_both_paths(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(sandbox.tap_config(money_as_string=True)), encoding="utf-8")
+    fast, plain = parse_messages(_fast(config)), parse_messages(_plain(config))
+    _assert_same_records(fast, plain)
+    truth = {r["id"]: r for r in sandbox.truth("payments")}
+    payments = [m["record"] for m in fast if m["type"] == "RECORD" and m["stream"] == "payments"]
+    assert len(payments) == len(truth)
+    for record in payments:
+        # The API's own two-decimal text, as a JSON string.
+        assert record["amount"] == truth[record["id"]]["amount"], record
+        assert record["fee"] == truth[record["id"]]["fee"], record
+    schemas = [m["schema"] for m in fast if m["type"] == "SCHEMA" and m["stream"] == "payments"]
+    assert schemas
+    for schema in schemas:
+        for name in ("amount", "fee"):
+            assert schema["properties"][name] == {
+                "type": ["string", "null"],
+                "format": "x-singer.decimal",
+            }
+
+
 def test_stream_maps_and_flattening_give_the_plain_sdk_paths_records(
     sandbox: SandboxProcess, tmp_path: Path
 ) -> None:

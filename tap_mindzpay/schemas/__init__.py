@@ -2,7 +2,9 @@
 
 * Money: the API sends BRL as two-decimal strings (``"1234.50"``); the tap parses them into
   ``Decimal`` and the Singer writer emits an exact JSON number. ``MONEY`` is the only place that
-  says so: switch the representation here (for example to a string) and every stream follows.
+  says so. With the setting ``money_as_string`` the streams use ``MONEY_AS_STRING`` instead
+  (``money_as_strings``) and emit the decimal text, for warehouses whose loaders turn a JSON
+  number into a float.
 * Timestamps are ``date-time`` strings kept exactly as the API sends them, offset included.
 * Properties the contract allows to be null are nullable; ids and keys are not.
 * Properties the API adds later are not in these schemas: the SDK drops them from the records
@@ -12,7 +14,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 Schema = dict[str, Any]
 
@@ -24,6 +30,10 @@ TIMESTAMP: Schema = {"type": ["string", "null"], "format": "date-time"}
 DATE: Schema = {"type": ["string", "null"], "format": "date"}
 #: No ``multipleOf``: a float 0.01 fails validation of amounts read back as floats.
 MONEY: Schema = {"type": ["number", "null"]}
+#: Money as its decimal text (setting ``money_as_string``): the Singer SDK's convention, which
+#: its SQL targets map to ``DECIMAL``. No ``precision``/``scale``: the SDK's catalog ``Schema``
+#: keeps neither, so they would never reach a target (docs/loaders.md says what that means).
+MONEY_AS_STRING: Schema = {"type": ["string", "null"], "format": "x-singer.decimal"}
 
 
 def enum(*values: str) -> Schema:
@@ -149,3 +159,16 @@ INVOICE_STATUS_CHANGES = stream_schema(
 def money_fields(schema: Schema) -> tuple[str, ...]:
     """Names of the top-level properties that use the ``MONEY`` fragment."""
     return tuple(name for name, prop in schema["properties"].items() if prop is MONEY)
+
+
+def money_as_strings(schema: Schema) -> Schema:
+    """A copy of a stream schema whose money properties are ``MONEY_AS_STRING``."""
+    copied = copy.deepcopy(schema)
+    for name in money_fields(schema):
+        copied["properties"][name] = copy.deepcopy(MONEY_AS_STRING)
+    return copied
+
+
+def money_text(value: Decimal) -> str | None:
+    """The exact decimal text of an amount (never an exponent); ``None`` if not finite."""
+    return format(value, "f") if value.is_finite() else None

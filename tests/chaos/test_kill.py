@@ -180,7 +180,7 @@ def test_sigterm_during_a_retry_wait_stops_at_once_with_a_state_to_resume_from(t
                     sandbox.admin("POST", "/_sandbox/faults", body={"http_5xx": 1})
                     faulted = True
                 if "retry 6/20" in err_path.read_text(encoding="utf-8", errors="replace"):
-                    break  # now sleeping 16 to 32 s before retry 6
+                    break  # now sleeping 8 to 16 s before retry 6 (backoff_seconds(6))
                 time.sleep(0.05)
             signalled = time.monotonic()
             tap.send_signal(signal.SIGTERM)

@@ -2,10 +2,12 @@
 
 Two rounds on a private frozen world: a full run, then `POST /_sandbox/advance?seconds=3600` and an
 incremental run with the state Meltano saved. After each round every DuckDB table must hold exactly
-the truth's ids (one row each; rows of records support deleted meanwhile are tolerated); after the
-incremental one every status too, and every amount to the cent (DuckDB stores DOUBLE; cast to
-DECIMAL(18,2) as docs/loaders.md advises). This is the test that catches target-duckdb 0.8.0
-losing the first row of every batch with duckdb >= 1.3. The checks are `LoaderRoundsContract`'s.
+the truth's rows (one per id; rows of records support deleted meanwhile are kept, marked
+`_sdc_deleted_at`), every column equal to the truth's value (DuckDB stores money as DOUBLE, which
+must round-trip to the API's two-decimal amount, and timestamps as UTC TIMESTAMP), and
+`invoice_status_changes` equal to what the tap sent. This is the test that catches target-duckdb
+0.8.0 losing the first row of every batch with duckdb >= 1.3. The checks are
+`LoaderRoundsContract`'s.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from helpers.meltano import (
     Pipeline,
     Rounds,
     full_then_incremental,
-    skip_unless_installed,
 )
+from helpers.services import require_loader
 from helpers.warehouse import Tables, duckdb_target_env, read_duckdb
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +31,7 @@ SCHEMA = "mindzpay_e2e"
 
 @pytest.fixture(scope="module")
 def rounds(tmp_path_factory: pytest.TempPathFactory) -> Rounds:
-    skip_unless_installed("target-duckdb")
+    require_loader("target-duckdb")
     workdir = tmp_path_factory.mktemp("duckdb")
     database = workdir / "warehouse.duckdb"
     with SandboxProcess.start(seed=11, accounts=3, invoices_per_account=150) as sandbox:

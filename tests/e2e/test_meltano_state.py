@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import TRUTH_STREAMS, SandboxProcess
-from helpers.meltano import IsolatedMeltano, Pipeline, Round, run_round, skip_unless_installed
+from helpers.meltano import IsolatedMeltano, Pipeline, Round, run_round
+from helpers.services import require_loader
 from helpers.warehouse import Tables, duckdb_target_env, read_duckdb
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def _extracted_at(path: Path) -> dict[str, dict[Any, datetime]]:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
-    skip_unless_installed("target-duckdb")
+    require_loader("target-duckdb")
     workdir = tmp_path_factory.mktemp("state")
     database = workdir / "warehouse.duckdb"
     extracted: list[dict[str, dict[Any, datetime]]] = []

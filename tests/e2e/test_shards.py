@@ -1,17 +1,19 @@
 """Scaling out: two shards of `account_keys` run as two Meltano jobs at once into one PostgreSQL.
 
-One sandbox process (3 accounts) and the jobs `mindzpay-shard-a` and `mindzpay-shard-b` of
-meltano.yml, started at the same time as two `meltano run` processes sharing one system database:
-shard A syncs two accounts, shard B the third. Each job is an inherited tap and loader
-(`tap-mindzpay--shard-X` -> `target-postgres--shard-X`), so each has its own `.meltano/run/<name>/`
-files, its own state ID and its own target schema; the warehouse is the union of the two schemas
-(docs/scaling.md says why). Each shard's accounts and schema come from its plugin's own variables
+One sandbox process (3 accounts; seed 32, whose first simulated hour has support delete invoices)
+and the jobs `mindzpay-shard-a` and `mindzpay-shard-b` of meltano.yml, started at the same time as
+two `meltano run` processes sharing one system database: shard A syncs two accounts, shard B the
+third. Each job is an inherited tap and loader (`tap-mindzpay--shard-X` ->
+`target-postgres--shard-X`), so each has its own `.meltano/run/<name>/` files, its own state ID and
+its own target schema; the warehouse is the union of the two schemas (docs/scaling.md says why).
+Each shard's accounts and schema come from its plugin's own variables
 (`TAP_MINDZPAY__SHARD_A_ACCOUNT_KEYS`, `TARGET_POSTGRES__SHARD_A_DEFAULT_TARGET_SCHEMA`), as an
 orchestrator would set them.
 
 Two rounds, both shards in parallel each time: a full run; then an hour of simulated time and an
 incremental run. After each, the union must equal the truth (`LoaderRoundsContract`: one row per
-id, statuses, exact NUMERIC amounts, a bookmark per account), the two states must be disjoint
+whole rows, exact NUMERIC amounts, `invoice_status_changes` as the two taps sent it, a bookmark per
+account), the two states must be disjoint
 (each holds only its own accounts' partitions), and each schema only its own accounts' records.
 """
 
@@ -31,15 +33,9 @@ from helpers.meltano import (
     Round,
     Rounds,
     full_then_incremental,
-    skip_unless_installed,
 )
-from helpers.warehouse import (
-    Tables,
-    drop_postgres_schemas,
-    postgres_connection_env,
-    postgres_dsn_or_skip,
-    read_postgres,
-)
+from helpers.services import postgres_target_env, require_loader
+from helpers.warehouse import Tables, drop_postgres_schemas, read_postgres
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -82,12 +78,12 @@ class ShardedRun:
 
 
 @pytest.fixture(scope="module")
-def sharded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShardedRun]:
-    dsn = postgres_dsn_or_skip()
-    skip_unless_installed("target-postgres")
+def sharded(postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShardedRun]:
+    require_loader("target-postgres")
+    dsn = postgres_dsn
     workdir = tmp_path_factory.mktemp("shards")
     tag = uuid.uuid4().hex[:8]
-    with SandboxProcess.start(seed=31, accounts=3, invoices_per_account=150) as sandbox:
+    with SandboxProcess.start(seed=32, accounts=3, invoices_per_account=150) as sandbox:
         keys = sorted(account["key"] for account in sandbox.truth("accounts"))
         shards = [
             Shard("a", keys[:2], f"mindzpay_shard_a_{tag}"),
@@ -101,7 +97,7 @@ def sharded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShardedRun]:
             return read_postgres(dsn, [shard.schema for shard in shards])
 
         meltano = IsolatedMeltano(
-            workdir / "meltano", env={**sandbox.tap_env(), **postgres_connection_env(dsn)}
+            workdir / "meltano", env={**sandbox.tap_env(), **postgres_target_env(dsn)}
         )
         try:
             rounds = full_then_incremental(

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import compare_with_truth, pipe_tap_into_target, run_tap
+from helpers import compare_with_truth, run_tap, sync_into_jsonl
 from helpers.fold import fold
 from helpers.singer import tap_argv
 
@@ -92,27 +92,6 @@ def _assert_equals_truth(sandbox: SandboxProcess, messages: list[dict[str, Any]]
         assert comparison.ok, comparison.summary()
 
 
-def _sync_into_jsonl(
-    config: dict[str, Any], target: str, workdir: Path, state: dict[str, Any] | None
-) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
-    """One sync piped into target-jsonl: the rows it wrote per stream, and the state it emitted."""
-    output = workdir / "output"
-    output.mkdir(parents=True)
-    target_config = workdir / "target-config.json"
-    target_config.write_text(
-        json.dumps({"destination_path": str(output), "do_timestamp_file": False})
-    )
-    piped = pipe_tap_into_target(
-        config, [target, "--config", str(target_config)], workdir, state=state
-    ).check()
-    rows = {
-        path.stem: [json.loads(line, parse_float=Decimal) for line in path.read_text().splitlines()]
-        for path in output.glob("*.jsonl")
-    }
-    states = [line for line in piped.target_stdout.splitlines() if line.strip()]
-    return rows, json.loads(states[-1])
-
-
 def test_status_changes_match_the_transitions_the_sandbox_applied(
     sandbox_factory, target_jsonl, tmp_path
 ):
@@ -125,7 +104,8 @@ def test_status_changes_match_the_transitions_the_sandbox_applied(
     landed: dict[str, list[dict[str, Any]]] = {}
     for sync in range(3):
         sandbox.reset_stats()
-        rows, state = _sync_into_jsonl(config, target_jsonl, tmp_path / f"sync{sync}", state)
+        synced = sync_into_jsonl(config, target_jsonl, tmp_path / f"sync{sync}", state=state)
+        rows, state = synced.rows, synced.state
         refreshes = sandbox.stats()["refreshes"]
         assert refreshes or sync == 0, "a sync after a clock advance refreshes the in-flight"
         assert {r["status_before"] for r in refreshes} <= {0, 1, 4}, "refresh only in flight"

@@ -4,6 +4,8 @@
 * `singer.run_tap` / `singer.pipe_tap_into_target`: run `tap-mindzpay` as a process.
 * `fold.fold_messages` / `fold.compare_with_truth`: fold records by primary key and compare.
 * `meltano.IsolatedMeltano`: `meltano run` with a private system database.
+* `services`: Meltano plugins and PostgreSQL for the tests (fail in CI when missing, never skip).
+* `warehouse`: read DuckDB/PostgreSQL tables and compare whole rows with the truth.
 
 Import as `from helpers import ...` under pytest (the rootdir conftest puts `tests/` on the path);
 from elsewhere, put `tests/` on `sys.path` first.
@@ -20,16 +22,19 @@ from .fold import (
     fold_messages,
     values_equal,
 )
-from .meltano import IsolatedMeltano, MeltanoResult, missing_plugins
+from .meltano import IsolatedMeltano, MeltanoResult
 from .processes import PROJECT_ROOT, child_env, meltano_plugin_executable, venv_script
 from .sandbox import TRUTH_STREAMS, SandboxError, SandboxProcess
+from .services import in_ci, missing_plugins, require_loader, require_plugins, unavailable
 from .singer import (
+    JsonlSync,
     PipeRun,
     TapRun,
     parse_messages,
     pipe_tap_into_target,
     run_tap,
     run_tap_cli,
+    sync_into_jsonl,
 )
 
 __all__ = [
@@ -39,6 +44,7 @@ __all__ = [
     "Comparison",
     "FieldMismatch",
     "IsolatedMeltano",
+    "JsonlSync",
     "MeltanoResult",
     "PipeRun",
     "SandboxError",
@@ -48,12 +54,17 @@ __all__ = [
     "compare_with_truth",
     "fold",
     "fold_messages",
+    "in_ci",
     "meltano_plugin_executable",
     "missing_plugins",
     "parse_messages",
     "pipe_tap_into_target",
+    "require_loader",
+    "require_plugins",
     "run_tap",
     "run_tap_cli",
+    "sync_into_jsonl",
+    "unavailable",
     "values_equal",
     "venv_script",
 ]

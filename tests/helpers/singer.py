@@ -92,14 +92,19 @@ def write_json(directory: Path, name: str, value: Any) -> Path:
     return path
 
 
-def run_tap_cli(*args: str, cwd: Path, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-    """Run ``tap-mindzpay <args>`` in ``cwd`` (text output captured, exit code not checked)."""
+def run_tap_cli(
+    *args: str, cwd: Path, timeout: float = 120.0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``tap-mindzpay <args>`` in ``cwd`` (text output captured, exit code not checked).
+
+    ``env``: variables added to the child's environment (``TAP_MINDZPAY_*`` for ``--config ENV``).
+    """
     return subprocess.run(
         [venv_script("tap-mindzpay"), *args],
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
-        env=child_env(),
+        env=child_env(env),
         cwd=cwd,
         timeout=timeout,
         check=False,
@@ -257,13 +262,62 @@ def pipe_tap_into_target(  # noqa: PLR0913 - tap options plus the target's
         return PipeRun(tap_code, target_code, tap_err.read(), target_err.read(), target_out.read())
 
 
+@dataclass
+class JsonlSync:
+    """One sync piped into target-jsonl: what it wrote per stream, its last STATE, both runs."""
+
+    rows: dict[str, list[dict[str, Any]]]
+    state: dict[str, Any] | None
+    piped: PipeRun
+
+
+def sync_into_jsonl(
+    config: dict[str, Any],
+    target: str,
+    workdir: Path,
+    *,
+    state: dict[str, Any] | None = None,
+    catalog: dict[str, Any] | None = None,
+) -> JsonlSync:
+    """``tap-mindzpay | target-jsonl`` into ``workdir/output`` (fresh), checked to exit 0.
+
+    ``rows`` holds every line target-jsonl appended to each stream's file (an append-only
+    loader: a record sent twice is two rows); ``state`` is the last STATE it emitted.
+    """
+    output = workdir / "output"
+    output.mkdir(parents=True)
+    target_config = workdir / "target-config.json"
+    target_config.write_text(
+        json.dumps({"destination_path": str(output), "do_timestamp_file": False}),
+        encoding="utf-8",
+    )
+    piped = pipe_tap_into_target(
+        config,
+        [target, "--config", str(target_config)],
+        workdir,
+        state=state,
+        catalog=catalog,
+    ).check()
+    rows = {
+        path.stem: [
+            json.loads(line, parse_float=Decimal)
+            for line in path.read_text(encoding="utf-8").splitlines()
+        ]
+        for path in output.glob("*.jsonl")
+    }
+    states = [line for line in piped.target_stdout.splitlines() if line.strip()]
+    return JsonlSync(rows, json.loads(states[-1]) if states else None, piped)
+
+
 __all__ = [
     "PROJECT_ROOT",
+    "JsonlSync",
     "PipeRun",
     "TapRun",
     "parse_messages",
     "pipe_tap_into_target",
     "run_tap",
+    "sync_into_jsonl",
     "tap_argv",
     "write_json",
 ]

@@ -14,7 +14,7 @@ import subprocess
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import IsolatedMeltano, child_env, missing_plugins, venv_script
+from helpers import IsolatedMeltano, child_env, require_plugins, venv_script
 
 from tap_mindzpay import connection
 
@@ -137,8 +137,7 @@ def test_a_url_that_is_not_the_mindzpay_api_is_an_unexpected_answer_with_exit_7(
 
 
 def test_meltano_invoke_test_reads_tap_mindzpay_env_and_keeps_the_exit_code(sandbox, tmp_path):
-    if missing := missing_plugins(("extractors", "tap-mindzpay")):
-        pytest.skip(f"Meltano has not installed {missing}: run `make test` (meltano install)")
+    require_plugins(("extractors", "tap-mindzpay"))
     good = IsolatedMeltano(tmp_path / "good", env=sandbox.tap_env())
     done = good.run("--environment=prod", "invoke", "tap-mindzpay", "--test", timeout=300)
     assert done.returncode == connection.EXIT_OK, done.stderr[-3000:]

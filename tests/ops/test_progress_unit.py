@@ -27,7 +27,7 @@ class Captured(logging.Handler):
         self.records.append(record)
 
     def events(self, kind: str) -> list[logging.LogRecord]:
-        return [r for r in self.records if getattr(r, "event", None) == kind]
+        return [r for r in self.records if getattr(r, "report", None) == kind]
 
 
 @pytest.fixture

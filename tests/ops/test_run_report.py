@@ -1,8 +1,10 @@
 """Progress lines and the run summary, read from real runs of the tap process against the sandbox.
 
 Logs are read the way Meltano reads them: `SINGER_SDK_LOG_CONFIG` names a logging config with
-the SDK's StructuredFormatter (what Meltano writes for SDK taps), so every line is JSON and the
-numbers are the structured fields under `extra`. Counts are checked against what the sandbox
+the SDK's StructuredFormatter (what Meltano writes for a tap that declares `structured-logging`),
+so every line is JSON and the numbers are the structured fields under `extra`. That Meltano
+itself does so, and keeps the fields and levels, is proven through `meltano run` in
+`tests/e2e/test_meltano_plugin.py`. Counts are checked against what the sandbox
 served (`/_sandbox/stats`, its refresh log, its truth) and what the target received (rows that
 target-jsonl wrote, or the tap's RECORD messages).
 """
@@ -74,7 +76,7 @@ def structured_logging(workdir: Path) -> dict[str, str]:
 
 
 def events(stderr: str, kind: str) -> list[dict[str, Any]]:
-    """Structured log lines of one `event` kind: top-level fields plus `extra`."""
+    """Structured log lines of one `report` kind: top-level fields plus `extra`."""
     found = []
     for line in stderr.splitlines():
         try:
@@ -82,7 +84,7 @@ def events(stderr: str, kind: str) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
         extra = entry.get("extra") or {}
-        if extra.get("event") == kind:
+        if extra.get("report") == kind:
             found.append({**extra, **entry, "extra": None})
     return found
 

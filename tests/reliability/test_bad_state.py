@@ -64,7 +64,35 @@ BAD_STATES: list[tuple[str, str | Callable[[State], None], str]] = [
     (
         "bookmark of the wrong type",
         _set(_invoices, "replication_key_value", "2026-11-01"),
-        "replication_key_value must be an integer id, not '2026-11-01'",
+        "replication_key_value must be an integer id >= 0, not '2026-11-01'",
+    ),
+    (
+        "negative bookmark",
+        _set(_invoices, "replication_key_value", -1),
+        "replication_key_value must be an integer id >= 0, not -1",
+    ),
+    (
+        "another tap's state",
+        (
+            '{"bookmarks": {"customers": {"replication_key": "updated", '
+            '"replication_key_value": "2026-01-01T00:00:00Z"}}, "currently_syncing": null}'
+        ),
+        "bookmarks for streams this tap does not have (customers); written by another tap?",
+    ),
+    (
+        "another tap's stream next to this tap's",
+        lambda s: s["bookmarks"].__setitem__(
+            "charges", {"replication_key": "created", "replication_key_value": 1700000000}
+        ),
+        (
+            "bookmarks for streams this tap does not have (charges); written by another tap? "
+            "This tap's streams are accounts, invoices"
+        ),
+    ),
+    (
+        "another tap's replication key on a stream of the same name",
+        _set(_invoices, "replication_key", "created"),
+        "replication_key is 'created', but this tap's stream is synced by id; written by another",
     ),
     (
         "offset hint negative",

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -228,3 +230,61 @@ def test_about_and_discover_print_no_secret(world, tmp_path):
         for secret in (SECRET, REFRESH):
             assert secret not in done.stdout
             assert secret not in done.stderr
+
+
+def test_a_successful_test_flag_prints_no_error_line(world, faults, tmp_path):
+    faults()
+    config = world.tap_config(client_secret=SECRET)
+    (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    done = run_tap_cli("--config", "config.json", "--test", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Connection check: credential accepted, 2 MindzPay accounts visible" in done.stderr
+    # The SDK's one-record test stopped every stream at its limit: that is success, not an error.
+    assert "| ERROR " not in done.stderr, done.stderr[-3000:]
+    assert "An unhandled error occurred" not in done.stderr
+    streams = {
+        json.loads(line)["stream"] for line in done.stdout.splitlines() if '"RECORD"' in line
+    }
+    assert streams >= {"accounts", "invoices", "payments", "subscriptions"}
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_sync_that_cannot_connect_at_all_stops_at_once_naming_the_host(tmp_path):
+    port = _closed_port()
+    config = {
+        "api_url": f"http://127.0.0.1:{port}/api/v2",
+        "client_id": "someone",
+        "client_secret": SECRET,
+        "max_retries": 8,  # the default: retried, these waits would add up to about a minute
+    }
+    started = time.monotonic()
+    run = run_tap(config, workdir=tmp_path, timeout=120)
+    seconds = time.monotonic() - started
+    line = final_error(run)
+    assert seconds < 15, f"took {seconds:.1f} s: the refused connection was retried"
+    assert (
+        f"cannot connect to http://127.0.0.1:{port} (connection refused) at its first request "
+        "of the run; check the setting api_url" in line
+    )
+    assert "retry" not in run.stderr.lower().replace("is retried instead", "")
+    assert run.records() == []
+    assert SECRET not in run.stderr
+
+
+def test_connection_resets_mid_run_are_still_retried(world, faults, tmp_path):
+    faults(reset=0.2)  # the server accepts, then drops the connection without an answer
+    run = sync(world, tmp_path, max_retries=20, page_size=5)
+    assert run.returncode == 0, run.stderr[-3000:]
+    resets = world.stats()["faults"]["reset"]
+    assert resets > 5, "too few resets: the test proves nothing"
+    retried = re.findall(
+        r"ConnectionError; retry \d+/20|Token request failed \(ConnectionError\)", run.stderr
+    )
+    assert len(retried) == resets
+    assert len(run.records("invoices")) == len(world.truth("invoices"))

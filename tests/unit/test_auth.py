@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 import threading
 from typing import Any
+from unittest.mock import patch
 from urllib.parse import parse_qs
 
 import pytest
 import requests
+from singer_sdk.exceptions import FatalAPIError
 
-from tap_mindzpay.auth import AuthenticationError, MindzPayAuthenticator, grant_body
+from tap_mindzpay.auth import (
+    AuthenticationError,
+    MindzPayAuthenticator,
+    grant_body,
+    refresh_margin,
+)
 
 SECRET = "s3cr3t-api-key"  # noqa: S105 - a fake secret the tests hunt for
 REFRESH = "refresh-token-1"
@@ -117,7 +124,7 @@ def test_rotated_refresh_token_is_kept_for_the_next_refresh():
     clock = Clock()
     auth = make(session, clock, refresh_token=REFRESH)
     assert auth.access_token() == "a1"
-    clock.now = 50
+    clock.now = 95  # inside the 10 s margin of a 100 s token
     assert auth.access_token() == "a2"
     assert [b["refresh_token"] for b in session.bodies] == [REFRESH, "refresh-token-2"]
     assert auth.refresh_token == "refresh-token-2"  # noqa: S105 - fake
@@ -170,13 +177,116 @@ def test_rejected_client_credentials_name_the_settings_without_the_secret():
     assert SECRET not in text
 
 
-def test_rejected_refresh_token_falls_back_to_client_credentials():
+def test_spent_refresh_token_stops_with_one_line_naming_the_setting():
     session = FakeTokenEndpoint(
         [(400, {"error": "invalid_grant", "error_description": f"{REFRESH} was rotated"})]
     )
     auth = make(session, refresh_token=REFRESH)
-    assert auth.access_token() == "token-1"
-    assert [b["grant_type"] for b in session.bodies] == ["refresh_token", "client_credentials"]
+    with pytest.raises(AuthenticationError) as caught:
+        auth.access_token()
+    text = str(caught.value)
+    assert "\n" not in text
+    assert "refused the refresh token" in text
+    assert "setting refresh_token" in text
+    assert REFRESH not in text
+    assert SECRET not in text
+    # No silent switch to another grant (and identity).
+    assert [b["grant_type"] for b in session.bodies] == ["refresh_token"]
+
+
+def test_refused_refresh_token_after_an_unanswered_attempt_falls_back_to_client_credentials():
+    # The first answer is lost (a 502 here; a reset in the sandbox's refresh_race): the API may
+    # have rotated the token, so its refusal of the old one is this run's own doing.
+    session = FakeTokenEndpoint(
+        [
+            (502, {}),
+            (400, {"error": "invalid_grant", "error_description": "Refresh token not valid"}),
+        ]
+    )
+    auth = make(session, refresh_token=REFRESH)
+    with patch("tap_mindzpay.auth.time.sleep"):
+        assert auth.access_token() == "token-1"
+    assert [b["grant_type"] for b in session.bodies] == [
+        "refresh_token",
+        "refresh_token",
+        "client_credentials",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "margin"),
+    [(5, 0.5), (20, 2.0), (3600, 60.0)],
+)
+def test_refresh_margin_is_a_tenth_of_a_short_lifetime_and_at_most_60_s(lifetime, margin):
+    assert refresh_margin(lifetime) == pytest.approx(margin)
+    session = FakeTokenEndpoint([(200, {"access_token": "a1", "expires_in": lifetime})])
+    clock = Clock()
+    auth = make(session, clock)
+    assert auth.access_token() == "a1"
+    clock.now = lifetime - margin - 0.01  # just outside the margin: the same token
+    assert auth.access_token() == "a1"
+    assert len(session.bodies) == 1
+    clock.now = lifetime - margin + 0.01  # inside it: a new one, before the old one expires
+    assert auth.access_token() == "token-2"
+    assert len(session.bodies) == 2
+
+
+@pytest.mark.parametrize(("lifetime", "tokens"), [(5, 12), (20, 12), (3600, 11)])
+def test_one_token_request_per_lifetime_never_one_per_call(lifetime, tokens):
+    session = FakeTokenEndpoint(
+        [(200, {"access_token": f"t{n}", "expires_in": lifetime}) for n in range(100)]
+    )
+    clock = Clock()
+    auth = make(session, clock)
+    for step in range(1000):  # a call every 1% of the lifetime, over ten lifetimes
+        clock.now = step * lifetime / 100
+        auth.access_token()
+    # A 5 s or 20 s token is used for 90% of its life (new ones at steps 0, 90, ..., 990), a
+    # 3,600 s one until 60 s before its end (steps 0, 99, ..., 990).
+    assert len(session.bodies) == tokens
+
+
+@pytest.mark.parametrize("expires_in", [0, -5, "soon", None])
+def test_unusable_expires_in_counts_as_an_hour(expires_in):
+    session = FakeTokenEndpoint([(200, {"access_token": "a1", "expires_in": expires_in})])
+    clock = Clock()
+    auth = make(session, clock)
+    auth.access_token()
+    clock.now = 3000
+    assert auth.access_token() == "a1"
+    assert len(session.bodies) == 1
+
+
+def test_refresh_token_file_keeps_the_rotated_token_for_the_next_run(tmp_path):
+    path = tmp_path / "refresh-token"
+    session = FakeTokenEndpoint(
+        [(200, {"access_token": "a1", "expires_in": 100, "refresh_token": "refresh-token-2"})]
+    )
+    make(session, refresh_token=REFRESH, refresh_token_file=path).access_token()
+    assert session.bodies[0]["refresh_token"] == REFRESH  # seeded from the setting
+    assert path.read_text(encoding="utf-8") == "refresh-token-2\n"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["refresh-token"]  # no temporary left
+    # The next run: the file wins over the (now spent) setting.
+    second = FakeTokenEndpoint()
+    make(second, refresh_token=REFRESH, refresh_token_file=path).access_token()
+    assert second.bodies[0]["refresh_token"] == "refresh-token-2"  # noqa: S105 - fake
+
+
+def test_refused_refresh_token_from_the_file_names_the_file_setting(tmp_path):
+    path = tmp_path / "refresh-token"
+    path.write_text("spent-token\n", encoding="utf-8")
+    session = FakeTokenEndpoint([(400, {"error": "invalid_grant"})])
+    with pytest.raises(AuthenticationError, match="setting refresh_token_file") as caught:
+        make(session, refresh_token_file=path).access_token()
+    assert "spent-token" not in str(caught.value)
+
+
+def test_refresh_token_file_without_a_token_is_a_one_line_error(tmp_path):
+    with pytest.raises(FatalAPIError, match="holds no refresh token"):
+        make(FakeTokenEndpoint(), refresh_token_file=tmp_path / "missing")
+    with pytest.raises(FatalAPIError, match="does not exist"):
+        make(FakeTokenEndpoint(), refresh_token=REFRESH, refresh_token_file=tmp_path / "a" / "b")
 
 
 def test_authenticate_request_sets_the_bearer_header():

@@ -9,6 +9,7 @@ import pytest
 from tap_mindzpay.capture import (
     CaptureState,
     CaptureStateError,
+    Engine,
     IdSet,
     decode_ids,
     encode_ids,
@@ -81,3 +82,41 @@ def test_later_compares_instants_across_offsets():
         "2026-11-01T10:00:00-03:00"
     )
     assert later(None, "2026-11-01T10:00:00-03:00") == "2026-11-01T10:00:00-03:00"
+
+
+def _engine(listed: list[dict], *, sweep_follows: bool) -> Engine:
+    state = CaptureState(
+        sweep_hwm="2026-11-01T00:00:00-03:00", sweep_at="2026-11-01T03:00:00+00:00"
+    )
+    state.known = IdSet()
+    return Engine(
+        state=state,
+        in_flight_rule=None,
+        fetch=lambda _id: None,
+        page_all=lambda: iter(listed),
+        checkpoint=lambda: None,
+        sweep_follows=sweep_follows,
+    )
+
+
+def test_sweep_skips_exactly_the_records_this_run_handed_out_unchanged():
+    stamp = "2026-11-01T10:00:00-03:00"  # past the sweep's mark: every record is swept
+    sent = [{"id": i, "status": 2, "amount": "10.00", "updated_at": stamp} for i in (1, 2, 3)]
+    listed = [
+        dict(reversed(list(sent[0].items()))),  # same content, other key order: unchanged
+        {**sent[1], "amount": "10.01"},  # an edit not seen by status or updated_at: changed
+        {"id": 4, "status": 2, "amount": "5.00", "updated_at": stamp},  # never handed out
+        sent[2],
+    ]
+    engine = _engine(listed, sweep_follows=True)
+    for record in sent:
+        engine.observe_new(dict(record))
+    swept = [r["id"] for r in engine.sweep(emit_all=False)]
+    assert swept == [2, 4]
+    assert engine.counts == {"already_sent": 2, "swept": 2}
+    # Without a sweep to follow, nothing is remembered and nothing skipped.
+    engine = _engine(listed, sweep_follows=False)
+    for record in sent:
+        engine.observe_new(dict(record))
+    assert engine.sent == {}
+    assert [r["id"] for r in engine.sweep(emit_all=False)] == [1, 2, 4, 3]

@@ -7,13 +7,16 @@ secret in any message.
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import requests
 
 from tap_mindzpay import client
 from tap_mindzpay.auth import AuthenticationError
@@ -227,6 +230,43 @@ def test_money_becomes_decimal_and_status_gets_its_label(server: Scripted):
     assert row["status_label"] == "Em processo de emissão"
 
 
+@pytest.mark.parametrize(
+    ("wire", "text"),
+    [("1234.50", "1234.50"), ("0.07", "0.07"), ("-12.30", "-12.30"), ("1e2", "100")],
+)
+def test_money_as_string_emits_the_exact_decimal_text(server: Scripted, wire: str, text: str):
+    payments = make_stream(server, "payments", money_as_string=True)
+    row = payments.post_process({"id": 1, "amount": wire, "fee": "0.10", **TIMES})
+    assert row is not None
+    assert row["amount"] == text
+    assert type(row["amount"]) is str
+    assert row["fee"] == "0.10"
+    # Both money properties of the stream's schema say how to load the string.
+    for name in ("amount", "fee"):
+        assert payments.schema["properties"][name] == {
+            "type": ["string", "null"],
+            "format": "x-singer.decimal",
+        }
+
+
+def test_money_as_string_keeps_nulls_and_nulls_non_finite_amounts(server: Scripted):
+    invoices = make_stream(server, "invoices", money_as_string=True)
+    assert invoices.post_process({"id": 1, "amount": None, "status": 0, **TIMES})["amount"] is None
+    assert invoices.post_process({"id": 2, "amount": "NaN", "status": 0, **TIMES})["amount"] is None
+    # An exponent never reaches the warehouse: the text is positional.
+    assert invoices.post_process({"id": 3, "amount": "1E+3", "status": 0, **TIMES})["amount"] == (
+        "1000"
+    )
+
+
+def test_money_is_a_number_by_default(server: Scripted):
+    payments = make_stream(server, "payments")
+    assert payments.schema["properties"]["amount"] == {"type": ["number", "null"]}
+    row = payments.post_process({"id": 1, "amount": "1234.50", "fee": None, **TIMES})
+    assert row is not None
+    assert type(row["amount"]).__name__ == "Decimal"
+
+
 def test_malformed_money_fails_naming_stream_record_and_field(server: Scripted):
     invoices = make_stream(server, "invoices")
     with pytest.raises(client.MalformedRecordError, match="invoices, record id 9, field amount"):
@@ -256,3 +296,23 @@ def test_refresh_record_posts_the_invoice_refresh_and_maps_404_to_none(server: S
     assert invoices.capture_rule is not None
     assert invoices.capture_rule.in_flight({"status": 1})
     assert not invoices.capture_rule.in_flight({"status": 2})
+
+
+def test_only_a_refusal_or_an_unknown_host_counts_as_never_reachable():
+    from tap_mindzpay.connection import refusal  # noqa: PLC0415 - one pure function
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(requests.ConnectionError) as refused:
+        requests.get(f"http://127.0.0.1:{port}/", timeout=5)
+    assert refusal(refused.value) == "connection refused"
+    unknown = requests.ConnectionError(socket.gaierror(socket.EAI_NONAME, "Name not known"))
+    assert refusal(unknown) == "unknown host name"
+    for transient in (
+        ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"),
+        socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"),
+        OSError(errno.ENETUNREACH, "Network is unreachable"),
+        TimeoutError("timed out"),
+    ):
+        assert refusal(requests.ConnectionError(transient)) is None, transient
