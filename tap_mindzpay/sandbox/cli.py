@@ -74,7 +74,7 @@ def build(args: argparse.Namespace) -> Sandbox:
         world_config = world.config
         if args.catch_up:
             saved_wall = float(storage.meta()["saved_wall"]) if storage else time.time()
-            world.advance(max(0.0, time.time() - saved_wall) * args.speed)
+            world.clock.advance(max(0.0, time.time() - saved_wall) * args.speed)
     else:
         world = World(world_config)
     config = ServerConfig(

@@ -30,6 +30,8 @@ import threading
 import time
 from typing import Any
 
+from tap_mindzpay.sandbox.messages import Reply
+
 RATE_KEYS = (
     "http_5xx",
     "http_429",
@@ -100,6 +102,18 @@ class Faults:
         if hit:
             self.count(key)
         return hit
+
+    def answer_instead(self) -> Reply | None:
+        """The answer a per-request fault puts in place of the real one (reset, 5xx, 429)."""
+        if self.roll("reset"):
+            return Reply.dropped()
+        if self.roll("http_5xx"):
+            status = int(self.choice(["500", "502", "503"]))
+            return Reply.error(status, "server_error", "Try again")
+        if self.roll("http_429"):
+            retry = str(int(self.value("retry_after", 1)))
+            return Reply.error(429, "rate_limited", "Too many requests", {"Retry-After": retry})
+        return None
 
     def count(self, key: str) -> None:
         """Count one injected fault."""

@@ -1,18 +1,17 @@
-"""The sandbox's world: records, the lifecycle clock that moves them, and what the API sees.
+"""The sandbox's world: its records, how they are generated and changed, and what the API sees.
 
 Invoices carry a *visible* status (what Get and List return) and, while the fiscal provider has
 decided but MindzPay has not asked, a *hidden* outcome that only `refresh` makes visible.
 An invoice waits at 0 while its payment is pending; a boleto's fate (paid when, or never) is
 fixed by its payment id, and paying it hands the invoice to the provider (a hidden 0 -> 1).
-The Mindz platform records live here too (`platform.py` generates and moves them).
+The Mindz platform records live here too (`platform.py` generates and moves them); what moves
+the world in simulated time is the lifecycle clock (`clock.py`, `world.clock`).
 Every change goes through this class under one lock; JSON bytes of each record are cached.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import random
 import threading
 from bisect import bisect_left, insort
@@ -22,7 +21,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tap_mindzpay.sandbox import data
-from tap_mindzpay.sandbox.data import BRT, EPOCH, Record, events, pick, ts
+from tap_mindzpay.sandbox.clock import Lifecycle, boleto_expiry, boleto_paid_at, outcome
+from tap_mindzpay.sandbox.data import EPOCH, Record, ts
 from tap_mindzpay.sandbox.platform import PLATFORM_STREAMS, Platform
 
 if TYPE_CHECKING:
@@ -31,26 +31,7 @@ if TYPE_CHECKING:
 STREAMS = ("accounts", "invoices", "payments", "subscriptions")
 ALL_STREAMS = (*STREAMS, *PLATFORM_STREAMS)
 IN_FLIGHT = data.IN_FLIGHT_STATUSES
-STEP_SECONDS = 60.0
 RECENT = timedelta(days=2)  # only invoices this young start in flight
-MAX_STEPS_PER_ADVANCE = 2000
-# Events per simulated hour and account (or per in-flight invoice where noted).
-RATES = {
-    "new_invoice": 12.0,
-    "new_subscription": 1.0,
-    "handed_to_provider": 0.5,  # per invoice in 0
-    "provider_decides": 0.6,  # per invoice in 1 or 4 without a decision
-    "merchant_cancel": 2.0,
-    "merchant_reissue": 1.5,
-    "merchant_edit": 1.0,
-    "support_delete": 0.5,
-    "payment_settles": 1.0,  # per pending payment
-    "payment_reverses": 0.5,
-    "subscription_moves": 1.5,
-}
-UNPAID_BOLETO_SHARE = 1 / 3
-BOLETO_EXPIRES_AFTER_DUE = timedelta(days=4)  # midnight starting the 4th day after due_date
-CLEARED = "paid"
 
 
 @dataclass
@@ -81,12 +62,12 @@ class World:
         self.version = 0  # bumps on every change; sorted-page caches key on it
         self._json: dict[tuple[str, int], bytes] = {}
         self.dirty: set[tuple[str, int]] = set()
-        self._fates: dict[int, datetime | None] = {}  # pending boletos' `boleto_paid_at`
         self.undeclared = False  # add properties no schema declares to every record's JSON
         self._sorted: dict[tuple[str, str, str], tuple[int, list[int]]] = {}
         # id -> account key of the in-flight invoices and of the pending payments
         self._watch: dict[str, dict[int, str]] = {"invoices": {}, "payments": {}}
         self.platform = Platform(self)
+        self.clock = Lifecycle(self)
         if generate:
             self._generate()
 
@@ -113,15 +94,15 @@ class World:
             created = start + timedelta(seconds=offset)
             recent = created >= EPOCH - RECENT
             status = data.weighted_status(rng, recent=recent)
-            self._create_invoice(rng, keys[account_index], created, status)
+            self.create_invoice(rng, keys[account_index], created, status)
         sub_moments = sorted(
             (rng.random() * span, i % cfg.accounts) for i in range(subs * cfg.accounts)
         )
         for offset, account_index in sub_moments:
-            self._create_subscription(rng, account_index + 1, start + timedelta(seconds=offset))
+            self.create_subscription(rng, account_index + 1, start + timedelta(seconds=offset))
         for invoice_id, record in self.records["invoices"].items():
             if record["status"] in {1, 4} and rng.random() < 0.5:  # noqa: PLR2004
-                self.hidden[invoice_id] = self._outcome(rng, record["status"])
+                self.hidden[invoice_id] = outcome(rng, record["status"])
         self._boleto_history()
         self.platform.generate_enrollments()
 
@@ -132,41 +113,28 @@ class World:
             payment = payments[invoice["payment_id"]]
             if payment["method"] != "boleto":
                 continue
-            paid = self.boleto_paid_at(payment)
+            paid = boleto_paid_at(self.config.seed, payment)
             if paid is not None and paid <= self.now:
                 if payment["status"] == "pending":
                     payment.update(status="paid", paid_at=ts(paid), updated_at=ts(paid))
-                    self._touch("payments", payment["id"])
+                    self.touch("payments", payment["id"])
                 continue
-            expiry = self.boleto_expiry(payment)
+            expiry = boleto_expiry(payment)
             if paid is None and expiry <= self.now:
                 payment.update(status="canceled", paid_at=None, updated_at=ts(expiry))
             else:
                 payment.update(status="pending", paid_at=None, updated_at=payment["created_at"])
-            self._touch("payments", payment["id"])
+            self.touch("payments", payment["id"])
             if invoice["status"] != 7:  # noqa: PLR2004 - "Nao emitir" never waits
                 invoice.update(status=0, nfe_id=None, file_url=None, issued_at=None)
                 invoice.update(canceled_at=None, updated_at=invoice["created_at"])
                 self.hidden.pop(invoice["id"], None)
-                self._touch("invoices", invoice["id"])
+                self.touch("invoices", invoice["id"])
 
-    def boleto_paid_at(self, payment: Record) -> datetime | None:
-        """When a boleto is paid, or None: never (a third of them). Fixed per payment id."""
-        digest = hashlib.blake2b(f"{self.config.seed}:boleto:{payment['id']}".encode()).digest()
-        never, delay = (int.from_bytes(digest[i : i + 4], "big") / 2**32 for i in (0, 4))
-        if never < UNPAID_BOLETO_SHARE:
-            return None
-        return parse_ts(payment["created_at"]) + timedelta(hours=20 + 100 * delay)
-
-    @staticmethod
-    def boleto_expiry(payment: Record) -> datetime:
-        """When an unpaid boleto expires (its payment becomes `canceled`)."""
-        due = datetime.fromisoformat(payment["due_date"]).replace(tzinfo=BRT)
-        return due + BOLETO_EXPIRES_AFTER_DUE
-
-    def _create_invoice(
+    def create_invoice(
         self, rng: random.Random, key: str, created: datetime, status: int
     ) -> Record:
+        """A sale at `created`: a new payment and its invoice (both take their next id)."""
         client_id = self.platform.client(rng.randint(1000, 999_999))
         price = data.amount(rng)
         payment_id = self.take_id("payments")
@@ -196,7 +164,8 @@ class World:
         self.insert("invoices", invoice, key)
         return invoice
 
-    def _create_subscription(self, rng: random.Random, account_id: int, created: datetime) -> None:
+    def create_subscription(self, rng: random.Random, account_id: int, created: datetime) -> None:
+        """A new subscription of account `account_id`."""
         now = max(self.now, created)
         sub = data.new_subscription(rng, self.take_id("subscriptions"), account_id, created, now)
         self.insert("subscriptions", sub, str(account_id))
@@ -207,21 +176,16 @@ class World:
         self.next_id[stream] = value + 1
         return value
 
-    @staticmethod
-    def _outcome(rng: random.Random, status: int) -> int:
-        if status == 1:
-            return rng.choices([2, 8, 3], weights=[60, 25, 15])[0]
-        return rng.choices([5, 6], weights=[85, 15])[0]
-
     # ---- storage primitives ---------------------------------------------------------------
 
     def insert(self, stream: str, record: Record, owner: str) -> None:
         """Add a new record to its partition (ids arrive ascending)."""
         self.records[stream][record["id"]] = record
         self.by_account[stream].setdefault(owner, []).append(record["id"])
-        self._touch(stream, record["id"])
+        self.touch(stream, record["id"])
 
-    def _touch(self, stream: str, record_id: int) -> None:
+    def touch(self, stream: str, record_id: int) -> None:
+        """A record was added, changed or deleted: drop its cached JSON, mark it for saving."""
         self._json.pop((stream, record_id), None)
         self.dirty.add((stream, record_id))
         self.version += 1
@@ -239,7 +203,7 @@ class World:
         else:
             index.pop(record_id, None)
 
-    def _watched(self, stream: str, key: str) -> list[int]:
+    def watched(self, stream: str, key: str) -> list[int]:
         """Ids of one account's in-flight invoices or pending payments, ascending."""
         return sorted(i for i, owner in self._watch[stream].items() if owner == key)
 
@@ -304,17 +268,11 @@ class World:
 
     # ---- invoice life ---------------------------------------------------------------------
 
-    def _set_status(self, record: Record, status: int, kind: str) -> None:
+    def set_status(self, record: Record, status: int, kind: str) -> None:
+        """Change an invoice's visible status now, logged as a transition by `kind`."""
         before = record["status"]
-        record["status"] = status
-        record["updated_at"] = ts(self.now)
-        if status in {2, 8} and record["issued_at"] is None:
-            data.mark_issued(record, self.now)
-        if status == 5:  # noqa: PLR2004
-            record["canceled_at"] = ts(self.now)
-        if status == 0:
-            record.update(nfe_id=None, file_url=None, issued_at=None)
-        self._touch("invoices", record["id"])
+        _show_status(record, status, self.now)
+        self.touch("invoices", record["id"])
         self.transitions.append(
             {
                 "invoice_id": record["id"],
@@ -333,7 +291,7 @@ class World:
             return None
         outcome = self.hidden.pop(invoice_id, None)
         if outcome is not None:
-            self._set_status(record, outcome, "mindzpay" if outcome == 1 else "provider")
+            self.set_status(record, outcome, "mindzpay" if outcome == 1 else "provider")
         return record
 
     def truth(self, stream: str, *, undeclared: bool = False) -> list[Record]:
@@ -347,20 +305,11 @@ class World:
             for record_id in self.ids(stream, owner):
                 record = dict(self.records[stream][record_id])
                 if stream == "invoices" and record_id in self.hidden:
-                    record = self._preview(record, self.hidden[record_id])
+                    _show_status(record, self.hidden[record_id], self.now)
                 if undeclared:
                     record.update(data.undeclared(stream, record_id))
                 rows.append(record)
         return rows
-
-    def _preview(self, record: Record, outcome: int) -> Record:
-        record["status"] = outcome
-        record["updated_at"] = ts(self.now)
-        if outcome in {2, 8} and record["issued_at"] is None:
-            data.mark_issued(record, self.now)
-        if outcome == 5:  # noqa: PLR2004
-            record["canceled_at"] = ts(self.now)
-        return record
 
     def delete(self, stream: str, record_id: int) -> None:
         """Support deletes a record: it is gone from Get, Refresh and List."""
@@ -368,7 +317,7 @@ class World:
         ids = self.by_account[stream][self.owner(stream, record)]
         del ids[bisect_left(ids, record_id)]
         self.hidden.pop(record_id, None)
-        self._touch(stream, record_id)
+        self.touch(stream, record_id)
         self.deleted.append(
             {
                 "stream": stream,
@@ -378,167 +327,10 @@ class World:
             }
         )
 
-    # ---- the clock ------------------------------------------------------------------------
-
-    def advance(self, seconds: float) -> dict[str, int]:
-        """Move simulated time forward, applying events in steps (deterministic per step)."""
-        applied: dict[str, int] = {}
-        if seconds <= 0:
-            return applied
-        steps = max(1, math.ceil(seconds / STEP_SECONDS))
-        steps = min(steps, MAX_STEPS_PER_ADVANCE)
-        dt = seconds / steps
-        for _ in range(steps):
-            self.now += timedelta(seconds=dt)
-            self.step += 1
-            rng = random.Random(f"{self.config.seed}:{self.step}")
-            self.platform.begin_step(self.step)
-            self._apply_step(rng, dt / 3600.0, applied)
-            self.platform.step(dt / 3600.0, lambda kind: _bump(applied, kind))
-        return applied
-
-    def _apply_step(self, rng: random.Random, hours: float, applied: dict[str, int]) -> None:
-        def chance(rate: float) -> bool:
-            return rng.random() < 1 - math.exp(-rate * hours)
-
-        def bump(kind: str) -> None:
-            applied[kind] = applied.get(kind, 0) + 1
-
-        invoices = self.records["invoices"]
-        for account in sorted(self.records["accounts"].values(), key=lambda a: a["id"]):
-            key = account["key"]
-            for _ in range(events(rng, RATES["new_invoice"] * hours)):
-                self._create_invoice(rng, key, self.now, rng.choice([0, 0, 0, 7]))
-                bump("new_invoice")
-            for invoice_id in self._watched("invoices", key):
-                record = invoices[invoice_id]
-                if record["status"] == 0 and invoice_id in self.hidden:
-                    continue  # handed to the provider when its boleto was paid
-                if (
-                    record["status"] == 0
-                    and self._payment_status(record) == CLEARED
-                    and chance(RATES["handed_to_provider"])
-                ):
-                    self._set_status(record, 1, "mindzpay")
-                    bump("handed_to_provider")
-                elif (
-                    record["status"] in {1, 4}
-                    and invoice_id not in self.hidden
-                    and chance(RATES["provider_decides"])
-                ):
-                    self.hidden[invoice_id] = self._outcome(rng, record["status"])
-                    bump("provider_decides")
-            self._merchant_and_support(rng, hours, key, bump)
-            self._payments_and_subscriptions(rng, hours, account, bump)
-
-    def _merchant_and_support(
-        self, rng: random.Random, hours: float, key: str, bump: Callable[[str], None]
-    ) -> None:
-        invoices = self.records["invoices"]
-        ids = self.ids("invoices", key)
-        if not ids:
-            return
-        for kind, wanted, target in (
-            ("merchant_cancel", {2, 8}, 4),
-            ("merchant_reissue", {3, 9}, 0),
-        ):
-            for _ in range(events(rng, RATES[kind] * hours)):
-                picked = pick(rng, ids, _status_in(invoices, wanted))
-                if picked is not None and picked not in self.hidden:
-                    self._set_status(invoices[picked], target, "merchant")
-                    bump(kind)
-        for _ in range(events(rng, RATES["merchant_edit"] * hours)):
-            record = invoices[rng.choice(ids)]
-            record["amount"] = data.money(data.amount(rng))
-            record["updated_at"] = ts(self.now)
-            self._touch("invoices", record["id"])
-            bump("merchant_edit")
-        for _ in range(events(rng, RATES["support_delete"] * hours)):
-            if len(ids) > 1:
-                self.delete("invoices", rng.choice(ids))
-                bump("support_delete")
-
-    def _payments_and_subscriptions(
-        self, rng: random.Random, hours: float, account: Record, bump: Callable[[str], None]
-    ) -> None:
-        payments = self.records["payments"]
-        pay_ids = self.ids("payments", account["key"])
-        for payment_id in self._watched("payments", account["key"]):
-            self._pending_moves(rng, hours, payments[payment_id], bump)
-        for _ in range(events(rng, RATES["payment_reverses"] * hours)):
-            picked = pick(rng, pay_ids, lambda i: payments[i]["status"] == "paid")
-            if picked is not None:
-                payments[picked]["status"] = rng.choice(["refunded", "refunded", "chargeback"])
-                self.stamp("payments", payments[picked])
-                self.platform.on_reversed(payments[picked], bump)
-                bump("payment_reverses")
-        subs = self.records["subscriptions"]
-        sub_ids = self.ids("subscriptions", str(account["id"]))
-        for _ in range(events(rng, RATES["new_subscription"] * hours)):
-            self._create_subscription(rng, account["id"], self.now)
-            bump("new_subscription")
-        for _ in range(events(rng, RATES["subscription_moves"] * hours)):
-            picked = pick(rng, sub_ids, lambda i: subs[i]["status"] != "canceled")
-            if picked is None:
-                continue
-            record = subs[picked]
-            if rng.random() < 0.25:  # noqa: PLR2004
-                record.update(status="canceled", active=False, canceled_at=ts(self.now))
-            else:
-                active = record["status"] != "active"
-                record.update(status="active" if active else "suspended", active=active)
-            self.stamp("subscriptions", record)
-            bump("subscription_moves")
-
-    def _pending_moves(
-        self, rng: random.Random, hours: float, record: Record, bump: Callable[[str], None]
-    ) -> None:
-        """A pending card or Pix payment settles within the hour; a boleto follows its fate."""
-        if record["method"] == "boleto":
-            self._boleto_moves(record, bump)
-        elif rng.random() < 1 - math.exp(-RATES["payment_settles"] * hours):
-            record["status"] = rng.choices(["paid", "refused", "canceled"], [85, 10, 5])[0]
-            if record["status"] == "paid":
-                record["paid_at"] = ts(self.now)
-                self.platform.on_paid(record)
-            self.stamp("payments", record)
-            bump("payment_settles")
-
-    def _boleto_moves(self, payment: Record, bump: Callable[[str], None]) -> None:
-        """Pay a pending boleto when its fate says so, or expire it after its due date.
-
-        Paying hands its waiting invoice to the provider: visible only through Refresh.
-        """
-        if payment["id"] not in self._fates:
-            self._fates[payment["id"]] = self.boleto_paid_at(payment)
-        paid = self._fates[payment["id"]]
-        if paid is None:
-            if self.now >= self.boleto_expiry(payment):
-                del self._fates[payment["id"]]
-                payment["status"] = "canceled"
-                self.stamp("payments", payment)
-                bump("boleto_expires")
-            return
-        if paid > self.now:
-            return
-        del self._fates[payment["id"]]
-        payment.update(status="paid", paid_at=ts(self.now))
-        self.stamp("payments", payment)
-        self.platform.on_paid(payment)
-        bump("boleto_paid")
-        invoice = self.records["invoices"].get(payment["id"])  # each sale takes both ids at once
-        if invoice and invoice["payment_id"] == payment["id"] and invoice["status"] == 0:
-            self.hidden[invoice["id"]] = 1
-            bump("handed_to_provider")
-
-    def _payment_status(self, invoice: Record) -> str | None:
-        payment = self.records["payments"].get(invoice["payment_id"] or 0)
-        return CLEARED if payment is None else payment["status"]
-
     def stamp(self, stream: str, record: Record) -> None:
         """A record changed now: bump its `updated_at`."""
         record["updated_at"] = ts(self.now)
-        self._touch(stream, record["id"])
+        self.touch(stream, record["id"])
 
     # ---- inserts and deletes while a client pages (fault) ---------------------------------
 
@@ -547,15 +339,19 @@ class World:
         ids = self.ids(stream, owner)
         if stream == "invoices" and len(ids) > 1:
             self.delete(stream, ids[rng.randrange(len(ids) // 2 + 1)])
-            self._create_invoice(rng, owner, self.now, 0)
+            self.create_invoice(rng, owner, self.now, 0)
 
 
-def _bump(applied: dict[str, int], kind: str) -> None:
-    applied[kind] = applied.get(kind, 0) + 1
-
-
-def _status_in(invoices: dict[int, Record], wanted: set[int]) -> Callable[[int], bool]:
-    return lambda invoice_id: invoices[invoice_id]["status"] in wanted
+def _show_status(record: Record, status: int, now: datetime) -> None:
+    """Set an invoice's visible status as of `now`, with the fields that status implies."""
+    record["status"] = status
+    record["updated_at"] = ts(now)
+    if status in {2, 8} and record["issued_at"] is None:
+        data.mark_issued(record, now)
+    if status == 5:  # noqa: PLR2004
+        record["canceled_at"] = ts(now)
+    if status == 0:
+        record.update(nfe_id=None, file_url=None, issued_at=None)
 
 
 def _owner_sort_key(world: World, stream: str) -> Callable[[str], Any]:
@@ -570,8 +366,3 @@ def _owner_sort_key(world: World, stream: str) -> Callable[[str], Any]:
 def insert_sorted(ids: list[int], value: int) -> None:
     """Keep a partition's id list sorted (used when loading from storage)."""
     insort(ids, value)
-
-
-def parse_ts(value: str) -> datetime:
-    """Parse an API timestamp."""
-    return datetime.fromisoformat(value).astimezone(BRT)

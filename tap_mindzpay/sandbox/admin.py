@@ -1,0 +1,158 @@
+"""The sandbox's admin endpoints under `/_sandbox/`: truth, logs, clock, faults and stats.
+
+What tests and benchmarks use to know what a client should have seen and to steer the world.
+No auth and never faulted. A bad parameter is a 422 `invalid_parameter`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from tap_mindzpay.sandbox.api import int_param
+from tap_mindzpay.sandbox.data import ts
+from tap_mindzpay.sandbox.faults import FaultError
+from tap_mindzpay.sandbox.messages import ApiError, Reply
+from tap_mindzpay.sandbox.world import ALL_STREAMS, IN_FLIGHT, STREAMS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tap_mindzpay.sandbox.messages import Request
+    from tap_mindzpay.sandbox.server import Sandbox
+
+Answer = tuple[int, Any]
+MAX_ADVANCE_SECONDS = 86400 * 30
+
+
+def answer(app: Sandbox, request: Request) -> Reply:
+    """Answer one admin request (`request.path` below `/_sandbox/`)."""
+    endpoint = ENDPOINTS.get((request.method, request.path.split("/", maxsplit=1)[0]))
+    if endpoint is None:
+        return Reply.error(404, "not_found", "Unknown admin path")
+    try:
+        status, payload = endpoint(app, request)
+    except (ValueError, FaultError, ApiError) as err:
+        status, payload = 422, {"error": {"code": "invalid_parameter", "message": str(err)}}
+    return Reply.json(status, payload)
+
+
+def _not_found(message: str) -> Answer:
+    return 404, {"error": {"code": "not_found", "message": message}}
+
+
+def advance(app: Sandbox, request: Request) -> Answer:
+    """`POST advance?seconds=N`: move the clock; what the moves applied, by kind."""
+    seconds = float(request.query.get("seconds", "0"))
+    if not 0 <= seconds <= MAX_ADVANCE_SECONDS:
+        msg = f"seconds must be between 0 and {MAX_ADVANCE_SECONDS}"
+        raise ValueError(msg)
+    applied = app.clock.advance(seconds)
+    app.save()
+    return 200, {"clock": ts(app.world.now), "applied": applied}
+
+
+def truth(app: Sandbox, request: Request) -> Answer:
+    """`GET truth/{stream}`: every live record as it reads after refreshing the in-flight."""
+    stream = request.path.partition("/")[2]
+    if stream not in ALL_STREAMS:
+        return _not_found(f"streams: {ALL_STREAMS}")
+    undeclared = request.query.get("undeclared", "0") not in {"0", "false", ""}
+    with app.world.lock:
+        return 200, {"data": app.world.truth(stream, undeclared=undeclared)}
+
+
+def log(app: Sandbox, request: Request) -> Answer:
+    """Transitions; deletions of the MindzPay streams, or of one stream (`deleted/users`)."""
+    world = app.world
+    kind, _, stream = request.path.partition("/")
+    if kind == "deleted" and stream not in {"", *ALL_STREAMS}:
+        return _not_found(f"streams: {ALL_STREAMS}")
+    with world.lock:
+        entries = list(getattr(world, kind))
+    if kind == "deleted":
+        wanted = {stream} if stream else set(STREAMS)
+        entries = [e for e in entries if e["stream"] in wanted]
+    return 200, {"data": entries}
+
+
+def stats(app: Sandbox, request: Request) -> Answer:
+    """`GET stats`: requests by endpoint and status, refreshes, faults; `POST stats/reset`."""
+    with app.lock:
+        if request.path == "stats/reset":
+            app.stats.clear()
+            app.refreshes.clear()
+            app.faults.injected.clear()
+            return 200, {"reset": True}
+        total = sum(sum(v.values()) for v in app.stats.values())
+        return 200, {
+            "requests": {k: dict(v) for k, v in app.stats.items()},
+            "total_requests": total,
+            "refreshes": list(app.refreshes),
+            "faults": dict(app.faults.injected),
+        }
+
+
+def faults(app: Sandbox, request: Request) -> Answer:
+    """`POST faults`: replace the fault switches with the JSON body."""
+    config = json.loads(request.body or b"{}")
+    if not isinstance(config, dict):
+        msg = "faults must be a JSON object"
+        raise TypeError(msg)
+    app.faults.configure(config)
+    app.apply_undeclared()
+    return 200, {"faults": config}
+
+
+def tokens(app: Sandbox, _request: Request) -> Answer:
+    """`GET tokens`: the client secret and every token ever issued."""
+    book = app.tokens
+    with book.lock:
+        issued = {kind: list(values) for kind, values in book.issued.items()}
+    return 200, {"client_secret": app.config.client_secret, **issued}
+
+
+def revoke(app: Sandbox, _request: Request) -> Answer:
+    """`POST revoke`: revoke every access token."""
+    app.tokens.revoke_all()
+    return 200, {"revoked": True}
+
+
+def health(app: Sandbox, _request: Request) -> Answer:
+    """`GET health`: up, the clock, and whether it is frozen."""
+    return 200, {"status": "ok", "clock": ts(app.world.now), "frozen": app.config.frozen}
+
+
+def in_flight(app: Sandbox, request: Request) -> Answer:
+    """Scenario: put `count` settled invoices in flight (status 1; decided unless decided=0)."""
+    count = int_param(request.query, "count", 0, 0, None)
+    decided = int_param(request.query, "decided", 1, 0, 1)
+    world = app.world
+    changed = 0
+    with world.lock:
+        for invoice_id, record in sorted(world.records["invoices"].items()):
+            if changed >= count:
+                break
+            if record["status"] not in IN_FLIGHT:
+                record["status"] = 1
+                if decided:
+                    world.hidden[invoice_id] = 2
+                world.stamp("invoices", record)
+                changed += 1
+    app.save()
+    return 200, {"in_flight": changed}
+
+
+ENDPOINTS: dict[tuple[str, str], Callable[[Sandbox, Request], Answer]] = {
+    ("POST", "advance"): advance,
+    ("GET", "truth"): truth,
+    ("GET", "transitions"): log,
+    ("GET", "deleted"): log,
+    ("GET", "stats"): stats,
+    ("POST", "stats"): stats,
+    ("POST", "faults"): faults,
+    ("POST", "revoke"): revoke,
+    ("GET", "tokens"): tokens,
+    ("GET", "health"): health,
+    ("POST", "in_flight"): in_flight,
+}
