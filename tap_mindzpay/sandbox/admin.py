@@ -1,7 +1,7 @@
 """The sandbox's admin endpoints under `/_sandbox/`: truth, logs, clock, faults and stats.
 
 What tests and benchmarks use to know what a client should have seen and to steer the world.
-No auth and never faulted. A bad parameter is a 422 `invalid_parameter`.
+No auth and never faulted. A bad parameter or body is a 422 `invalid_parameter`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def answer(app: Sandbox, request: Request) -> Reply:
         return Reply.error(404, "not_found", "Unknown admin path")
     try:
         status, payload = endpoint(app, request)
-    except (ValueError, FaultError, ApiError) as err:
+    except (ValueError, TypeError, FaultError, ApiError) as err:
         status, payload = 422, {"error": {"code": "invalid_parameter", "message": str(err)}}
     return Reply.json(status, payload)
 
