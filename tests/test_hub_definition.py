@@ -14,7 +14,6 @@ definition to an empty project with `meltano add --from-ref`.
 from __future__ import annotations
 
 import copy
-import json
 import re
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import child_env, venv_script
+from helpers import child_env, tap_about, venv_script
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -203,26 +202,14 @@ def test_one_repository_url_everywhere():
     assert f"pip install {definition['pip_url']}" in readme
 
 
-def about() -> dict[str, Any]:
-    completed = subprocess.run(
-        [venv_script("tap-mindzpay"), "--about", "--format=json"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        check=True,
-        timeout=120,
-    )
-    return dict(json.loads(completed.stdout))
-
-
 def test_supported_python_versions_are_the_packages():
-    assert hub_definition()["supported_python_versions"] == about()["supported_python_versions"]
+    assert hub_definition()["supported_python_versions"] == tap_about()["supported_python_versions"]
 
 
 def test_the_sdk_builtins_of_the_declared_capabilities_are_declared():
     """Every setting `--about` reports, built-ins included, is in the definition."""
     names = [s["name"] for s in hub_definition()["settings"]]
-    assert sorted(names) == sorted(about()["settings"]["properties"])
+    assert sorted(names) == sorted(tap_about()["settings"]["properties"])
     for builtin in ("stream_maps", "stream_map_config", "flattening_enabled", "faker_config"):
         assert builtin in names
 

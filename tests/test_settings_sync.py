@@ -12,13 +12,12 @@ import json
 import re
 import subprocess
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from helpers import child_env, venv_script
+from helpers import child_env, tap_about
 
 from tap_mindzpay.tap import TapMindzPay
 
@@ -80,22 +79,8 @@ def tap_settings() -> Settings:
     return schema_settings(tap_schema())
 
 
-@cache
-def about() -> dict[str, Any]:
-    """`tap-mindzpay --about --format=json`, run as a process."""
-    completed = subprocess.run(
-        [venv_script("tap-mindzpay"), "--about", "--format=json"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        check=True,
-        timeout=120,
-    )
-    return dict(json.loads(completed.stdout))
-
-
 def about_settings() -> Settings:
-    return schema_settings(about()["settings"])
+    return schema_settings(tap_about()["settings"])
 
 
 def meltano_settings(settings: list[dict[str, Any]]) -> Settings:
@@ -260,7 +245,7 @@ def readme_capabilities() -> dict[str, list[str]]:
 def test_capabilities_are_identical_everywhere():
     expected = [str(c) for c in TapMindzPay.capabilities]
     found = {
-        "--about": about()["capabilities"],
+        "--about": tap_about()["capabilities"],
         "meltano.yml": project_tap()["capabilities"],
         "Hub definition": hub()["capabilities"],
         **readme_capabilities(),
@@ -270,8 +255,8 @@ def test_capabilities_are_identical_everywhere():
 
 def test_batch_and_activate_version_are_not_advertised():
     """The tap does not offer BATCH nor ACTIVATE_VERSION (README, "BATCH and ACTIVATE_VERSION")."""
-    assert not {"batch", "activate-version"} & set(about()["capabilities"])
-    assert "batch_config" not in about()["settings"]["properties"]
+    assert not {"batch", "activate-version"} & set(tap_about()["capabilities"])
+    assert "batch_config" not in tap_about()["settings"]["properties"]
 
 
 def test_meltano_yml_and_hub_definition_agree_on_labels_and_groups():

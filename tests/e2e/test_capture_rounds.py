@@ -16,9 +16,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from helpers import compare_with_truth, parse_messages, run_tap
+from helpers import KilledAndResumed, compare_with_truth, parse_messages, run_tap
 from helpers.fold import fold
-from helpers.singer import tap_argv
 
 pytestmark = pytest.mark.e2e
 CHANGING = ("invoices", "payments", "subscriptions")
@@ -91,25 +90,18 @@ def test_skeleton_state_without_capture_is_upgraded_by_a_full_sweep(sandbox_fact
 def test_sigkill_during_incremental_sync_then_resume_loses_nothing(sandbox_factory, tmp_path):
     sandbox = sandbox_factory(seed=3, accounts=3, invoices_per_account=300)
     config = sandbox.tap_config(sweep_interval_hours=0, max_concurrency=2)
-    first = run_tap(config).check()
-    messages = list(first.messages)
-    state = first.final_state
-    sandbox.advance(6 * 3600)
-    sandbox.admin("POST", "/_sandbox/faults", body={"latency_ms": 15})
+    runs = KilledAndResumed.after_first_sync(
+        sandbox, config, advance_seconds=6 * 3600, latency_ms=15
+    )
+    messages = runs.messages
     for delay in (0.4, 1.2, 2.5):
-        workdir = tmp_path / f"kill-{delay}"
-        workdir.mkdir()
-        argv, _ = tap_argv(config, workdir, state=state)
+        argv = runs.argv(tmp_path / f"kill-{delay}")
         process = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True
         )
         time.sleep(delay)
         os.killpg(process.pid, signal.SIGKILL)
         out, _ = process.communicate()
-        seen = parse_messages(out.decode(errors="replace").rsplit("\n", 1)[0])
-        messages += seen
-        states = [m["value"] for m in seen if m["type"] == "STATE"]
-        state = states[-1] if states else state
-    sandbox.admin("POST", "/_sandbox/faults", body={})
-    final = run_tap(config, state=state).check()
+        runs.killed(parse_messages(out.decode(errors="replace").rsplit("\n", 1)[0]))
+    final = runs.finish()
     _assert_equals_truth(sandbox, messages + final.messages)

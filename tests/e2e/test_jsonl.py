@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
-from helpers import (
-    TRUTH_STREAMS,
-    SandboxProcess,
-    compare_with_truth,
-    fold,
-    pipe_tap_into_target,
-)
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from helpers import TRUTH_STREAMS, SandboxProcess, compare_with_truth, fold, sync_into_jsonl
 
 pytestmark = pytest.mark.e2e
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line, parse_float=Decimal) for line in lines if line.strip()]
 
 
 @pytest.fixture(scope="module")
@@ -32,19 +16,7 @@ def landed(
 ) -> dict[str, list[dict[str, Any]]]:
     """One full sync of the shared sandbox through target-jsonl: records per stream file."""
     workdir = tmp_path_factory.mktemp("jsonl")
-    output = workdir / "output"
-    output.mkdir()
-    target_config = workdir / "target-config.json"
-    target_config.write_text(
-        json.dumps({"destination_path": str(output), "do_timestamp_file": False}),
-        encoding="utf-8",
-    )
-    pipe_tap_into_target(
-        sandbox.tap_config(),
-        [target_jsonl, "--config", str(target_config)],
-        workdir,
-    ).check()
-    return {path.stem: _read_jsonl(path) for path in sorted(output.glob("*.jsonl"))}
+    return sync_into_jsonl(sandbox.tap_config(), target_jsonl, workdir).rows
 
 
 def test_jsonl_files_are_only_catalog_streams(

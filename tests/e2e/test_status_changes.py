@@ -25,9 +25,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import compare_with_truth, run_tap, sync_into_jsonl
+from helpers import KilledAndResumed, compare_with_truth, sync_into_jsonl
 from helpers.fold import fold
-from helpers.singer import tap_argv
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -170,23 +169,17 @@ def test_sigkill_in_each_phase_of_an_incremental_sync_then_resume_loses_nothing(
 ):
     sandbox = sandbox_factory(seed=5, accounts=3, invoices_per_account=300)
     config = sandbox.tap_config(sweep_interval_hours=0, max_concurrency=2)
-    first = run_tap(config).check()
-    messages = list(first.messages)
-    state = first.final_state
-    sandbox.advance(8 * 3600)
     # Slow requests keep each phase open long enough to be hit.
-    sandbox.admin("POST", "/_sandbox/faults", body={"latency_ms": 10})
+    runs = KilledAndResumed.after_first_sync(
+        sandbox, config, advance_seconds=8 * 3600, latency_ms=10
+    )
+    messages = runs.messages
     for phase in ("new", "refresh", "sweep"):
         workdir = tmp_path / phase
-        workdir.mkdir()
-        argv, _ = tap_argv(config, workdir, state=state)
-        seen, returncode = _run_until_killed(argv, phase, workdir)
+        seen, returncode = _run_until_killed(runs.argv(workdir), phase, workdir)
         assert returncode == -signal.SIGKILL
-        messages += seen
-        states = [m["value"] for m in seen if m["type"] == "STATE"]
-        state = states[-1] if states else state
-    sandbox.admin("POST", "/_sandbox/faults", body={})
-    final = run_tap(config, state=state).check()
+        runs.killed(seen)
+    final = runs.finish()
     messages += final.messages
     _assert_equals_truth(sandbox, messages)
     # The history ends where each invoice is now: no transition was lost to a kill.

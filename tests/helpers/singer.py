@@ -1,4 +1,4 @@
-"""Run `tap-mindzpay` (and Singer targets) as processes and parse what they print."""
+"""Run `tap-mindzpay` as a process and parse what it prints (piped into a target: `pipes`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,20 @@ def write_json(directory: Path, name: str, value: Any) -> Path:
     path = directory / name
     path.write_text(json.dumps(value, default=str, indent=2), encoding="utf-8")
     return path
+
+
+@cache
+def tap_about() -> dict[str, Any]:
+    """`tap-mindzpay --about --format=json`, run as a process (once per test session)."""
+    completed = subprocess.run(
+        [venv_script("tap-mindzpay"), "--about", "--format=json"],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        check=True,
+        timeout=120,
+    )
+    return dict(json.loads(completed.stdout))
 
 
 def run_tap_cli(
@@ -186,138 +201,12 @@ def _parse_lenient(text: str) -> list[dict[str, Any]]:
     return messages
 
 
-@dataclass
-class PipeRun:
-    """A tap piped into a target: both exit codes, both stderrs, the target's stdout."""
-
-    tap_returncode: int
-    target_returncode: int
-    tap_stderr: str
-    target_stderr: str
-    target_stdout: str
-
-    def check(self) -> PipeRun:
-        """Raise with both stderr tails unless both processes exited 0."""
-        if self.tap_returncode != 0 or self.target_returncode != 0:
-            msg = (
-                f"tap exited {self.tap_returncode}, target exited {self.target_returncode}\n"
-                f"tap stderr (tail):\n{self.tap_stderr[-4000:]}\n"
-                f"target stderr (tail):\n{self.target_stderr[-4000:]}"
-            )
-            raise AssertionError(msg)
-        return self
-
-
-def pipe_tap_into_target(  # noqa: PLR0913 - tap options plus the target's
-    config: dict[str, Any],
-    target_argv: list[str],
-    workdir: Path,
-    *,
-    state: dict[str, Any] | None = None,
-    catalog: dict[str, Any] | None = None,
-    env: dict[str, str] | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> PipeRun:
-    """Run `tap-mindzpay ... | <target_argv>` as two processes connected by a pipe."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    argv, _files = tap_argv(config, workdir, state=state, catalog=catalog)
-    tap_err = (workdir / "tap.stderr").open("w+", encoding="utf-8")
-    target_err = (workdir / "target.stderr").open("w+", encoding="utf-8")
-    target_out = (workdir / "target.stdout").open("w+", encoding="utf-8")
-    with tap_err, target_err, target_out:
-        tap = subprocess.Popen(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=tap_err,
-            stdin=subprocess.DEVNULL,
-            env=child_env(env),
-            cwd=workdir,
-        )
-        try:
-            target = subprocess.Popen(
-                target_argv,
-                stdin=tap.stdout,
-                stdout=target_out,
-                stderr=target_err,
-                env=child_env(env),
-                cwd=workdir,
-            )
-        except BaseException:
-            tap.kill()
-            tap.wait()
-            raise
-        assert tap.stdout is not None
-        tap.stdout.close()  # the target owns the read end now; the tap sees EPIPE if it dies
-        try:
-            target_code = target.wait(timeout=timeout)
-            tap_code = tap.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            for process in (tap, target):
-                process.kill()
-                process.wait()
-            raise
-        tap_err.seek(0)
-        target_err.seek(0)
-        target_out.seek(0)
-        return PipeRun(tap_code, target_code, tap_err.read(), target_err.read(), target_out.read())
-
-
-@dataclass
-class JsonlSync:
-    """One sync piped into target-jsonl: what it wrote per stream, its last STATE, both runs."""
-
-    rows: dict[str, list[dict[str, Any]]]
-    state: dict[str, Any] | None
-    piped: PipeRun
-
-
-def sync_into_jsonl(
-    config: dict[str, Any],
-    target: str,
-    workdir: Path,
-    *,
-    state: dict[str, Any] | None = None,
-    catalog: dict[str, Any] | None = None,
-) -> JsonlSync:
-    """``tap-mindzpay | target-jsonl`` into ``workdir/output`` (fresh), checked to exit 0.
-
-    ``rows`` holds every line target-jsonl appended to each stream's file (an append-only
-    loader: a record sent twice is two rows); ``state`` is the last STATE it emitted.
-    """
-    output = workdir / "output"
-    output.mkdir(parents=True)
-    target_config = workdir / "target-config.json"
-    target_config.write_text(
-        json.dumps({"destination_path": str(output), "do_timestamp_file": False}),
-        encoding="utf-8",
-    )
-    piped = pipe_tap_into_target(
-        config,
-        [target, "--config", str(target_config)],
-        workdir,
-        state=state,
-        catalog=catalog,
-    ).check()
-    rows = {
-        path.stem: [
-            json.loads(line, parse_float=Decimal)
-            for line in path.read_text(encoding="utf-8").splitlines()
-        ]
-        for path in output.glob("*.jsonl")
-    }
-    states = [line for line in piped.target_stdout.splitlines() if line.strip()]
-    return JsonlSync(rows, json.loads(states[-1]) if states else None, piped)
-
-
 __all__ = [
     "PROJECT_ROOT",
-    "JsonlSync",
-    "PipeRun",
     "TapRun",
     "parse_messages",
-    "pipe_tap_into_target",
     "run_tap",
-    "sync_into_jsonl",
+    "tap_about",
     "tap_argv",
     "write_json",
 ]

@@ -18,11 +18,11 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import child_env, parse_messages, pipe_tap_into_target
+from helpers import child_env, parse_messages
+from helpers import sync_into_jsonl as sync_jsonl
 from helpers.singer import tap_argv
 
 if TYPE_CHECKING:
@@ -112,14 +112,6 @@ def served(stats: dict[str, Any], stream: str) -> Counter[str]:
     return total
 
 
-def read_jsonl(directory: Path, stream: str) -> list[dict[str, Any]]:
-    path = directory / f"{stream}.jsonl"
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line, parse_float=Decimal) for line in lines if line.strip()]
-
-
 def account_of(stream: str, record: dict[str, Any], keys_by_id: dict[int, str]) -> str | None:
     if stream == "subscriptions":
         return keys_by_id.get(record.get("account_id"))  # type: ignore[arg-type]
@@ -190,23 +182,15 @@ def sync_into_jsonl(
     state: dict[str, Any] | None,
 ) -> tuple[str, dict[str, list[dict[str, Any]]], dict[str, Any] | None]:
     workdir.mkdir(parents=True)
-    output = workdir / "output"
-    output.mkdir()
-    target_config = workdir / "target-config.json"
-    target_config.write_text(
-        json.dumps({"destination_path": str(output), "do_timestamp_file": False}),
-        encoding="utf-8",
-    )
-    piped = pipe_tap_into_target(
+    synced = sync_jsonl(
         sandbox.tap_config(page_size=25),
-        [target, "--config", str(target_config)],
+        target,
         workdir,
         state=state,
         env=structured_logging(workdir),
-    ).check()
-    landed = {s: read_jsonl(output, s) for s in ("accounts", *CHILD_STREAMS, CHANGES)}
-    states = [line for line in piped.target_stdout.splitlines() if line.strip()]
-    return piped.tap_stderr, landed, json.loads(states[-1]) if states else None
+    )
+    landed = {s: synced.rows.get(s, []) for s in ("accounts", *CHILD_STREAMS, CHANGES)}
+    return synced.piped.tap_stderr, landed, synced.state
 
 
 def test_summary_counts_equal_what_the_sandbox_served_and_target_jsonl_wrote(
