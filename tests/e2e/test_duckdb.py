@@ -34,7 +34,7 @@ def rounds(tmp_path_factory: pytest.TempPathFactory) -> Rounds:
     require_loader("target-duckdb")
     workdir = tmp_path_factory.mktemp("duckdb")
     database = workdir / "warehouse.duckdb"
-    with SandboxProcess.start(seed=11, accounts=3, invoices_per_account=150) as sandbox:
+    with SandboxProcess.start(seed=12, accounts=3, invoices_per_account=150) as sandbox:
         meltano = IsolatedMeltano(
             workdir / "meltano",
             env={**sandbox.tap_env(), **duckdb_target_env(database, SCHEMA)},

@@ -45,7 +45,7 @@ def rounds(postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Round
         return read_postgres(dsn, [schema])
 
     try:
-        with SandboxProcess.start(seed=23, accounts=3, invoices_per_account=150) as sandbox:
+        with SandboxProcess.start(seed=21, accounts=3, invoices_per_account=150) as sandbox:
             meltano = IsolatedMeltano(
                 workdir / "meltano",
                 env={
