@@ -293,8 +293,10 @@ class TapMindzPay(Tap):
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         schema = self.config_jsonschema
         self.append_builtin_config(schema)
-        # A warning, not an error: see docs/reliability.md (unknown setting keys).
-        for line in unknown_settings(self._config, schema["properties"]):
+        # A warning, not an error: see docs/reliability.md (unknown setting keys). The SDK
+        # settings this tap refuses (``UNSUPPORTED_SETTINGS``) get their own error line instead.
+        known = [*schema["properties"], *UNSUPPORTED_SETTINGS]
+        for line in unknown_settings(self._config, known):
             self.logger.warning("%s", line)
         # The SDK's validator also fills in the settings' defaults.
         errors = [
