@@ -443,3 +443,48 @@ def _incremental_breakdown(
             f"{payment_mark:,})"
         ),
     ]
+
+
+# -- (6) the fast record path, on and off in the same run ------------------------------------------
+
+#: The tap's CLI with the fast record path switched off (the SDK's own record loop).
+SDK_RECORD_PATH = (
+    "import sys\n"
+    "from tap_mindzpay.client import MindzPayStream\n"
+    "assert hasattr(MindzPayStream, 'fast_records')\n"
+    "MindzPayStream.fast_records = False\n"
+    "sys.argv[0] = 'tap-mindzpay'\n"
+    "from tap_mindzpay.tap import TapMindzPay\n"
+    "TapMindzPay.cli()\n"
+)
+#: The fast record path stays only if it buys at least this much throughput.
+FAST_PATH_MIN_GAIN = 1.2
+
+
+def fast_record_path(bench: Bench, invoices: int, repeats: int) -> Row:
+    """Records/s of a full sync with the fast record path and with the SDK's loop, alternated."""
+    with bench.sandbox(accounts=1, invoices=invoices) as sandbox:
+        records = bench.record_count(sandbox)
+        best: dict[str, float] = {}
+        for attempt in range(repeats):
+            for who, launcher in (("sdk", SDK_RECORD_PATH), ("fast", None)):
+                sandbox.reset_stats()
+                run = bench.run_tap(f"fastpath-{who}-{attempt}", sandbox, launcher=launcher)
+                _check_served(sandbox, records, who)
+                best[who] = min(best.get(who, math.inf), run.seconds)
+    fast, sdk = records / best["fast"], records / best["sdk"]
+    gain = fast / sdk
+    return Row(
+        "(6) fast record path / SDK record loop (records/s)",
+        f">= {FAST_PATH_MIN_GAIN}",
+        f"{fast:,.0f} / {sdk:,.0f}",
+        gain,
+        gain >= FAST_PATH_MIN_GAIN,
+        [
+            f"1 account x {invoices:,} invoices: {records:,} records, best of {repeats} each",
+            (
+                "the same tap, once with the fast record path and once with the SDK's record "
+                "loop (`MindzPayStream.fast_records = False`), alternated"
+            ),
+        ],
+    )
