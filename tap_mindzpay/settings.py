@@ -150,7 +150,8 @@ def validate(config: dict[str, Any], schema: dict[str, Any], logger: logging.Log
 
     Unknown keys are logged as warnings. The SDK's validator also fills in the defaults.
     """
-    # A setting the tap refuses (``check_unsupported``) gets that one line, not a warning too.
+    # A warning, not an error: see docs/reliability.md (unknown setting keys). The SDK settings
+    # this tap refuses (``UNSUPPORTED_SETTINGS``) get their own error line instead.
     for line in unknown_settings(config, [*schema["properties"], *UNSUPPORTED_SETTINGS]):
         logger.warning("%s", line)
     errors = [_schema_error_line(e) for e in JSONSchemaValidator(schema).iter_errors(config)]

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import PROJECT_ROOT, SandboxProcess, child_env, venv_script
-from helpers.meltano import IsolatedMeltano, MeltanoResult, skip_unless_installed
+from helpers.meltano import IsolatedMeltano, MeltanoResult
+from helpers.services import require_loader
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -103,7 +104,7 @@ class Project:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     """A sandbox slow enough for progress lines, and the settings a user would write for it."""
-    skip_unless_installed("target-jsonl")
+    require_loader("target-jsonl")
     workdir = tmp_path_factory.mktemp("meltano-plugin")
     output = workdir / "jsonl"
     output.mkdir()
