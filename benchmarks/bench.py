@@ -144,10 +144,15 @@ class Bench:
         state: dict[str, Any] | None = None,
         keep_output: bool = False,
         timeout: float = 600,
+        launcher: str | None = None,
     ) -> ProcessResult:
-        """Run `tap-mindzpay` as a process; stdout to /dev/null unless `keep_output`."""
+        """Run `tap-mindzpay` as a process; stdout to /dev/null unless `keep_output`.
+
+        ``launcher``: Python code run with ``-c`` instead of the installed script (it must end in
+        the tap's CLI), for a figure that sets a switch before the run.
+        """
         argv = [
-            venv_script("tap-mindzpay"),
+            *([sys.executable, "-c", launcher] if launcher else [venv_script("tap-mindzpay")]),
             "--config",
             str(self._write(f"{label}.config.json", sandbox.tap_config(**(config or {})))),
             "--catalog",

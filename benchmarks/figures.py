@@ -15,7 +15,7 @@ from io import StringIO
 from typing import TYPE_CHECKING, Any
 
 import requests
-from bench import PROJECT_ROOT, Bench, Row, request_counts, total_requests
+from bench import Bench, Row, request_counts, total_requests
 from measure import CounterSampler, ProcessResult, run_measured
 from raw_client import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, RawClient, child_paths
 
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
     from helpers import SandboxProcess
 
-CAPTURE_MODULE = PROJECT_ROOT / "tap_mindzpay" / "capture.py"
-PENDING_CAPTURE = "pending: needs change capture (tap_mindzpay/capture.py)"
 IN_FLIGHT_STATUSES = {0, 1, 4}
 MB = 1024 * 1024
 
@@ -250,8 +248,6 @@ def refresh_under_latency(  # noqa: PLR0913 - the world and the sample are the b
     that state is timed, followed by the serial loop over the refreshes sync 2 made.
     """
     figure = f"(2) serial / tap refresh time, {latency_ms} ms, max_concurrency {concurrency}"
-    if not CAPTURE_MODULE.exists():
-        return Row(figure, ">= 8", PENDING_CAPTURE)
     config = {"max_concurrency": concurrency, "sweep_interval_hours": 24}
     with bench.sandbox(accounts=1, invoices=invoices) as sandbox:
         natural = count_in_flight(sandbox)
@@ -329,8 +325,6 @@ def advance_until_changed(sandbox: SandboxProcess, wanted: int, step: int = 300)
 def incremental_cost(bench: Bench, invoices: int, changed_share: float) -> Row:
     """Requests of a sync after `changed_share` of the invoices changed, over a full sync's."""
     figure = "(5) incremental / full sync requests"
-    if not CAPTURE_MODULE.exists():
-        return Row(figure, "<= 0.05", PENDING_CAPTURE)
     config = {"sweep_interval_hours": 24}
     with bench.sandbox(accounts=1, invoices=invoices) as sandbox:
         sandbox.reset_stats()
@@ -375,7 +369,7 @@ def incremental_cost(bench: Bench, invoices: int, changed_share: float) -> Row:
 def _bookmarks(state: dict[str, Any]) -> dict[str, tuple[int, dict[str, Any]]]:
     """Per stream: the id bookmark and the in-flight records of a STATE value (one account).
 
-    ``capture.in_flight`` maps an id (text) to ``[status, updated_at]`` (tap_mindzpay.capture).
+    ``capture.in_flight`` maps an id (text) to ``[status, updated_at]`` (capture.state).
     """
     found: dict[str, tuple[int, dict[str, Any]]] = {}
     for stream, entry in state.get("bookmarks", {}).items():
@@ -443,3 +437,48 @@ def _incremental_breakdown(
             f"{payment_mark:,})"
         ),
     ]
+
+
+# -- (6) the fast record path, on and off in the same run ------------------------------------------
+
+#: The tap's CLI with the fast record path switched off (the SDK's own record loop).
+SDK_RECORD_PATH = (
+    "import sys\n"
+    "from tap_mindzpay.client import MindzPayStream\n"
+    "assert hasattr(MindzPayStream, 'fast_records')\n"
+    "MindzPayStream.fast_records = False\n"
+    "sys.argv[0] = 'tap-mindzpay'\n"
+    "from tap_mindzpay.tap import TapMindzPay\n"
+    "TapMindzPay.cli()\n"
+)
+#: The fast record path stays only if it buys at least this much throughput.
+FAST_PATH_MIN_GAIN = 1.2
+
+
+def fast_record_path(bench: Bench, invoices: int, repeats: int) -> Row:
+    """Records/s of a full sync with the fast record path and with the SDK's loop, alternated."""
+    with bench.sandbox(accounts=1, invoices=invoices) as sandbox:
+        records = bench.record_count(sandbox)
+        best: dict[str, float] = {}
+        for attempt in range(repeats):
+            for who, launcher in (("sdk", SDK_RECORD_PATH), ("fast", None)):
+                sandbox.reset_stats()
+                run = bench.run_tap(f"fastpath-{who}-{attempt}", sandbox, launcher=launcher)
+                _check_served(sandbox, records, who)
+                best[who] = min(best.get(who, math.inf), run.seconds)
+    fast, sdk = records / best["fast"], records / best["sdk"]
+    gain = fast / sdk
+    return Row(
+        "(6) fast record path / SDK record loop (records/s)",
+        f">= {FAST_PATH_MIN_GAIN}",
+        f"{fast:,.0f} / {sdk:,.0f}",
+        gain,
+        gain >= FAST_PATH_MIN_GAIN,
+        [
+            f"1 account x {invoices:,} invoices: {records:,} records, best of {repeats} each",
+            (
+                "the same tap, once with the fast record path and once with the SDK's record "
+                "loop (`MindzPayStream.fast_records = False`), alternated"
+            ),
+        ],
+    )

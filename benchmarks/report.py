@@ -53,6 +53,10 @@ METHOD = """\
   Refresh, so each in-flight record costs one request per sync while it is in flight; the
   ratio's floor is those per-record requests over the full sync's requests, and with the
   sandbox's event mix at a 1% change it lies above 0.05 (the numbers are in the details).
+* **(6)** The world of (1); the same tap syncs it with its fast record path and with the SDK's
+  own record loop (`MindzPayStream.fast_records = False`, set by a launcher before the CLI
+  starts), alternated, best of the repeats each. The fast record path is a copy of the SDK's
+  loop, so it is kept only while it buys at least 20% of throughput (ratio >= 1.2).
 """
 
 

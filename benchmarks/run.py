@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The bench's knobs; the defaults are what BENCHMARKS.md reports."""
     parser = argparse.ArgumentParser(description="tap-mindzpay benchmarks")
     add = parser.add_argument
-    add("--only", default="1,2,3,4,5", help="comma-separated figure numbers")
+    add("--only", default="1,2,3,4,5,6", help="comma-separated figure numbers")
     add("--quick", action="store_true", help="small worlds, one repeat; does not write the page")
     add("--invoices", type=int, default=100_000, help="(1) and (4): invoices of the one account")
     add("--large-invoices", type=int, default=1_000_000, help="(4): the large run")
@@ -83,23 +83,7 @@ def measure(args: argparse.Namespace, bench: Bench, only: set[str]) -> list[Row]
 
         done(attempt("(1) throughput", ">= 3.0, >= 0.5, >= 3.0", throughput))
     if "2" in only:
-        print("(2) refresh under latency ...", flush=True)
-        done(
-            attempt(
-                "(2) refresh under latency",
-                ">= 8",
-                lambda: [
-                    figures.refresh_under_latency(
-                        bench,
-                        invoices=args.latency_invoices,
-                        in_flight=args.in_flight,
-                        latency_ms=args.latency_ms,
-                        concurrency=args.concurrency,
-                        serial_sample=args.serial_sample,
-                    )
-                ],
-            )
-        )
+        done(refresh_under_latency(args, bench))
     if "3" in only:
         for limit in [int(part) for part in args.rate_limits.split(",")]:
             print(f"(3) rate limit R={limit}/s ...", flush=True)
@@ -123,18 +107,49 @@ def measure(args: argparse.Namespace, bench: Bench, only: set[str]) -> list[Row]
                 lambda: [figures.memory(bench, (args.invoices, rss_small[0]), args.large_invoices)],
             )
         )
-    if "5" in only:
-        print("(5) incremental cost ...", flush=True)
-        done(
-            attempt(
-                "(5) incremental / full sync requests",
-                "<= 0.05",
-                lambda: [
-                    figures.incremental_cost(bench, args.incremental_invoices, args.changed_share)
-                ],
-            )
-        )
+    later = {"5": incremental_cost, "6": fast_record_path}
+    for figure in sorted(only & later.keys()):
+        done(later[figure](args, bench))
     return rows
+
+
+def refresh_under_latency(args: argparse.Namespace, bench: Bench) -> list[Row]:
+    """(2): in-flight refreshes under added latency against serial ones."""
+    print("(2) refresh under latency ...", flush=True)
+    return attempt(
+        "(2) refresh under latency",
+        ">= 8",
+        lambda: [
+            figures.refresh_under_latency(
+                bench,
+                invoices=args.latency_invoices,
+                in_flight=args.in_flight,
+                latency_ms=args.latency_ms,
+                concurrency=args.concurrency,
+                serial_sample=args.serial_sample,
+            )
+        ],
+    )
+
+
+def incremental_cost(args: argparse.Namespace, bench: Bench) -> list[Row]:
+    """(5): the requests of an incremental sync over those of a full one."""
+    print("(5) incremental cost ...", flush=True)
+    return attempt(
+        "(5) incremental / full sync requests",
+        "<= 0.05",
+        lambda: [figures.incremental_cost(bench, args.incremental_invoices, args.changed_share)],
+    )
+
+
+def fast_record_path(args: argparse.Namespace, bench: Bench) -> list[Row]:
+    """(6): the full sync of (1) with and without the fast record path."""
+    print(f"(6) fast record path, 1 account x {args.invoices:,} invoices ...", flush=True)
+    return attempt(
+        "(6) fast record path",
+        ">= 1.2",
+        lambda: [figures.fast_record_path(bench, args.invoices, args.repeats)],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{row.figure}:")
             print("\n".join(f"  {line}" for line in row.details))
     print(f"\n{len(rows)} rows in {seconds / 60:.1f} minutes")
-    if not args.quick and only == {"1", "2", "3", "4", "5"}:
+    if not args.quick and only == {"1", "2", "3", "4", "5", "6"}:
         command = " ".join(["benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])])
         settings = {
             key: value

@@ -25,12 +25,8 @@ Secrets never reach a log line or an exception: every text that may echo one goe
 from __future__ import annotations
 
 import logging
-import os
-import random
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -39,9 +35,13 @@ from singer_sdk.exceptions import FatalAPIError
 from typing_extensions import override
 
 from tap_mindzpay.endpoints import GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN
+from tap_mindzpay.redaction import Secrets
+from tap_mindzpay.retry import backoff_seconds, retry_after_seconds
+from tap_mindzpay.tokenfile import read_refresh_token_file, write_refresh_token_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
 #: Refresh at most this long before the announced expiry...
 DEFAULT_SKEW_SECONDS = 60.0
@@ -51,12 +51,8 @@ SKEW_FRACTION = 0.1
 DEFAULT_EXPIRES_IN = 3600.0
 #: Attempts at the token endpoint before giving up (the tap passes ``max_retries`` + 1).
 TOKEN_ATTEMPTS = 4
-#: Backoff between token attempts: jittered, doubling from this, capped.
-TOKEN_BACKOFF_BASE_SECONDS = 0.5
+#: Backoff between token attempts: jittered, doubling (``retry``), capped at this.
 TOKEN_BACKOFF_CAP_SECONDS = 30.0
-#: A token endpoint's Retry-After beyond this is treated as this.
-RETRY_AFTER_CAP_SECONDS = 300.0
-REDACTED = "***"
 HTTP_SERVER_ERROR = 500
 HTTP_429 = 429
 #: Statuses of the token endpoint that mean "these credentials are refused" (RFC 6749 5.2).
@@ -89,11 +85,18 @@ def grant_body(
 
 def token_backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
     """Wait before token attempt ``attempt + 1``: doubling with jitter, at least Retry-After."""
-    ceiling = min(TOKEN_BACKOFF_CAP_SECONDS, TOKEN_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
-    wait = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
-    if retry_after is not None:
-        wait = max(wait, min(retry_after, RETRY_AFTER_CAP_SECONDS))
-    return wait
+    return backoff_seconds(attempt, retry_after, cap=TOKEN_BACKOFF_CAP_SECONDS)
+
+
+def request_headers(user_agent: str) -> dict[str, str]:
+    """The headers of every request to MindzPay (API and token endpoint)."""
+    return {"User-Agent": user_agent, "Accept": "application/json"}
+
+
+def access_token_of(body: object) -> str | None:
+    """The ``access_token`` of a token response body, if it has a usable one."""
+    token = body.get("access_token") if isinstance(body, dict) else None
+    return token if isinstance(token, str) and token else None
 
 
 def refresh_margin(expires_in: float, skew_seconds: float = DEFAULT_SKEW_SECONDS) -> float:
@@ -108,45 +111,6 @@ def _expires_in(body: dict[str, Any]) -> float:
     except (TypeError, ValueError):
         return DEFAULT_EXPIRES_IN
     return seconds if seconds > 0 and seconds != float("inf") else DEFAULT_EXPIRES_IN
-
-
-def read_refresh_token_file(path: Path) -> str | None:
-    """The refresh token kept in ``path``, or None when the file is missing or empty.
-
-    Raises:
-        FatalAPIError: The file exists but cannot be read.
-    """
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        msg = f"setting refresh_token_file: cannot read {path} ({exc.strerror or exc})"
-        raise FatalAPIError(msg) from None
-    return text or None
-
-
-def write_refresh_token_file(path: Path, token: str) -> None:
-    """Replace ``path`` with ``token`` atomically, readable by the owner only."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(token + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(temporary).chmod(0o600)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    try:
-        seconds = float(response.headers.get("Retry-After", ""))
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
 
 
 class MindzPayAuthenticator(APIAuthenticatorBase):
@@ -216,7 +180,7 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
         self._lock = threading.Lock()
         self._token: str | None = None
         self._refresh_at = 0.0
-        self._secrets: set[str] = {s for s in (client_secret, refresh_token) if s}
+        self._secrets = Secrets(client_secret, refresh_token)
         self.token_requests = 0
 
     @property
@@ -226,10 +190,7 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
 
     def redact(self, text: str) -> str:
         """``text`` with every secret this authenticator has seen replaced by ``***``."""
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return text
+        return self._secrets.redact(text)
 
     def access_token(self) -> str:
         """A valid access token, fetched or refreshed when missing or about to expire."""
@@ -269,8 +230,8 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
             )
             self._refresh_token = None
             body = self._post_grant(refresh_token=None)
-        token = body.get("access_token")
-        if not isinstance(token, str) or not token:
+        token = access_token_of(body)
+        if token is None:
             msg = f"MindzPay token endpoint {self.token_url} answered without an access_token"
             raise FatalAPIError(msg)
         self._secrets.add(token)
@@ -311,7 +272,7 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
             refresh_token=refresh_token,
             scope=self.scope,
         )
-        headers = {"User-Agent": self._user_agent, "Accept": "application/json"}
+        headers = request_headers(self._user_agent)
         for attempt in range(1, self._max_attempts + 1):
             self.token_requests += 1
             retry_after: float | None = None
@@ -322,7 +283,7 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
                 if response.status_code < HTTP_SERVER_ERROR and response.status_code != HTTP_429:
                     return self._token_response_body(response, refresh_token=refresh_token)
                 problem = f"HTTP {response.status_code}"
-                retry_after = _retry_after(response)
+                retry_after = retry_after_seconds(response.headers)
             except (requests.ConnectionError, requests.Timeout, ValueError) as exc:
                 problem = type(exc).__name__
             if refresh_token:

@@ -4,41 +4,52 @@ Every input the tap cannot use gets one line naming the file, variable, setting 
 a non-zero exit; no traceback, no usage text, nothing on stdout:
 
 * ``--config`` files that are missing, unreadable, not JSON or not an object
-  (``config_file_problem``, from ``TapMindzPay.cb_config``);
-* environment variables of the wrong type for ``--config ENV`` (``env_problems``): the SDK
-  raises a bare ``ValueError`` that names neither the variable nor the setting;
+  (``config_file_problem``, from ``CommandLine.cb_config``);
+* settings the tap cannot use, and environment variables of the wrong type for
+  ``--config ENV`` (``settings``), checked when the tap is created (``CommandLine.__init__``);
 * a ``--catalog`` that is not a catalog, or selects no stream of this tap (``read_catalog``);
   a selected stream the tap does not have, next to ones it has, is named in a warning;
+* a ``--state`` that the tap cannot resume from (``capture.statecheck``);
 * a ``--state`` or ``--catalog`` file that does not exist, an unknown option (click's usage
   error, in ``OneLineErrors.make_context``);
 * the tap's own fatal errors (``ACTIONABLE_ERRORS``), whose message says what to do.
 
-Unknown setting keys are a warning naming the closest known setting (``unknown_settings``; why
-a warning and not an error: docs/reliability.md). The ``--state`` checks are in ``statecheck``.
+When the command ends (also on failure), each run logs its summary: what was done, and why it
+stopped (``summary``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import difflib
+import io
 import json
 import logging
+import os
 import sys
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
-from singer_sdk.plugin_base import SingerCommand
+from singer_sdk.plugin_base import SingerCommand, _ConfigInput
 from singer_sdk.singerlib import Catalog
+from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
-from tap_mindzpay.capture import CaptureStateError
+from tap_mindzpay import settings
+from tap_mindzpay.capture.state import CaptureStateError
+from tap_mindzpay.capture.statecheck import parse_state_text, require_usable
 from tap_mindzpay.launcher import SandboxLaunchError
 from tap_mindzpay.paging import PaginationError
+from tap_mindzpay.services import RunServices
 from tap_mindzpay.streams import STREAM_TYPES
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterator
     from types import TracebackType
 
 LOGGER = logging.getLogger("tap-mindzpay")
@@ -61,10 +72,6 @@ OWN_STREAMS: dict[str, str | None] = {
     stream.name: key if isinstance(key := stream.replication_key, str) else None  # type: ignore[misc]
     for stream in STREAM_TYPES
 }
-ENV_PREFIX = "TAP_MINDZPAY_"
-#: Boolean values of environment variables (the SDK reads any other value as false).
-ENV_TRUE = frozenset({"true", "1", "yes", "on"})
-ENV_FALSE = frozenset({"false", "0", "no", "off", ""})
 
 
 def config_file_problem(path: str) -> str | None:
@@ -87,64 +94,6 @@ def config_file_problem(path: str) -> str | None:
     if not isinstance(value, dict):
         return f"{where} must hold a JSON object of settings, not {type(value).__name__}"
     return None
-
-
-def _env_kinds(schema: dict[str, Any]) -> dict[str, str]:
-    """Settings whose environment value the SDK converts: ``integer``, ``boolean`` or ``json``."""
-    kinds: dict[str, str] = {}
-    for name, prop in schema.get("properties", {}).items():
-        types = prop.get("type", [])
-        types = {types} if isinstance(types, str) else set(types)
-        if "integer" in types:
-            kinds[name] = "integer"
-        elif "boolean" in types:
-            kinds[name] = "boolean"
-        elif "object" in types or (
-            "array" in types and prop.get("items", {}).get("type") != "string"
-        ):
-            kinds[name] = "json"
-    return kinds
-
-
-def env_problems(schema: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
-    """Environment variables (``--config ENV``) the SDK cannot convert, one line each.
-
-    The SDK raises a bare ``ValueError`` for an integer or JSON value it cannot parse, naming
-    neither the variable nor the setting, and reads any boolean that is not true-ish as false.
-    """
-    problems = []
-    for name, kind in _env_kinds(schema).items():
-        variable = ENV_PREFIX + name.upper().replace("-", "_")
-        value = environ.get(variable)
-        if value is None:
-            continue
-        where = f"environment variable {variable} (setting {name})"
-        if kind == "integer":
-            try:
-                int(value)
-            except ValueError:
-                problems.append(f"{where} must be an integer (got {value[:40]!r})")
-        elif kind == "boolean" and value.strip().lower() not in ENV_TRUE | ENV_FALSE:
-            problems.append(f"{where} must be true or false (got {value[:40]!r})")
-        elif kind == "json":
-            try:
-                json.loads(value)
-            except ValueError as exc:
-                msg = getattr(exc, "msg", "invalid")
-                column = getattr(exc, "colno", "?")
-                problems.append(f"{where} must be JSON ({msg} at column {column})")
-    return problems
-
-
-def unknown_settings(config: Mapping[str, Any], known: Iterable[str]) -> list[str]:
-    """One warning line per setting key the tap does not know, with the closest known key."""
-    names = sorted(known)
-    lines = []
-    for key in sorted(set(config) - set(names)):
-        close = difflib.get_close_matches(key.lower().replace("-", "_"), names, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        lines.append(f"Unknown setting {key!r} is ignored{hint}")
-    return lines
 
 
 def read_catalog(text: str, source: str) -> Catalog:
@@ -249,3 +198,151 @@ class OneLineErrors(SingerCommand):
             self.logger.error("%s", exc_value)
             return
         super().excepthook(exc_type, exc_value, exc_traceback)
+
+
+#: What the SDK logs when its own pass over the settings finds a problem; the tap's validation
+#: (``settings.validate``) reports each problem as one line instead.
+SDK_VALIDATION_SUMMARY = "Config validation failed"
+
+
+@contextlib.contextmanager
+def _sdk_summary_dropped(logger: logging.Logger) -> Iterator[None]:
+    def keep(record: logging.LogRecord) -> bool:
+        return record.getMessage() != SDK_VALIDATION_SUMMARY
+
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
+
+
+class CommandLine(Tap):
+    """The tap's command line: settings checked as one line each, input pre-checked, summary.
+
+    Mixed into ``TapMindzPay``.
+    """
+
+    @cached_property
+    def services(self) -> RunServices:
+        """What every stream of this run shares (created on first use; nothing starts here)."""
+        return RunServices(self.config, self.logger)
+
+    def __init__(self, **kwargs: Any) -> None:  # noqa: ANN401 - passed through to the SDK
+        """Create the tap (see ``singer_sdk.Tap``), its settings checked; nothing is started.
+
+        The SDK's own pass over the settings fills in their defaults; the tap's validation
+        (``settings.validate``) then decides, before stream maps and state are read.
+
+        Raises:
+            ConfigValidationError: A setting (or, with ``--config ENV``, an environment
+                variable) cannot be used; the first line names it.
+        """
+        validate = kwargs.pop("validate_config", True)
+        setup_mapper = kwargs.pop("setup_mapper", True)
+        state = kwargs.pop("state", None) if isinstance(kwargs.get("state"), dict) else None
+        parse_env = bool(kwargs.get("parse_env_config"))
+        try:
+            with _sdk_summary_dropped(self.logger):
+                super().__init__(validate_config=False, setup_mapper=False, **kwargs)
+        except (ValueError, ConfigValidationError):
+            # Also a config error: a boolean variable the SDK read as false may be its cause.
+            if parse_env:
+                self._raise_env_problems()
+            raise
+        if parse_env:
+            self._raise_env_problems()
+        schema = self.config_jsonschema
+        self.append_builtin_config(schema)
+        errors = settings.validate(self._config, schema, self.logger)
+        if errors and validate:
+            raise ConfigValidationError(errors[0], errors=errors, schema=schema)
+        if setup_mapper:
+            self.setup_mapper()
+        if state is not None:
+            self.load_state(state)
+        self.services.stop.install()
+
+    def _raise_env_problems(self) -> None:
+        """Raise for the first unusable environment variable (the SDK has loaded ``.env``)."""
+        schema = copy.deepcopy(self.config_jsonschema)
+        self.append_builtin_config(schema)
+        if problems := settings.env_problems(schema, os.environ):
+            raise ConfigValidationError(problems[0], errors=problems) from None
+
+    @override
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        command = super().get_singer_command()
+        return OneLineErrors(
+            name=command.name,
+            callback=command.callback,
+            params=command.params,
+            help=command.help,
+            context_settings=command.context_settings,
+            logger=cls.logger,
+        )
+
+    @override
+    @classmethod
+    def cb_config(
+        cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]
+    ) -> _ConfigInput:
+        """``--config``: each file must exist and hold a JSON object (one line if not).
+
+        Raises:
+            ConfigValidationError: A file is missing, unreadable, not JSON or not an object.
+        """
+        for path in value:
+            if path != "ENV" and (problem := config_file_problem(path)):
+                raise ConfigValidationError(problem, errors=[problem])
+        return super().cb_config(ctx, param, value)
+
+    @override
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """``--test``: the connection check (``connection``), then the SDK's record test."""
+        if value != CliTestOptionValue.All.value:
+            super().cb_test(ctx, param, value)
+            return
+        config: _ConfigInput = ctx.params.get("config", _ConfigInput())
+        tap = cls(config=config.config, parse_env_config=config.parse_env, validate_config=True)
+        result = tap.services.check_connection()
+        if not result.ok:
+            cls.logger.error("Connection check failed: %s", result.message)
+            ctx.exit(result.exit_code)
+        cls.logger.info("Connection check: %s", result.message)
+        tap.run_connection_test()
+        ctx.exit()
+
+    @override
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Check the state's shape (``capture.statecheck``) before the SDK merges it.
+
+        Raises:
+            StateError: The state cannot be used; one line says where and why.
+        """
+        super().load_state(require_usable(state, "input", OWN_STREAMS))
+
+    @override
+    @classmethod
+    def invoke(cls, *args: Any, **kwargs: Any) -> None:
+        state = kwargs.get("state")
+        if state is not None:
+            # The SDK would read any JSON value here: a list ends in a traceback, null or an
+            # empty list in a silent full resync. Only a state object of this tap passes.
+            text = state.read()
+            parse_state_text(text, getattr(state, "name", "--state"), OWN_STREAMS)
+            kwargs["state"] = io.StringIO(text)
+        catalog = kwargs.get("catalog")
+        if catalog is not None and not kwargs.get("about"):
+            text = catalog.read()
+            read_catalog(text, getattr(catalog, "name", "--catalog"))
+            kwargs["catalog"] = io.StringIO(text)
+        try:
+            super().invoke(*args, **kwargs)
+        except BaseException as exc:
+            # Also on failure: what was done before the stop, and why it stopped.
+            RunServices.close_all(exc)
+            raise
+        RunServices.close_all()

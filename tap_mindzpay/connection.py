@@ -19,18 +19,13 @@ Exit 1 stays the config error of the CLI (a setting missing or invalid). The ref
 is not tried, because using a refresh token rotates it: the check proves the client_credentials
 pair (APP_ID and API_KEY).
 
-A sync knows the same at once: ``FirstContact`` (the transport adapter of the run's sessions)
-stops the run with one line when a host refuses its first connection of the run or its name does
-not exist, instead of retrying for a minute; once a host has answered, connection errors from it
-are retried (``max_retries``), as a restart or a reset in the middle of a run deserves.
+A sync knows the same at once: ``first_contact.FirstContact`` stops the run with one line when
+a host refuses its first connection of the run.
 """
 
 from __future__ import annotations
 
-import errno
 import re
-import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -38,12 +33,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from singer_sdk.exceptions import FatalAPIError
-from typing_extensions import override
 
 from tap_mindzpay import endpoints
-from tap_mindzpay.auth import grant_body
+from tap_mindzpay.accounts import accounts_line
+from tap_mindzpay.auth import access_token_of, grant_body, request_headers
+from tap_mindzpay.errors import error_detail
+from tap_mindzpay.paging import list_page, list_params
+from tap_mindzpay.redaction import Secrets
+from tap_mindzpay.retry import retry_after_seconds
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -59,8 +56,6 @@ EXIT_ACCOUNT_KEYS = 8
 #: Attempts of one exchange answered 429 or 5xx (waiting Retry-After, at most RETRY_WAIT_CAP).
 ATTEMPTS = 3
 RETRY_WAIT_CAP = 5.0
-#: Accounts named in the success line; the rest are counted.
-NAMED_ACCOUNTS = 10
 #: Safety bound on account list pages.
 MAX_PAGES = 1000
 _CAUSES = (
@@ -70,33 +65,6 @@ _CAUSES = (
     re.compile(r"Name or service not known|Temporary failure in name resolution"),
     re.compile(r"timed out"),
 )
-
-
-def accounts_line(
-    accounts: Sequence[dict[str, Any]], account_keys: Sequence[str]
-) -> tuple[str, list[str]]:
-    """The check's line for visible ``accounts``, and the ``account_keys`` none of them has.
-
-    Also the line of a sync whose ``account_keys`` match no visible account.
-    """
-    names = [
-        f"{account.get('key')} ({account.get('name')})" for account in accounts[:NAMED_ACCOUNTS]
-    ]
-    if len(accounts) > NAMED_ACCOUNTS:
-        names.append(f"and {len(accounts) - NAMED_ACCOUNTS} more")
-    noun = "account" if len(accounts) == 1 else "accounts"
-    line = f"credential accepted, {len(accounts)} MindzPay {noun} visible: {', '.join(names)}"
-    wanted = list(dict.fromkeys(account_keys))
-    if not wanted:
-        return line, []
-    visible = {account.get("key") for account in accounts}
-    if missing := [key for key in wanted if key not in visible]:
-        line += (
-            "; but setting account_keys names accounts this credential cannot see: "
-            f"{', '.join(missing)}"
-        )
-        return line, missing
-    return line + f"; account_keys selects {len(wanted)} of them", []
 
 
 @dataclass(frozen=True)
@@ -129,20 +97,16 @@ def _cause(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def _json(response: requests.Response) -> object:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
 def _error_detail(response: requests.Response) -> str:
     """``code: message`` of an API or OAuth2 error body, or the HTTP reason."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        error = body.get(endpoints.ERROR_KEY)
-        if isinstance(error, dict):
-            return f"{error.get(endpoints.ERROR_CODE)}: {error.get(endpoints.ERROR_MESSAGE)}"
-        if isinstance(error, str):
-            description = body.get("error_description")
-            return f"{error}: {description}" if description else error
-    return response.reason or "no detail"
+    return error_detail(_json(response)) or response.reason or "no detail"
 
 
 @dataclass
@@ -171,12 +135,11 @@ class ConnectionCheck:
     timeout: float = 60.0
     user_agent: str = "tap-mindzpay"
     session: requests.Session = field(default_factory=requests.Session)
-    _secrets: set[str] = field(default_factory=set)
+    _secrets: Secrets = field(default_factory=Secrets)
 
     def run(self) -> CheckResult:
         """Run the check; never raises for a connection or API problem."""
-        if self.client_secret:
-            self._secrets.add(self.client_secret)
+        self._secrets.add(self.client_secret)
         try:
             token = self._token()
             accounts = self._accounts(token)
@@ -209,12 +172,8 @@ class ConnectionCheck:
             raise _StopError(EXIT_FORBIDDEN, msg)
         if status != HTTPStatus.OK:
             raise self._unexpected(response, where, self._url_setting(self.token_url))
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
+        token = access_token_of(_json(response))
+        if token is None:
             msg = (
                 f"unexpected answer: {where} answered HTTP 200 without an access_token; check "
                 f"that {self._url_setting(self.token_url)} points at the MindzPay API"
@@ -228,12 +187,7 @@ class ConnectionCheck:
         headers = {"Authorization": f"Bearer {token}"}
         accounts: list[dict[str, Any]] = []
         for _ in range(MAX_PAGES):
-            params = {
-                endpoints.PARAM_LIMIT: endpoints.MAX_PAGE_SIZE,
-                endpoints.PARAM_OFFSET: len(accounts),
-                endpoints.PARAM_SORT_BY: "id",
-                endpoints.PARAM_SORT_DIRECTION: endpoints.SORT_ASCENDING,
-            }
+            params = list_params(endpoints.MAX_PAGE_SIZE, len(accounts))
             response = self._exchange("GET", url, params=params, headers=headers)
             page, total = self._account_page(response)
             accounts += page
@@ -260,22 +214,16 @@ class ConnectionCheck:
             raise _StopError(EXIT_FORBIDDEN, msg)
         if status != HTTPStatus.OK:
             raise self._unexpected(response, where, "api_url")
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        data = body.get(endpoints.ENVELOPE_DATA) if isinstance(body, dict) else None
-        if not isinstance(data, list):
+        envelope = list_page(_json(response))
+        if envelope is None:
             msg = (
                 f"unexpected answer: {where} did not return a list envelope "
                 "{'data': [...], 'meta': {...}}; check that api_url is "
                 "https://{platform}.mindz.com.br/api/v2"
             )
             raise _StopError(EXIT_UNEXPECTED, msg)
-        meta = body.get(endpoints.ENVELOPE_META) if isinstance(body, dict) else None
-        total = meta.get(endpoints.META_TOTAL) if isinstance(meta, dict) else None
-        page = [record for record in data if isinstance(record, dict)]
-        return page, total if isinstance(total, int) else None
+        data, total = envelope
+        return [record for record in data if isinstance(record, dict)], total
 
     def _verdict(self, accounts: list[dict[str, Any]]) -> CheckResult:
         if not accounts:
@@ -296,8 +244,7 @@ class ConnectionCheck:
 
     def _exchange(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # noqa: ANN401
         """One request (again on 429/5xx, at most ``ATTEMPTS``); connection problems stop."""
-        headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
-        headers.update(kwargs.pop("headers", {}))
+        headers = {**request_headers(self.user_agent), **kwargs.pop("headers", {})}
         host = urlsplit(url).netloc
         setting = self._url_setting(url)
         for attempt in range(1, ATTEMPTS + 1):
@@ -305,38 +252,38 @@ class ConnectionCheck:
                 response = self.session.request(
                     method, url, headers=headers, timeout=self.timeout, **kwargs
                 )
-            except requests.exceptions.SSLError as exc:
-                msg = (
-                    f"TLS error: the TLS handshake with {host} failed ({_cause(exc)}); check "
-                    f"that {setting} is the platform's https address and that its certificate "
-                    "is trusted (a private CA goes in REQUESTS_CA_BUNDLE)"
-                )
-                raise _StopError(EXIT_TLS, msg) from exc
-            except requests.Timeout as exc:
-                msg = (
-                    f"unreachable host: no answer from {host} within {self.timeout:g} s; check "
-                    f"{setting}, the network path (firewall, proxy) and the setting "
-                    "request_timeout"
-                )
-                raise _StopError(EXIT_UNREACHABLE, msg) from exc
-            except requests.ConnectionError as exc:
-                msg = (
-                    f"unreachable host: cannot connect to {host} ({_cause(exc)}); check "
-                    f"{setting} and that this machine can reach it (DNS, firewall, proxy)"
-                )
-                raise _StopError(EXIT_UNREACHABLE, msg) from exc
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                raise self._unreachable(exc, host, setting) from exc
             transient = (
                 response.status_code == HTTPStatus.TOO_MANY_REQUESTS
                 or response.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR
             )
             if not transient or attempt == ATTEMPTS:
                 return response
-            try:
-                wait = float(response.headers.get(endpoints.HEADER_RETRY_AFTER, "1"))
-            except ValueError:
-                wait = 1.0
-            time.sleep(min(max(wait, 0.0), RETRY_WAIT_CAP))
+            wait = retry_after_seconds(response.headers)
+            time.sleep(min(1.0 if wait is None else wait, RETRY_WAIT_CAP))
         raise AssertionError  # pragma: no cover - the loop returns or raises
+
+    def _unreachable(self, exc: requests.RequestException, host: str, setting: str) -> _StopError:
+        """The check's line for an exchange that got no answer (TLS, timeout, connection)."""
+        if isinstance(exc, requests.exceptions.SSLError):
+            return _StopError(
+                EXIT_TLS,
+                f"TLS error: the TLS handshake with {host} failed ({_cause(exc)}); check that "
+                f"{setting} is the platform's https address and that its certificate is "
+                "trusted (a private CA goes in REQUESTS_CA_BUNDLE)",
+            )
+        if isinstance(exc, requests.Timeout):
+            return _StopError(
+                EXIT_UNREACHABLE,
+                f"unreachable host: no answer from {host} within {self.timeout:g} s; check "
+                f"{setting}, the network path (firewall, proxy) and the setting request_timeout",
+            )
+        return _StopError(
+            EXIT_UNREACHABLE,
+            f"unreachable host: cannot connect to {host} ({_cause(exc)}); check "
+            f"{setting} and that this machine can reach it (DNS, firewall, proxy)",
+        )
 
     def _unexpected(self, response: requests.Response, where: str, setting: str) -> _StopError:
         status = response.status_code
@@ -351,107 +298,4 @@ class ConnectionCheck:
         return _StopError(EXIT_UNEXPECTED, msg)
 
     def _redact(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
-
-
-# -- a sync's first contact with each host -----------------------------------------------
-
-
-class UnreachableError(FatalAPIError):
-    """A host refused the run's very first connection to it (or its name does not exist)."""
-
-
-def refusal(exc: BaseException) -> str | None:
-    """``connection refused`` or ``unknown host name`` if that is what ``exc`` comes from.
-
-    Only the two causes that a retry cannot fix at the start of a run: nothing listens on the
-    port, or the name does not exist. A reset, a timeout, an unreachable network or a temporary
-    DNS failure (``EAI_AGAIN``) stays a transient error.
-    """
-    pending: list[object] = [exc]
-    seen: set[int] = set()
-    while pending:
-        item = pending.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, socket.gaierror) and item.errno == socket.EAI_NONAME:
-            return "unknown host name"
-        if isinstance(item, OSError) and item.errno == errno.ECONNREFUSED:
-            return "connection refused"
-        pending += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
-    return None
-
-
-class FirstContact:
-    """The hosts that answered during this run; one that refuses its first connection stops it.
-
-    A sync retries connection errors for minutes (``max_retries`` with backoff), which is right
-    for a reset or a restart in the middle of a run and wrong when nothing has ever answered:
-    a closed port or a misspelt host name at the run's first request is a setting to fix, and
-    ``--test`` already says so at once. ``adapter`` gives the transport adapter for the run's
-    sessions (API and token endpoint); it remembers each origin (scheme, host, port) that
-    answered, and a refusal from an origin that never answered raises ``UnreachableError``.
-    """
-
-    def __init__(self, settings: str = "api_url") -> None:
-        """Track origins; ``settings`` names the setting(s) to check in the message."""
-        self.settings = settings
-        self._answered: set[str] = set()
-        self._lock = threading.Lock()
-
-    def adapter(self, **kwargs: Any) -> HTTPAdapter:  # noqa: ANN401 - HTTPAdapter's options
-        """A transport adapter (``HTTPAdapter`` options) that reports to this run."""
-        return _FirstContactAdapter(self, **kwargs)
-
-    def answered(self, url: str) -> bool:
-        """Whether the origin of ``url`` has answered once during this run."""
-        with self._lock:
-            return _origin(url) in self._answered
-
-    def saw_answer(self, url: str) -> None:
-        """The origin of ``url`` answered (any HTTP status)."""
-        with self._lock:
-            self._answered.add(_origin(url))
-
-    def error(self, url: str, cause: str) -> UnreachableError:
-        """The one line for a host that refused the run's first connection."""
-        parts = urlsplit(url)
-        msg = (
-            f"cannot connect to {parts.scheme}://{parts.netloc} ({cause}) at its first request "
-            f"of the run; check the setting {self.settings} and that this machine can reach "
-            "it (DNS, firewall, proxy). A host that has answered once is retried instead "
-            "(max_retries)"
-        )
-        return UnreachableError(msg)
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-class _FirstContactAdapter(HTTPAdapter):
-    def __init__(self, contact: FirstContact, **kwargs: Any) -> None:  # noqa: ANN401
-        super().__init__(**kwargs)
-        self._contact = contact
-
-    @override
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        *args: Any,
-        **kwargs: Any,
-    ) -> requests.Response:
-        url = request.url or ""
-        try:
-            response = super().send(request, *args, **kwargs)
-        except requests.ConnectionError as exc:
-            cause = refusal(exc)
-            if cause is not None and not self._contact.answered(url):
-                raise self._contact.error(url, cause) from None
-            raise
-        self._contact.saw_answer(url)
-        return response
+        return self._secrets.redact(text)

@@ -26,9 +26,7 @@ PARAM_LIMIT: Final = "limit"
 PARAM_OFFSET: Final = "offset"
 PARAM_SORT_BY: Final = "sort_by"
 PARAM_SORT_DIRECTION: Final = "sort_direction"
-PARAM_SEARCH: Final = "search"
 SORT_ASCENDING: Final = "asc"
-SORT_DESCENDING: Final = "desc"
 MAX_PAGE_SIZE: Final = 100
 
 #: List envelope: ``{"data": [...], "meta": {"total": N, "limit": L, "offset": O}}``.

@@ -16,14 +16,42 @@ Paging stops on a short or empty (anchored) page, or when ``offset + len(page)``
 ``meta.total``. A loop guard stops a paginator that makes no progress for far more pages than
 the list holds. With ``page_size`` 1 there is no room for an overlap, so shifts go unseen:
 use a larger page.
+
+The list envelope (``list_page``) and the list query (``list_params``) are read and written here
+for every list request: the streams' and the connection check's.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from tap_mindzpay import endpoints
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+
+def list_params(page_size: int, offset: int, sort_by: str = "id") -> dict[str, Any]:
+    """The query of one list request: ``limit``, ``offset``, ascending by ``sort_by``."""
+    return {
+        endpoints.PARAM_LIMIT: page_size,
+        endpoints.PARAM_OFFSET: offset,
+        endpoints.PARAM_SORT_BY: sort_by,
+        endpoints.PARAM_SORT_DIRECTION: endpoints.SORT_ASCENDING,
+    }
+
+
+def list_page(body: object) -> tuple[list[Any], int | None] | None:
+    """Records and ``meta.total`` of a list envelope, or ``None`` if ``body`` is not one.
+
+    The envelope is ``{"data": [...], "meta": {"total": N, "limit": L, "offset": O}}``.
+    """
+    data = body.get(endpoints.ENVELOPE_DATA) if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        return None
+    meta = body.get(endpoints.ENVELOPE_META) if isinstance(body, dict) else None
+    total = meta.get(endpoints.META_TOTAL) if isinstance(meta, dict) else None
+    return data, total if isinstance(total, int) else None
 
 
 class PaginationError(RuntimeError):

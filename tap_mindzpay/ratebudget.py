@@ -15,23 +15,13 @@ import time
 from typing import TYPE_CHECKING
 
 from tap_mindzpay.endpoints import HEADER_LIMIT, HEADER_REMAINING, HEADER_RESET
+from tap_mindzpay.retry import header_seconds
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 #: Waiting past the announced reset by this much absorbs rounding of the header to seconds.
 RESET_SLACK_SECONDS = 0.05
-
-
-def _header_number(headers: Mapping[str, str], name: str) -> float | None:
-    value = headers.get(name)
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if number >= 0 else None
 
 
 class RateBudget:
@@ -94,9 +84,9 @@ class RateBudget:
             self._in_flight = max(0, self._in_flight - 1)
             if headers is None:
                 return
-            remaining = _header_number(headers, HEADER_REMAINING)
-            reset = _header_number(headers, HEADER_RESET)
-            limit = _header_number(headers, HEADER_LIMIT)
+            remaining = header_seconds(headers, HEADER_REMAINING)
+            reset = header_seconds(headers, HEADER_RESET)
+            limit = header_seconds(headers, HEADER_LIMIT)
             if limit is not None:
                 self.limit = limit
             if remaining is None:

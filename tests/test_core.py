@@ -1,5 +1,8 @@
 """The Singer SDK's standard tap tests, run against a sandbox process (every stream included).
 
+They run the fast record path (``fastpath``), record limit included; the last test checks that
+the limit stops it where it stops the SDK's own loop.
+
 The SDK builds the test class at import time (it instantiates the tap to list the streams), so the
 sandbox has to be up before that: the shared frozen sandbox is started here on import and stopped
 when the test process exits.
@@ -7,10 +10,22 @@ when the test process exits.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
 from helpers.sandbox import shared_sandbox
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
+from tap_mindzpay.client import MindzPayStream
 from tap_mindzpay.tap import TapMindzPay
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    import pytest
 
 SANDBOX = shared_sandbox()
 
@@ -21,3 +36,53 @@ TestTapMindzPay = get_tap_test_class(
     # Enough records per stream to cross a page boundary and reach every account's children.
     suite_config=SuiteConfig(max_records_limit=250),
 )
+
+
+def _dry_run(monkeypatch: pytest.MonkeyPatch, limit: int, *, fast: bool) -> tuple[list[str], str]:
+    """A dry run of every stream at ``limit`` records, in process: (fast-loop streams, stdout)."""
+    monkeypatch.setattr(MindzPayStream, "fast_records", fast)
+    taken: list[str] = []
+    original = MindzPayStream._sync_records_fast  # noqa: SLF001 - the path under test
+
+    def spy(self: MindzPayStream, *args: Any) -> Generator[dict[str, Any], Any, Any]:
+        taken.append(self.name)
+        return (yield from original(self, *args))
+
+    monkeypatch.setattr(MindzPayStream, "_sync_records_fast", spy)
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    tap = TapMindzPay(config=SANDBOX.tap_config(), parse_env_config=False)
+    with contextlib.redirect_stdout(out):
+        assert tap.run_sync_dry_run(dry_run_record_limit=limit)
+    out.flush()
+    out.seek(0)
+    return taken, out.read()
+
+
+def _records(stdout: str) -> list[str]:
+    lines = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    return [
+        f"{m['stream']} {json.dumps(m['record'], sort_keys=True)}"
+        for m in lines
+        if m["type"] == "RECORD"
+    ]
+
+
+def test_the_record_limit_stops_the_fast_record_path_where_it_stops_the_sdk_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The standard suite above runs with a record limit (max_records_limit); so does --test.
+    limit = 5
+    taken, fast_out = _dry_run(monkeypatch, limit, fast=True)
+    assert set(taken) >= {"accounts", "invoices", "payments", "subscriptions"}
+    fast_records = _records(fast_out)
+    # Each stream's partitions (invoice_status_changes is written from the invoices' sync).
+    per_partition = Counter(
+        (line.split(" ", 1)[0], json.loads(line.split(" ", 1)[1]).get("account_key"))
+        for line in fast_records
+        if not line.startswith("invoice_status_changes ")
+    )
+    assert max(per_partition.values()) == limit  # the limit was reached, and never passed
+    monkeypatch.undo()
+    taken_sdk, sdk_out = _dry_run(monkeypatch, limit, fast=False)
+    assert taken_sdk == []
+    assert fast_records == _records(sdk_out)

@@ -1,4 +1,4 @@
-"""The performance levers of issue 5 never change what the tap emits.
+"""The performance levers never change what the tap emits.
 
 tap-mindzpay's fast path (msgspec writer, per-record flat conformance instead of the SDK's
 per-property pass, msgspec page decoding, RECORD lines written straight from the record and the
@@ -36,16 +36,16 @@ PLAIN_TAP = """
 import json, sys, types
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.io_base import SingerWriter
-from tap_mindzpay import client
+from tap_mindzpay import client, requester
 from tap_mindzpay.tap import TapMindzPay
 
 # Each lever must still exist under its name, or this run would silently stay fast.
-assert hasattr(client.MindzPayStream, "fast_conformance") and hasattr(client, "_decoder")
+assert hasattr(client.MindzPayStream, "fast_conformance") and hasattr(requester, "_decoder")
 assert hasattr(client.MindzPayStream, "fast_records")
 TapMindzPay.message_writer_class = WRITER
 client.MindzPayStream.fast_conformance = False
 client.MindzPayStream.fast_records = False
-client._decoder = types.SimpleNamespace(decode=json.loads)
+requester._decoder = types.SimpleNamespace(decode=json.loads)
 sys.argv[0] = "tap-mindzpay"
 TapMindzPay.cli()
 """

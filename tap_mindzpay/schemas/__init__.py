@@ -8,7 +8,7 @@
 * Timestamps are ``date-time`` strings kept exactly as the API sends them, offset included.
 * Properties the contract allows to be null are nullable; ids and keys are not.
 * Properties the API adds later are not in these schemas: the SDK drops them from the records
-  and logs one warning naming them (see ``client.MindzPayStream``), so a schema change is a
+  and logs one warning naming them (see ``conform``), so a schema change is a
   reviewed edit here, never a silent column in the warehouse.
 """
 
@@ -154,6 +154,16 @@ INVOICE_STATUS_CHANGES = stream_schema(
         "description": "How the tap saw it: new (first listing), refresh, or sweep.",
     },
 )
+
+
+#: Each stream's schema by the stream's name (a stream finds its own: ``client``).
+BY_STREAM: dict[str, Schema] = {
+    "accounts": ACCOUNTS,
+    "invoices": INVOICES,
+    "invoice_status_changes": INVOICE_STATUS_CHANGES,
+    "payments": PAYMENTS,
+    "subscriptions": SUBSCRIPTIONS,
+}
 
 
 def money_fields(schema: Schema) -> tuple[str, ...]:

@@ -6,14 +6,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tap_mindzpay.capture import (
+from tap_mindzpay.capture.engine import Engine, later
+from tap_mindzpay.capture.state import (
     CaptureState,
     CaptureStateError,
-    Engine,
     IdSet,
     decode_ids,
     encode_ids,
-    later,
 )
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)

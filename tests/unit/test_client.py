@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from tap_mindzpay import client
+from tap_mindzpay import client, errors, requester
 from tap_mindzpay.auth import AuthenticationError
-from tap_mindzpay.client import MindzPayAPIError
+from tap_mindzpay.errors import MindzPayAPIError
 from tap_mindzpay.ratebudget import RateBudget
 from tap_mindzpay.tap import TapMindzPay
 
@@ -90,7 +90,7 @@ def server() -> Iterator[Scripted]:
 @pytest.fixture
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     recorded: list[float] = []
-    monkeypatch.setattr(client.time, "sleep", recorded.append)
+    monkeypatch.setattr(requester.time, "sleep", recorded.append)
     return recorded
 
 
@@ -110,7 +110,7 @@ def make_stream(server: Scripted, name: str = "accounts", **config: Any) -> clie
     def sleep(seconds: float) -> None:
         skipped[0] += seconds
 
-    tap.__dict__["rate_budget"] = RateBudget(
+    tap.services.__dict__["rate_budget"] = RateBudget(
         clock=lambda: time.monotonic() + skipped[0], sleep=sleep
     )
     stream = tap.streams[name]
@@ -210,7 +210,7 @@ TIMES = {"created_at": "2026-11-01T09:00:00-03:00", "updated_at": "2026-11-01T09
 def test_record_without_updated_at_is_malformed(server: Scripted):
     invoices = make_stream(server, "invoices")
     row = {"id": 4, "amount": "1.00", "status": 2, "created_at": TIMES["created_at"]}
-    with pytest.raises(client.MalformedRecordError, match="record id 4, field updated_at: missing"):
+    with pytest.raises(errors.MalformedRecordError, match="record id 4, field updated_at: missing"):
         invoices.post_process(row)
 
 
@@ -269,7 +269,7 @@ def test_money_is_a_number_by_default(server: Scripted):
 
 def test_malformed_money_fails_naming_stream_record_and_field(server: Scripted):
     invoices = make_stream(server, "invoices")
-    with pytest.raises(client.MalformedRecordError, match="invoices, record id 9, field amount"):
+    with pytest.raises(errors.MalformedRecordError, match="invoices, record id 9, field amount"):
         invoices.post_process({"id": 9, "amount": "12,50", "status": 0, **TIMES})
 
 
@@ -299,7 +299,7 @@ def test_refresh_record_posts_the_invoice_refresh_and_maps_404_to_none(server: S
 
 
 def test_only_a_refusal_or_an_unknown_host_counts_as_never_reachable():
-    from tap_mindzpay.connection import refusal  # noqa: PLC0415 - one pure function
+    from tap_mindzpay.first_contact import refusal  # noqa: PLC0415 - one pure function
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -68,7 +68,7 @@ def test_bad_setting_fails_with_one_line_naming_it(config, expected, tmp_path):
 
 
 def test_http_is_allowed_only_for_loopback_hosts():
-    from tap_mindzpay.tap import check_url  # noqa: PLC0415 - the one pure check, no process
+    from tap_mindzpay.settings import check_url  # noqa: PLC0415 - the one pure check, no process
 
     for url in ("http://127.0.0.1:8080/api/v2", "http://localhost/api/v2", "http://[::1]/api/v2"):
         assert check_url({"api_url": url}, "api_url") is None, url

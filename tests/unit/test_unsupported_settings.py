@@ -49,7 +49,7 @@ def test_unadvertised_sdk_feature_stops_with_one_line(
 
 def test_unset_null_or_false_unadvertised_settings_ask_for_nothing() -> None:
     """Only a value that asks for the feature is refused (``check_unsupported``, one function)."""
-    from tap_mindzpay.tap import check_unsupported  # noqa: PLC0415 - the one pure check
+    from tap_mindzpay.settings import check_unsupported  # noqa: PLC0415 - the one pure check
 
     assert check_unsupported({}) == []
     assert check_unsupported({"batch_config": None, "emit_activate_version_messages": False}) == []

@@ -2,12 +2,12 @@
 
 A state the tap cannot use (not JSON, not an object, bookmarks of the wrong shape, an id
 bookmark that is not an integer, a ``capture`` section of an unknown version or with garbage in
-``in_flight`` or ``known``) used to end in a Python traceback or, worse, in a silent full
-resync. ``StateError`` carries one line naming the problem and where it is, and what to do.
+``in_flight`` or ``known``) would end in a Python traceback or, worse, in a silent full resync.
+``StateError`` carries one line naming the problem and where it is, and what to do.
 
-The state shape is documented in ``client`` (partition keys) and ``capture`` (the ``capture``
-section). Partition contexts that match no current account are left alone: an account may have
-been removed, that is not an error.
+The state shape is documented in ``client`` (partition keys) and ``capture.state`` (the
+``capture`` section), whose reader this check runs on every partition. Partition contexts that
+match no current account are left alone: an account may have been removed, that is not an error.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_mindzpay import capture
+from tap_mindzpay.capture import state as capture
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

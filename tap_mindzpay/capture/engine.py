@@ -1,4 +1,4 @@
-"""Refresh-driven change capture: the state it keeps per account, and the phases that use it.
+"""Refresh-driven change capture: the phases of one account partition (state: ``state``).
 
 MindzPay's lists have no "updated since" filter, and an invoice's fiscal status only moves when
 someone calls Refresh. So, per account partition, after the new records (paged by id from the
@@ -14,26 +14,6 @@ bookmark), the engine:
    already handed out for that id (a new record, a refreshed change) is not emitted again
    (``Engine.sent``, a 16-byte digest per id, kept only in a run whose sweep is due).
 
-State lives in the SDK's partition state, next to the id bookmark, under ``"capture"``::
-
-    {"context": {"account_id": 1, "account_key": "acc_1c80a3b1799d"},
-     "replication_key": "id", "replication_key_value": 6023,
-     "capture": {
-       "version": 1,
-       "in_flight": {"5987": [1, "2026-11-01T09:41:00-03:00"]},
-       "sweep": {"hwm": "2026-11-01T10:00:00-03:00", "at": "2026-11-24T19:34:13+00:00"},
-       "known": "eJzt...",
-       "statuses": [[2, "eJzt..."], [5, "eJy7..."]]}}
-
-``in_flight`` maps an id to its last seen ``[status, updated_at]``; ``known`` is every id seen in
-the partition (zlib + base64 of the delta-encoded sorted ids; about 2 KB for 2,000 invoices) so a
-sweep can tell which records support deleted. ``statuses`` (streams whose rule tracks status
-transitions: invoices) holds the ids by their last seen status, encoded the same way, so that a
-change found by a sweep can say which status it came from. State without ``"capture"`` (written
-before change capture existed) is upgraded: the next run sweeps and re-emits the whole list once;
-state without ``"statuses"`` gains it at the next sweep (until then, a transition of a settled
-record says ``from_status`` null).
-
 Status transitions (``on_change``): every record the engine hands out whose status differs from
 the last one it saw for that id is reported with the previous status (``None`` when the id is new
 or its status was never seen) and how it was seen: ``new``, ``refresh`` or ``sweep``.
@@ -41,206 +21,23 @@ or its status was never seen) and how it was seen: ``new``, ``refresh`` or ``swe
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping
+from tap_mindzpay.capture.state import DELETED_AT, CaptureState, IdSet
+from tap_mindzpay.timestamps import parse_timestamp
 
-VERSION = 1
-CAPTURE_KEY = "capture"
-DELETED_AT = "_sdc_deleted_at"
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+
 CHUNK = 200  # records refreshed between two STATE messages
 #: The previous status of an id the engine has not seen (distinct from a status of None).
 UNSEEN = object()
-
-
-class IdSet:
-    """A set of non-negative ids as a bitset: 1M invoice ids cost ~125 KB, not ~60 MB."""
-
-    def __init__(self, ids: Iterable[int] = ()) -> None:
-        """An id set holding `ids`."""
-        self.bits = bytearray()
-        for value in ids:
-            self.add(value)
-
-    def add(self, value: int) -> None:
-        """Add one id."""
-        index = value >> 3
-        if index >= len(self.bits):
-            self.bits.extend(bytes(index - len(self.bits) + 1 + len(self.bits) // 2))
-        self.bits[index] |= 1 << (value & 7)
-
-    def discard(self, value: int) -> None:
-        """Remove one id if present."""
-        index = value >> 3
-        if index < len(self.bits):
-            self.bits[index] &= ~(1 << (value & 7)) & 0xFF
-
-    def __contains__(self, value: object) -> bool:
-        """Whether the id is in the set."""
-        if not isinstance(value, int) or value < 0:
-            return False
-        index = value >> 3
-        return index < len(self.bits) and bool(self.bits[index] >> (value & 7) & 1)
-
-    def __iter__(self) -> Iterator[int]:
-        """The ids, ascending."""
-        for index, byte in enumerate(self.bits):
-            if byte:
-                base = index << 3
-                for bit in range(8):
-                    if byte >> bit & 1:
-                        yield base + bit
-
-    def __len__(self) -> int:
-        """How many ids."""
-        return sum(byte.bit_count() for byte in self.bits)
-
-
-class CaptureStateError(ValueError):
-    """The capture part of a partition state cannot be used (names stream and account)."""
-
-
-def encode_ids(ids: Iterable[int]) -> str:
-    """Compact text for a set of ids: sorted deltas, zlib, base64."""
-    # Streamed through the compressor in chunks: a million ids never sit in one list.
-    compressor, parts, chunk, previous = zlib.compressobj(9), [], [], 0
-    for value in ids if isinstance(ids, IdSet) else sorted(ids):
-        chunk.append(str(value - previous))
-        previous = value
-        if len(chunk) >= 4096:  # noqa: PLR2004 - chunk size
-            parts.append(compressor.compress((",".join(chunk) + ",").encode()))
-            chunk.clear()
-    parts.append(compressor.compress(",".join(chunk).encode()))
-    parts.append(compressor.flush())
-    return base64.b64encode(b"".join(parts)).decode()
-
-
-def decode_ids(text: str) -> IdSet:
-    """The ids ``encode_ids`` wrote.
-
-    Raises:
-        ValueError: The text is not what ``encode_ids`` writes.
-    """
-    raw = zlib.decompress(base64.b64decode(text.encode(), validate=True)).decode()
-    total, ids = 0, IdSet()
-    for part in filter(None, raw.split(",")):
-        total += int(part)
-        ids.add(total)
-    return ids
-
-
-def _fingerprint_of(value: object) -> tuple[Any, str | None]:
-    """An ``in_flight`` entry of the state: ``[status, updated_at]``."""
-    if not (isinstance(value, list) and len(value) == 2):  # noqa: PLR2004 - [status, updated_at]
-        msg = f"in_flight entries are [status, updated_at], not {value!r:.60}"
-        raise TypeError(msg)
-    status, updated = value
-    if updated is not None and not isinstance(updated, str):
-        msg = f"in_flight updated_at must be a timestamp string, not {updated!r:.40}"
-        raise TypeError(msg)
-    return status, updated
-
-
-def parse_time(value: str) -> datetime:
-    """An ISO 8601 timestamp with offset."""
-    return datetime.fromisoformat(value)
-
-
-@dataclass
-class CaptureState:
-    """The capture state of one stream partition, in memory."""
-
-    in_flight: dict[int, tuple[Any, str | None]] = field(default_factory=dict)
-    sweep_hwm: str | None = None
-    sweep_at: str | None = None
-    known: IdSet | None = None
-    #: Ids by last seen status (``None``: not tracked, or state written before tracking).
-    statuses: dict[object, IdSet] | None = None
-
-    @classmethod
-    def read(cls, partition: Mapping[str, Any], where: str) -> CaptureState:
-        """Validate and load ``partition["capture"]``; upgrade state that has none.
-
-        Raises:
-            CaptureStateError: The capture state has the wrong shape or version.
-        """
-        raw = partition.get(CAPTURE_KEY)
-        if raw is None:
-            return cls()
-        try:
-            if not isinstance(raw, dict) or raw.get("version") != VERSION:
-                msg = f"version must be {VERSION}"
-                raise TypeError(msg)  # noqa: TRY301 - one message path for every shape error
-            in_flight = {
-                int(key): _fingerprint_of(value) for key, value in raw.get("in_flight", {}).items()
-            }
-            sweep = raw.get("sweep") or {}
-            hwm, at = sweep.get("hwm"), sweep.get("at")
-            for stamp in (hwm, at):
-                if stamp is not None:
-                    parse_time(stamp)
-            known = decode_ids(raw["known"]) if raw.get("known") else None
-            statuses = (
-                {status: decode_ids(ids) for status, ids in raw["statuses"]}
-                if raw.get("statuses") is not None
-                else None
-            )
-        except (
-            TypeError,
-            ValueError,
-            KeyError,
-            IndexError,
-            AttributeError,
-            binascii.Error,
-            zlib.error,
-        ) as e:
-            msg = (
-                f"state for {where} has an unusable 'capture' section ({e}); fix or remove that "
-                "partition's state (meltano state edit/clear) - the tap will not guess"
-            )
-            raise CaptureStateError(msg) from e
-        return cls(in_flight, hwm, at, known, statuses)
-
-    def write(self, partition: dict[str, Any], *, with_known: bool = True) -> None:
-        """Store this state in ``partition["capture"]`` (JSON-compatible).
-
-        ``with_known=False`` keeps the stored id set as it was (encoding it is O(n log n); the
-        STATE messages written every few hundred new records skip it, phase ends write it).
-        """
-        previous = partition.get(CAPTURE_KEY)
-        if with_known or not isinstance(previous, dict):
-            known = encode_ids(self.known) if self.known is not None else None
-            statuses = (
-                [[status, encode_ids(ids)] for status, ids in self.statuses.items() if len(ids)]
-                if self.statuses is not None
-                else None
-            )
-        else:
-            known, statuses = previous.get("known"), previous.get("statuses")
-        partition[CAPTURE_KEY] = {
-            "version": VERSION,
-            "in_flight": {str(k): list(v) for k, v in sorted(self.in_flight.items())},
-            "sweep": {"hwm": self.sweep_hwm, "at": self.sweep_at},
-            "known": known,
-        }
-        if statuses is not None:
-            partition[CAPTURE_KEY]["statuses"] = statuses
-
-    def sweep_due(self, interval_hours: float, now: datetime) -> bool:
-        """Whether a sweep is due: never swept, or ``interval_hours`` passed (0 = always)."""
-        if self.sweep_at is None or interval_hours <= 0:
-            return True
-        return now - parse_time(self.sweep_at) >= timedelta(hours=interval_hours)
 
 
 def _add_status(statuses: dict[object, IdSet], status: object, record_id: int) -> None:
@@ -270,7 +67,7 @@ def later(a: str | None, b: str | None) -> str | None:
         return a
     if a[-6:] == b[-6:] and len(a) == len(b):
         return max(a, b)  # same offset and shape: text order is time order (fast path)
-    return a if parse_time(a) >= parse_time(b) else b
+    return a if parse_timestamp(a) >= parse_timestamp(b) else b
 
 
 @dataclass
@@ -402,7 +199,7 @@ class Engine:
     def sweep(self, *, emit_all: bool) -> Iterator[dict[str, Any]]:
         """Page the whole list: yield what changed since the last sweep, then the deletions."""
         hwm = None if emit_all else self.state.sweep_hwm
-        limit = parse_time(hwm) if hwm else None
+        limit = parse_timestamp(hwm) if hwm else None
         seen = IdSet()
         tracking = self.track_statuses
         # Statuses are rebuilt from the list (the old ones answer "from which status").
@@ -416,9 +213,8 @@ class Engine:
             status = record.get("status")
             previous = self.status_of(record_id) if tracking else UNSEEN
             moved = previous is not UNSEEN and previous != status
-            if (
-                moved or limit is None or (updated is not None and parse_time(updated) >= limit)
-            ) and not self._sent_unchanged(record_id, record):
+            since = limit is None or (updated is not None and parse_timestamp(updated) >= limit)
+            if (moved or since) and not self._sent_unchanged(record_id, record):
                 self._count("swept")
                 if tracking:
                     self._transition(record, previous, "sweep")

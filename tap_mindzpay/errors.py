@@ -1,0 +1,33 @@
+"""The tap's own fatal errors, and the API's error envelope read once for all of them."""
+
+from __future__ import annotations
+
+from singer_sdk.exceptions import FatalAPIError
+
+from tap_mindzpay import endpoints
+
+
+class MindzPayAPIError(FatalAPIError):
+    """The API refused a request in a way retrying cannot fix; the message says what to do."""
+
+
+class MalformedRecordError(FatalAPIError):
+    """A record broke the contract (names stream, record id and field)."""
+
+
+def error_detail(body: object) -> str | None:
+    """``code: message`` of an API error envelope or an OAuth2 error body, else ``None``.
+
+    API: ``{"error": {"code": "...", "message": "..."}}``; OAuth2 (RFC 6749 5.2):
+    ``{"error": "invalid_client", "error_description": "..."}``.
+    """
+    if not isinstance(body, dict):
+        return None
+    error = body.get(endpoints.ERROR_KEY)
+    if isinstance(error, dict):
+        code = error.get(endpoints.ERROR_CODE)
+        return f"{code}: {error.get(endpoints.ERROR_MESSAGE, '')}" if code else None
+    if isinstance(error, str) and error:
+        description = body.get("error_description")
+        return f"{error}: {description}" if description else error
+    return None

@@ -1,0 +1,148 @@
+"""ListedStream: a stream read from an id-ordered MindzPay list, and one record by its id.
+
+Id-guarded offset paging (``paging.OffsetPaginator``) ascending by id: new records start after
+the partition's bookmark at the offset hint kept in the same partition state (so an interrupted
+run resumes mid-stream); the sweep pages the whole list. ``refresh_record`` reads one record
+through the stream's change-capture rule. Every request goes through the stream's one request
+path (``request_json``, see ``requester``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from singer_sdk.streams import RESTStream
+from typing_extensions import override
+
+from tap_mindzpay import endpoints
+from tap_mindzpay.errors import MalformedRecordError, MindzPayAPIError
+from tap_mindzpay.paging import OffsetPaginator, list_page, list_params
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from singer_sdk.helpers.types import Context
+
+    from tap_mindzpay.capture.partition import RefreshRule
+    from tap_mindzpay.conform import RecordShaper
+    from tap_mindzpay.progress import PartitionReport
+
+OFFSET_HINT_KEY = "offset_hint"
+
+
+class ListedStream(RESTStream[int]):
+    """The list and per-record reads of a stream (mixed into ``client.MindzPayStream``)."""
+
+    #: API sort field for paging; ids only grow, so ascending id is the resumable order.
+    sort_by: ClassVar[str] = "id"
+    #: Change-capture rule (``None``: new records only).
+    capture_rule: ClassVar[RefreshRule | None] = None
+    shaper: RecordShaper
+
+    def request_json(self, method: str, url: str, **kwargs: Any) -> Any:  # noqa: ANN401
+        """One API request through the stream's request path (``client``)."""
+        raise NotImplementedError
+
+    def progress(self, context: Context | None) -> PartitionReport:
+        """The progress and summary counters of this stream's partition ``context``."""
+        raise NotImplementedError
+
+    @property
+    def page_size(self) -> int:
+        """The ``limit`` of every list request (setting ``page_size``)."""
+        return int(self.config.get("page_size", endpoints.MAX_PAGE_SIZE))
+
+    @override
+    def get_url_params(
+        self, context: Context | None, next_page_token: int | None
+    ) -> dict[str, Any]:
+        return list_params(self.page_size, next_page_token or 0, self.sort_by)
+
+    @override
+    def get_new_paginator(self) -> OffsetPaginator:  # type: ignore[override]
+        return OffsetPaginator(self.page_size)
+
+    def new_records_paginator(self, context: Context | None) -> OffsetPaginator:
+        """A paginator starting after the partition's bookmark, at its offset hint."""
+        if self.replication_key is None:
+            return self.get_new_paginator()
+        after = self.get_starting_replication_key_value(context)
+        hint = self.get_context_state(context).get(OFFSET_HINT_KEY)
+        return OffsetPaginator(
+            self.page_size,
+            after_id=int(after) if after is not None else None,
+            offset_hint=hint if isinstance(hint, int) else None,
+        )
+
+    def parse_page(self, body: object, url: str) -> tuple[list[dict[str, Any]], int | None]:
+        """Records and ``meta.total`` of a list envelope.
+
+        Raises:
+            MindzPayAPIError: The body is not a list envelope.
+        """
+        page = list_page(body)
+        if page is None:
+            msg = f"GET {url} did not return a list envelope {{'data': [...], 'meta': {{...}}}}"
+            raise MindzPayAPIError(msg)
+        return page
+
+    def _pages(
+        self, context: Context | None, paginator: OffsetPaginator, phase: str
+    ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        """``(offset, records to emit)`` of each list page, ascending by id."""
+        url = self.get_url(context)
+        report = self.progress(context)
+        while not paginator.finished:
+            offset = paginator.current_value
+            params = self.get_url_params(context, offset)
+            records, total = self.parse_page(
+                self.request_json("GET", url, params=params, context=context), url
+            )
+            report.listed(offset, len(records), total, phase=phase)
+            start = paginator.advance([self._record_id(record) for record in records], total)
+            yield offset, records[start:]
+
+    @override
+    def request_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Page the list ascending by id from the bookmark; ids guard against offset shifts."""
+        state = self.get_context_state(context) if self.replication_key else None
+        with self.get_http_request_counter() as counter:
+            counter.with_context(context)
+            for offset, records in self._pages(context, self.new_records_paginator(context), "new"):
+                counter.increment()
+                if records and state is not None:
+                    state[OFFSET_HINT_KEY] = offset
+                yield from records
+
+    def page_all(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        """Every record of the partition, ascending by id (the sweep)."""
+        for _, records in self._pages(context, OffsetPaginator(self.page_size), "sweep"):
+            yield from (r for r in records if not self.shaper.before_start_date(r))
+
+    def _record_id(self, record: object) -> int:
+        record_id = record.get("id") if isinstance(record, dict) else None
+        if not isinstance(record_id, int) or isinstance(record_id, bool):
+            msg = f"stream {self.name}: a record has no integer id: {str(record)[:200]}"
+            raise MalformedRecordError(msg)
+        return record_id
+
+    def refresh_record(self, context: Context | None, record_id: int) -> dict[str, Any] | None:
+        """The record as the API has it now, through ``capture_rule``; ``None`` if deleted.
+
+        Raises:
+            MindzPayAPIError: The stream has no rule, or the API refused the request.
+        """
+        rule = self.capture_rule
+        if rule is None:
+            msg = f"stream {self.name} has no capture_rule to refresh records with"
+            raise MindzPayAPIError(msg)
+        url = self.get_url(context) + rule.path_suffix.format(id=record_id)
+        body = self.request_json(rule.method, url, context=context, not_found_ok=True)
+        self.progress(context).refreshed()
+        if body is None:
+            return None
+        data = body.get(endpoints.ENVELOPE_DATA, body) if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            msg = f"{rule.method} {url.removeprefix(self.url_base)} did not return a record"
+            raise MindzPayAPIError(msg)
+        return data

@@ -1,0 +1,246 @@
+"""The one request path of a stream: retries (``retry``), error mapping, the rate budget.
+
+* 401: refresh the token and retry; still 401 after ``MAX_401_REFRESHES`` refreshes in a row:
+  the credential is rejected (one line naming the settings to check);
+* 429, 408, 5xx, connection resets, timeouts and truncated or undecodable bodies: retry with
+  exponential backoff and jitter up to ``max_retries``, honouring ``Retry-After`` (which also
+  pauses every caller through the rate budget); a host that refuses the run's first connection
+  to it stops the run at once (``first_contact``);
+* 403: stop, naming the account and the permission; any other 4xx: stop with the API's error
+  code and message; every message passes the authenticator's secret filter.
+
+Before every request, and while it waits (for a token, before a retry), the path lets a stop
+signal end the run at a safe point (``stopping``).
+"""
+
+from __future__ import annotations
+
+import time
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import requests
+
+from tap_mindzpay.auth import AuthenticationError
+from tap_mindzpay.errors import MindzPayAPIError, error_detail
+from tap_mindzpay.retry import RETRY_AFTER_CAP_SECONDS, backoff_seconds, retry_after_seconds
+
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Callable, Mapping
+
+    from singer_sdk.helpers.types import Context
+
+    from tap_mindzpay.progress import PartitionReport
+    from tap_mindzpay.services import RunServices
+
+BACKOFF_CAP_SECONDS = 60.0
+#: Token refreshes after consecutive 401s on one request before the credential counts as
+#: rejected. Two, not one: a revocation can land between a token's issue and its first use
+#: (the chaos suite saw it when a slow token endpoint took longer than the revocation period).
+MAX_401_REFRESHES = 2
+#: Statuses below 500 that are retried (after ``Retry-After`` if given).
+RETRIED_STATUSES = frozenset({HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.REQUEST_TIMEOUT})
+TRANSIENT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+_decoder = msgspec.json.Decoder()
+
+
+def safe_decode(content: bytes) -> object:
+    """The JSON value of a body, or ``None`` if it is not JSON."""
+    try:
+        return _decoder.decode(content)
+    except msgspec.DecodeError:
+        return None
+
+
+class Requester:
+    """The request path of one stream; see the module docstring.
+
+    Args:
+        services: The run's shared parts (API base, authenticator, rate budget, stop control).
+        session: The stream's HTTP session.
+        name: The stream, named in error messages.
+        resource: The API resource named in a 403's message.
+        logger: The stream's logger.
+        progress: The progress report of a partition context.
+        stop_if_asked: Stops the run here if a signal asked for it (raises ``SystemExit``).
+    """
+
+    def __init__(  # noqa: PLR0913 - explicit parts, no stream reached into
+        self,
+        *,
+        services: RunServices,
+        session: requests.Session,
+        name: str,
+        resource: str,
+        logger: logging.Logger,
+        progress: Callable[[Context | None], PartitionReport],
+        stop_if_asked: Callable[[], None],
+    ) -> None:
+        """Keep the parts; nothing is sent until ``request_json``."""
+        self.services = services
+        self.session = session
+        self.name = name
+        self.resource = resource
+        self.logger = logger
+        self.progress = progress
+        self.stop_if_asked = stop_if_asked
+        config = services.config
+        self.max_retries = int(config.get("max_retries", 8))
+        self.timeout = int(config.get("request_timeout", 60))
+
+    def request_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        context: Context | None = None,
+        not_found_ok: bool = False,
+    ) -> Any:  # noqa: ANN401 - decoded JSON
+        """Send one API request with the retry and error policy; return the decoded body.
+
+        ``not_found_ok``: return ``None`` on a 404 (a record deleted by support) instead of
+        stopping.
+
+        Raises:
+            MindzPayAPIError: A 4xx that retrying cannot fix, or retries exhausted.
+            AuthenticationError: Still 401 after refreshing the token.
+        """
+        auth = self.services.authenticator
+        stop = self.services.stop
+        path = url.removeprefix(self.services.api_base)
+        report = self.progress(context)
+        refreshes = 0
+        attempt = 0
+        while True:
+            self.stop_if_asked()
+            with stop.waiting(self.stop_if_asked):  # the token endpoint may back off for 30 s
+                token = auth.access_token()
+            response, problem = self._send(method, url, params, token)
+            report.request(None if response is None else response.status_code)
+            retry_after: float | None = None
+            if response is not None:
+                if response.status_code == HTTPStatus.UNAUTHORIZED:
+                    if refreshes >= MAX_401_REFRESHES:
+                        raise self._credential_error(response, refreshes)
+                    refreshes += 1
+                    auth.invalidate(token)
+                    self.logger.info("401 on %s %s: refreshing the access token", method, path)
+                    continue
+                # Any other answer ends the 401 episode: a 401 after a 5xx and a backoff is
+                # a new expiry or revocation (tokens are revoked at any time), not the
+                # refreshed token being refused, so it earns its own refreshes.
+                refreshes = 0
+                done, body, problem, retry_after = self._outcome(
+                    method, path, response, context, not_found_ok=not_found_ok
+                )
+                if done:
+                    return body
+            attempt += 1
+            if attempt > self.max_retries:
+                msg = (
+                    f"{method} {path} failed {attempt} times (last: {problem}); the API is "
+                    "unavailable or throttling - rerun later or raise the setting max_retries"
+                )
+                raise MindzPayAPIError(msg)
+            wait = backoff_seconds(attempt, retry_after, cap=BACKOFF_CAP_SECONDS)
+            self.logger.warning(
+                "%s %s: %s; retry %d/%d in %.1f s",
+                method,
+                path,
+                problem,
+                attempt,
+                self.max_retries,
+                wait,
+            )
+            report.retry()
+            with stop.waiting(self.stop_if_asked):
+                time.sleep(wait)
+
+    def _outcome(
+        self,
+        method: str,
+        path: str,
+        response: requests.Response,
+        context: Context | None,
+        *,
+        not_found_ok: bool,
+    ) -> tuple[bool, Any, str, float | None]:
+        """``(done, body, problem, retry_after)`` of a non-401 response; raises if fatal."""
+        status = response.status_code
+        if status in RETRIED_STATUSES or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            retry_after = retry_after_seconds(response.headers)
+            if retry_after is not None:
+                self.services.rate_budget.pause(min(retry_after, RETRY_AFTER_CAP_SECONDS))
+            return False, None, f"HTTP {status}", retry_after
+        if status == HTTPStatus.NOT_FOUND and not_found_ok:
+            return True, None, "", None
+        if status >= HTTPStatus.BAD_REQUEST:
+            raise self._fatal_error(method, path, response, context)
+        try:
+            return True, _decoder.decode(response.content), "", None
+        except msgspec.DecodeError:
+            return False, None, f"undecodable JSON body ({len(response.content)} bytes)", None
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str | int] | None,
+        token: str,
+    ) -> tuple[requests.Response | None, str]:
+        """One HTTP exchange under the rate budget: the response (body read), or the problem."""
+        session, budget = self.session, self.services.rate_budget
+        prepared = session.prepare_request(requests.Request(method, url, params=params))
+        prepared.headers["Authorization"] = f"Bearer {token}"
+        budget.acquire()
+        try:
+            response = session.send(prepared, timeout=self.timeout)
+            _ = response.content  # read the body here so that a reset mid-body is retried
+        except TRANSIENT_ERRORS as exc:
+            budget.observe(None)
+            return None, type(exc).__name__
+        budget.observe(response.headers)
+        return response, ""
+
+    def _credential_error(self, response: requests.Response, refreshes: int) -> AuthenticationError:
+        detail = error_detail(safe_decode(response.content)) or "no detail"
+        msg = (
+            f"MindzPay rejected the access token again after {refreshes} refreshes "
+            f"(HTTP 401, {self.services.authenticator.redact(detail)}) "
+            f"on stream {self.name}; check the settings client_id, client_secret and "
+            "refresh_token, and that the API credential is still active"
+        )
+        return AuthenticationError(msg)
+
+    def _fatal_error(
+        self,
+        method: str,
+        path: str,
+        response: requests.Response,
+        context: Context | None,
+    ) -> MindzPayAPIError:
+        auth = self.services.authenticator
+        body = safe_decode(response.content)
+        detail = error_detail(body) or response.reason or "no detail"
+        account = (context or {}).get("account_key") or (context or {}).get("account_id")
+        where = f"stream {self.name}" + (f", account {account}" if account else "")
+        if response.status_code == HTTPStatus.FORBIDDEN:
+            msg = (
+                f"MindzPay denied {method} {path} ({where}; HTTP 403, {detail}); give the API "
+                f"credential {auth.client_id} read permission on {self.resource} under "
+                "Configurações > API, or leave that account out with the setting account_keys"
+            )
+        else:
+            msg = (
+                f"MindzPay answered {method} {path} with HTTP {response.status_code}, "
+                f"{detail} ({where})"
+            )
+        return MindzPayAPIError(auth.redact(msg))

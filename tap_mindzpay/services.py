@@ -1,0 +1,190 @@
+"""What every stream of a run shares: API base, authenticator, rate budget, report, stop control.
+
+The tap owns one ``RunServices`` per run and hands it to each stream it creates; nothing here
+starts before it is needed. With ``sandbox: true`` the embedded sandbox starts on the first need
+of the API base (sync, ``--test``; never ``--about`` or ``--discover``) and is stopped when the
+command ends (``close_all``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from functools import cached_property
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import requests
+
+from tap_mindzpay import endpoints
+from tap_mindzpay.auth import MindzPayAuthenticator
+from tap_mindzpay.connection import CheckResult, ConnectionCheck
+from tap_mindzpay.first_contact import FirstContact
+from tap_mindzpay.launcher import EmbeddedSandbox
+from tap_mindzpay.ratebudget import RateBudget
+from tap_mindzpay.stopping import StopControl
+from tap_mindzpay.summary import RunReport
+
+if TYPE_CHECKING:
+    import logging
+
+    from singer_sdk.helpers.types import Context
+
+    from tap_mindzpay.progress import PartitionReport
+
+
+def package_version() -> str:
+    """The installed tap's version (``0`` when running from a source tree)."""
+    try:
+        return version("tap-mindzpay")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0"
+
+
+#: How a stream written while another syncs takes status transitions: given the source
+#: partition's context and report, a writer of (record, previous status, via), or ``None`` if
+#: the stream is not selected (``client.DerivedStream.writer``).
+Transitions = Callable[[Mapping[str, Any], object, str], None]
+DerivedWriter = Callable[["Context | None", "PartitionReport"], "Transitions | None"]
+
+
+class RunServices:
+    """The parts of one run every stream uses, created on first use from the run's settings."""
+
+    #: Sandboxes and run reports of this process's runs, closed when the command ends.
+    _sandboxes: ClassVar[list[EmbeddedSandbox]] = []
+    _reports: ClassVar[list[RunReport]] = []
+
+    def __init__(self, config: Mapping[str, Any], logger: logging.Logger) -> None:
+        """Keep the run's (validated) settings; nothing is started here."""
+        self.config = config
+        self.stop = StopControl(logger)
+        self._sandbox_lock = threading.Lock()
+        self._derived: dict[str, DerivedWriter] = {}
+
+    @classmethod
+    def close_all(cls, error: BaseException | None = None) -> None:
+        """Log the summary of every run of this process (why it stopped), stop its sandboxes."""
+        try:
+            while cls._reports:
+                cls._reports.pop(0).log_summary(error)
+        finally:
+            while cls._sandboxes:
+                cls._sandboxes.pop().stop()
+
+    @cached_property
+    def user_agent(self) -> str:
+        """The ``User-Agent`` of every request (setting ``user_agent``)."""
+        return str(self.config.get("user_agent") or f"tap-mindzpay/{package_version()}")
+
+    @property
+    def demo(self) -> bool:
+        """Whether the run uses the embedded sandbox (and its demo credentials)."""
+        return bool(self.config.get("sandbox"))
+
+    @property
+    def client_id(self) -> str:
+        """APP_ID (the sandbox's demo one when unset with ``sandbox: true``)."""
+        return self.config.get("client_id") or (endpoints.SANDBOX_CLIENT_ID if self.demo else "")
+
+    @property
+    def client_secret(self) -> str:
+        """API_KEY (the sandbox's demo one when unset with ``sandbox: true``)."""
+        demo_secret = endpoints.SANDBOX_CLIENT_SECRET if self.demo else ""
+        return self.config.get("client_secret") or demo_secret
+
+    @cached_property
+    def first_contact(self) -> FirstContact:
+        """The hosts that answered during this run (a first refusal stops it at once)."""
+        configured = "api_url and token_url" if self.config.get("token_url") else "api_url"
+        if self.demo:
+            configured = "sandbox (the embedded sandbox did not answer)"
+        return FirstContact(settings=configured)
+
+    @cached_property
+    def embedded_sandbox(self) -> EmbeddedSandbox | None:
+        """The embedded sandbox when ``sandbox: true`` (not started until needed)."""
+        if not self.demo:
+            return None
+        sandbox = EmbeddedSandbox(db=self.config.get("sandbox_db"))
+        self._sandboxes.append(sandbox)
+        return sandbox
+
+    @property
+    def api_base(self) -> str:
+        """The API base URL; starts the embedded sandbox on first use when configured."""
+        sandbox = self.embedded_sandbox
+        if sandbox is None:
+            return str(self.config["api_url"]).rstrip("/")
+        with self._sandbox_lock:
+            return sandbox.start() + endpoints.SANDBOX_API_PATH
+
+    @cached_property
+    def authenticator(self) -> MindzPayAuthenticator:
+        """The one authenticator of the run (one token for every stream and thread)."""
+        config = self.config
+        token_file = config.get("refresh_token_file")
+        return MindzPayAuthenticator(
+            token_url=self.token_url,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            refresh_token=config.get("refresh_token"),
+            refresh_token_file=Path(token_file).expanduser() if token_file else None,
+            scope=config.get("scope"),
+            timeout=float(config["request_timeout"]),
+            user_agent=self.user_agent,
+            max_attempts=int(config["max_retries"]) + 1,
+            session=self.session(max_retries=0),
+        )
+
+    @property
+    def token_url(self) -> str:
+        """The token endpoint (setting ``token_url``, else below the API base)."""
+        return self.config.get("token_url") or self.api_base + endpoints.TOKEN_PATH
+
+    def session(self, **options: Any) -> requests.Session:  # noqa: ANN401 - HTTPAdapter's
+        """A session under the run's first-contact rule (``options``: the adapter's)."""
+        session = requests.Session()
+        adapter = self.first_contact.adapter(**options)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    @cached_property
+    def rate_budget(self) -> RateBudget:
+        """The one rate budget of the run, shared by every stream and thread."""
+        return RateBudget()
+
+    @cached_property
+    def run_report(self) -> RunReport:
+        """Progress lines and the run summary (``progress``), one per run."""
+        # The authenticator as created by the run, if it was (never start a sandbox for it).
+        report = RunReport(
+            token_requests=lambda: getattr(self.__dict__.get("authenticator"), "token_requests", 0)
+        )
+        self._reports.append(report)
+        return report
+
+    def check_connection(self) -> CheckResult:
+        """Obtain a token and list the visible accounts (see ``connection``)."""
+        auth = self.authenticator  # its settings are checked first (refresh_token_file)
+        return ConnectionCheck(
+            api_base=self.api_base,
+            token_url=auth.token_url,
+            client_id=auth.client_id,
+            client_secret=self.client_secret,
+            scope=self.config.get("scope"),
+            account_keys=tuple(self.config.get("account_keys") or ()),
+            token_url_configured=bool(self.config.get("token_url")),
+            timeout=float(self.config["request_timeout"]),
+            user_agent=self.user_agent,
+        ).run()
+
+    def register_derived(self, name: str, writer: DerivedWriter) -> None:
+        """A stream written while another syncs, found by name (``derived``)."""
+        self._derived[name] = writer
+
+    def derived(self, name: str) -> DerivedWriter | None:
+        """The writer of stream ``name``, written while another syncs, if the run has it."""
+        return self._derived.get(name)

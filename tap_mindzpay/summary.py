@@ -1,0 +1,138 @@
+"""The run summary: one line per partition and one for the run, also when the run stopped.
+
+A run has one ``RunReport`` (``services``); it hands out the ``PartitionReport`` of each stream
+partition (``progress``) and, when the command ends, logs what each did and why the run stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from tap_mindzpay.progress import LOGGER, PartitionReport, account_label, duration
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+#: A stop reason longer than this is cut (an error message can quote a whole body).
+REASON_CHARS = 500
+#: Exit codes above this came from a signal (128 + its number).
+SIGNAL_EXIT_BASE = 128
+
+
+def stop_reason(error: BaseException) -> str:
+    """Why a run stopped, in one line: the signal, the exit code or the error."""
+    if isinstance(error, KeyboardInterrupt):
+        return "SIGINT (KeyboardInterrupt)"
+    if isinstance(error, SystemExit):
+        code = error.code
+        if isinstance(code, int) and code > SIGNAL_EXIT_BASE:
+            try:
+                name = signal.Signals(code - SIGNAL_EXIT_BASE).name
+            except ValueError:
+                name = f"signal {code - SIGNAL_EXIT_BASE}"
+            return f"{name} (exit {code})"
+        return f"exit {code}"
+    text = " ".join(str(error).split()) or "no message"
+    if len(text) > REASON_CHARS:
+        text = text[:REASON_CHARS] + "..."
+    return f"{type(error).__name__}: {text}"
+
+
+class RunReport:
+    """Every partition report of one run, and the run summary."""
+
+    def __init__(
+        self,
+        *,
+        token_requests: Callable[[], int] = lambda: 0,
+        clock: Callable[[], float] = time.monotonic,
+        logger: logging.Logger = LOGGER,
+    ) -> None:
+        """A run that starts now; ``token_requests`` reads the authenticator's count."""
+        self._token_requests = token_requests
+        self._clock = clock
+        self._logger = logger
+        self._lock = threading.Lock()
+        self._partitions: dict[tuple[str, str], PartitionReport] = {}
+        self.started = clock()
+        self.logged = False
+
+    def partition(self, stream: str, context: Mapping[str, Any] | None) -> PartitionReport:
+        """The report of a stream partition, created on first use."""
+        key = (stream, account_label(context))
+        report = self._partitions.get(key)
+        if report is None:
+            with self._lock:
+                report = self._partitions.get(key)
+                if report is None:
+                    report = PartitionReport(*key, clock=self._clock, logger=self._logger)
+                    self._partitions[key] = report
+        return report
+
+    @property
+    def partitions(self) -> list[PartitionReport]:
+        """The partitions, grouped by stream in the order they started."""
+        with self._lock:
+            reports = list(self._partitions.values())
+        streams = list(dict.fromkeys(r.stream for r in reports))
+        return sorted(reports, key=lambda r: streams.index(r.stream))
+
+    def summary(self, error: BaseException | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """One line per partition and one for the run (``error``: why the run stopped)."""
+        lines = [report.summary() for report in self.partitions]
+        parts = self.partitions
+        totals = {
+            "new": sum(r.new for r in parts),
+            "changed": sum(r.changed for r in parts),
+            "refreshed": sum(r.refresh_count for r in parts),
+            "settled": sum(r.settled for r in parts),
+            "deleted": sum(r.deleted for r in parts),
+            "status_changes": sum(r.status_changes for r in parts),
+            "requests": sum(r.requests for r in parts),
+            "retries": sum(r.retries for r in parts),
+            "throttled": sum(r.throttled for r in parts),
+        }
+        tokens = self._token_requests()
+        seconds = self._clock() - self.started
+        outcome = "completed in" if error is None else "stopped after"
+        emitted = sum(totals[k] for k in ("new", "changed", "deleted", "status_changes"))
+        text = (
+            f"Run {outcome} {duration(seconds)}: {len(parts)} stream partitions, "
+            f"{emitted:,} records (new {totals['new']:,}, changed {totals['changed']:,}, "
+            f"deleted {totals['deleted']:,}"
+            + (f", status changes {changes:,}" if (changes := totals["status_changes"]) else "")
+            + f"), refreshed {totals['refreshed']:,}, "
+            f"settled {totals['settled']:,}; {totals['requests']:,} API requests and "
+            f"{tokens:,} token requests, {totals['retries']:,} retries, "
+            f"{totals['throttled']:,} 429s"
+        )
+        if error is not None:
+            text += f"; why: {stop_reason(error)}"
+        fields: dict[str, Any] = {
+            "report": "run_summary",
+            "outcome": "completed" if error is None else "stopped",
+            "reason": None if error is None else stop_reason(error),
+            "partitions": len(parts),
+            "records": emitted,
+            **{key: value for key, value in totals.items() if key != "throttled"},
+            "http_429": totals["throttled"],
+            "token_requests": tokens,
+            "duration_seconds": round(seconds, 3),
+        }
+        return [*lines, (text, fields)]
+
+    def log_summary(self, error: BaseException | None = None) -> None:
+        """Log the summary once (error level for the run line of a stopped run)."""
+        if self.logged:
+            return
+        self.logged = True
+        lines = self.summary(error)
+        for text, fields in lines[:-1]:
+            self._logger.info("%s", text, extra=fields)
+        text, fields = lines[-1]
+        level = logging.INFO if error is None else logging.ERROR
+        self._logger.log(level, "%s", text, extra=fields)
