@@ -65,11 +65,8 @@ workflows: install
 
 # pytest exits 5 when it collects no tests; that is not a failure of the suite.
 # --durations=25: the 25 slowest tests, to keep the suite's time in sight.
-# -n 2 --dist loadgroup (pytest-xdist): two workers, the suite's time about halved on 2 cores; the
-# tests that run `meltano` share one worker (the `meltano` xdist group, tests/helpers/meltano.py).
-PYTEST_WORKERS ?= 2
 pytest: meltano-install
-	$(BIN)/pytest --durations=25 -n $(PYTEST_WORKERS) --dist loadgroup || { status=$$?; [ $$status -eq 5 ] && echo "pytest: no tests collected"; \
+	$(BIN)/pytest --durations=25 || { status=$$?; [ $$status -eq 5 ] && echo "pytest: no tests collected"; \
 	  [ $$status -eq 5 ] || exit $$status; }
 
 test: install lint workflows pytest
