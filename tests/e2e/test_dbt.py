@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import SandboxProcess
-from helpers.meltano import IsolatedMeltano, MeltanoResult, Pipeline
+from helpers.meltano import MELTANO_WORKER, IsolatedMeltano, MeltanoResult, Pipeline
 from helpers.sandbox import TRUTH_STREAMS
 from helpers.services import (
     connect_postgres,
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, MELTANO_WORKER]
 
 # Unique names: PostgreSQL is shared by the whole suite (and by other runs of it).
 SUFFIX = f"dbt_e2e_{os.getpid()}"

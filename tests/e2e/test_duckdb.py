@@ -15,6 +15,7 @@ from __future__ import annotations
 import pytest
 from helpers import SandboxProcess
 from helpers.meltano import (
+    MELTANO_WORKER,
     IsolatedMeltano,
     LoaderRoundsContract,
     Pipeline,
@@ -24,7 +25,7 @@ from helpers.meltano import (
 from helpers.services import require_loader
 from helpers.warehouse import Tables, duckdb_target_env, read_duckdb
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, MELTANO_WORKER]
 
 SCHEMA = "mindzpay_e2e"
 

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import PROJECT_ROOT, SandboxProcess, child_env, venv_script
-from helpers.meltano import IsolatedMeltano, MeltanoResult
+from helpers.meltano import MELTANO_WORKER, IsolatedMeltano, MeltanoResult
 from helpers.services import require_loader
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, MELTANO_WORKER]
 
 SECRET = "mysecret"  # noqa: S105 - the test sandbox's client secret
 PROD_SECRET = "prod-only"  # noqa: S105 - a made-up secret for the env-file test

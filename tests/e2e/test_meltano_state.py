@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import TRUTH_STREAMS, SandboxProcess
-from helpers.meltano import IsolatedMeltano, Pipeline, Round, run_round
+from helpers.meltano import MELTANO_WORKER, IsolatedMeltano, Pipeline, Round, run_round
 from helpers.services import require_loader
 from helpers.warehouse import Tables, duckdb_target_env, read_duckdb
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, MELTANO_WORKER]
 
 SCHEMA = "mindzpay_state"
 PIPELINE = Pipeline("target-duckdb", suffix="state")

@@ -20,6 +20,7 @@ from decimal import Decimal
 import pytest
 from helpers import SandboxProcess
 from helpers.meltano import (
+    MELTANO_WORKER,
     IsolatedMeltano,
     LoaderRoundsContract,
     Pipeline,
@@ -31,7 +32,7 @@ from helpers.meltano import (
 from helpers.services import connect_postgres, postgres_target_env, require_loader
 from helpers.warehouse import Tables, drop_postgres_schemas, read_postgres
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, MELTANO_WORKER]
 
 
 @pytest.fixture(scope="module")

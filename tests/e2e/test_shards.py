@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from helpers import SandboxProcess
 from helpers.meltano import (
+    MELTANO_WORKER,
     IsolatedMeltano,
     LoaderRoundsContract,
     Pipeline,
@@ -40,7 +41,7 @@ from helpers.warehouse import Tables, drop_postgres_schemas, read_postgres
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, MELTANO_WORKER]
 
 CHILD_STREAMS = ("invoices", "payments", "subscriptions")
 

@@ -10,11 +10,19 @@ state after, and what the tap sent the loader in that run (Meltano logs the extr
 lines to a file when its `meltano.plugin.stdout` logger is at DEBUG: `tap_output_log_config`);
 `full_then_incremental` makes the two rounds the loader tests compare, and `LoaderRoundsContract`
 holds the checks every loader test makes of them.
+
+One worker at a time: Meltano keeps each plugin's run files (config, catalog, state.json) in one
+`.meltano/run/<plugin>/` of the project, so two test workers (`pytest -n 2`, as `make test` runs)
+running the same plugin would overwrite and delete each other's. Every test module that runs
+`meltano` in this project carries `MELTANO_WORKER` (`pytestmark`); under `--dist loadgroup` all
+of them go to one worker, in order, while the other worker runs the rest. `IsolatedMeltano.run`
+refuses to start under xdist in a test without it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -62,6 +70,28 @@ class MeltanoResult:
         return self
 
 
+MELTANO_GROUP = "meltano"
+MELTANO_WORKER = pytest.mark.xdist_group(MELTANO_GROUP)
+
+
+def _check_meltano_worker() -> None:
+    """Fail a test that runs meltano on an xdist worker outside the `MELTANO_WORKER` group.
+
+    Under `--dist loadgroup` xdist ends the node ID of a grouped test with `@<group>`, and pytest
+    exposes the running test's node ID as `PYTEST_CURRENT_TEST`.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    current = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+    if not current.endswith(f"@{MELTANO_GROUP}"):
+        msg = (
+            f"{current or 'this test'} runs meltano on an xdist worker outside the "
+            f"{MELTANO_GROUP!r} group: add `helpers.meltano.MELTANO_WORKER` to its module's "
+            "pytestmark and run with --dist loadgroup (Meltano's .meltano/run/ is shared)"
+        )
+        raise AssertionError(msg)
+
+
 class IsolatedMeltano:
     """The project's meltano.yml with a private system database and extra environment."""
 
@@ -81,6 +111,7 @@ class IsolatedMeltano:
         self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 600.0
     ) -> MeltanoResult:
         """Run `meltano <args>` in the project root (plus `env`); the result is not checked."""
+        _check_meltano_worker()
         argv = [venv_script("meltano"), *args]
         started = time.monotonic()
         completed = subprocess.run(

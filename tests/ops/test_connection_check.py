@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import IsolatedMeltano, child_env, require_plugins, venv_script
+from helpers.meltano import MELTANO_WORKER
 
 from tap_mindzpay import connection
 
@@ -136,6 +137,7 @@ def test_a_url_that_is_not_the_mindzpay_api_is_an_unexpected_answer_with_exit_7(
     assert "answered HTTP 404 (not_found: Unknown path); check api_url" in line
 
 
+@MELTANO_WORKER
 def test_meltano_invoke_test_reads_tap_mindzpay_env_and_keeps_the_exit_code(sandbox, tmp_path):
     require_plugins(("extractors", "tap-mindzpay"))
     good = IsolatedMeltano(tmp_path / "good", env=sandbox.tap_env())
