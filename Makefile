@@ -65,8 +65,10 @@ workflows: install
 
 # pytest exits 5 when it collects no tests; that is not a failure of the suite.
 # --durations=25: the 25 slowest tests, to keep the suite's time in sight.
+# -n 2 --dist loadgroup: two xdist workers (the machine's two cores); the tests that run Meltano
+# in the project share one (xdist_group "meltano"), since Meltano's run files are per project.
 pytest: meltano-install
-	$(BIN)/pytest --durations=25 || { status=$$?; [ $$status -eq 5 ] && echo "pytest: no tests collected"; \
+	$(BIN)/pytest -n 2 --dist loadgroup --durations=25 || { status=$$?; [ $$status -eq 5 ] && echo "pytest: no tests collected"; \
 	  [ $$status -eq 5 ] || exit $$status; }
 
 test: install lint workflows pytest

@@ -15,7 +15,6 @@ signal end the run at a safe point (``stopping``).
 
 from __future__ import annotations
 
-import time
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -162,7 +161,7 @@ class Requester:
             )
             report.retry()
             with stop.waiting(self.stop_if_asked):
-                time.sleep(wait)
+                stop.sleep(wait)
 
     def _outcome(
         self,
@@ -200,7 +199,8 @@ class Requester:
         session, budget = self.session, self.services.rate_budget
         prepared = session.prepare_request(requests.Request(method, url, params=params))
         prepared.headers["Authorization"] = f"Bearer {token}"
-        budget.acquire()
+        with self.services.stop.waiting(self.stop_if_asked):  # a Retry-After pauses everyone
+            budget.acquire()
         try:
             response = session.send(prepared, timeout=self.timeout)
             _ = response.content  # read the body here so that a reset mid-body is retried

@@ -6,10 +6,12 @@ from there can fail (seen: ``BufferError`` from the msgspec writer interrupted w
 and one written at an arbitrary point may carry a bookmark past records whose capture state is
 not in it yet. So it only records the signal; the streams' request path checks ``signal``
 before every request, where nothing is half done, writes the STATE there and exits with 128 +
-the signal. If the main thread is waiting before a retry or for a token (up to a minute, or a
-long ``Retry-After``), the stream registered for that wait (``waiting``) stops it now, from the
-handler. A second signal exits at once; the last STATE written is then the one to resume from
-(every STATE the tap writes is).
+the signal. If the main thread is waiting before a retry, for the rate budget or for a token (up
+to a minute, or a long ``Retry-After``), the stream registered for that wait (``waiting``) stops
+it now, from the handler; a signal that came just before such a wait began stops it as it
+begins. A refresh worker thread waiting before a retry or for the rate budget (``sleep``) looks
+for the signal every ``WORKER_POLL_SECONDS`` and stops. A second signal exits at once; the last
+STATE written is then the one to resume from (every STATE the tap writes is).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -24,6 +27,9 @@ if TYPE_CHECKING:
     import logging
     from collections.abc import Callable, Iterator
     from types import FrameType
+
+#: How often a refresh worker waiting between requests looks for a stop signal.
+WORKER_POLL_SECONDS = 0.1
 
 
 class StopControl:
@@ -86,7 +92,12 @@ class StopControl:
                 "to resume from.",
                 signum,
             )
-        elif not self._worker_stop_logged:
+            raise SystemExit(128 + signum)
+        self._stop_worker(signum, logger)
+
+    def _stop_worker(self, signum: int, logger: logging.Logger) -> None:
+        """A refresh worker stops by raising; the main thread then exits with it."""
+        if not self._worker_stop_logged:
             self._worker_stop_logged = True
             logger.error(
                 "Stopped by signal %d while refreshing; the last STATE written is safe to "
@@ -94,6 +105,25 @@ class StopControl:
                 signum,
             )
         raise SystemExit(128 + signum)
+
+    def sleep(self, seconds: float) -> None:
+        """``time.sleep`` for a wait between requests, which a stop signal ends in any thread.
+
+        In the main thread the caller is inside ``waiting``, whose ``stop`` the signal handler
+        calls. A refresh worker thread, which no handler interrupts, looks for the signal every
+        ``WORKER_POLL_SECONDS`` and stops (``SystemExit``) when it sees one.
+        """
+        if threading.current_thread() is threading.main_thread():
+            time.sleep(seconds)
+            return
+        deadline = time.monotonic() + seconds
+        while True:
+            if self.signal is not None:
+                self._stop_worker(self.signal, self.logger)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, WORKER_POLL_SECONDS))
 
     @contextmanager
     def waiting(self, stop: Callable[[], None]) -> Iterator[None]:
@@ -106,6 +136,8 @@ class StopControl:
             return
         self._waiter = stop
         try:
+            if self.signal is not None:  # it came after the last check, before the wait began
+                stop()
             yield
         finally:
             self._waiter = None

@@ -162,11 +162,24 @@ def test_sigterm_writes_a_state_to_resume_from_and_the_rerun_loses_nothing(targe
     print("SIGTERM stops (line, of about):", stops)  # noqa: T201
 
 
+#: The sandbox's Retry-After once faults begin: a tap that waited it out would stop that late.
+RETRY_AFTER_SECONDS = 120
+#: A stop that came at once takes well under a second; one that waited takes RETRY_AFTER_SECONDS.
+STOP_BOUND_SECONDS = 10
+
+
 def test_sigterm_during_a_retry_wait_stops_at_once_with_a_state_to_resume_from(tmp_path):
+    """SIGTERM while the tap waits a long Retry-After: it stops at once, resumably.
+
+    Faults begin a little into the sync (after 300 lines); where the tap is then depends on
+    the machine's load: listing in the main thread (it writes a STATE and stops) or refreshing
+    in worker threads (they stop; the last checkpoint's STATE stands). Both must stop at once.
+    """
     with SandboxProcess.start(seed=404, accounts=2, invoices_per_account=300) as sandbox:
         config = sandbox.tap_config(max_retries=20, page_size=50)
         argv, _ = tap_argv(config, tmp_path)
         out_path, err_path = tmp_path / "stdout.jsonl", tmp_path / "stderr.txt"
+        announced = f"retry 1/20 in {RETRY_AFTER_SECONDS:.1f} s"
         with out_path.open("wb") as out, err_path.open("wb") as err:
             tap = subprocess.Popen(
                 argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=child_env(),
@@ -176,26 +189,33 @@ def test_sigterm_during_a_retry_wait_stops_at_once_with_a_state_to_resume_from(t
             faulted = False
             while time.monotonic() < deadline and tap.poll() is None:
                 if not faulted and out_path.read_bytes().count(b"\n") > 300:
-                    # From here every API request fails: the tap backs off ever longer.
-                    sandbox.admin("POST", "/_sandbox/faults", body={"http_5xx": 1})
+                    # From here every API request is throttled with a two-minute Retry-After.
+                    faults = {"http_429": 1, "retry_after": RETRY_AFTER_SECONDS}
+                    sandbox.admin("POST", "/_sandbox/faults", body=faults)
                     faulted = True
-                if "retry 6/20" in err_path.read_text(encoding="utf-8", errors="replace"):
-                    break  # now sleeping 8 to 16 s before retry 6 (backoff_seconds(6))
+                if announced in err_path.read_text(encoding="utf-8", errors="replace"):
+                    break  # now waiting RETRY_AFTER_SECONDS before its retry
                 time.sleep(0.05)
             signalled = time.monotonic()
             tap.send_signal(signal.SIGTERM)
-            code = tap.wait(timeout=60)
+            code = tap.wait(timeout=RETRY_AFTER_SECONDS + 60)
             stopped_after = time.monotonic() - signalled
         stderr = err_path.read_text(encoding="utf-8")
         assert faulted
-        assert "retry 6/20" in stderr
+        assert announced in stderr
         assert code == 128 + signal.SIGTERM, stderr[-3000:]
-        assert stopped_after < 10, f"the stop waited for the retry: {stopped_after:.1f} s"
-        assert "Stopped by signal 15 before the next request; the STATE just written" in stderr
+        assert stopped_after < STOP_BOUND_SECONDS, (
+            f"the stop waited for the retry: {stopped_after:.1f} s"
+        )
         first = parse_messages(out_path.read_text(encoding="utf-8"))
-        assert first[-1]["type"] == "STATE"
+        if "Stopped by signal 15 before the next request; the STATE just written" in stderr:
+            assert first[-1]["type"] == "STATE", "the last message of a stopped run"
+        else:  # stopped in a refresh worker: the last checkpoint's STATE stands
+            assert "Stopped by signal 15 while refreshing; the last STATE written" in stderr
+        states = [m["value"] for m in first if m["type"] == "STATE"]
+        assert states, "a STATE to resume from"
         sandbox.admin("POST", "/_sandbox/faults", body={})
-        rerun = run_tap(config, state=first[-1]["value"], workdir=tmp_path / "rerun").check()
+        rerun = run_tap(config, state=states[-1], workdir=tmp_path / "rerun").check()
         folded = fold_messages(first + rerun.messages)
         for stream in STREAMS:
             comparison = compare_with_truth(stream, folded.get(stream, {}), sandbox.truth(stream))

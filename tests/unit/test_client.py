@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from tap_mindzpay import client, errors, requester
+from tap_mindzpay import client, errors, stopping
 from tap_mindzpay.auth import AuthenticationError
 from tap_mindzpay.errors import MindzPayAPIError
 from tap_mindzpay.ratebudget import RateBudget
@@ -90,7 +90,7 @@ def server() -> Iterator[Scripted]:
 @pytest.fixture
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     recorded: list[float] = []
-    monkeypatch.setattr(requester.time, "sleep", recorded.append)
+    monkeypatch.setattr(stopping.time, "sleep", recorded.append)  # the retry waits
     return recorded
 
 

@@ -1,0 +1,72 @@
+"""StopControl: a stop signal ends a wait between requests at once, whenever it comes.
+
+The end-to-end proof (a tap process stopped by SIGTERM during a retry wait) is in
+tests/chaos/test_kill.py; these pin the two cases it meets only by chance: the signal landing
+just before the main thread's wait begins, and a refresh worker thread that is the one waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import pytest
+
+from tap_mindzpay.ratebudget import RateBudget
+from tap_mindzpay.stopping import StopControl
+
+LOGGER = logging.getLogger("test-stopping")
+#: Far longer than any stop should take: a wait that was not ended runs into it.
+LONG_WAIT = 60.0
+#: How long a stopped worker may take to end; a wait that was not ended takes LONG_WAIT.
+JOIN_SECONDS = 20.0
+
+
+def _stop() -> None:
+    raise SystemExit(128 + signal.SIGTERM)
+
+
+def test_a_signal_just_before_the_main_thread_waits_stops_the_wait_as_it_begins():
+    control = StopControl(LOGGER)
+    control.handle(signal.SIGTERM, None)  # no wait registered yet: the handler only records it
+    entered = False
+    with pytest.raises(SystemExit) as stopped, control.waiting(_stop):
+        entered = True
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert not entered, "the wait began although the run was asked to stop"
+
+
+def _in_worker(wait: object) -> tuple[threading.Thread, list[BaseException]]:
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            wait()  # type: ignore[operator]
+        except BaseException as exc:  # noqa: BLE001 - SystemExit is what is looked for
+            raised.append(exc)
+
+    worker = threading.Thread(target=run, name="refresh_0")
+    worker.start()
+    return worker, raised
+
+
+@pytest.mark.parametrize("waiting_for", ["retry", "rate budget"])
+def test_a_refresh_worker_waiting_before_a_request_stops_when_the_signal_comes(
+    waiting_for: str, caplog: pytest.LogCaptureFixture
+):
+    control = StopControl(LOGGER)
+    budget = RateBudget(sleep=control.sleep)
+    budget.pause(LONG_WAIT)  # a Retry-After: every caller of the budget waits
+    wait = (lambda: control.sleep(LONG_WAIT)) if waiting_for == "retry" else budget.acquire
+    worker, raised = _in_worker(wait)
+    worker.join(0.3)
+    assert worker.is_alive(), "the worker should be waiting"
+    with caplog.at_level(logging.ERROR, logger=LOGGER.name):
+        control.handle(signal.SIGTERM, None)
+        worker.join(JOIN_SECONDS)
+    assert not worker.is_alive(), f"the worker went on waiting for the {waiting_for}"
+    assert [type(exc) for exc in raised] == [SystemExit]
+    assert isinstance(raised[0], SystemExit)
+    assert raised[0].code == 128 + signal.SIGTERM
+    assert "Stopped by signal 15 while refreshing" in caplog.text
