@@ -4,10 +4,10 @@ Every input the tap cannot use gets one line naming the file, variable, setting 
 a non-zero exit; no traceback, no usage text, nothing on stdout:
 
 * ``--config`` files that are missing, unreadable, not JSON or not an object
-  (``config_file_problem``, from ``CommandLine.cb_config``);
+  (``inputs.config_file_problem``, from ``CommandLine.cb_config``);
 * settings the tap cannot use, and environment variables of the wrong type for
   ``--config ENV`` (``settings``), checked when the tap is created (``CommandLine.__init__``);
-* a ``--catalog`` that is not a catalog, or selects no stream of this tap (``read_catalog``);
+* a ``--catalog`` that is not a catalog, or selects no stream of this tap (``inputs.read_catalog``);
   a selected stream the tap does not have, next to ones it has, is named in a warning;
 * a ``--state`` that the tap cannot resume from (``capture.statecheck``);
 * a ``--state`` or ``--catalog`` file that does not exist, an unknown option (click's usage
@@ -22,27 +22,24 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import difflib
 import io
-import json
 import logging
 import os
 import sys
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.plugin_base import SingerCommand, _ConfigInput
-from singer_sdk.singerlib import Catalog
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
 from tap_mindzpay import settings
 from tap_mindzpay.capture.state import CaptureStateError
 from tap_mindzpay.capture.statecheck import parse_state_text, require_usable
+from tap_mindzpay.inputs import CatalogError, config_file_problem, read_catalog
 from tap_mindzpay.launcher import SandboxLaunchError
 from tap_mindzpay.paging import PaginationError
 from tap_mindzpay.services import RunServices
@@ -52,11 +49,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from types import TracebackType
 
-LOGGER = logging.getLogger("tap-mindzpay")
-
-
-class CatalogError(ValueError):
-    """The ``--catalog`` input cannot be used; the message says where and what to do."""
+#: Names the logging config of a run (Meltano sets it); the SDK reads it when the command starts.
+LOG_CONFIG_VARIABLE = "SINGER_SDK_LOG_CONFIG"
 
 
 #: Errors whose message is the whole story: printed as one line, without a traceback.
@@ -74,79 +68,6 @@ OWN_STREAMS: dict[str, str | None] = {
 }
 
 
-def config_file_problem(path: str) -> str | None:
-    """Why the ``--config`` file ``path`` cannot be read as a settings object, or ``None``."""
-    where = f"config file {path}"
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return f"{where} was not found"
-    except (OSError, UnicodeDecodeError) as exc:
-        return f"{where} cannot be read ({type(exc).__name__}: {getattr(exc, 'strerror', exc)})"
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        # The decoder's message gives the position only, never the text (it may be a secret).
-        return (
-            f"{where} is not JSON ({getattr(exc, 'msg', 'invalid')} at line "
-            f"{getattr(exc, 'lineno', '?')} column {getattr(exc, 'colno', '?')})"
-        )
-    if not isinstance(value, dict):
-        return f"{where} must hold a JSON object of settings, not {type(value).__name__}"
-    return None
-
-
-def read_catalog(text: str, source: str) -> Catalog:
-    """The catalog in ``text`` (the contents of ``source``), checked before any request.
-
-    Raises:
-        CatalogError: Not JSON, not a catalog, or it selects no stream of this tap.
-    """
-    fix = "run tap-mindzpay --discover for a catalog of this tap and select streams in it"
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        msg = f"catalog {source} is not JSON ({getattr(exc, 'msg', exc)}); {fix}"
-        raise CatalogError(msg) from None
-    entries = value.get("streams") if isinstance(value, dict) else None
-    if not isinstance(entries, list) or not all(
-        isinstance(e, dict) and isinstance(e.get("tap_stream_id"), str) for e in entries
-    ):
-        msg = (
-            f"catalog {source} must be an object with a list 'streams' of entries that each "
-            f"have a 'tap_stream_id'; {fix}"
-        )
-        raise CatalogError(msg)
-    try:
-        catalog = Catalog.from_dict(value)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        problem = f"{type(exc).__name__}: {exc}"
-        msg = f"catalog {source} has an entry the SDK cannot read ({problem:.200}); {fix}"
-        raise CatalogError(msg) from None
-    # What Stream.selected computes from the entry's metadata.
-    selected = [
-        name for name, entry in catalog.items() if entry.metadata.resolve_selection().get((), True)
-    ]
-    foreign = [name for name in selected if name not in OWN_STREAMS]
-    if not any(name in OWN_STREAMS for name in selected):
-        chosen = f"only {', '.join(foreign)}" if foreign else "no stream"
-        msg = (
-            f"catalog {source} selects {chosen}, so the run would sync nothing; this tap's "
-            f"streams are {', '.join(OWN_STREAMS)}; {fix}"
-        )
-        raise CatalogError(msg)
-    for name in foreign:
-        close = difflib.get_close_matches(name, list(OWN_STREAMS), n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        LOGGER.warning(
-            "catalog %s selects stream %r, which this tap does not have%s; it is ignored",
-            source,
-            name,
-            hint,
-        )
-    return catalog
-
-
 class OneLineErrors(SingerCommand):
     """CLI errors a user can act on print one line, no traceback, and exit 1 (usage errors: 2).
 
@@ -156,8 +77,19 @@ class OneLineErrors(SingerCommand):
     traceback, because then the traceback is the useful part.
     """
 
+    def _say(self, line: str) -> None:
+        """One error line: a log record at error level under a logging config, else plain.
+
+        A logging config (``SINGER_SDK_LOG_CONFIG``, which Meltano sets) means stderr is read as
+        log records: a plain line there is shown as an info-level message.
+        """
+        if LOG_CONFIG_VARIABLE in os.environ:
+            self.logger.error("%s", line)
+        else:
+            click.echo(line, err=True)
+
     def _fail(self, exc: ConfigValidationError) -> click.exceptions.Exit:
-        click.echo(f"tap-mindzpay: config error: {'; '.join(exc.errors)}", err=True)
+        self._say(f"tap-mindzpay: config error: {'; '.join(exc.errors)}")
         return click.exceptions.Exit(1)
 
     @override
@@ -171,9 +103,8 @@ class OneLineErrors(SingerCommand):
         except click.UsageError as exc:
             # A --state or --catalog file that does not exist, an unknown option: click would
             # print the usage and a hint over three lines.
-            click.echo(
-                f"tap-mindzpay: {exc.format_message()} (tap-mindzpay --help lists the options)",
-                err=True,
+            self._say(
+                f"tap-mindzpay: {exc.format_message()} (tap-mindzpay --help lists the options)"
             )
             raise click.exceptions.Exit(exc.exit_code) from None
 
@@ -337,7 +268,7 @@ class CommandLine(Tap):
         catalog = kwargs.get("catalog")
         if catalog is not None and not kwargs.get("about"):
             text = catalog.read()
-            read_catalog(text, getattr(catalog, "name", "--catalog"))
+            read_catalog(text, getattr(catalog, "name", "--catalog"), OWN_STREAMS)
             kwargs["catalog"] = io.StringIO(text)
         try:
             super().invoke(*args, **kwargs)

@@ -36,6 +36,7 @@ RANKS = {
     "auth": 2,
     "errors": 2,
     "first_contact": 2,
+    "inputs": 2,
     "launcher": 2,
     "paging": 2,
     "progress": 2,

@@ -37,7 +37,13 @@ from .pipes import (
     read_jsonl_dir,
     sync_into_jsonl,
 )
-from .processes import PROJECT_ROOT, child_env, meltano_plugin_executable, venv_script
+from .processes import (
+    PROJECT_ROOT,
+    child_env,
+    meltano_plugin_executable,
+    structured_logging,
+    venv_script,
+)
 from .resume import KilledAndResumed, last_state
 from .sandbox import TRUTH_STREAMS, SandboxError, SandboxProcess
 from .services import in_ci, missing_plugins, require_loader, require_plugins, unavailable
@@ -74,6 +80,7 @@ __all__ = [
     "require_plugins",
     "run_tap",
     "run_tap_cli",
+    "structured_logging",
     "sync_into_jsonl",
     "tap_about",
     "unavailable",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -52,3 +53,29 @@ def meltano_plugin_executable(kind: str, name: str, executable: str | None = Non
     """
     path = PROJECT_ROOT / ".meltano" / kind / name / "venv" / "bin" / (executable or name)
     return path if path.exists() else None
+
+
+def structured_logging(workdir: Path) -> dict[str, str]:
+    """The environment of a tap logging JSON lines, as Meltano configures SDK taps."""
+    path = workdir / "tap.singer_sdk_logging.json"
+    path.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "disable_existing_loggers": False,
+                "formatters": {
+                    "singer_formatter": {"()": "singer_sdk.logging.StructuredFormatter"}
+                },
+                "handlers": {
+                    "console": {
+                        "class": "logging.StreamHandler",
+                        "formatter": "singer_formatter",
+                        "stream": "ext://sys.stderr",
+                    }
+                },
+                "root": {"handlers": ["console"], "level": "INFO"},
+            }
+        ),
+        encoding="utf-8",
+    )
+    return {"SINGER_SDK_LOG_CONFIG": str(path)}

@@ -21,7 +21,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import child_env, parse_messages
+from helpers import child_env, parse_messages, structured_logging
 from helpers import sync_into_jsonl as sync_jsonl
 from helpers.singer import tap_argv
 
@@ -47,32 +47,6 @@ TAP_WITH_INTERVAL = [
         "TapMindzPay.cli()"
     ),
 ]
-
-
-def structured_logging(workdir: Path) -> dict[str, str]:
-    """The environment of a tap logging JSON lines, as Meltano configures SDK taps."""
-    path = workdir / "tap.singer_sdk_logging.json"
-    path.write_text(
-        json.dumps(
-            {
-                "version": 1,
-                "disable_existing_loggers": False,
-                "formatters": {
-                    "singer_formatter": {"()": "singer_sdk.logging.StructuredFormatter"}
-                },
-                "handlers": {
-                    "console": {
-                        "class": "logging.StreamHandler",
-                        "formatter": "singer_formatter",
-                        "stream": "ext://sys.stderr",
-                    }
-                },
-                "root": {"handlers": ["console"], "level": "INFO"},
-            }
-        ),
-        encoding="utf-8",
-    )
-    return {"SINGER_SDK_LOG_CONFIG": str(path)}
 
 
 def events(stderr: str, kind: str) -> list[dict[str, Any]]:

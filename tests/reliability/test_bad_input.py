@@ -18,7 +18,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import run_tap, run_tap_cli
+from helpers import run_tap, run_tap_cli, structured_logging
 
 if TYPE_CHECKING:
     import subprocess
@@ -86,6 +86,41 @@ def test_config_error_never_echoes_the_file_text(tmp_path):
     line = one_error_line(done)
     assert "config file config.json is not JSON (Expecting ',' delimiter" in line
     assert secret not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "flag", [(), ("--test",), ("--discover",)], ids=["sync", "test", "discover"]
+)
+def test_under_a_logging_config_a_config_error_is_one_error_record_without_the_secret(
+    flag, tmp_path
+):
+    # Meltano sets SINGER_SDK_LOG_CONFIG and reads stderr as log records: a plain line would
+    # be shown at info level.
+    secret = "s3cr3t-in-a-broken-file"  # noqa: S105 - a value that must not be printed
+    config = write(tmp_path, "config.json", f'{{"client_secret": "{secret}" "page_size": 5}}')
+    done = run_tap_cli("--config", config, *flag, cwd=tmp_path, env=structured_logging(tmp_path))
+    line = one_error_line(done)
+    assert done.returncode == 1
+    assert done.stderr.strip() == line, "the one line is all the run printed"
+    record = json.loads(line)
+    assert record["level"] == "error"
+    assert record["logger_name"] == "tap-mindzpay"
+    assert record["message"] == (
+        "tap-mindzpay: config error: config file config.json is not JSON "
+        "(Expecting ',' delimiter at line 1 column 45)"
+    )
+    assert secret not in done.stderr
+
+
+def test_under_a_logging_config_an_unknown_option_is_one_error_record(tmp_path):
+    done = run_tap_cli("--nope", cwd=tmp_path, env=structured_logging(tmp_path))
+    line = one_error_line(done)
+    assert done.returncode == 2
+    record = json.loads(line)
+    assert record["level"] == "error"
+    assert record["message"] == (
+        "tap-mindzpay: No such option '--nope'. (tap-mindzpay --help lists the options)"
+    )
 
 
 # (environment for --config ENV, the variable the one line names, what it says)
