@@ -29,6 +29,7 @@ TOPIC = ("Digital", "do Saber", "Online", "Criativa", "Tech", "Fitness", "de Idi
 CARD_BRANDS = ("American Express", "Diners", "Elo", "MasterCard", "Visa")
 # Initial invoice statuses of recent invoices: mostly settled, about 12% in flight (0, 1, 4).
 IN_FLIGHT_STATUSES = frozenset({0, 1, 4})
+RECENT = timedelta(days=2)  # only invoices this young start in flight
 INVOICE_STATUS_WEIGHTS = {2: 45, 8: 20, 5: 8, 7: 7, 3: 3, 9: 3, 6: 2, 0: 4, 1: 5, 4: 3}
 
 

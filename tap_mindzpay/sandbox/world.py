@@ -4,34 +4,34 @@ Invoices carry a *visible* status (what Get and List return) and, while the fisc
 decided but MindzPay has not asked, a *hidden* outcome that only `refresh` makes visible.
 An invoice waits at 0 while its payment is pending; a boleto's fate (paid when, or never) is
 fixed by its payment id, and paying it hands the invoice to the provider (a hidden 0 -> 1).
-The Mindz platform records live here too (`platform.py` generates and moves them); what moves
-the world in simulated time is the lifecycle clock (`clock.py`, `world.clock`).
+The Mindz platform records live here too (`platform.py` generates and moves them); a new world's
+history is drawn by `genesis.py`; what moves the world in simulated time is the lifecycle clock
+(`clock.py`, `world.clock`).
 Every change goes through this class under one lock; JSON bytes of each record are cached.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import threading
 from bisect import bisect_left, insort
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tap_mindzpay.sandbox import data
-from tap_mindzpay.sandbox.clock import Lifecycle, boleto_expiry, boleto_paid_at, outcome
-from tap_mindzpay.sandbox.data import EPOCH, Record, ts
+from tap_mindzpay.sandbox import data, genesis
+from tap_mindzpay.sandbox.clock import Lifecycle
+from tap_mindzpay.sandbox.data import EPOCH, RECENT, Record, ts
 from tap_mindzpay.sandbox.platform import PLATFORM_STREAMS, Platform
 
 if TYPE_CHECKING:
+    import random
     from collections.abc import Callable
+    from datetime import datetime
 
 STREAMS = ("accounts", "invoices", "payments", "subscriptions")
 ALL_STREAMS = (*STREAMS, *PLATFORM_STREAMS)
 IN_FLIGHT = data.IN_FLIGHT_STATUSES
-RECENT = timedelta(days=2)  # only invoices this young start in flight
 
 
 @dataclass
@@ -69,67 +69,9 @@ class World:
         self.platform = Platform(self)
         self.clock = Lifecycle(self)
         if generate:
-            self._generate()
+            genesis.generate(self)
 
-    # ---- generation -----------------------------------------------------------------------
-
-    def _generate(self) -> None:
-        self.platform.generate()  # its own seeded draws: the MindzPay ones stay as they were
-        rng = random.Random(self.config.seed)
-        cfg = self.config
-        subs = cfg.subscriptions_per_account or max(1, cfg.invoices_per_account // 8)
-        start = EPOCH - timedelta(days=365)
-        for index in range(cfg.accounts):
-            account = data.new_account(rng, index + 1, start + timedelta(days=index))
-            self.insert("accounts", account, "all")
-            self.next_id["accounts"] = index + 2
-        keys = [a["key"] for a in self.records["accounts"].values()]
-        span = (EPOCH - start).total_seconds()
-        # Interleave the accounts' histories so ids grow with created_at across the platform.
-        moments = sorted(
-            (rng.random() * span, i % cfg.accounts)
-            for i in range(cfg.invoices_per_account * cfg.accounts)
-        )
-        for offset, account_index in moments:
-            created = start + timedelta(seconds=offset)
-            recent = created >= EPOCH - RECENT
-            status = data.weighted_status(rng, recent=recent)
-            self.create_invoice(rng, keys[account_index], created, status)
-        sub_moments = sorted(
-            (rng.random() * span, i % cfg.accounts) for i in range(subs * cfg.accounts)
-        )
-        for offset, account_index in sub_moments:
-            self.create_subscription(rng, account_index + 1, start + timedelta(seconds=offset))
-        for invoice_id, record in self.records["invoices"].items():
-            if record["status"] in {1, 4} and rng.random() < 0.5:  # noqa: PLR2004
-                self.hidden[invoice_id] = outcome(rng, record["status"])
-        self._boleto_history()
-        self.platform.generate_enrollments()
-
-    def _boleto_history(self) -> None:
-        """Settle the generated boletos by their fate; an unpaid one's invoice waits at 0."""
-        payments = self.records["payments"]
-        for invoice in self.records["invoices"].values():
-            payment = payments[invoice["payment_id"]]
-            if payment["method"] != "boleto":
-                continue
-            paid = boleto_paid_at(self.config.seed, payment)
-            if paid is not None and paid <= self.now:
-                if payment["status"] == "pending":
-                    payment.update(status="paid", paid_at=ts(paid), updated_at=ts(paid))
-                    self.touch("payments", payment["id"])
-                continue
-            expiry = boleto_expiry(payment)
-            if paid is None and expiry <= self.now:
-                payment.update(status="canceled", paid_at=None, updated_at=ts(expiry))
-            else:
-                payment.update(status="pending", paid_at=None, updated_at=payment["created_at"])
-            self.touch("payments", payment["id"])
-            if invoice["status"] != 7:  # noqa: PLR2004 - "Nao emitir" never waits
-                invoice.update(status=0, nfe_id=None, file_url=None, issued_at=None)
-                invoice.update(canceled_at=None, updated_at=invoice["created_at"])
-                self.hidden.pop(invoice["id"], None)
-                self.touch("invoices", invoice["id"])
+    # ---- sales -------------------------------------------------------------------------
 
     def create_invoice(
         self, rng: random.Random, key: str, created: datetime, status: int
