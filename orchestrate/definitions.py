@@ -187,7 +187,7 @@ def shard_job(shard: Shard) -> dg.JobDefinition:
 
     @dg.op(name=f"meltano_run_{shard.job_name}", tags={"kind": "meltano"})
     def meltano_run(meltano: MeltanoProject) -> None:
-        meltano.run_job(shard.meltano_job, dg.get_dagster_logger())
+        meltano.run_job(shard.meltano_job, dg.OpExecutionContext.get().log)
 
     @dg.job(
         name=shard.job_name,

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 import pytest
-from dagster._core.run_coordinator import QueuedRunCoordinator
 from helpers.processes import PROJECT_ROOT
 
 from orchestrate.definitions import SHARD_TAG, MeltanoProject, build_definitions, read_shards
@@ -98,7 +97,7 @@ def test_a_schedule_runs_by_default_only_when_its_shard_is_configured(
 def test_dagster_yaml_queues_runs_two_at_a_time_and_one_per_shard(tmp_path: Path) -> None:
     shutil.copy2(PROJECT_ROOT / "orchestrate" / "dagster.yaml", tmp_path / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
-        assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+        assert isinstance(instance.run_coordinator, dg.QueuedRunCoordinator)
         queue = instance.get_concurrency_config().run_queue_config
         assert queue is not None
         assert queue.max_concurrent_runs == 2
