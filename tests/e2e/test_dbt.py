@@ -55,6 +55,8 @@ IN_FLIGHT = {0, 1, 4}
 BRT = timezone(timedelta(hours=-3))
 CENT = Decimal("0.01")
 INTERVALS_PER_YEAR = {"days": 365, "weeks": 52, "months": 12, "years": 1}
+#: Platform streams the course mart reads, with truth endpoints like the MindzPay ones.
+PLATFORM_TRUTH = ("courses", "enrollments")
 
 
 # -- warehouses -----------------------------------------------------------------------------------
@@ -177,7 +179,7 @@ def _load_and_build(warehouse: Warehouse, workdir: Path) -> Built:
             if not last:
                 advanced.append(sandbox.advance(ADVANCE_SECONDS))
         assert result is not None
-        truth = {stream: sandbox.truth(stream) for stream in TRUTH_STREAMS}
+        truth = {stream: sandbox.truth(stream) for stream in (*TRUTH_STREAMS, *PLATFORM_TRUTH)}
         return Built(warehouse, workdir, result, syncs, truth, sandbox.deleted(), advanced)
 
 
@@ -419,3 +421,69 @@ def test_mrr_by_plan_and_month_equals_the_truth_subscriptions(built: Built) -> N
     assert not unexpected, f"(plan, month) the truth lacks: {unexpected}"
     assert not wrong, f"{len(wrong)} (plan, month): truth (count, mrr), mart: {wrong[:10]}"
     assert len({month for _, month in got}) >= 12, "a year of history gives at least 12 months"
+
+
+# -- mart_revenue_by_course -----------------------------------------------------------------------
+
+
+def expected_revenue(
+    courses: list[dict[str, Any]],
+    enrollments: list[dict[str, Any]],
+    payments: list[dict[str, Any]],
+) -> dict[int, tuple[str, int, Decimal, Decimal]]:
+    """Per course: name, paid payments, gross and net revenue, by the rule the model documents."""
+    paid = {p["id"]: p for p in payments if p["status"] == "paid"}
+    sales = {
+        (e["course_id"], e["payment_id"])
+        for e in enrollments
+        if e["course_id"] is not None and e["payment_id"] in paid
+    }
+    result = {c["id"]: (c["name"], 0, Decimal(0), Decimal(0)) for c in courses}
+    for course_id, payment_id in sales:
+        name, count, gross, net = result[course_id]
+        payment = paid[payment_id]
+        amount, fee = Decimal(str(payment["amount"])), Decimal(str(payment["fee"]))
+        result[course_id] = (name, count + 1, gross + amount, net + amount - fee)
+    return result
+
+
+def _latest_raw(built: Built, table: str, columns: str) -> list[dict[str, Any]]:
+    """The latest version of each id of a raw table the loader wrote (deleted ones dropped)."""
+    names = [c.strip() for c in columns.split(",")]
+    rows = built.rows(
+        f"SELECT {columns}, _sdc_deleted_at, _sdc_extracted_at FROM {RAW_SCHEMA}.{table}"  # noqa: S608
+    )
+    latest: dict[Any, tuple[Any, dict[str, Any]]] = {}
+    for row in rows:
+        record = dict(zip(names, row[: len(names)], strict=True))
+        extracted, deleted = row[-1], row[-2]
+        kept = latest.get(record["id"])
+        if kept is None or (extracted is not None and (kept[0] is None or extracted > kept[0])):
+            latest[record["id"]] = (extracted, {**record, "_deleted": deleted is not None})
+    return [r for _, r in latest.values() if not r["_deleted"]]
+
+
+def test_revenue_by_course_equals_the_figure_from_the_truth_and_from_the_raw_tables(
+    built: Built,
+) -> None:
+    rows = built.rows(
+        f"SELECT course_id, course_name, paid_payments, gross_revenue, net_revenue "  # noqa: S608
+        f"FROM {MARTS}.mart_revenue_by_course"
+    )
+    got = {c: (n, p, Decimal(str(g)), Decimal(str(v))) for c, n, p, g, v in rows}
+    assert len(got) == len(rows), "two rows for one course"
+    truth = expected_revenue(
+        built.truth["courses"], built.truth["enrollments"], built.truth["payments"]
+    )
+    raw = expected_revenue(
+        _latest_raw(built, "courses", "id, name"),
+        _latest_raw(built, "enrollments", "id, course_id, payment_id"),
+        _latest_raw(built, "payments", "id, status, amount, fee"),
+    )
+    assert raw == truth, "the raw tables' figure differs from the truth's"
+    wrong = {c: (truth.get(c), got.get(c)) for c in truth.keys() | got.keys() if truth.get(c) != got.get(c)}
+    assert not wrong, f"{len(wrong)} courses (truth, mart): {list(wrong.items())[:5]}"
+    # Not trivial: courses sold, and some payments of enrollments for courses were not paid.
+    sold = [c for c, (_, paid, _, _) in truth.items() if paid > 0]
+    assert len(sold) >= 3, f"only {len(sold)} courses sold anything"
+    assert sum(net for _, _, _, net in truth.values()) < sum(g for _, _, g, _ in truth.values())
