@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from helpers import SandboxProcess
 from helpers.meltano import MELTANO_WORKER, IsolatedMeltano, MeltanoResult, Pipeline
-from helpers.sandbox import TRUTH_STREAMS
+from helpers.sandbox import MINDZPAY_STREAMS
 from helpers.services import (
     connect_postgres,
     postgres_connection_env,
@@ -177,7 +177,7 @@ def _load_and_build(warehouse: Warehouse, workdir: Path) -> Built:
             if not last:
                 advanced.append(sandbox.advance(ADVANCE_SECONDS))
         assert result is not None
-        truth = {stream: sandbox.truth(stream) for stream in TRUTH_STREAMS}
+        truth = {stream: sandbox.truth(stream) for stream in MINDZPAY_STREAMS}
         return Built(warehouse, workdir, result, syncs, truth, sandbox.deleted(), advanced)
 
 
@@ -217,7 +217,7 @@ def test_dbt_build_runs_after_the_load_and_every_test_passes(built: Built) -> No
 STAGING_AMOUNT = {"accounts": "NULL", "invoices": "amount", "payments": "amount"}
 
 
-@pytest.mark.parametrize("stream", TRUTH_STREAMS)
+@pytest.mark.parametrize("stream", MINDZPAY_STREAMS)
 def test_staging_view_holds_each_live_truth_record_once_with_its_status_and_amount(
     built: Built, stream: str
 ) -> None:
