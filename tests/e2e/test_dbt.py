@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from helpers import SandboxProcess
 from helpers.meltano import MELTANO_WORKER, IsolatedMeltano, MeltanoResult, Pipeline
-from helpers.sandbox import TRUTH_STREAMS
+from helpers.sandbox import MINDZPAY_STREAMS, PLATFORM_STREAMS, TRUTH_STREAMS
 from helpers.services import (
     connect_postgres,
     postgres_connection_env,
@@ -55,8 +55,6 @@ IN_FLIGHT = {0, 1, 4}
 BRT = timezone(timedelta(hours=-3))
 CENT = Decimal("0.01")
 INTERVALS_PER_YEAR = {"days": 365, "weeks": 52, "months": 12, "years": 1}
-#: Platform streams the course mart reads, with truth endpoints like the MindzPay ones.
-PLATFORM_TRUTH = ("courses", "enrollments")
 
 
 # -- warehouses -----------------------------------------------------------------------------------
@@ -179,8 +177,8 @@ def _load_and_build(warehouse: Warehouse, workdir: Path) -> Built:
             if not last:
                 advanced.append(sandbox.advance(ADVANCE_SECONDS))
         assert result is not None
-        truth = {stream: sandbox.truth(stream) for stream in (*TRUTH_STREAMS, *PLATFORM_TRUTH)}
-        return Built(warehouse, workdir, result, syncs, truth, sandbox.deleted(), advanced)
+        truth = {stream: sandbox.truth(stream) for stream in TRUTH_STREAMS}
+        return Built(warehouse, workdir, result, syncs, truth, sandbox.deleted_everywhere(), advanced)
 
 
 @pytest.fixture(scope="module", params=sorted(WAREHOUSES))
@@ -219,7 +217,7 @@ def test_dbt_build_runs_after_the_load_and_every_test_passes(built: Built) -> No
 STAGING_AMOUNT = {"accounts": "NULL", "invoices": "amount", "payments": "amount"}
 
 
-@pytest.mark.parametrize("stream", TRUTH_STREAMS)
+@pytest.mark.parametrize("stream", MINDZPAY_STREAMS)
 def test_staging_view_holds_each_live_truth_record_once_with_its_status_and_amount(
     built: Built, stream: str
 ) -> None:
@@ -240,6 +238,30 @@ def test_staging_view_holds_each_live_truth_record_once_with_its_status_and_amou
     assert got == want, (
         f"{stream}: staging differs from the truth on {len(got.items() ^ want.items())} rows"
     )
+
+
+#: A column of each platform staging view compared with the truth, beside the id.
+PLATFORM_COLUMN = {
+    "users": "email",
+    "courses": "status",
+    "bundles": "name",
+    "plans": "name",
+    "enrollments": "status",
+}
+
+
+@pytest.mark.parametrize("stream", PLATFORM_STREAMS)
+def test_platform_staging_view_holds_each_live_truth_record_once(built: Built, stream: str) -> None:
+    column = PLATFORM_COLUMN[stream]
+    rows = built.rows(f"SELECT id, {column} FROM {STAGING}.stg_mindz__{stream}")  # noqa: S608
+    truth = built.truth[stream]
+    assert truth, f"truth of {stream} is empty: nothing proven"
+    assert len(rows) == len({row[0] for row in rows}), f"{stream}: a key twice in staging"
+    got = dict(rows)
+    want = {r["id"]: r[column] for r in truth}
+    deleted = {d["id"] for d in built.deleted if d["stream"] == stream}
+    assert not deleted & set(got), f"{stream}: deleted records kept: {sorted(deleted & set(got))}"
+    assert got == want, f"{stream}: staging differs from the truth on {len(got.items() ^ want.items())} rows"
 
 
 def test_status_history_of_invoices_support_deleted_is_kept_and_flagged(built: Built) -> None:
