@@ -178,7 +178,9 @@ def _load_and_build(warehouse: Warehouse, workdir: Path) -> Built:
                 advanced.append(sandbox.advance(ADVANCE_SECONDS))
         assert result is not None
         truth = {stream: sandbox.truth(stream) for stream in TRUTH_STREAMS}
-        return Built(warehouse, workdir, result, syncs, truth, sandbox.deleted_everywhere(), advanced)
+        return Built(
+            warehouse, workdir, result, syncs, truth, sandbox.deleted_everywhere(), advanced
+        )
 
 
 @pytest.fixture(scope="module", params=sorted(WAREHOUSES))
@@ -261,7 +263,9 @@ def test_platform_staging_view_holds_each_live_truth_record_once(built: Built, s
     want = {r["id"]: r[column] for r in truth}
     deleted = {d["id"] for d in built.deleted if d["stream"] == stream}
     assert not deleted & set(got), f"{stream}: deleted records kept: {sorted(deleted & set(got))}"
-    assert got == want, f"{stream}: staging differs from the truth on {len(got.items() ^ want.items())} rows"
+    assert got == want, (
+        f"{stream}: staging differs from the truth on {len(got.items() ^ want.items())} rows"
+    )
 
 
 def test_status_history_of_invoices_support_deleted_is_kept_and_flagged(built: Built) -> None:
@@ -503,7 +507,11 @@ def test_revenue_by_course_equals_the_figure_from_the_truth_and_from_the_raw_tab
         _latest_raw(built, "payments", "id, status, amount, fee"),
     )
     assert raw == truth, "the raw tables' figure differs from the truth's"
-    wrong = {c: (truth.get(c), got.get(c)) for c in truth.keys() | got.keys() if truth.get(c) != got.get(c)}
+    wrong = {
+        c: (truth.get(c), got.get(c))
+        for c in truth.keys() | got.keys()
+        if truth.get(c) != got.get(c)
+    }
     assert not wrong, f"{len(wrong)} courses (truth, mart): {list(wrong.items())[:5]}"
     # Not trivial: courses sold, and some payments of enrollments for courses were not paid.
     sold = [c for c, (_, paid, _, _) in truth.items() if paid > 0]
