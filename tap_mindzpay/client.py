@@ -178,7 +178,8 @@ class MindzPayStream(FastRecordSync, ListedStream):
                 context,
                 sweep_interval_hours=float(self.config.get("sweep_interval_hours", 24)),
                 max_concurrency=int(self.config.get("max_concurrency", 8)),
-                where=f"stream {self.name}, account {(context or {}).get('account_key')}",
+                where=f"stream {self.name}"
+                + (f", account {context['account_key']}" if context else ""),
                 log=self.logger.info,
             )
         report = self.progress(context)
