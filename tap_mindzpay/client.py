@@ -49,6 +49,7 @@ from tap_mindzpay.requester import Requester
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Mapping
+    from contextlib import AbstractContextManager
 
     import requests
     from singer_sdk.helpers.types import Context, TapState
@@ -142,7 +143,7 @@ class MindzPayStream(FastRecordSync, ListedStream):
 
     @cached_property
     def _session(self) -> requests.Session:
-        pool = int(self.services.config.get("max_concurrency", 8))
+        pool = self.prefetch_depth
         session = self.services.session(pool_connections=1, pool_maxsize=pool, max_retries=0)
         session.headers.update(request_headers(self.services.user_agent))
         return session
@@ -157,9 +158,15 @@ class MindzPayStream(FastRecordSync, ListedStream):
         """One API request through the stream's request path (``requester``)."""
         return self.requester.request_json(method, url, **kwargs)
 
+    @override
     def stop_if_asked(self) -> None:
         """Stop the run here, after a STATE safe to resume from, if a signal asked for it."""
         self.services.stop.stop_if_asked(self._write_state_now, self.logger)
+
+    @override
+    def waiting(self) -> AbstractContextManager[None]:
+        """A wait of the main thread between requests (a signal stops the run at once)."""
+        return self.services.stop.waiting(self.stop_if_asked)
 
     def _write_state_now(self) -> None:
         self.state_manager.is_flushed = False
@@ -177,7 +184,7 @@ class MindzPayStream(FastRecordSync, ListedStream):
                 self,
                 context,
                 sweep_interval_hours=float(self.config.get("sweep_interval_hours", 24)),
-                max_concurrency=int(self.config.get("max_concurrency", 8)),
+                max_concurrency=self.prefetch_depth,
                 where=f"stream {self.name}, account {(context or {}).get('account_key')}",
                 log=self.logger.info,
             )
