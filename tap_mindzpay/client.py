@@ -165,7 +165,13 @@ class MindzPayStream(FastRecordSync, ListedStream):
 
     @override
     def waiting(self) -> AbstractContextManager[None]:
-        """A wait of the main thread between requests (a signal stops the run at once)."""
+        """A wait of the main thread between requests (a signal stops the run at once).
+
+        The RECORD lines gathered so far are written first: a target is never kept waiting
+        for records while the tap waits for the API.
+        """
+        if self._fast_writer is not None:
+            self._fast_writer.flush_records()
         return self.services.stop.waiting(self.stop_if_asked)
 
     def _write_state_now(self) -> None:

@@ -191,9 +191,11 @@ PageFetch = Callable[[int], tuple[list[Any], "int | None"]]
 class PagePrefetcher:
     """Fetches the pages an ``OffsetPaginator`` will ask for next, ahead of it, in parallel.
 
-    Once a page has told ``meta.total``, up to ``depth`` pages at the offsets the paginator
-    plans (``planned_offsets``) are requested at once, each in its own daemon thread through
-    ``fetch`` (the stream's one request path, so every request is under the rate budget). The
+    Once a page has told ``meta.total``, pages at the offsets the paginator plans
+    (``planned_offsets``) are requested ahead, as many as ``ahead_now`` (up to ``depth``: more
+    while the API is what the stream waits for, fewer while the records' processing is), each
+    in its own daemon thread through ``fetch`` (the stream's one request path, so every
+    request is under the rate budget). The
     pages are taken strictly in the paginator's order and pass through its id guards exactly as
     pages fetched one by one do: a page is a snapshot of the list at its offset, and the guards
     hold for snapshots taken in any order. When the paginator asks for an offset other than the
@@ -231,6 +233,10 @@ class PagePrefetcher:
         self._stop_check = stop_check
         self._waiting = waiting
         self._ahead: deque[tuple[int, Future[tuple[list[Any], int | None]]]] = deque()
+        #: Pages kept requested ahead now: doubled (up to ``depth``) whenever the next page was
+        #: not there when wanted (the API is the bottleneck), one less when it was (the records'
+        #: processing is: more threads would only contend for the interpreter).
+        self.ahead_now = min(2, self.depth)
         self.wasted = 0
 
     def pages(self) -> Iterator[tuple[int, list[Any], int | None, int]]:
@@ -255,6 +261,10 @@ class PagePrefetcher:
         if not self._ahead:
             return self._fetch(offset)
         _, future = self._ahead.popleft()
+        if future.done():
+            self.ahead_now = max(min(2, self.depth), self.ahead_now - 1)
+        else:
+            self.ahead_now = min(self.depth, self.ahead_now * 2)
         try:
             with self._waiting():
                 return future.result()
@@ -270,7 +280,7 @@ class PagePrefetcher:
             self._drop()
         if not ahead:
             ahead.append((offset, self._submit(offset)))
-        wanted = self.depth - len(ahead)
+        wanted = self.ahead_now - len(ahead)
         if wanted > 0:
             for planned in self.paginator.planned_offsets(total, ahead[-1][0], wanted):
                 ahead.append((planned, self._submit(planned)))
