@@ -2,8 +2,8 @@
 
 * ``url_base``, ``authenticator``, ``requests_session``: the run's ``services``;
 * ``request_records``: id-guarded offset paging (``paging``) ascending by id, from the
-  partition's bookmark at the offset hint kept in the same partition state, every request
-  through the stream's ``requester``;
+  partition's bookmark at the offset hint kept in the same partition state, pages fetched ahead
+  (``max_concurrency``), every request through the stream's ``requester``;
 * ``get_records``: the new records, then the change-capture phases (``capture.partition``);
 * ``post_process``: record shaping (``conform``);
 * ``_sync_records``: the fast record path (``fastpath``) where the SDK's record steps are the

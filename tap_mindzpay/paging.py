@@ -1,4 +1,4 @@
-"""OffsetPaginator: offset paging over an id-ascending list, guarded by ids.
+"""OffsetPaginator: offset paging over an id-ascending list, guarded by ids, fetched ahead.
 
 MindzPay lists page by ``limit``/``offset`` and have no id filter. Offsets shift when records
 are deleted or inserted while a client pages, so the offset alone can skip or repeat records.
@@ -16,6 +16,9 @@ Paging stops on a short or empty (anchored) page, or when ``offset + len(page)``
 ``meta.total``. A loop guard stops a paginator that makes no progress for far more pages than
 the list holds. With ``page_size`` 1 there is no room for an overlap, so shifts go unseen:
 use a larger page.
+
+``PagePrefetcher`` fetches the pages the paginator will ask for next ahead of it, in parallel,
+and hands them to it in its order: latency is hidden, the guards are untouched.
 
 The list envelope (``list_page``) and the list query (``list_params``) are read and written here
 for every list request: the streams' and the connection check's.
