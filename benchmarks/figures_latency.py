@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--far-hours", type=float, default=2.0, help="(C): simulated hours between the syncs")
     add("--paging-accounts", type=int, default=4, help="(D): accounts")
     add("--paging-invoices", type=int, default=10_000, help="(D): invoices per account")
+    add("--paging-repeats", type=int, default=2, help="(D): tap runs, the fastest counts")
     add(
         "--far-serial-sample", type=int, default=40, help="(C), (D): serial requests timed per kind"
     )
@@ -49,6 +50,7 @@ def quick(args: argparse.Namespace) -> None:
     """Small worlds for a smoke run."""
     args.undeclared_invoices, args.undeclared_repeats = 5_000, 1
     args.far_invoices, args.paging_invoices, args.far_serial_sample = 2_000, 1_000, 10
+    args.paging_repeats = 1
 
 
 def measure(
@@ -263,16 +265,19 @@ def full_far(bench: Bench, args: argparse.Namespace) -> Row:
         settled = sandbox.admin("POST", "/_sandbox/settle")["settled"]
         records = bench.record_count(sandbox)
         _latency(sandbox, latency)
-        sandbox.reset_stats()
-        tap = bench.run_tap("far-paging", sandbox)
-        stats = sandbox.stats()
-        _check_only_paged(stats, records, "tap")
+        runs = []
+        for attempt in range(args.paging_repeats):
+            sandbox.reset_stats()
+            runs.append(bench.run_tap(f"far-paging-{attempt}", sandbox).seconds)
+            stats = sandbox.stats()
+            _check_only_paged(stats, records, "tap")
         serial, how = serial_seconds(sandbox, stats, args.far_serial_sample)
-    ratio = serial / tap.seconds
+    tap_seconds = min(runs)
+    ratio = serial / tap_seconds
     return Row(
         f"(D) serial / tap time, full sync of {accounts} accounts, {latency} ms",
         ">= 6",
-        f"{serial:,.1f}s / {tap.seconds:,.1f}s for {total_requests(stats):,} requests",
+        f"{serial:,.1f}s / {tap_seconds:,.1f}s for {total_requests(stats):,} requests",
         ratio,
         ratio >= 6,
         [
@@ -280,7 +285,8 @@ def full_far(bench: Bench, args: argparse.Namespace) -> Row:
                 f"{accounts} accounts x {invoices:,} invoices: {records:,} records of the four "
                 f"data streams; nothing in flight (POST /_sandbox/settle settled {settled}), so "
                 f"the sync only pages; {latency} ms on every API request; tap process wall "
-                "time, start-up included, default settings"
+                f"time, start-up included, default settings, best of {len(runs)} "
+                f"({', '.join(f'{seconds:.1f}s' for seconds in runs)})"
             ),
             how,
         ],
