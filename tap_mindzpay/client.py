@@ -195,13 +195,19 @@ class MindzPayStream(FastRecordSync, ListedStream):
                 log=self.logger.info,
             )
         report = self.progress(context)
-        for record in records:
-            self._written = False
-            yield record
-            # The SDK asks for the next record once this one is written (``post_process``
-            # said it would be), so a stopped run's summary matches what reached the target.
-            if self._written:
-                report.new += 1
+        try:
+            for record in records:
+                self._written = False
+                yield record
+                # The SDK asks for the next record once this one is written (``post_process``
+                # said it would be), so a stopped run's summary matches what reached the target.
+                if self._written:
+                    report.new += 1
+        except SystemExit:
+            # A worker thread (refresh, page ahead) stopped by a signal: every record yielded
+            # so far is written, so stop here in the main thread, after a STATE.
+            self.stop_if_asked()
+            raise
 
     @override
     def post_process(

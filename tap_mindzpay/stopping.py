@@ -36,6 +36,7 @@ class StopControl:
         self.signal: int | None = None
         self._waiter: Callable[[], None] | None = None
         self._worker_stop_logged = False
+        self._signalled = threading.Event()
 
     def install(self) -> None:
         """Handle SIGTERM and SIGINT with ``handle`` (only the main thread may)."""
@@ -54,6 +55,7 @@ class StopControl:
             )
             sys.exit(128 + signum)
         self.signal = signum
+        self._signalled.set()  # wakes every thread sleeping in ``sleep``
         self.logger.warning(
             "Signal %d: stopping before the next API request, after writing a final STATE "
             "(a second signal stops at once).",
@@ -109,3 +111,11 @@ class StopControl:
             yield
         finally:
             self._waiter = None
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` (a backoff), or less: a stop signal wakes every thread at once.
+
+        The caller checks ``stop_if_asked`` next; in a worker thread that ends it at once
+        instead of after its backoff.
+        """
+        self._signalled.wait(seconds)

@@ -3,6 +3,7 @@ and a stop signal stops the taking thread before the next page."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from contextlib import contextmanager, nullcontext
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tap_mindzpay.paging import OffsetPaginator, PagePrefetcher
+from tap_mindzpay.stopping import StopControl
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -214,3 +216,22 @@ def test_planned_offsets_are_the_serial_requests_and_stop_at_total():
     assert paginator.planned_offsets(37, 0, 10) == [9, 18, 27]
     assert paginator.planned_offsets(40, 0, 2) == [9, 18]
     assert OffsetPaginator(1).planned_offsets(3, 0, 5) == [1, 2]
+
+
+def test_a_stop_signal_wakes_a_worker_thread_sleeping_before_a_retry():
+    stop = StopControl(logging.getLogger("test"))
+    woke: list[float] = []
+
+    def backoff() -> None:
+        started = time.monotonic()
+        stop.sleep(30)
+        woke.append(time.monotonic() - started)
+
+    worker = threading.Thread(target=backoff)
+    worker.start()
+    time.sleep(0.05)
+    stop.handle(15, None)
+    worker.join(5)
+    assert woke, "the worker still sleeps"
+    assert woke[0] < 5
+    assert stop.signal == 15
