@@ -72,8 +72,10 @@ class StopControl:
         before a retry or for a token (``waiting``): at those points nothing is half done. In
         the main thread every record yielded so far has been written and counted in the
         bookmark and the capture state, so a STATE written now (``write_state``) is safe to
-        resume from. A refresh worker thread only raises; the main thread then exits without
-        a new STATE, and the last one written (at a capture checkpoint) is safe.
+        resume from. A worker thread (a refresh, a page fetched ahead) only raises; the main
+        thread, given that exit, stops itself here the same way (``MindzPayStream.get_records``:
+        every record yielded so far is written). A worker sleeping before a retry is woken by
+        the signal (``sleep``), so no thread sleeps out its backoff.
 
         Raises:
             SystemExit: With 128 + the signal number, as a process killed by it would.
