@@ -15,7 +15,6 @@ signal end the run at a safe point (``stopping``).
 
 from __future__ import annotations
 
-import time
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -162,7 +161,7 @@ class Requester:
             )
             report.retry()
             with stop.waiting(self.stop_if_asked):
-                time.sleep(wait)
+                stop.sleep(wait)
 
     def _outcome(
         self,

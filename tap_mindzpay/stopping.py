@@ -36,6 +36,7 @@ class StopControl:
         self.signal: int | None = None
         self._waiter: Callable[[], None] | None = None
         self._worker_stop_logged = False
+        self._signalled = threading.Event()
 
     def install(self) -> None:
         """Handle SIGTERM and SIGINT with ``handle`` (only the main thread may)."""
@@ -54,6 +55,7 @@ class StopControl:
             )
             sys.exit(128 + signum)
         self.signal = signum
+        self._signalled.set()  # wakes every thread sleeping in ``sleep``
         self.logger.warning(
             "Signal %d: stopping before the next API request, after writing a final STATE "
             "(a second signal stops at once).",
@@ -70,8 +72,10 @@ class StopControl:
         before a retry or for a token (``waiting``): at those points nothing is half done. In
         the main thread every record yielded so far has been written and counted in the
         bookmark and the capture state, so a STATE written now (``write_state``) is safe to
-        resume from. A refresh worker thread only raises; the main thread then exits without
-        a new STATE, and the last one written (at a capture checkpoint) is safe.
+        resume from. A worker thread (a refresh, a page fetched ahead) only raises; the main
+        thread, given that exit, stops itself here the same way (``MindzPayStream.get_records``:
+        every record yielded so far is written). A worker sleeping before a retry is woken by
+        the signal (``sleep``), so no thread sleeps out its backoff.
 
         Raises:
             SystemExit: With 128 + the signal number, as a process killed by it would.
@@ -109,3 +113,11 @@ class StopControl:
             yield
         finally:
             self._waiter = None
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` (a backoff), or less: a stop signal wakes every thread at once.
+
+        The caller checks ``stop_if_asked`` next; in a worker thread that ends it at once
+        instead of after its backoff.
+        """
+        self._signalled.wait(seconds)
