@@ -5,6 +5,7 @@
 #   make test   install + lint + workflow validation + the whole pytest suite
 #   make lint   ruff check, ruff format --check, mypy strict
 #   make bench  benchmarks/run.py
+#   make dagster  dagster dev on orchestrate/definitions.py (UI, schedules, run queue; docs/scaling.md)
 #   make clean  remove outputs, Meltano plugins and state, caches (keeps .venv; see distclean)
 
 SHELL := /bin/bash
@@ -20,7 +21,7 @@ MELTANO := $(BIN)/meltano
 # Plugins are reinstalled when their definitions or the tap's dependencies change.
 MELTANO_STAMP := .meltano/.installed
 
-.PHONY: help install meltano-install demo test lint workflows pytest bench clean distclean
+.PHONY: help install meltano-install demo test lint workflows pytest bench dagster clean distclean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -75,6 +76,11 @@ test: install lint workflows pytest
 
 bench: meltano-install
 	$(BIN)/python benchmarks/run.py
+
+# The shard jobs run `meltano run` in the prod environment unless MELTANO_ENVIRONMENT says otherwise.
+dagster: meltano-install
+	DAGSTER_HOME=$(CURDIR)/orchestrate MELTANO_ENVIRONMENT=$${MELTANO_ENVIRONMENT:-prod} \
+	  $(BIN)/dagster dev -m orchestrate.definitions
 
 clean:
 	rm -rf output .meltano dist build .pytest_cache .mypy_cache .ruff_cache .bench

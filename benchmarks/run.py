@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import figures
+import figures_latency
 import machine
 import report
 from bench import PROJECT_ROOT, Bench, Row
@@ -25,12 +26,14 @@ from bench import PROJECT_ROOT, Bench, Row
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+ALL_FIGURES = ",".join(["1", "2", "3", "4", "5", "6", *figures_latency.FIGURES])
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The bench's knobs; the defaults are what BENCHMARKS.md reports."""
     parser = argparse.ArgumentParser(description="tap-mindzpay benchmarks")
     add = parser.add_argument
-    add("--only", default="1,2,3,4,5,6", help="comma-separated figure numbers")
+    add("--only", default=ALL_FIGURES, help="comma-separated figure numbers")
     add("--quick", action="store_true", help="small worlds, one repeat; does not write the page")
     add("--invoices", type=int, default=100_000, help="(1) and (4): invoices of the one account")
     add("--large-invoices", type=int, default=1_000_000, help="(4): the large run")
@@ -45,11 +48,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--incremental-invoices", type=int, default=100_000, help="(5): invoices")
     add("--changed-share", type=float, default=0.01, help="(5): share changed between syncs")
     add("--output", default=str(PROJECT_ROOT / "BENCHMARKS.md"))
+    figures_latency.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.invoices, args.large_invoices, args.repeats = 5_000, 20_000, 1
         args.rate_seconds, args.incremental_invoices = 3, 5_000
         args.serial_sample, args.in_flight, args.latency_invoices = 50, 300, 1_000
+        figures_latency.quick(args)
     return args
 
 
@@ -110,6 +115,7 @@ def measure(args: argparse.Namespace, bench: Bench, only: set[str]) -> list[Row]
     later = {"5": incremental_cost, "6": fast_record_path}
     for figure in sorted(only & later.keys()):
         done(later[figure](args, bench))
+    rows.extend(figures_latency.measure(args, bench, only, attempt))
     return rows
 
 
@@ -169,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{row.figure}:")
             print("\n".join(f"  {line}" for line in row.details))
     print(f"\n{len(rows)} rows in {seconds / 60:.1f} minutes")
-    if not args.quick and only == {"1", "2", "3", "4", "5", "6"}:
+    if not args.quick and only == set(ALL_FIGURES.split(",")):
         command = " ".join(["benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])])
         settings = {
             key: value

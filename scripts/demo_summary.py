@@ -3,9 +3,9 @@
 Starts the sandbox on the demo's SQLite world (frozen, so it does not move), reads
 `GET /_sandbox/truth/{stream}`, counts the live rows of each DuckDB table and prints one line per
 table. Counts from the previous run are kept in `output/demo_counts.json`, so a second run shows
-what it added and rewrote. Then a few lines of the dbt marts (`mart_invoice_status`,
-`mart_subscription_mrr`). Exits 1 when a table's live rows differ from the truth or the marts are
-missing.
+what it added and rewrote. Then a few lines of the dbt marts (`mart_revenue_by_course`,
+`mart_invoice_status`, `mart_subscription_mrr`). Exits 1 when a table's live rows differ from the
+truth or the marts are missing.
 """
 
 from __future__ import annotations
@@ -24,7 +24,17 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 # Streams with a truth endpoint; invoice_status_changes is an observation log, counted only.
-TRUTH_STREAMS = ("accounts", "invoices", "payments", "subscriptions")
+TRUTH_STREAMS = (
+    "accounts",
+    "invoices",
+    "payments",
+    "subscriptions",
+    "users",
+    "courses",
+    "bundles",
+    "plans",
+    "enrollments",
+)
 LOG_STREAMS: tuple[str, ...] = ("invoice_status_changes",)
 TIMEOUT = 30
 
@@ -109,7 +119,7 @@ def written_since(path: Path, schema: str, table: str, since: str | None) -> int
     return int(row[0]) if row else 0
 
 
-MART_TABLES = ("mart_invoice_status", "mart_subscription_mrr")
+MART_TABLES = ("mart_revenue_by_course", "mart_invoice_status", "mart_subscription_mrr")
 
 
 def print_marts(path: Path, schema: str) -> bool:
@@ -128,6 +138,15 @@ def print_marts(path: Path, schema: str) -> bool:
             print(f"dbt marts missing in schema {schema}: {missing}", file=sys.stderr)
             return False
         prefix = f'"{catalog}"."{schema}"'
+        print("mart_revenue_by_course: the five courses with the most gross revenue")
+        print(f"  {'course':40} {'paid':>6} {'gross BRL':>14} {'net BRL':>14}")
+        by_course = (
+            "SELECT course_name, paid_payments, gross_revenue, net_revenue "  # noqa: S608 - fixed names
+            f"FROM {prefix}.mart_revenue_by_course "
+            "ORDER BY gross_revenue DESC, course_id LIMIT 5"
+        )
+        for name, paid, gross, net in con.execute(by_course).fetchall():
+            print(f"  {name[:40]:40} {paid:>6} {gross:>14,.2f} {net:>14,.2f}")
         print("mart_invoice_status: invoices by current status, time in flight (0, 1, 4)")
         print(f"  {'status':34} {'invoices':>9} {'avg hours':>10} {'max hours':>10}")
         by_status = (

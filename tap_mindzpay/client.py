@@ -2,8 +2,8 @@
 
 * ``url_base``, ``authenticator``, ``requests_session``: the run's ``services``;
 * ``request_records``: id-guarded offset paging (``paging``) ascending by id, from the
-  partition's bookmark at the offset hint kept in the same partition state, every request
-  through the stream's ``requester``;
+  partition's bookmark at the offset hint kept in the same partition state, pages fetched ahead
+  (``max_concurrency``), every request through the stream's ``requester``;
 * ``get_records``: the new records, then the change-capture phases (``capture.partition``);
 * ``post_process``: record shaping (``conform``);
 * ``_sync_records``: the fast record path (``fastpath``) where the SDK's record steps are the
@@ -49,6 +49,7 @@ from tap_mindzpay.requester import Requester
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Mapping
+    from contextlib import AbstractContextManager
 
     import requests
     from singer_sdk.helpers.types import Context, TapState
@@ -142,7 +143,7 @@ class MindzPayStream(FastRecordSync, ListedStream):
 
     @cached_property
     def _session(self) -> requests.Session:
-        pool = int(self.services.config.get("max_concurrency", 8))
+        pool = self.prefetch_depth
         session = self.services.session(pool_connections=1, pool_maxsize=pool, max_retries=0)
         session.headers.update(request_headers(self.services.user_agent))
         return session
@@ -157,9 +158,21 @@ class MindzPayStream(FastRecordSync, ListedStream):
         """One API request through the stream's request path (``requester``)."""
         return self.requester.request_json(method, url, **kwargs)
 
+    @override
     def stop_if_asked(self) -> None:
         """Stop the run here, after a STATE safe to resume from, if a signal asked for it."""
         self.services.stop.stop_if_asked(self._write_state_now, self.logger)
+
+    @override
+    def waiting(self) -> AbstractContextManager[None]:
+        """A wait of the main thread between requests (a signal stops the run at once).
+
+        The RECORD lines gathered so far are written first: a target is never kept waiting
+        for records while the tap waits for the API.
+        """
+        if self._fast_writer is not None:
+            self._fast_writer.flush_records()
+        return self.services.stop.waiting(self.stop_if_asked)
 
     def _write_state_now(self) -> None:
         self.state_manager.is_flushed = False
@@ -177,18 +190,25 @@ class MindzPayStream(FastRecordSync, ListedStream):
                 self,
                 context,
                 sweep_interval_hours=float(self.config.get("sweep_interval_hours", 24)),
-                max_concurrency=int(self.config.get("max_concurrency", 8)),
-                where=f"stream {self.name}, account {(context or {}).get('account_key')}",
+                max_concurrency=self.prefetch_depth,
+                where=f"stream {self.name}"
+                + (f", account {context['account_key']}" if context else ""),
                 log=self.logger.info,
             )
         report = self.progress(context)
-        for record in records:
-            self._written = False
-            yield record
-            # The SDK asks for the next record once this one is written (``post_process``
-            # said it would be), so a stopped run's summary matches what reached the target.
-            if self._written:
-                report.new += 1
+        try:
+            for record in records:
+                self._written = False
+                yield record
+                # The SDK asks for the next record once this one is written (``post_process``
+                # said it would be), so a stopped run's summary matches what reached the target.
+                if self._written:
+                    report.new += 1
+        except SystemExit:
+            # A worker thread (refresh, page ahead) stopped by a signal: every record yielded
+            # so far is written, so stop here in the main thread, after a STATE.
+            self.stop_if_asked()
+            raise
 
     @override
     def post_process(

@@ -10,9 +10,10 @@
 * Performance lever: the SDK's type conformance walks every property of every record and costs
   about a third of a full sync's CPU. For a flat schema it can change only three things in
   records decoded from JSON: properties missing from the schema (dropped, with one warning per
-  new set of names), booleans (``v != 0``) and non-finite numbers (null). With ``conform`` the
-  shaper does exactly those and the stream switches the SDK's pass off
-  (``MindzPayStream.fast_conformance``); a schema with nested objects or arrays keeps it.
+  new set of names; which names is one lookup per record, by its key tuple), booleans
+  (``v != 0``) and non-finite numbers (null). With ``conform`` the shaper does exactly those
+  and the stream switches the SDK's pass off (``MindzPayStream.fast_conformance``); a schema
+  with nested objects or arrays keeps it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 BOOLEAN_TYPES = ({"boolean"}, {"boolean", "null"})
+#: Key tuples whose undeclared properties are remembered (records of a stream share a few).
+KEY_SETS_KEPT = 256
 
 
 def json_types(prop: Mapping[str, Any]) -> set[str]:
@@ -78,6 +81,7 @@ class RecordShaper:
             name for name, prop in properties.items() if json_types(prop) in BOOLEAN_TYPES
         )
         self._unknown_seen: set[frozenset[str]] = set()
+        self._drop_by_keys: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._has_deletion_marker = DELETED_AT in properties
         self._has_status_label = "status_label" in properties
         #: No nested objects or arrays: the shaper can stand in for the SDK's conformance.
@@ -125,21 +129,36 @@ class RecordShaper:
         return True
 
     def _conform_names_and_booleans(self, row: dict[str, Any]) -> None:
-        if not row.keys() <= self._known_properties:
-            unknown = frozenset(row.keys() - self._known_properties)
-            for name in unknown:
-                del row[name]
-            if unknown not in self._unknown_seen:
-                self._unknown_seen.add(unknown)
-                self.logger.warning(
-                    "Properties %s were present in the '%s' stream but not found in the "
-                    "schema; dropped (further records with them are dropped silently)",
-                    sorted(unknown),
-                    self.stream,
-                )
+        keys = tuple(row)
+        drop = self._drop_by_keys.get(keys)
+        if drop is None:
+            drop = self._undeclared(keys)
+        for name in drop:
+            del row[name]
         for name in self._boolean_properties:
             if name in row and row[name] is not None:
                 row[name] = row[name] != 0
+
+    def _undeclared(self, keys: tuple[str, ...]) -> tuple[str, ...]:
+        """The properties of a record with ``keys`` the schema does not declare.
+
+        Records of one stream come with the same keys in the same order, so the answer is
+        kept per key tuple (up to ``KEY_SETS_KEPT`` of them): a record then costs one lookup.
+        A new set of undeclared names is warned about once.
+        """
+        drop = tuple(name for name in keys if name not in self._known_properties)
+        if len(self._drop_by_keys) < KEY_SETS_KEPT:
+            self._drop_by_keys[keys] = drop
+        unknown = frozenset(drop)
+        if unknown and unknown not in self._unknown_seen:
+            self._unknown_seen.add(unknown)
+            self.logger.warning(
+                "Properties %s were present in the '%s' stream but not found in the "
+                "schema; dropped (further records with them are dropped silently)",
+                sorted(unknown),
+                self.stream,
+            )
+        return drop
 
     def before_start_date(self, row: Mapping[str, Any]) -> bool:
         """Whether a per-account record was created before ``start_date`` (not to be emitted).

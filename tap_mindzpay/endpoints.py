@@ -17,6 +17,12 @@ ACCOUNTS_PATH: Final = "/mindzpay/accounts"
 INVOICES_PATH: Final = "/mindzpay/accounts/{account_key}/invoices"
 PAYMENTS_PATH: Final = "/mindzpay/accounts/{account_key}/payments"
 SUBSCRIPTIONS_PATH: Final = "/mindzpay/accounts/{account_id}/subscriptions"
+#: The Mindz platform resources MindzPay records point to: platform-wide, no account in the path.
+USERS_PATH: Final = "/users"
+COURSES_PATH: Final = "/courses"
+BUNDLES_PATH: Final = "/bundles"
+PLANS_PATH: Final = "/plans"
+ENROLLMENTS_PATH: Final = "/enrollments"
 #: Relative to a list path: fetch one record, and bring an invoice up to date.
 GET_ONE_SUFFIX: Final = "/{id}"
 INVOICE_REFRESH_SUFFIX: Final = "/{id}/refresh"
@@ -27,6 +33,9 @@ PARAM_OFFSET: Final = "offset"
 PARAM_SORT_BY: Final = "sort_by"
 PARAM_SORT_DIRECTION: Final = "sort_direction"
 SORT_ASCENDING: Final = "asc"
+SORT_DESCENDING: Final = "desc"
+#: The platform lists' sort by last change (the MindzPay lists have none).
+SORT_UPDATED_AT: Final = "updated_at"
 MAX_PAGE_SIZE: Final = 100
 
 #: List envelope: ``{"data": [...], "meta": {"total": N, "limit": L, "offset": O}}``.

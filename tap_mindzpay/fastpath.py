@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from singer_sdk.singerlib.encoding.simple import Message
 
 _NEWLINE = b"\n"
+#: Bytes one write to a pipe delivers whole (POSIX ``PIPE_BUF`` on Linux).
+PIPE_BUF = 4096
 #: The SDK's bookmark keys in a partition state (``singer_sdk.helpers._state``).
 REPLICATION_KEY = "replication_key"
 REPLICATION_KEY_VALUE = "replication_key_value"
@@ -57,14 +59,21 @@ class RecordWriter(MsgSpecWriter):
     """The SDK's msgspec writer, plus ``write_record`` for the fast record path.
 
     Every other message (SCHEMA, STATE, RECORDs of the SDK's path) goes through
-    ``MsgSpecWriter.write_message`` unchanged, and each line is written and flushed at once, as
-    the SDK does, so the order of lines and what a target has seen at any STATE are the SDK's.
+    ``MsgSpecWriter.write_message`` unchanged, written and flushed at once as the SDK does.
+    Fast-path RECORD lines are gathered and written in whole lines, at most ``PIPE_BUF`` bytes
+    per write (one write to a pipe of that size is atomic: a killed tap never leaves half a
+    line), and always before any other message and before the stream waits for the API
+    (``flush_records``). So the order of lines and what a target has seen at any STATE are the
+    SDK's; a tap killed with SIGKILL loses at most lines after the last STATE, which a run
+    resumed from that STATE reads again. One write per few records instead of one per record
+    also spares the threads that fetch pages ahead a GIL hand-over at every line.
     """
 
     def __init__(self) -> None:
         """Create the writer with its reusable encoding buffer."""
         super().__init__()
         self._line = bytearray(512)
+        self._pending = bytearray()
         self._messages: dict[tuple[str, int | None], dict[str, Any]] = {}
 
     @override
@@ -98,8 +107,26 @@ class RecordWriter(MsgSpecWriter):
         line = self._line
         encoder.encode_into(message, line)
         line.extend(_NEWLINE)
-        sys.stdout.buffer.write(line)
-        sys.stdout.flush()
+        pending = self._pending
+        if len(pending) + len(line) > PIPE_BUF:
+            self.flush_records()
+        if len(line) > PIPE_BUF:
+            sys.stdout.buffer.write(line)
+            sys.stdout.flush()
+        else:
+            pending.extend(line)
+
+    def flush_records(self) -> None:
+        """Write the gathered RECORD lines now (one write of whole lines)."""
+        if self._pending:
+            sys.stdout.buffer.write(self._pending)
+            sys.stdout.flush()
+            self._pending.clear()
+
+    @override
+    def write_message(self, message: Message) -> None:
+        self.flush_records()
+        super().write_message(message)
 
 
 class PartitionCounts(Protocol):
@@ -229,6 +256,7 @@ class FastRecordSync(Stream):
                     yield record
                 record_index += 1
         finally:
+            writer.flush_records()
             if counted:
                 record_counter.increment(counted)
         return record_index

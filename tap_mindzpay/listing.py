@@ -16,10 +16,12 @@ from typing_extensions import override
 
 from tap_mindzpay import endpoints
 from tap_mindzpay.errors import MalformedRecordError, MindzPayAPIError
-from tap_mindzpay.paging import OffsetPaginator, list_page, list_params
+from tap_mindzpay.paging import OffsetPaginator, PagePrefetcher, list_page, list_params
+from tap_mindzpay.settings import DEFAULT_MAX_CONCURRENCY
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+    from contextlib import AbstractContextManager
 
     from singer_sdk.helpers.types import Context
 
@@ -86,20 +88,42 @@ class ListedStream(RESTStream[int]):
             raise MindzPayAPIError(msg)
         return page
 
+    def stop_if_asked(self) -> None:
+        """Stop the run here, after a STATE safe to resume from, if a signal asked for it."""
+        raise NotImplementedError
+
+    def waiting(self) -> AbstractContextManager[None]:
+        """A wait of the main thread between requests (a signal stops the run at once)."""
+        raise NotImplementedError
+
+    @property
+    def prefetch_depth(self) -> int:
+        """List pages requested at once (setting ``max_concurrency``)."""
+        return int(self.config.get("max_concurrency", DEFAULT_MAX_CONCURRENCY))
+
     def _pages(
         self, context: Context | None, paginator: OffsetPaginator, phase: str
     ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-        """``(offset, records to emit)`` of each list page, ascending by id."""
+        """``(offset, records to emit)`` of each list page, ascending by id, fetched ahead."""
         url = self.get_url(context)
         report = self.progress(context)
-        while not paginator.finished:
-            offset = paginator.current_value
+
+        def fetch(offset: int) -> tuple[list[dict[str, Any]], int | None]:
             params = self.get_url_params(context, offset)
-            records, total = self.parse_page(
+            return self.parse_page(
                 self.request_json("GET", url, params=params, context=context), url
             )
+
+        prefetcher = PagePrefetcher(
+            paginator,
+            fetch,
+            self._record_id,
+            depth=self.prefetch_depth,
+            stop_check=self.stop_if_asked,
+            waiting=self.waiting,
+        )
+        for offset, records, total, start in prefetcher.pages():
             report.listed(offset, len(records), total, phase=phase)
-            start = paginator.advance([self._record_id(record) for record in records], total)
             yield offset, records[start:]
 
     @override

@@ -1,4 +1,4 @@
-"""OffsetPaginator: offset paging over an id-ascending list, guarded by ids.
+"""OffsetPaginator: offset paging over an id-ascending list, guarded by ids, fetched ahead.
 
 MindzPay lists page by ``limit``/``offset`` and have no id filter. Offsets shift when records
 are deleted or inserted while a client pages, so the offset alone can skip or repeat records.
@@ -17,18 +17,26 @@ Paging stops on a short or empty (anchored) page, or when ``offset + len(page)``
 the list holds. With ``page_size`` 1 there is no room for an overlap, so shifts go unseen:
 use a larger page.
 
+``PagePrefetcher`` fetches the pages the paginator will ask for next ahead of it, in parallel,
+and hands them to it in its order: latency is hidden, the guards are untouched.
+
 The list envelope (``list_page``) and the list query (``list_params``) are read and written here
 for every list request: the streams' and the connection check's.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from tap_mindzpay import endpoints
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
+    from contextlib import AbstractContextManager
 
 
 def list_params(page_size: int, offset: int, sort_by: str = "id") -> dict[str, Any]:
@@ -162,3 +170,141 @@ class OffsetPaginator:
                 "the list keeps shifting or the API ignores offset"
             )
             raise PaginationError(msg)
+
+    def planned_offsets(self, total: int, after: int, count: int) -> list[int]:
+        """The next ``count`` offsets past ``after`` this paginator asks for if nothing shifts.
+
+        Every page is then full and anchored, so each request follows the previous one by
+        ``page_size`` minus the overlap, and one is made only while the previous page ends
+        before ``total``.
+        """
+        step = self.page_size - self._overlap
+        offsets: list[int] = []
+        offset = after + step
+        while len(offsets) < count and offset + self._overlap < total:
+            offsets.append(offset)
+            offset += step
+        return offsets
+
+
+#: The records and ``meta.total`` of the list page at one offset.
+PageFetch = Callable[[int], tuple[list[Any], "int | None"]]
+
+
+class PagePrefetcher:
+    """Fetches the pages an ``OffsetPaginator`` will ask for next, ahead of it, in parallel.
+
+    Once a page has told ``meta.total``, pages at the offsets the paginator plans
+    (``planned_offsets``) are requested ahead, as many as ``ahead_now`` (up to ``depth``: more
+    while the API is what the stream waits for, fewer while the records' processing is), each
+    in its own daemon thread through ``fetch`` (the stream's one request path, so every
+    request is under the rate budget). The
+    pages are taken strictly in the paginator's order and pass through its id guards exactly as
+    pages fetched one by one do: a page is a snapshot of the list at its offset, and the guards
+    hold for snapshots taken in any order. When the paginator asks for an offset other than the
+    next prefetched one (a shift made it back off, or the list ended early), every prefetched
+    page is dropped (``wasted`` counts them) and planning starts again from that offset.
+
+    ``depth`` 1 fetches every page in the calling thread, one at a time.
+
+    Args:
+        paginator: Plans the offsets and picks the records to emit.
+        fetch: Records and ``meta.total`` of the page at an offset.
+        record_id: The id of a record (raises on a record without one).
+        depth: Pages requested at once (setting ``max_concurrency``).
+        stop_check: Called in the calling thread before each page is taken: stops the run
+            there if a signal asked for it.
+        waiting: A context in which the calling thread waits for a page (a signal then stops
+            the run at once; ``StopControl.waiting``).
+    """
+
+    def __init__(  # noqa: PLR0913 - explicit parts, no stream reached into
+        self,
+        paginator: OffsetPaginator,
+        fetch: PageFetch,
+        record_id: Callable[[Any], int],
+        *,
+        depth: int,
+        stop_check: Callable[[], None],
+        waiting: Callable[[], AbstractContextManager[None]],
+    ) -> None:
+        """Keep the parts; nothing is requested until ``pages`` is iterated."""
+        self.paginator = paginator
+        self._fetch = fetch
+        self._record_id = record_id
+        self.depth = max(1, depth)
+        self._stop_check = stop_check
+        self._waiting = waiting
+        self._ahead: deque[tuple[int, Future[tuple[list[Any], int | None]]]] = deque()
+        #: Pages kept requested ahead now: doubled (up to ``depth``) whenever the next page was
+        #: not there when wanted (the API is the bottleneck), one less when it was (the records'
+        #: processing is: more threads would only contend for the interpreter).
+        self.ahead_now = min(2, self.depth)
+        self.wasted = 0
+
+    def pages(self) -> Iterator[tuple[int, list[Any], int | None, int]]:
+        """``(offset, records, meta.total, index of the first record to emit)`` of each page."""
+        paginator = self.paginator
+        try:
+            while not paginator.finished:
+                self._stop_check()
+                offset = paginator.current_value
+                if self._ahead and self._ahead[0][0] != offset:
+                    self._drop()
+                records, total = self._take(offset)
+                start = paginator.advance([self._record_id(r) for r in records], total)
+                if self.depth > 1 and total is not None and not paginator.finished:
+                    self._plan(paginator.current_value, total)
+                yield offset, records, total, start
+        finally:
+            self._drop()
+
+    def _take(self, offset: int) -> tuple[list[Any], int | None]:
+        """The page at ``offset``: prefetched, or requested now in this thread."""
+        if not self._ahead:
+            return self._fetch(offset)
+        _, future = self._ahead.popleft()
+        if future.done():
+            self.ahead_now = max(min(2, self.depth), self.ahead_now - 1)
+        else:
+            self.ahead_now = min(self.depth, self.ahead_now * 2)
+        try:
+            with self._waiting():
+                return future.result()
+        except BaseException:
+            # A worker stopped by a signal: stop here, in this thread, after a STATE.
+            self._stop_check()
+            raise
+
+    def _plan(self, offset: int, total: int) -> None:
+        """Request the pages from ``offset`` on that are not requested yet, up to ``depth``."""
+        ahead = self._ahead
+        if ahead and ahead[0][0] != offset:
+            self._drop()
+        if not ahead:
+            ahead.append((offset, self._submit(offset)))
+        wanted = self.ahead_now - len(ahead)
+        if wanted > 0:
+            for planned in self.paginator.planned_offsets(total, ahead[-1][0], wanted):
+                ahead.append((planned, self._submit(planned)))
+
+    def _submit(self, offset: int) -> Future[tuple[list[Any], int | None]]:
+        future: Future[tuple[list[Any], int | None]] = Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(self._fetch(offset))
+            except BaseException as error:  # noqa: BLE001 - handed to the taking thread
+                future.set_exception(error)
+
+        # Daemon: a run stopped by a signal exits without waiting for a page it will not use.
+        threading.Thread(target=run, name=f"page-{offset}", daemon=True).start()
+        return future
+
+    def _drop(self) -> None:
+        while self._ahead:
+            _, future = self._ahead.popleft()
+            future.cancel()
+            self.wasted += 1

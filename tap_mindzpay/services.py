@@ -154,7 +154,7 @@ class RunServices:
     @cached_property
     def rate_budget(self) -> RateBudget:
         """The one rate budget of the run, shared by every stream and thread."""
-        return RateBudget(sleep=self.stop.sleep)
+        return RateBudget(sleep=self.stop.budget_sleep)
 
     @cached_property
     def run_report(self) -> RunReport:

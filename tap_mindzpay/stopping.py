@@ -76,8 +76,10 @@ class StopControl:
         before a retry or for a token (``waiting``): at those points nothing is half done. In
         the main thread every record yielded so far has been written and counted in the
         bookmark and the capture state, so a STATE written now (``write_state``) is safe to
-        resume from. A refresh worker thread only raises; the main thread then exits without
-        a new STATE, and the last one written (at a capture checkpoint) is safe.
+        resume from. A worker thread (a refresh, a page fetched ahead) only raises; the main
+        thread, given that exit, stops itself here the same way (``MindzPayStream.get_records``:
+        every record yielded so far is written). A worker sleeping before a retry is woken by
+        the signal (``sleep``), so no thread sleeps out its backoff.
 
         Raises:
             SystemExit: With 128 + the signal number, as a process killed by it would.
@@ -107,23 +109,31 @@ class StopControl:
         raise SystemExit(128 + signum)
 
     def sleep(self, seconds: float) -> None:
-        """``time.sleep`` for a wait between requests, which a stop signal ends in any thread.
+        """Sleep ``seconds`` (a backoff), or less: a stop signal wakes every thread within a step.
 
-        In the main thread the caller is inside ``waiting``, whose ``stop`` the signal handler
-        calls. A refresh worker thread, which no handler interrupts, looks for the signal every
-        ``WORKER_POLL_SECONDS`` and stops (``SystemExit``) when it sees one.
+        The caller checks ``stop_if_asked`` next; in a worker thread that ends it at once
+        instead of after its backoff. In the main thread, inside ``waiting``, the signal handler
+        stops the run at once. The sleep looks for the signal every ``WORKER_POLL_SECONDS``
+        rather than waiting on an event, so the handler takes no lock (it runs between two
+        bytecodes of the main thread, which may hold that lock).
         """
-        if threading.current_thread() is threading.main_thread():
-            time.sleep(seconds)
-            return
         deadline = time.monotonic() + seconds
-        while True:
-            if self.signal is not None:
-                self._stop_worker(self.signal, self.logger)
+        while self.signal is None:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
             time.sleep(min(left, WORKER_POLL_SECONDS))
+
+    def budget_sleep(self, seconds: float) -> None:
+        """The rate budget's wait: ``sleep``; then a worker thread stops if a signal came.
+
+        The budget would only wait again (its pause or window has not ended), so a woken worker
+        stops here (``SystemExit``); the main thread waits for the budget inside ``waiting``.
+        """
+        self.sleep(seconds)
+        signum = self.signal
+        if signum is not None and threading.current_thread() is not threading.main_thread():
+            self._stop_worker(signum, self.logger)
 
     @contextmanager
     def waiting(self, stop: Callable[[], None]) -> Iterator[None]:

@@ -1,4 +1,4 @@
-"""The MindzPay streams: one small class each; what they share lives in ``client``."""
+"""The MindzPay and Mindz platform streams: one small class each; the bases hold the rest."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from tap_mindzpay.capture.derived import invoice_status_change
 from tap_mindzpay.capture.partition import RefreshRule
 from tap_mindzpay.client import MindzPayStream
 from tap_mindzpay.derived import DerivedStream
+from tap_mindzpay.platform import PlatformStream
+from tap_mindzpay.schemas import PERSONAL_DATA
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -91,10 +93,55 @@ class SubscriptionsStream(AccountChildStream):
     path = endpoints.SUBSCRIPTIONS_PATH
 
 
+class UsersStream(PlatformStream):
+    """Platform users (learners, buyers, teachers): what invoices' and payments' client_id name.
+
+    Personal data under the LGPD (``PERSONAL_DATA``) is in the schema but not selected by
+    default; a user removed on an LGPD request gets ``_sdc_deleted_at`` from the sweep.
+    """
+
+    name = "users"
+    path = endpoints.USERS_PATH
+    personal_data = PERSONAL_DATA
+
+
+class CoursesStream(PlatformStream):
+    """Courses of the school: price, access days, teachers (user ids)."""
+
+    name = "courses"
+    path = endpoints.COURSES_PATH
+
+
+class BundlesStream(PlatformStream):
+    """Bundles: courses sold together (course ids)."""
+
+    name = "bundles"
+    path = endpoints.BUNDLES_PATH
+
+
+class PlansStream(PlatformStream):
+    """Subscription plans of the school: what a MindzPay subscription's plan_id names."""
+
+    name = "plans"
+    path = endpoints.PLANS_PATH
+
+
+class EnrollmentsStream(PlatformStream):
+    """Enrollments in a course, bundle or plan; payment_id is the payment that bought it."""
+
+    name = "enrollments"
+    path = endpoints.ENROLLMENTS_PATH
+
+
 STREAM_TYPES: tuple[type[MindzPayStream], ...] = (
     AccountsStream,
     InvoicesStream,
     InvoiceStatusChangesStream,
     PaymentsStream,
     SubscriptionsStream,
+    UsersStream,
+    CoursesStream,
+    BundlesStream,
+    PlansStream,
+    EnrollmentsStream,
 )

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 class TapMindzPay(CommandLine):
-    """Singer tap for MindzPay: accounts, invoices, payments and subscriptions."""
+    """Singer tap for MindzPay and the Mindz platform records its records point to."""
 
     name = "tap-mindzpay"
     config_jsonschema: ClassVar[dict[str, Any]] = SETTINGS.to_dict()

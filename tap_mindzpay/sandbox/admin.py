@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from tap_mindzpay.sandbox import data
 from tap_mindzpay.sandbox.api import int_param
 from tap_mindzpay.sandbox.data import ts
 from tap_mindzpay.sandbox.faults import FaultError
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 Answer = tuple[int, Any]
 MAX_ADVANCE_SECONDS = 86400 * 30
+ISSUED, CANCELLING, CANCELLED = 2, 4, 5
 
 
 def answer(app: Sandbox, request: Request) -> Reply:
@@ -143,6 +145,35 @@ def in_flight(app: Sandbox, request: Request) -> Answer:
     return 200, {"in_flight": changed}
 
 
+def settle(app: Sandbox, _request: Request) -> Answer:
+    """Scenario: nothing in flight, so that a sync only pages.
+
+    Every in-flight invoice gets its answer now (issued; one being cancelled: cancelled) and
+    every pending payment is paid.
+    """
+    world = app.world
+    settled = {"invoices": 0, "payments": 0}
+    with world.lock:
+        for invoice_id, record in world.records["invoices"].items():
+            if record["status"] in IN_FLIGHT:
+                world.hidden.pop(invoice_id, None)
+                if record["status"] == CANCELLING:
+                    record.update(status=CANCELLED, canceled_at=ts(world.now))
+                else:
+                    record["status"] = ISSUED
+                    if record["issued_at"] is None:
+                        data.mark_issued(record, world.now)
+                world.stamp("invoices", record)
+                settled["invoices"] += 1
+        for payment in world.records["payments"].values():
+            if payment["status"] == "pending":
+                payment.update(status="paid", paid_at=ts(world.now))
+                world.stamp("payments", payment)
+                settled["payments"] += 1
+    app.save()
+    return 200, {"settled": settled}
+
+
 ENDPOINTS: dict[tuple[str, str], Callable[[Sandbox, Request], Answer]] = {
     ("POST", "advance"): advance,
     ("GET", "truth"): truth,
@@ -155,4 +186,5 @@ ENDPOINTS: dict[tuple[str, str], Callable[[Sandbox, Request], Answer]] = {
     ("GET", "tokens"): tokens,
     ("GET", "health"): health,
     ("POST", "in_flight"): in_flight,
+    ("POST", "settle"): settle,
 }

@@ -1,4 +1,4 @@
-"""JSON schemas of the MindzPay streams, built from shared fragments defined once here.
+"""JSON schemas of the MindzPay and Mindz platform streams, from shared fragments defined here.
 
 * Money: the API sends BRL as two-decimal strings (``"1234.50"``); the tap parses them into
   ``Decimal`` and the Singer writer emits an exact JSON number. ``MONEY`` is the only place that
@@ -156,6 +156,105 @@ INVOICE_STATUS_CHANGES = stream_schema(
 )
 
 
+#: A list of ids of another platform resource (a course's teachers, a bundle's courses).
+ID_LIST: Schema = {"type": ["array", "null"], "items": {"type": "integer"}}
+
+#: User properties that are personal data under Brazil's LGPD: in the schema, but not selected
+#: unless a catalog or Meltano ``select`` asks for them (``platform.PlatformStream``).
+PERSONAL_DATA = (
+    "cpf_cnpj",
+    "phone",
+    "birth_date",
+    "zip_code",
+    "street",
+    "house_number",
+    "complement",
+    "district",
+)
+
+USERS = stream_schema(
+    ("id",),
+    id=ID,
+    email=STRING,
+    first_name=STRING,
+    last_name=STRING,
+    username=STRING,
+    suspended=BOOLEAN,
+    gender=STRING,
+    phone=STRING,
+    birth_date=DATE,
+    person_type=enum("pf", "pj"),
+    cpf_cnpj={**STRING, "description": "CPF (11 digits) or CNPJ (14 digits)."},
+    corporate_name=STRING,
+    country=STRING,
+    zip_code=STRING,
+    state=STRING,
+    city=STRING,
+    district=STRING,
+    street=STRING,
+    house_number=STRING,
+    complement=STRING,
+    last_login_at=TIMESTAMP,
+    _sdc_deleted_at=DELETED_AT,
+    **TIMES,
+)
+
+COURSES = stream_schema(
+    ("id",),
+    id=ID,
+    name=STRING,
+    slug=STRING,
+    status=enum("draft", "published", "archived"),
+    price=MONEY,
+    access_days=INTEGER,
+    teacher_ids={**ID_LIST, "description": "Ids of the users who teach the course."},
+    _sdc_deleted_at=DELETED_AT,
+    **TIMES,
+)
+
+BUNDLES = stream_schema(
+    ("id",),
+    id=ID,
+    name=STRING,
+    slug=STRING,
+    price=MONEY,
+    course_ids=ID_LIST,
+    _sdc_deleted_at=DELETED_AT,
+    **TIMES,
+)
+
+PLANS = stream_schema(
+    ("id",),
+    id=ID,
+    name=STRING,
+    description=STRING,
+    interval=enum("days", "weeks", "months", "years"),
+    frequency=INTEGER,
+    max_cycles={**INTEGER, "description": "Charges before the plan ends; 0 is unlimited."},
+    price=MONEY,
+    access_days=INTEGER,
+    course_ids=ID_LIST,
+    _sdc_deleted_at=DELETED_AT,
+    **TIMES,
+)
+
+ENROLLMENTS = stream_schema(
+    ("id",),
+    id=ID,
+    user_id=INTEGER,
+    course_id=INTEGER,
+    bundle_id=INTEGER,
+    plan_id=INTEGER,
+    payment_id={**INTEGER, "description": "The payment that bought it; null if free or manual."},
+    status=enum("active", "expired", "canceled"),
+    expires_at=TIMESTAMP,
+    progress={"type": ["integer", "null"], "minimum": 0, "maximum": 100},
+    completed_at=TIMESTAMP,
+    _sdc_deleted_at=DELETED_AT,
+    **TIMES,
+)
+
+
 #: Each stream's schema by the stream's name (a stream finds its own: ``client``).
 BY_STREAM: dict[str, Schema] = {
     "accounts": ACCOUNTS,
@@ -163,6 +262,11 @@ BY_STREAM: dict[str, Schema] = {
     "invoice_status_changes": INVOICE_STATUS_CHANGES,
     "payments": PAYMENTS,
     "subscriptions": SUBSCRIPTIONS,
+    "users": USERS,
+    "courses": COURSES,
+    "bundles": BUNDLES,
+    "plans": PLANS,
+    "enrollments": ENROLLMENTS,
 }
 
 

@@ -16,6 +16,7 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 from helpers import (
+    TRUTH_STREAMS,
     Tee,
     compare_with_truth,
     fold,
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
     from helpers import Comparison, PipeRun, SandboxProcess
 
 CHANGING = ("invoices", "payments", "subscriptions")
-STREAMS = ("accounts", *CHANGING)
+#: Every stream compared with the truth: the MindzPay ones and the platform ones.
+STREAMS = TRUTH_STREAMS
 
 
 def sync_into_target(  # noqa: PLR0913 - the tap's inputs, the target's, and the kill point

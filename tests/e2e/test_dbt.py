@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from helpers import SandboxProcess
 from helpers.meltano import MELTANO_WORKER, IsolatedMeltano, MeltanoResult, Pipeline
-from helpers.sandbox import TRUTH_STREAMS
+from helpers.sandbox import MINDZPAY_STREAMS, PLATFORM_STREAMS, TRUTH_STREAMS
 from helpers.services import (
     connect_postgres,
     postgres_connection_env,
@@ -178,7 +178,9 @@ def _load_and_build(warehouse: Warehouse, workdir: Path) -> Built:
                 advanced.append(sandbox.advance(ADVANCE_SECONDS))
         assert result is not None
         truth = {stream: sandbox.truth(stream) for stream in TRUTH_STREAMS}
-        return Built(warehouse, workdir, result, syncs, truth, sandbox.deleted(), advanced)
+        return Built(
+            warehouse, workdir, result, syncs, truth, sandbox.deleted_everywhere(), advanced
+        )
 
 
 @pytest.fixture(scope="module", params=sorted(WAREHOUSES))
@@ -217,7 +219,7 @@ def test_dbt_build_runs_after_the_load_and_every_test_passes(built: Built) -> No
 STAGING_AMOUNT = {"accounts": "NULL", "invoices": "amount", "payments": "amount"}
 
 
-@pytest.mark.parametrize("stream", TRUTH_STREAMS)
+@pytest.mark.parametrize("stream", MINDZPAY_STREAMS)
 def test_staging_view_holds_each_live_truth_record_once_with_its_status_and_amount(
     built: Built, stream: str
 ) -> None:
@@ -233,6 +235,32 @@ def test_staging_view_holds_each_live_truth_record_once_with_its_status_and_amou
     assert len(ids) == len(set(ids)), f"{stream}: a key twice in staging"
     got = {row[0]: (row[1], money(row[2])) for row in rows}
     want = {r["id"]: (r["status"], money(r.get("amount"))) for r in truth}
+    deleted = {d["id"] for d in built.deleted if d["stream"] == stream}
+    assert not deleted & set(got), f"{stream}: deleted records kept: {sorted(deleted & set(got))}"
+    assert got == want, (
+        f"{stream}: staging differs from the truth on {len(got.items() ^ want.items())} rows"
+    )
+
+
+#: A column of each platform staging view compared with the truth, beside the id.
+PLATFORM_COLUMN = {
+    "users": "email",
+    "courses": "status",
+    "bundles": "name",
+    "plans": "name",
+    "enrollments": "status",
+}
+
+
+@pytest.mark.parametrize("stream", PLATFORM_STREAMS)
+def test_platform_staging_view_holds_each_live_truth_record_once(built: Built, stream: str) -> None:
+    column = PLATFORM_COLUMN[stream]
+    rows = built.rows(f"SELECT id, {column} FROM {STAGING}.stg_mindz__{stream}")  # noqa: S608
+    truth = built.truth[stream]
+    assert truth, f"truth of {stream} is empty: nothing proven"
+    assert len(rows) == len({row[0] for row in rows}), f"{stream}: a key twice in staging"
+    got = dict(rows)
+    want = {r["id"]: r[column] for r in truth}
     deleted = {d["id"] for d in built.deleted if d["stream"] == stream}
     assert not deleted & set(got), f"{stream}: deleted records kept: {sorted(deleted & set(got))}"
     assert got == want, (
@@ -419,3 +447,73 @@ def test_mrr_by_plan_and_month_equals_the_truth_subscriptions(built: Built) -> N
     assert not unexpected, f"(plan, month) the truth lacks: {unexpected}"
     assert not wrong, f"{len(wrong)} (plan, month): truth (count, mrr), mart: {wrong[:10]}"
     assert len({month for _, month in got}) >= 12, "a year of history gives at least 12 months"
+
+
+# -- mart_revenue_by_course -----------------------------------------------------------------------
+
+
+def expected_revenue(
+    courses: list[dict[str, Any]],
+    enrollments: list[dict[str, Any]],
+    payments: list[dict[str, Any]],
+) -> dict[int, tuple[str, int, Decimal, Decimal]]:
+    """Per course: name, paid payments, gross and net revenue, by the rule the model documents."""
+    paid = {p["id"]: p for p in payments if p["status"] == "paid"}
+    sales = {
+        (e["course_id"], e["payment_id"])
+        for e in enrollments
+        if e["course_id"] is not None and e["payment_id"] in paid
+    }
+    result = {c["id"]: (c["name"], 0, Decimal(0), Decimal(0)) for c in courses}
+    for course_id, payment_id in sales:
+        name, count, gross, net = result[course_id]
+        payment = paid[payment_id]
+        amount, fee = Decimal(str(payment["amount"])), Decimal(str(payment["fee"]))
+        result[course_id] = (name, count + 1, gross + amount, net + amount - fee)
+    return result
+
+
+def _latest_raw(built: Built, table: str, columns: str) -> list[dict[str, Any]]:
+    """The latest version of each id of a raw table the loader wrote (deleted ones dropped)."""
+    names = [c.strip() for c in columns.split(",")]
+    rows = built.rows(
+        f"SELECT {columns}, _sdc_deleted_at, _sdc_extracted_at FROM {RAW_SCHEMA}.{table}"  # noqa: S608
+    )
+    latest: dict[Any, tuple[Any, dict[str, Any]]] = {}
+    for row in rows:
+        record = dict(zip(names, row[: len(names)], strict=True))
+        extracted, deleted = row[-1], row[-2]
+        kept = latest.get(record["id"])
+        if kept is None or (extracted is not None and (kept[0] is None or extracted > kept[0])):
+            latest[record["id"]] = (extracted, {**record, "_deleted": deleted is not None})
+    return [r for _, r in latest.values() if not r["_deleted"]]
+
+
+def test_revenue_by_course_equals_the_figure_from_the_truth_and_from_the_raw_tables(
+    built: Built,
+) -> None:
+    rows = built.rows(
+        f"SELECT course_id, course_name, paid_payments, gross_revenue, net_revenue "  # noqa: S608
+        f"FROM {MARTS}.mart_revenue_by_course"
+    )
+    got = {c: (n, p, Decimal(str(g)), Decimal(str(v))) for c, n, p, g, v in rows}
+    assert len(got) == len(rows), "two rows for one course"
+    truth = expected_revenue(
+        built.truth["courses"], built.truth["enrollments"], built.truth["payments"]
+    )
+    raw = expected_revenue(
+        _latest_raw(built, "courses", "id, name"),
+        _latest_raw(built, "enrollments", "id, course_id, payment_id"),
+        _latest_raw(built, "payments", "id, status, amount, fee"),
+    )
+    assert raw == truth, "the raw tables' figure differs from the truth's"
+    wrong = {
+        c: (truth.get(c), got.get(c))
+        for c in truth.keys() | got.keys()
+        if truth.get(c) != got.get(c)
+    }
+    assert not wrong, f"{len(wrong)} courses (truth, mart): {list(wrong.items())[:5]}"
+    # Not trivial: courses sold, and some payments of enrollments for courses were not paid.
+    sold = [c for c, (_, paid, _, _) in truth.items() if paid > 0]
+    assert len(sold) >= 3, f"only {len(sold)} courses sold anything"
+    assert sum(net for _, _, _, net in truth.values()) < sum(g for _, _, g, _ in truth.values())

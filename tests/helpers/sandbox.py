@@ -28,7 +28,10 @@ from .processes import child_env
 
 DEMO_CLIENT_ID = "mindzpay-demo"
 DEMO_CLIENT_SECRET = "mindzpay-demo-secret"  # noqa: S105 - the sandbox's documented demo secret
-TRUTH_STREAMS = ("accounts", "invoices", "payments", "subscriptions")
+MINDZPAY_STREAMS = ("accounts", "invoices", "payments", "subscriptions")
+#: The Mindz platform resources MindzPay records point to (platform-wide, no account).
+PLATFORM_STREAMS = ("users", "courses", "bundles", "plans", "enrollments")
+TRUTH_STREAMS = (*MINDZPAY_STREAMS, *PLATFORM_STREAMS)
 
 # One opener with no proxy handler: the sandbox is always on 127.0.0.1.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -244,9 +247,18 @@ class SandboxProcess:
         """Every invoice status change the sandbox applied."""
         return list(self.admin("GET", "/_sandbox/transitions")["data"])
 
-    def deleted(self) -> list[dict[str, Any]]:
-        """Every record support deleted: `{"stream", "id", "account_key", "deleted_at"}`."""
-        return list(self.admin("GET", "/_sandbox/deleted")["data"])
+    def deleted(self, stream: str | None = None) -> list[dict[str, Any]]:
+        """Every MindzPay record support deleted (or every deleted record of one `stream`).
+
+        Each is `{"stream", "id", "account_key", "deleted_at"}`; the platform streams (users
+        removed on an LGPD request) are logged only per stream, `account_key` null.
+        """
+        path = "/_sandbox/deleted" + (f"/{stream}" if stream else "")
+        return list(self.admin("GET", path)["data"])
+
+    def deleted_everywhere(self) -> list[dict[str, Any]]:
+        """Every deleted record: the MindzPay streams' and the platform streams'."""
+        return [*self.deleted(), *(d for s in PLATFORM_STREAMS for d in self.deleted(s))]
 
     def stats(self) -> dict[str, Any]:
         """Request counts by endpoint and status, the refresh log, injected faults."""

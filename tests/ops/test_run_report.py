@@ -218,7 +218,9 @@ def test_progress_lines_show_done_of_meta_total_and_refreshed_of_in_flight(
     sandbox = sandbox_factory(seed=5, accounts=1, invoices_per_account=400)
     sandbox.admin("POST", "/_sandbox/in_flight", params={"count": 150})
     sandbox.admin("POST", "/_sandbox/faults", body={"latency_ms": 15})
-    config = sandbox.tap_config(page_size=10, max_concurrency=2)
+    # One request at a time: each phase lasts several progress intervals (pages fetched ahead
+    # would finish the payments list within one).
+    config = sandbox.tap_config(page_size=10, max_concurrency=1)
     code, messages, stderr = run_tap_with_interval(config, tmp_path, interval)
     assert code == 0, stderr[-3000:]
     progress = events(stderr, "progress")
@@ -275,7 +277,8 @@ def test_small_run_prints_no_progress_and_one_plain_summary_block(sandbox, tmp_p
 
 
 def test_a_run_stopped_by_sigterm_summarises_what_it_did_and_why(sandbox_factory, tmp_path):
-    sandbox = sandbox_factory(seed=6, accounts=2, invoices_per_account=400)
+    # Large enough that the run, with pages fetched ahead, outlasts a few progress intervals.
+    sandbox = sandbox_factory(seed=6, accounts=2, invoices_per_account=2000)
     sandbox.admin("POST", "/_sandbox/faults", body={"latency_ms": 20})
     argv, _ = tap_argv(sandbox.tap_config(page_size=10), tmp_path)
     stdout_path = tmp_path / "stdout.jsonl"

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from tap_mindzpay import client, errors, stopping
+from tap_mindzpay import client, errors
 from tap_mindzpay.auth import AuthenticationError
 from tap_mindzpay.errors import MindzPayAPIError
 from tap_mindzpay.ratebudget import RateBudget
+from tap_mindzpay.stopping import StopControl
 from tap_mindzpay.tap import TapMindzPay
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ def server() -> Iterator[Scripted]:
 @pytest.fixture
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     recorded: list[float] = []
-    monkeypatch.setattr(stopping.time, "sleep", recorded.append)  # the retry waits
+    monkeypatch.setattr(StopControl, "sleep", lambda _self, seconds: recorded.append(seconds))
     return recorded
 
 

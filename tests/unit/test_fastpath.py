@@ -8,6 +8,7 @@ switches; and `RecordWriter` writes the SDK's own bytes for RECORD and STATE mes
 from __future__ import annotations
 
 import io
+import json
 import sys
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -20,7 +21,7 @@ from singer_sdk.singerlib import Catalog
 from singer_sdk.singerlib.messages import RecordMessage, StateMessage
 
 from tap_mindzpay import client
-from tap_mindzpay.fastpath import RecordWriter, identity_record_path
+from tap_mindzpay.fastpath import PIPE_BUF, RecordWriter, identity_record_path
 from tap_mindzpay.tap import TapMindzPay
 
 CONFIG = {"api_url": "http://127.0.0.1:9/api/v2", "client_id": "app", "client_secret": "s"}
@@ -146,15 +147,52 @@ def test_record_writer_writes_the_sdks_record_line_byte_for_byte(
     monkeypatch: pytest.MonkeyPatch, version: int | None
 ):
     record = {"id": 7, "amount": Decimal("1234.50"), "nfe_id": None, "active": True, "x": 1.5}
-    ours = written(
-        monkeypatch, lambda: RecordWriter().write_record("invoices", record, version, EXTRACTED)
-    )
+    writer = RecordWriter()
+
+    def write_and_flush() -> None:
+        writer.write_record("invoices", record, version, EXTRACTED)
+        writer.flush_records()
+
+    ours = written(monkeypatch, write_and_flush)
     message = RecordMessage(
         stream="invoices", record=record, version=version, time_extracted=EXTRACTED
     )
     sdk = written(monkeypatch, lambda: MsgSpecWriter().write_message(message))
     assert ours == sdk
     assert b'"amount":1234.50' in ours
+
+
+class _Writes:
+    """A stdout that keeps the bytes of every write that reaches it."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.buffer = self
+
+    def write(self, data: bytes | bytearray) -> int:
+        self.writes.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_record_lines_reach_stdout_in_whole_lines_of_at_most_pipe_buf_before_any_message(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    stdout = _Writes()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    writer = RecordWriter()
+    for record_id in range(100):
+        writer.write_record("invoices", {"id": record_id, "note": "x" * 90}, None, EXTRACTED)
+    before_state = list(stdout.writes)
+    writer.write_message(StateMessage(value={"bookmarks": {}}))
+    monkeypatch.undo()
+    assert 0 < len(before_state) < 100  # gathered: fewer writes than records
+    assert all(len(chunk) <= PIPE_BUF and chunk.endswith(b"\n") for chunk in stdout.writes)
+    lines = b"".join(stdout.writes).splitlines()
+    assert [json.loads(line)["record"]["id"] for line in lines[:-1]] == list(range(100))
+    assert json.loads(lines[-1])["type"] == "STATE"
 
 
 def test_record_writer_writes_the_sdks_state_line_byte_for_byte(monkeypatch: pytest.MonkeyPatch):

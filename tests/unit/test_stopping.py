@@ -56,9 +56,14 @@ def test_a_refresh_worker_waiting_before_a_request_stops_when_the_signal_comes(
     waiting_for: str, caplog: pytest.LogCaptureFixture
 ):
     control = StopControl(LOGGER)
-    budget = RateBudget(sleep=control.sleep)
+    budget = RateBudget(sleep=control.budget_sleep)
     budget.pause(LONG_WAIT)  # a Retry-After: every caller of the budget waits
-    wait = (lambda: control.sleep(LONG_WAIT)) if waiting_for == "retry" else budget.acquire
+
+    def retry() -> None:  # the request path: the backoff, then the stop point before a request
+        control.sleep(LONG_WAIT)
+        control.stop_if_asked(lambda: None, LOGGER)
+
+    wait = retry if waiting_for == "retry" else budget.acquire
     worker, raised = _in_worker(wait)
     worker.join(0.3)
     assert worker.is_alive(), "the worker should be waiting"

@@ -1,0 +1,1 @@
+"""Orchestration of the Meltano project: Dagster definitions and the instance config."""

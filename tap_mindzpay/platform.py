@@ -1,0 +1,132 @@
+"""PlatformStream: a Mindz platform list (users, courses, ...) read incrementally by updated_at.
+
+The platform resources are what MindzPay records point to (a payment's client is a user, a
+subscription's plan a plan, an enrollment's payment a payment). Their lists are platform-wide
+(no account in the path) and sort by ``updated_at``, so:
+
+* ``request_records`` reads newest-updated first (``recent.NewestFirstPaginator``) until the
+  first record older than the bookmark: a record edited while the tap pages jumps to a place
+  already read and is caught by the next run, never skipped (docs/design.md);
+* the bookmark (``updated_at``, the newest one read) moves once that read is complete: a run
+  stopped half way resumes from the previous bookmark and reads what it had read again;
+* the sweep (``sweep_interval_hours``) pages the whole list by id, as for the MindzPay streams,
+  and marks every id the list no longer has with ``_sdc_deleted_at`` (a user removed on an
+  LGPD request);
+* properties in ``personal_data`` are in the schema but not selected unless a catalog (or a
+  Meltano ``select``) asks for them: discovery writes ``selected-by-default: false`` for them.
+
+Partition state shape (one partition: the stream itself; the SDK owns the first two keys)::
+
+    {"replication_key": "updated_at",
+     "replication_key_value": "2026-11-23T18:16:17-03:00",
+     "capture": {...}}
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from typing_extensions import override
+
+from tap_mindzpay import endpoints
+from tap_mindzpay.client import MindzPayStream
+from tap_mindzpay.errors import MalformedRecordError
+from tap_mindzpay.fastpath import REPLICATION_KEY, REPLICATION_KEY_VALUE
+from tap_mindzpay.recent import OLDEST, Key, NewestFirstPaginator
+from tap_mindzpay.timestamps import parse_timestamp
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from datetime import datetime
+
+    from singer_sdk.helpers.types import Context, Record
+    from singer_sdk.singerlib import MetadataMapping
+
+
+class PlatformStream(MindzPayStream):
+    """A platform-wide Mindz list, newest-updated first down to the ``updated_at`` bookmark."""
+
+    replication_key = endpoints.SORT_UPDATED_AT
+    #: Read newest first: the bookmark moves when the read is complete, not per record.
+    is_sorted = False
+    #: Properties that are personal data (LGPD): discovered as ``selected-by-default: false``.
+    personal_data: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    @override
+    def metadata(self) -> MetadataMapping:
+        metadata = super().metadata
+        catalog = self._tap.input_catalog
+        if catalog is None or catalog.get_stream(self.tap_stream_id) is None:
+            # Metadata of the tap's own (no catalog entry to follow): leave personal data out.
+            for name in self.personal_data:
+                entry = metadata[("properties", name)]
+                entry.selected_by_default = False
+        return metadata
+
+    @override
+    def get_replication_key_signpost(self, context: Context | None = None) -> None:
+        # The bookmark is an updated_at the API wrote (the newest read), never the tap's clock.
+        return None
+
+    @override
+    def _increment_stream_state(
+        self, latest_record: Record, *, context: Context | None = None
+    ) -> None:
+        # The bookmark moves once the newest-first read is complete (``request_records``).
+        return
+
+    @override
+    def request_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        """The records updated at or after the bookmark, newest first (every one on a first run)."""
+        state = self.get_context_state(context)
+        since = self._bookmark(self.get_starting_replication_key_value(context))
+        paginator = NewestFirstPaginator(self.page_size, since=since)
+        url = self.get_url(context)
+        report = self.progress(context)
+        with self.get_http_request_counter() as counter:
+            counter.with_context(context)
+            while not paginator.finished:
+                offset = paginator.current_value
+                params = {
+                    **self.get_url_params(context, offset),
+                    endpoints.PARAM_SORT_BY: endpoints.SORT_UPDATED_AT,
+                    endpoints.PARAM_SORT_DIRECTION: endpoints.SORT_DESCENDING,
+                }
+                body = self.request_json("GET", url, params=params, context=context)
+                records, total = self.parse_page(body, url)
+                counter.increment()
+                report.listed(offset, len(records), total, phase="new")
+                start, end = paginator.advance([self._key(r) for r in records], total)
+                yield from records[start:end]
+        newest = paginator.newest
+        if newest is not None and (since is None or newest > since):
+            # Every record read is written (the SDK asked for the next one): move the bookmark.
+            state[REPLICATION_KEY] = self.replication_key
+            state[REPLICATION_KEY_VALUE] = newest.isoformat()
+
+    def _bookmark(self, value: object) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            return parse_timestamp(str(value))
+        except ValueError:
+            msg = (
+                f"the state's bookmark of stream {self.name} is {value!r:.60}, not an "
+                "updated_at timestamp; remove the stream's bookmark to sync it in full"
+            )
+            raise MalformedRecordError(msg) from None
+
+    def _key(self, record: dict[str, Any]) -> Key:
+        record_id = self._record_id(record)
+        updated = record.get("updated_at")
+        if updated is None:
+            return OLDEST, record_id
+        try:
+            return parse_timestamp(str(updated)), record_id
+        except ValueError:
+            msg = (
+                f"stream {self.name}, record id {record_id}, field updated_at: "
+                f"{updated!r:.60} is not an ISO 8601 timestamp"
+            )
+            raise MalformedRecordError(msg) from None

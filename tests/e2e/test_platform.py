@@ -1,0 +1,204 @@
+"""The Mindz platform streams: links that resolve, personal data left out by default, few requests.
+
+`tap-mindzpay` runs as a process against sandbox processes. The links test syncs one private
+world in full, moves its clock twice and syncs incrementally each time (the state of the run
+before); after each run, what the runs sent, folded by id, must hold a user for every
+`client_id` of invoices and payments, a plan for every subscription's `plan_id`, a payment for
+every enrollment's `payment_id`, and every platform stream must equal the truth on whole rows
+(users removed on an LGPD request marked `_sdc_deleted_at`). The last incremental run has no
+sweep due and must read each platform list with a handful of requests.
+
+The personal-data tests run on the shared frozen sandbox: a default sync leaves the users'
+personal data out of the SCHEMA and every RECORD, a catalog that selects it gets it equal to the
+truth, and the README's stream map hashes `email`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from helpers import SandboxProcess, compare_with_truth, fold_messages, run_tap
+from helpers.sandbox import PLATFORM_STREAMS
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from helpers import TapRun
+
+pytestmark = pytest.mark.e2e
+
+#: The users' personal data under the LGPD, as the contract names it.
+PERSONAL = (
+    *("cpf_cnpj", "phone", "birth_date"),
+    *("zip_code", "street", "house_number", "complement", "district"),
+)
+#: Small pages, so that a full sync of the platform lists takes several requests each.
+PAGE_SIZE = 10
+#: Requests an incremental run with no sweep due may make per platform list.
+HANDFUL = 3
+
+
+def _folded(runs: list[TapRun]) -> dict[str, dict[Any, dict[str, Any]]]:
+    return fold_messages([message for run in runs for message in run.messages])
+
+
+def _live_ids(folded: dict[str, dict[Any, dict[str, Any]]], stream: str) -> set[int]:
+    return {k[0] for k, r in folded.get(stream, {}).items() if not r.get("_sdc_deleted_at")}
+
+
+def _broken_links(folded: dict[str, dict[Any, dict[str, Any]]]) -> dict[str, list[Any]]:
+    """Links that name no landed record: `stream.field` -> the values, and how many resolved."""
+    links = (
+        ("invoices", "client_id", "users"),
+        ("payments", "client_id", "users"),
+        ("subscriptions", "plan_id", "plans"),
+        ("enrollments", "payment_id", "payments"),
+    )
+    broken: dict[str, list[Any]] = {}
+    for stream, field, target in links:
+        targets = _live_ids(folded, target)
+        values = [
+            r[field]
+            for r in folded.get(stream, {}).values()
+            if not r.get("_sdc_deleted_at") and r.get(field) is not None
+        ]
+        assert values, f"no {stream}.{field} landed: nothing proven"
+        broken[f"{stream}.{field}"] = sorted({v for v in values if v not in targets})
+    return {link: values for link, values in broken.items() if values}
+
+
+def _platform_requests(sandbox: SandboxProcess) -> dict[str, int]:
+    requests = sandbox.stats()["requests"]
+    return {s: sum(requests.get(f"GET /{s}", {}).values()) for s in PLATFORM_STREAMS}
+
+
+def _check_platform_against_truth(
+    sandbox: SandboxProcess, folded: dict[str, dict[Any, dict[str, Any]]]
+) -> None:
+    deleted = {s: {d["id"] for d in sandbox.deleted(s)} for s in PLATFORM_STREAMS}
+    for stream in PLATFORM_STREAMS:
+        records = folded.get(stream, {})
+        live = {k: r for k, r in records.items() if not r.get("_sdc_deleted_at")}
+        comparison = compare_with_truth(stream, live, sandbox.truth(stream))
+        assert comparison.ok, comparison.summary()
+        marked = {k[0] for k, r in records.items() if r.get("_sdc_deleted_at")}
+        assert marked == deleted[stream] & {k[0] for k in records}, (stream, marked)
+
+
+def test_links_resolve_and_platform_streams_equal_truth_after_full_and_incremental_syncs(
+    sandbox_factory: Any, tmp_path: Path
+) -> None:
+    world = sandbox_factory(seed=7, accounts=3, invoices_per_account=200)
+    swept = world.tap_config(page_size=PAGE_SIZE, sweep_interval_hours=0)
+    world.reset_stats()
+    runs = [run_tap(swept, workdir=tmp_path / "full").check()]
+    full_requests = _platform_requests(world)
+    folded = _folded(runs)
+    assert not _broken_links(folded), _broken_links(folded)
+    _check_platform_against_truth(world, folded)
+
+    applied = world.advance(12 * 3600)
+    assert applied["applied"].get("lgpd_delete"), f"no user removed in 12 hours: {applied}"
+    assert applied["applied"].get("profile_edit"), applied
+    runs.append(run_tap(swept, state=runs[-1].final_state, workdir=tmp_path / "second").check())
+    folded = _folded(runs)
+    assert not _broken_links(folded), _broken_links(folded)
+    _check_platform_against_truth(world, folded)
+    assert _live_ids(folded, "users") == {r["id"] for r in world.truth("users")}
+
+    # No sweep due (the default interval): only what changed since the bookmark is read.
+    applied = world.advance(3600)
+    world.reset_stats()
+    quiet = world.tap_config(page_size=PAGE_SIZE)
+    runs.append(run_tap(quiet, state=runs[-1].final_state, workdir=tmp_path / "third").check())
+    requests = _platform_requests(world)
+    assert all(0 < n <= HANDFUL for n in requests.values()), (requests, full_requests)
+    assert full_requests["users"] >= 2 * HANDFUL, full_requests
+    folded = _folded(runs)
+    assert not _broken_links(folded), _broken_links(folded)
+    removed_now = {d["id"] for d in world.deleted("users")} - {
+        k[0] for k, r in folded["users"].items() if r.get("_sdc_deleted_at")
+    }
+    for stream in PLATFORM_STREAMS:
+        live = {
+            k: r
+            for k, r in folded.get(stream, {}).items()
+            if not r.get("_sdc_deleted_at") and not (stream == "users" and k[0] in removed_now)
+        }
+        comparison = compare_with_truth(stream, live, world.truth(stream))
+        assert comparison.ok, comparison.summary()
+
+
+# -- personal data ---------------------------------------------------------------------------
+
+
+def _users_only(catalog: dict[str, Any], *, personal: bool) -> dict[str, Any]:
+    """The discovered catalog with only `users` selected, its personal data too if asked."""
+    chosen = copy.deepcopy(catalog)
+    for entry in chosen["streams"]:
+        for item in entry["metadata"]:
+            if not item["breadcrumb"]:
+                item["metadata"]["selected"] = entry["tap_stream_id"] == "users"
+            elif personal and item["breadcrumb"][-1] in PERSONAL:
+                item["metadata"]["selected"] = True
+    return chosen
+
+
+def test_discovery_marks_exactly_the_personal_data_not_selected_by_default(
+    discovered_catalog: dict[str, Any],
+) -> None:
+    by_default = {
+        (entry["tap_stream_id"], item["breadcrumb"][-1]): item["metadata"].get(
+            "selected-by-default", True
+        )
+        for entry in discovered_catalog["streams"]
+        for item in entry["metadata"]
+        if item["breadcrumb"]
+    }
+    unselected = sorted(name for (stream, name), on in by_default.items() if not on)
+    assert unselected == sorted(PERSONAL)
+    assert all(stream == "users" for (stream, _), on in by_default.items() if not on)
+
+
+def test_default_sync_leaves_personal_data_out_of_schema_and_records(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    run = run_tap(sandbox.tap_config(), workdir=tmp_path).check()
+    properties = run.schemas()["users"]["schema"]["properties"]
+    assert not set(PERSONAL) & set(properties), sorted(properties)
+    assert {"email", "first_name", "city", "state", "person_type"} <= set(properties)
+    records = run.records("users")
+    assert records, "no users synced"
+    assert all(not set(PERSONAL) & set(record) for record in records)
+    folded = fold_messages(run.messages).get("users", {})
+    comparison = compare_with_truth("users", folded, sandbox.truth("users"), unselected=PERSONAL)
+    assert comparison.ok, comparison.summary()
+
+
+def test_catalog_selecting_personal_data_gets_it_equal_to_truth(
+    sandbox: SandboxProcess, discovered_catalog: dict[str, Any], tmp_path: Path
+) -> None:
+    catalog = _users_only(discovered_catalog, personal=True)
+    run = run_tap(sandbox.tap_config(), catalog=catalog, workdir=tmp_path).check()
+    assert run.streams() == {"users"}
+    assert set(PERSONAL) <= set(run.schemas()["users"]["schema"]["properties"])
+    folded = fold_messages(run.messages)["users"]
+    truth = sandbox.truth("users")
+    assert any(row["cpf_cnpj"] for row in truth)
+    comparison = compare_with_truth("users", folded, truth, unselected=())
+    assert comparison.ok, comparison.summary()
+
+
+def test_stream_map_from_the_readme_hashes_email(
+    sandbox: SandboxProcess, discovered_catalog: dict[str, Any], tmp_path: Path
+) -> None:
+    config = sandbox.tap_config(stream_maps={"users": {"email": "md5(email)"}})
+    catalog = _users_only(discovered_catalog, personal=False)
+    run = run_tap(config, catalog=catalog, workdir=tmp_path).check()
+    landed = {r["id"]: r["email"] for r in run.records("users")}
+    truth = {r["id"]: r["email"] for r in sandbox.truth("users")}
+    assert landed.keys() == truth.keys()
+    assert landed == {i: hashlib.md5(e.encode()).hexdigest() for i, e in truth.items()}  # noqa: S324

@@ -1,0 +1,237 @@
+"""PagePrefetcher: pages fetched ahead come out in order, shifted lists lose and repeat nothing,
+and a stop signal stops the taking thread before the next page."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import contextmanager, nullcontext
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tap_mindzpay.paging import OffsetPaginator, PagePrefetcher
+from tap_mindzpay.stopping import StopControl
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+class ListServer:
+    """An id-ascending list served by offset from any thread; deletes records on request."""
+
+    def __init__(self, ids: list[int], delay: float = 0.0) -> None:
+        self.ids = list(ids)
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.requested: list[int] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        #: offset -> ids removed just before the page at that offset is served (once).
+        self.delete_before: dict[int, list[int]] = {}
+
+    def fetch(self, offset: int) -> tuple[list[dict[str, int]], int]:
+        with self.lock:
+            self.requested.append(offset)
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            for gone in self.delete_before.pop(offset, []):
+                self.ids.remove(gone)
+        time.sleep(self.delay)
+        with self.lock:
+            self.in_flight -= 1
+            page = self.ids[offset : offset + 10]
+            return [{"id": i} for i in page], len(self.ids)
+
+
+def emitted(prefetcher: PagePrefetcher) -> list[int]:
+    return [r["id"] for _, records, _, start in prefetcher.pages() for r in records[start:]]
+
+
+def prefetcher(server: ListServer, depth: int, **kwargs: object) -> PagePrefetcher:
+    paginator = OffsetPaginator(10, **kwargs)  # type: ignore[arg-type]
+    return PagePrefetcher(
+        paginator,
+        server.fetch,
+        lambda record: record["id"],
+        depth=depth,
+        stop_check=lambda: None,
+        waiting=nullcontext,
+    )
+
+
+def test_prefetched_pages_come_out_in_list_order_with_up_to_depth_requests_in_flight():
+    server = ListServer(list(range(1, 501)), delay=0.01)
+    pages = prefetcher(server, depth=8)
+    assert emitted(pages) == list(range(1, 501))
+    # Every page takes longer to serve than to use: the pages ahead grow from 2 towards the
+    # depth, never past it.
+    assert 4 < server.peak_in_flight <= 8
+    # The offsets the serial paginator would request (9 new records per page after the first),
+    # each once: nothing fetched ahead went unused.
+    assert sorted(server.requested) == list(range(0, 496, 9))
+    assert pages.wasted == 0
+
+
+def test_depth_one_requests_one_page_at_a_time_in_the_calling_thread():
+    server = ListServer(list(range(1, 101)))
+    callers: set[str] = set()
+
+    def fetch(offset: int) -> tuple[list[dict[str, int]], int]:
+        callers.add(threading.current_thread().name)
+        return server.fetch(offset)
+
+    pages = PagePrefetcher(
+        OffsetPaginator(10),
+        fetch,
+        lambda record: record["id"],
+        depth=1,
+        stop_check=lambda: None,
+        waiting=nullcontext,
+    )
+    assert emitted(pages) == list(range(1, 101))
+    assert callers == {threading.current_thread().name}
+    assert server.peak_in_flight == 1
+
+
+def test_records_deleted_while_pages_are_fetched_ahead_shift_nothing_into_loss_or_repeat():
+    ids = list(range(1, 301))
+    server = ListServer(ids, delay=0.002)
+    # Support deletes two records well before our position while later pages are in flight:
+    # whichever pages were served before and after a deletion, one pair of them has a gap.
+    gone = {offset: [ids[offset - 40], ids[offset - 39]] for offset in (45, 99, 180)}
+    server.delete_before = {offset: list(names) for offset, names in gone.items()}
+    deleted = {i for names in gone.values() for i in names}
+    pages = prefetcher(server, depth=6)
+    out = emitted(pages)
+    assert len(out) == len(set(out)), "a record was emitted twice"
+    assert out == sorted(out)
+    # Every record that was never deleted is emitted; a deleted one may have been read first.
+    assert set(ids) - deleted <= set(out)
+    assert pages.paginator.backoffs > 0
+    assert pages.wasted > 0
+
+
+def test_resumed_after_a_bookmark_emits_only_later_ids():
+    server = ListServer(list(range(1, 201)))
+    pages = prefetcher(server, depth=4, after_id=150, offset_hint=140)
+    assert emitted(pages) == list(range(151, 201))
+    assert min(server.requested) == 140
+
+
+class Stopped(SystemExit):
+    pass
+
+
+def test_a_stop_signal_stops_before_the_next_page_and_drops_what_was_fetched_ahead():
+    server = ListServer(list(range(1, 1001)), delay=0.005)
+    signalled = threading.Event()
+
+    def stop_check() -> None:
+        if signalled.is_set():
+            raise Stopped(143)
+
+    pages = PagePrefetcher(
+        OffsetPaginator(10),
+        server.fetch,
+        lambda record: record["id"],
+        depth=8,
+        stop_check=stop_check,
+        waiting=nullcontext,
+    )
+    taken: list[int] = []
+
+    def take_four_pages_then_signal() -> None:
+        for index, (_, records, _, start) in enumerate(pages.pages()):
+            taken.extend(r["id"] for r in records[start:])
+            if index == 3:
+                signalled.set()
+
+    with pytest.raises(Stopped):
+        take_four_pages_then_signal()
+    # Four pages taken (10 + 3 x 9 records), none after the signal.
+    assert taken == list(range(1, 38))
+    assert 0 < pages.wasted <= 8
+    time.sleep(0.05)  # the workers already running finish; none is started after the stop
+    assert len(server.requested) == 4 + pages.wasted
+
+
+def test_a_worker_stopped_by_the_signal_makes_the_taking_thread_stop_itself():
+    signalled = threading.Event()
+    stops: list[str] = []
+
+    def fetch(offset: int) -> tuple[list[dict[str, int]], int]:
+        if offset > 0:
+            signalled.wait(5)
+            raise Stopped(143)  # this worker's request path saw the signal
+        return [{"id": i} for i in range(1, 11)], 100
+
+    def stop_check() -> None:
+        if signalled.is_set():
+            stops.append(threading.current_thread().name)
+            raise Stopped(143)
+
+    @contextmanager
+    def waiting() -> Iterator[None]:
+        signalled.set()  # the signal lands while the taking thread waits for a page
+        yield
+
+    pages = PagePrefetcher(
+        OffsetPaginator(10),
+        fetch,
+        lambda record: record["id"],
+        depth=4,
+        stop_check=stop_check,
+        waiting=waiting,
+    )
+    iterator = pages.pages()
+    next(iterator)
+    with pytest.raises(Stopped):
+        next(iterator)
+    # The taking thread ran its own stop (the one that writes STATE), not only the worker's.
+    assert stops == [threading.current_thread().name]
+
+
+def test_pages_served_faster_than_used_keep_two_ahead():
+    server = ListServer(list(range(1, 1001)))
+
+    def slow_use() -> list[int]:
+        out = []
+        for _, records, _, start in pages.pages():
+            time.sleep(0.005)  # using a page takes longer than serving one
+            out.extend(r["id"] for r in records[start:])
+        return out
+
+    pages = prefetcher(server, depth=8)
+    assert slow_use() == list(range(1, 1001))
+    assert pages.ahead_now <= 4
+    assert server.peak_in_flight <= 4
+
+
+def test_planned_offsets_are_the_serial_requests_and_stop_at_total():
+    paginator = OffsetPaginator(10)
+    # Pages 0, 9, 18, 27 and 36 (36 + 10 = 46 is past 40); with 37 records page 27 ends it.
+    assert paginator.planned_offsets(40, 0, 10) == [9, 18, 27, 36]
+    assert paginator.planned_offsets(37, 0, 10) == [9, 18, 27]
+    assert paginator.planned_offsets(40, 0, 2) == [9, 18]
+    assert OffsetPaginator(1).planned_offsets(3, 0, 5) == [1, 2]
+
+
+def test_a_stop_signal_wakes_a_worker_thread_sleeping_before_a_retry():
+    stop = StopControl(logging.getLogger("test"))
+    woke: list[float] = []
+
+    def backoff() -> None:
+        started = time.monotonic()
+        stop.sleep(30)
+        woke.append(time.monotonic() - started)
+
+    worker = threading.Thread(target=backoff)
+    worker.start()
+    time.sleep(0.05)
+    stop.handle(15, None)
+    worker.join(5)
+    assert woke, "the worker still sleeps"
+    assert woke[0] < 5
+    assert stop.signal == 15
