@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import figures
+import figures_state
 import machine
 import report
 from bench import PROJECT_ROOT, Bench, Row
@@ -30,7 +31,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The bench's knobs; the defaults are what BENCHMARKS.md reports."""
     parser = argparse.ArgumentParser(description="tap-mindzpay benchmarks")
     add = parser.add_argument
-    add("--only", default="1,2,3,4,5,6", help="comma-separated figure numbers")
+    add("--only", default="1,2,3,4,6,state", help="figure numbers, or state (E, B, S, R)")
     add("--quick", action="store_true", help="small worlds, one repeat; does not write the page")
     add("--invoices", type=int, default=100_000, help="(1) and (4): invoices of the one account")
     add("--large-invoices", type=int, default=1_000_000, help="(4): the large run")
@@ -42,13 +43,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--latency-invoices", type=int, default=4_000, help="(2): invoices of the one account")
     add("--in-flight", type=int, default=2_000, help="(2): in-flight invoices to refresh")
     add("--serial-sample", type=int, default=500, help="(2): serial refreshes actually timed")
-    add("--incremental-invoices", type=int, default=100_000, help="(5): invoices")
-    add("--changed-share", type=float, default=0.01, help="(5): share changed between syncs")
     add("--output", default=str(PROJECT_ROOT / "BENCHMARKS.md"))
     args = parser.parse_args(argv)
     if args.quick:
         args.invoices, args.large_invoices, args.repeats = 5_000, 20_000, 1
-        args.rate_seconds, args.incremental_invoices = 3, 5_000
+        args.rate_seconds = 3
         args.serial_sample, args.in_flight, args.latency_invoices = 50, 300, 1_000
     return args
 
@@ -107,7 +106,7 @@ def measure(args: argparse.Namespace, bench: Bench, only: set[str]) -> list[Row]
                 lambda: [figures.memory(bench, (args.invoices, rss_small[0]), args.large_invoices)],
             )
         )
-    later = {"5": incremental_cost, "6": fast_record_path}
+    later = {"6": fast_record_path, "state": figures_state.rows}
     for figure in sorted(only & later.keys()):
         done(later[figure](args, bench))
     return rows
@@ -129,16 +128,6 @@ def refresh_under_latency(args: argparse.Namespace, bench: Bench) -> list[Row]:
                 serial_sample=args.serial_sample,
             )
         ],
-    )
-
-
-def incremental_cost(args: argparse.Namespace, bench: Bench) -> list[Row]:
-    """(5): the requests of an incremental sync over those of a full one."""
-    print("(5) incremental cost ...", flush=True)
-    return attempt(
-        "(5) incremental / full sync requests",
-        "<= 0.05",
-        lambda: [figures.incremental_cost(bench, args.incremental_invoices, args.changed_share)],
     )
 
 
@@ -169,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{row.figure}:")
             print("\n".join(f"  {line}" for line in row.details))
     print(f"\n{len(rows)} rows in {seconds / 60:.1f} minutes")
-    if not args.quick and only == {"1", "2", "3", "4", "5", "6"}:
+    if not args.quick and only == {"1", "2", "3", "4", "6", "state"}:
         command = " ".join(["benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])])
         settings = {
             key: value
