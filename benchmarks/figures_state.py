@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import requests
-from bench import Bench, Row, request_counts, total_requests
+from bench import Bench, Row, total_requests
 from measure import CounterSampler
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 IN_FLIGHT = {0, 1, 4}
 MB = 1024 * 1024
-REFRESH = "/mindzpay/accounts/{account_key}/invoices/{invoice_id}/refresh"
 STREAMS = ("accounts", "invoices", "payments")
 
 
@@ -45,15 +44,19 @@ def rows(args: argparse.Namespace, bench: Bench) -> list[Row]:
 
 
 def _refreshes(stats: dict[str, Any]) -> int:
-    return sum(n for (endpoint, _), n in request_counts(stats).items() if endpoint == REFRESH)
+    return len(stats.get("refreshes", []))
 
 
 def _stale(latest: dict[str, dict[int, Any]], sandbox: SandboxProcess) -> int:
-    """Records whose last emitted status differs from the truth (invoices and payments)."""
+    """Records last emitted in flight whose status is not the truth's (README: "fresh").
+
+    Settled records a merchant changes (a cancel, a refund) are the sweep's, not the schedule's.
+    """
     stale = 0
-    for stream in ("invoices", "payments"):
+    for stream, flying in (("invoices", IN_FLIGHT), ("payments", {"pending"})):
         for record in sandbox.truth(stream):
-            if latest[stream].get(record["id"]) != record["status"]:
+            last = latest[stream].get(record["id"])
+            if last in flying and last != record["status"]:
                 stale += 1
     return stale
 
@@ -102,7 +105,10 @@ def waiting_syncs(bench: Bench, *, quick: bool) -> Row:
                 "apart (accounts, payments, invoices; sweep_interval_hours 24)"
             ),
             f"Refreshes / invoices in flight (truth), per sync: {', '.join(per_sync)}",
-            "stale: invoices and payments whose last emitted status differs from the truth",
+            (
+                "stale: invoices last emitted in flight and payments last emitted pending whose "
+                "status differs from the truth after a sync"
+            ),
         ],
     )
 

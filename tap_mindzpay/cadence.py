@@ -6,10 +6,10 @@ tap's output and re-encoded the section each time. So a STATE is written, at the
 the SDK or a capture phase offers one (every ``STATE_MSG_FREQUENCY`` records, every refresh
 chunk), when
 
-* at least ``MIN_RECORDS`` records were written since the last one and the state is light
-  (its capture sections together under ``LIGHT_BYTES``): as often as the bookmark needs; or
-* the records since the last one are at least the state's capture bytes / ``BYTES_PER_RECORD``:
-  with records of a few hundred bytes, STATE stays about 1% of the output; or
+* the records since the last one are at least ``MIN_RECORDS`` and at least the state's capture
+  bytes / ``BYTES_PER_RECORD``: a small state goes out every 500 records as the bookmark
+  needs, a large one once enough records went out that STATE stays about 1% of the output
+  (records are a few hundred bytes); or
 * ``MAX_SECONDS`` passed since the last one (with at least ``MIN_RECORDS`` records).
 
 Phase ends and a stop write STATE at once. A kill -9 repeats at most the work since the last
@@ -23,7 +23,6 @@ import threading
 import time
 
 MIN_RECORDS = 500
-LIGHT_BYTES = 64 * 1024
 BYTES_PER_RECORD = 4
 MAX_SECONDS = 60.0
 
@@ -51,8 +50,7 @@ class StateCadence:
                 return False
             heavy = sum(self.capture_bytes.values())
             return (
-                heavy < LIGHT_BYTES
-                or self.work >= heavy // BYTES_PER_RECORD
+                self.work >= heavy // BYTES_PER_RECORD
                 or time.monotonic() - self.last >= MAX_SECONDS
             )
 

@@ -70,8 +70,8 @@ class StopControl:
         before a retry or for a token (``waiting``): at those points nothing is half done. In
         the main thread every record yielded so far has been written and counted in the
         bookmark and the capture state, so a STATE written now (``write_state``) is safe to
-        resume from. A refresh worker thread only raises; the main thread then exits without
-        a new STATE, and the last one written (at a capture checkpoint) is safe.
+        resume from. A refresh worker thread only raises; the main thread, which has handed out
+        every refresh before it, writes a STATE of them (``capture.engine``) and exits.
 
         Raises:
             SystemExit: With 128 + the signal number, as a process killed by it would.

@@ -23,9 +23,11 @@ or its status was never seen) and how it was seen: ``new``, ``refresh`` or ``swe
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 
     from tap_mindzpay.capture.schedule import Schedule
 
-CHUNK = 200  # records refreshed between two checkpoint offers (the host decides to write)
+CHUNK = 200  # refreshes between two checkpoint offers (the host's cadence decides to write)
 #: The previous status of an id the engine has not seen (distinct from a status of None).
 UNSEEN = object()
 
@@ -104,6 +106,11 @@ class Engine:
             return UNSEEN
         held, status = statuses.get(record_id)
         return status if held and status is not None else UNSEEN
+
+    def last_status(self, record_id: int) -> object:
+        """The last status seen for an id (``None`` if none): what other streams may ask."""
+        status = self.status_of(record_id)
+        return None if status is UNSEEN else status
 
     def _seen(self, record: Mapping[str, Any], previous: object, via: str) -> None:
         """Remember the record's status; report a transition (``previous`` UNSEEN: None)."""
@@ -173,19 +180,34 @@ class Engine:
         if not ids:
             return
         workers = max(1, min(self.max_concurrency, len(ids)))
+        # A window of requests ahead of the one handed out next, in id order: no barrier
+        # between chunks, so the workers never wait for the slowest request of a chunk.
+        window = workers * 4
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh") as pool:
-            for start in range(0, len(ids), CHUNK):
-                chunk = ids[start : start + CHUNK]
+            ahead: deque[tuple[int, Future[dict[str, Any] | None]]] = deque()
+            queue = iter(ids)
+            for record_id in islice(queue, window):
+                ahead.append((record_id, pool.submit(self.fetch, record_id)))
+            handed = 0
+            while ahead:
+                record_id, future = ahead.popleft()
                 try:
-                    for record_id, record in zip(chunk, pool.map(self.fetch, chunk), strict=True):
-                        self._count("refreshed")
-                        yield from self._refreshed(record_id, record)
+                    record = future.result()
                 except SystemExit:
                     # A stop asked in a refresh worker: what was handed out so far is in the
                     # state; write it before the run ends.
+                    for _, waiting in ahead:
+                        waiting.cancel()
                     self.checkpoint(force=True)
                     raise
-                self.checkpoint(force=False)
+                following = next(queue, None)
+                if following is not None:
+                    ahead.append((following, pool.submit(self.fetch, following)))
+                self._count("refreshed")
+                yield from self._refreshed(record_id, record)
+                handed += 1
+                if handed % CHUNK == 0:
+                    self.checkpoint(force=False)
 
     def _refreshed(self, record_id: int, record: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
         before = self.state.in_flight.pop(record_id)

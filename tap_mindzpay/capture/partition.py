@@ -177,7 +177,7 @@ def capture_partition(  # noqa: PLR0913 - the settings the phases use, given exp
         host.checkpoint(force=True)
         if rule is not None and rule.publishes is not None:
             host.signals.publish(
-                account, AccountSignals(frozenset(state.in_flight), frozenset(engine.entered))
+                account, AccountSignals(engine.last_status, frozenset(engine.entered))
             )
     finally:
         host.capturing = False

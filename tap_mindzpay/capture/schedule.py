@@ -6,11 +6,13 @@ A refresh is spent where a status can have moved:
   without a payment; a pending payment before ``PAYMENT_GRACE_DAYS`` past its due date) is
   refreshed on every sync;
 * an invoice at 0 whose payment the payments stream of this run saw become ``paid`` is
-  refreshed in that run (payments sync before invoices, account by account);
-* an invoice at 0 whose payment this run saw still pending has nothing to ask yet: skipped;
+  refreshed in that run (payments sync before invoices, account by account), and so is one
+  whose payment was paid before (MindzPay may hand it to the provider at any time);
+* an invoice at 0 whose payment is pending has nothing to ask yet: skipped;
 * any other waiting record (a pending payment long past its due date, an invoice whose payment
-  this run did not read) backs off: it is refreshed again once as long has passed since its
-  last refresh as it had been unchanged then (at least ``MIN_BACKOFF_MINUTES``), doubling;
+  was refused or canceled, or that this run did not read) backs off: it is refreshed again once
+  as long has passed since its last refresh as it had been unchanged then (at least
+  ``MIN_BACKOFF_MINUTES``), so the intervals double;
 * every waiting record is refreshed at least every ``sweep_interval_hours``.
 """
 
@@ -19,6 +21,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 MIN_BACKOFF_MINUTES = 60
 #: A pending payment is asked every sync until this many days after its due date (a boleto
@@ -44,11 +50,20 @@ def day_link(due_date: object) -> int:
         return 0
 
 
+#: Payment statuses after which MindzPay may hand the invoice to the provider at any time.
+WAS_PAID = frozenset({"paid", "refunded", "chargeback"})
+
+
+def _unknown(_payment_id: int) -> object:
+    return None
+
+
 @dataclass
 class AccountSignals:
-    """What one account's payments stream saw in this run: pending and newly paid ids."""
+    """What one account's payments stream knows after this run: statuses, and the newly paid."""
 
-    pending: frozenset[int] = frozenset()
+    #: The last seen status of a payment id (``None``: not known).
+    status: Callable[[int], object] = _unknown
     paid: frozenset[int] = frozenset()
 
 
@@ -81,16 +96,21 @@ class Schedule:
     #: "invoice" (waits on its payment), "payment" (waits past its due date) or "" (never).
     waits: str = ""
 
-    def due(self, status: object, since: int, checked: int, link: int) -> str | None:
+    def due(self, status: object, since: int, checked: int, link: int) -> str | None:  # noqa: PLR0911 - one rule per return
         """Why to refresh now (``"every"``, ``"paid"``, ``"cap"``, ``"backoff"``), or None."""
         if not self._waiting(status, link):
             return "every"
-        if self.payments is not None and link in self.payments.paid:
-            return "paid"
+        payment = None
+        if self.payments is not None and self.waits == "invoice":
+            if link in self.payments.paid:
+                return "paid"
+            payment = self.payments.status(link)
+            if payment in WAS_PAID:
+                return "every"
         last = checked or since
         if self.now - last >= self.cap_minutes - SLACK_MINUTES:
             return "cap"
-        if self.payments is not None and link in self.payments.pending:
+        if payment == "pending":
             return None
         if not checked:
             return "backoff"

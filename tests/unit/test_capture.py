@@ -112,10 +112,13 @@ def test_provider_deciding_invoices_are_refreshed_every_sync():
 
 
 def test_invoice_waiting_on_a_pending_payment_is_skipped_until_paid_or_the_cap():
-    seen = AccountSignals(pending=frozenset({5}), paid=frozenset({6}))
+    statuses = {5: "pending", 6: "paid", 7: "paid", 8: "canceled"}
+    seen = AccountSignals(status=statuses.get, paid=frozenset({6}))
     at = Schedule(now=10 * HOUR, cap_minutes=CAP, payments=seen, waits="invoice")
     assert at.due(0, since=0, checked=9 * HOUR, link=5) is None
     assert at.due(0, since=0, checked=9 * HOUR, link=6) == "paid"
+    assert at.due(0, since=0, checked=9 * HOUR, link=7) == "every"  # paid before: may move
+    assert at.due(0, since=0, checked=9 * HOUR, link=8) is None  # canceled: backs off
     late = Schedule(now=40 * HOUR, cap_minutes=CAP, payments=seen, waits="invoice")
     assert late.due(0, since=0, checked=15 * HOUR, link=5) == "cap"
 
