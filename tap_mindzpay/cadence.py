@@ -8,13 +8,13 @@ chunk), when
 
 * the records since the last one are at least ``MIN_RECORDS`` and at least the state's capture
   bytes / ``BYTES_PER_RECORD``: a small state goes out every 500 records as the bookmark
-  needs, a large one once enough records went out that STATE stays about 1% of the output
+  needs, a large one once enough records went out that STATE stays under about 1% of the output
   (records are a few hundred bytes); or
 * ``MAX_SECONDS`` passed since the last one (with at least ``MIN_RECORDS`` records).
 
 Phase ends and a stop write STATE at once. A kill -9 repeats at most the work since the last
-STATE: the larger of 500 records and the capture bytes / 4 (about 250,000 records at 1M
-invoices), or ``MAX_SECONDS`` of work.
+STATE: the larger of 500 records and the capture bytes / 2 (about 750,000 records at 1M
+invoices with 100,000 in flight), or ``MAX_SECONDS`` of work.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import threading
 import time
 
 MIN_RECORDS = 500
-BYTES_PER_RECORD = 4
-MAX_SECONDS = 60.0
+BYTES_PER_RECORD = 2
+MAX_SECONDS = 120.0
 
 
 class StateCadence:

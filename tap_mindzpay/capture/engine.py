@@ -123,7 +123,8 @@ class Engine:
         if previous != status:
             if self.on_change is not None:
                 self.on_change(record, None if previous is UNSEEN else previous, via)
-            if status == self.signal_status:
+            if status == self.signal_status and previous is not UNSEEN:
+                # A move seen (not a first listing): a new record's status is in the map.
                 self.entered.add(record["id"])
 
     def _fly(self, record: Mapping[str, Any], checked: int) -> None:

@@ -17,11 +17,11 @@ def test_small_state_is_due_every_500_records():
     assert not cadence.offer(MIN_RECORDS - 1)
 
 
-def test_large_state_waits_for_a_quarter_of_its_bytes_in_records():
+def test_large_state_waits_for_half_its_bytes_in_records():
     cadence = StateCadence()
     cadence.sized("invoices", "acc_1", 800_000)
     cadence.sized("payments", "acc_1", 200_000)  # every partition's section counts
-    assert not cadence.offer(249_999)
+    assert not cadence.offer(499_999)
     assert cadence.offer(1)
 
 
