@@ -1,10 +1,10 @@
 """How often STATE is written: as often as resumability needs, not more.
 
 A STATE message carries the whole state, and a partition's change-capture section grows with
-it (the last STATE of a 1M-invoice sync is 1.5 MB). Writing it every few hundred records made STATE most of the
-tap's output and re-encoded the section each time. So a STATE is written, at the points where
-the SDK or a capture phase offers one (every ``STATE_MSG_FREQUENCY`` records, every refresh
-chunk), when
+it (the last STATE of a 1M-invoice sync is 1.5 MB). Writing it every few hundred records made
+STATE most of the tap's output and re-encoded the section each time. So a STATE is written,
+at the points where the SDK or a capture phase offers one (every ``STATE_MSG_FREQUENCY``
+records, every refresh chunk), when
 
 * the records since the last one are at least ``MIN_RECORDS`` and at least the state's capture
   bytes / ``BYTES_PER_RECORD``: a small state goes out every 500 records as the bookmark
