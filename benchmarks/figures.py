@@ -12,16 +12,14 @@ import pstats
 import sys
 import time
 from io import StringIO
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import requests
-from bench import Bench, Row, request_counts, total_requests
+from bench import Bench, Row, total_requests
 from measure import CounterSampler, ProcessResult, run_measured
 from raw_client import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, RawClient, child_paths
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from helpers import SandboxProcess
 
 IN_FLIGHT_STATUSES = {0, 1, 4}
@@ -185,7 +183,7 @@ def rate_limit(bench: Bench, limit: int, invoices: int) -> Row:
     )
 
 
-# -- (2) refresh under latency and (5) incremental cost: need the capture engine -----------------
+# -- (2) refresh under latency ----------------------------------------------------------------
 
 
 def _in_flight_invoices(bench: Bench, label: str) -> int:
@@ -294,149 +292,6 @@ def refresh_under_latency(  # noqa: PLR0913 - the world and the sample are the b
         ratio >= 8 and len(targets) >= in_flight,
         details,
     )
-
-
-# Sandbox event kinds that change an invoice (its truth), as `/_sandbox/advance` names them.
-INVOICE_EVENTS = frozenset(
-    {
-        "new_invoice",
-        "handed_to_provider",
-        "provider_decides",
-        "merchant_cancel",
-        "merchant_reissue",
-        "merchant_edit",
-        "support_delete",
-    }
-)
-
-
-def advance_until_changed(sandbox: SandboxProcess, wanted: int, step: int = 300) -> dict[str, int]:
-    """Move the frozen clock in steps until `wanted` invoice events were applied; return all."""
-    applied: dict[str, int] = {}
-    for _ in range(2000):
-        moved = sandbox.advance(step)["applied"]
-        for kind, count in moved.items():
-            applied[kind] = applied.get(kind, 0) + int(count)
-        if sum(n for kind, n in applied.items() if kind in INVOICE_EVENTS) >= wanted:
-            break
-    return applied
-
-
-def incremental_cost(bench: Bench, invoices: int, changed_share: float) -> Row:
-    """Requests of a sync after `changed_share` of the invoices changed, over a full sync's."""
-    figure = "(5) incremental / full sync requests"
-    config = {"sweep_interval_hours": 24}
-    with bench.sandbox(accounts=1, invoices=invoices) as sandbox:
-        sandbox.reset_stats()
-        bench.run_tap("inc-full", sandbox, streams=None, config=config, keep_output=True)
-        full = sandbox.stats()
-        full_state = bench.last_state("inc-full")
-        applied = advance_until_changed(sandbox, math.ceil(invoices * changed_share))
-        sandbox.reset_stats()
-        bench.run_tap(
-            "inc-next", sandbox, streams=None, config=config, state=full_state, keep_output=True
-        )
-        incremental = sandbox.stats()
-    ratio = total_requests(incremental) / total_requests(full)
-    by_endpoint: dict[str, int] = {}
-    for (endpoint, _status), count in request_counts(incremental).items():
-        by_endpoint[endpoint] = by_endpoint.get(endpoint, 0) + count
-    allowed = math.floor(0.05 * total_requests(full))
-    return Row(
-        figure,
-        "<= 0.05",
-        f"{total_requests(incremental):,} / {total_requests(full):,}",
-        ratio,
-        ratio <= 0.05,
-        [
-            (
-                f"1 account x {invoices:,} invoices; clock advanced until "
-                f"{sum(n for k, n in applied.items() if k in INVOICE_EVENTS):,} invoice events "
-                f"applied (all events: {dict(applied)}); no sweep due"
-            ),
-            f"incremental requests by endpoint: {by_endpoint}",
-            *_incremental_breakdown(bench, full_state, incremental),
-            (
-                f"the target allows {allowed:,} requests for this sync (0.05 x "
-                f"{total_requests(full):,}); the per-record requests alone (one Refresh per "
-                "in-flight invoice, one GET per pending payment: the contract has no bulk or "
-                "filtered form of either) are counted above"
-            ),
-        ],
-    )
-
-
-def _bookmarks(state: dict[str, Any]) -> dict[str, tuple[int, dict[str, Any]]]:
-    """Per stream: the id bookmark and the in-flight records of a STATE value (one account).
-
-    ``capture.in_flight`` maps an id (text) to ``[status, updated_at]`` (capture.state).
-    """
-    found: dict[str, tuple[int, dict[str, Any]]] = {}
-    for stream, entry in state.get("bookmarks", {}).items():
-        for partition in entry.get("partitions", []):
-            in_flight = partition.get("capture", {}).get("in_flight", {})
-            found[stream] = (int(partition.get("replication_key_value") or 0), dict(in_flight))
-    return found
-
-
-def _by_status(statuses: Iterable[Any]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for status in statuses:
-        counts[str(status)] = counts.get(str(status), 0) + 1
-    return dict(sorted(counts.items()))
-
-
-def _incremental_breakdown(
-    bench: Bench, full_state: dict[str, Any], stats: dict[str, Any]
-) -> list[str]:
-    """Where the incremental sync's per-record requests went, by kind (from its output)."""
-    marks = _bookmarks(full_state)
-    invoice_mark, invoice_in_flight = marks.get("invoices", (0, {}))
-    refreshed = [int(r["invoice_id"]) for r in stats.get("refreshes", [])]
-    new = [i for i in refreshed if i > invoice_mark]
-    old = [i for i in refreshed if i <= invoice_mark]
-    first: dict[tuple[str, int], Any] = {}
-    last: dict[tuple[str, int], Any] = {}
-    listed_new: dict[str, int] = {}
-    for message in bench.output_messages("inc-next"):
-        if message["type"] != "RECORD" or message["stream"] not in {"invoices", "payments"}:
-            continue
-        stream, record = message["stream"], message["record"]
-        key = (stream, int(record["id"]))
-        if key not in first:
-            first[key] = record.get("status")
-            if record["id"] > marks.get(stream, (0, {}))[0]:
-                listed_new[stream] = listed_new.get(stream, 0) + 1
-        last[key] = record.get("status")
-    # The status before the Refresh: as this sync listed it, or as the full sync left it.
-    before = {i: first.get(("invoices", i)) for i in new}
-    before |= {i: (invoice_in_flight.get(str(i)) or [None])[0] for i in old}
-    changed = [i for i in refreshed if before[i] != last.get(("invoices", i), before[i])]
-    moved = len(changed)
-    payment_mark, payment_in_flight = marks.get("payments", (0, {}))
-    payment_gets = sum(
-        n
-        for (endpoint, _), n in request_counts(stats).items()
-        if endpoint.endswith("/payments/{payment_id}")
-    )
-    return [
-        (
-            f"invoice Refreshes: {len(refreshed):,} = {len(old):,} invoices in flight since the "
-            f"full sync (its STATE listed {len(invoice_in_flight):,}) + {len(new):,} of the "
-            f"{listed_new.get('invoices', 0):,} invoices first listed by this sync that were "
-            f"listed in flight (by listed status: {_by_status(before[i] for i in new)}); "
-            f"{moved:,} of the refreshed invoices changed status through their Refresh (the "
-            "provider's answer, which only a Refresh brings into MindzPay); by status before "
-            f"the Refresh, refreshed {_by_status(before.values())}, changed "
-            f"{_by_status(before[i] for i in changed)}"
-        ),
-        (
-            f"payment GETs: {payment_gets:,} (the full sync's STATE had "
-            f"{len(payment_in_flight):,} pending payments; "
-            f"{listed_new.get('payments', 0):,} payments first listed by this sync, ids above "
-            f"{payment_mark:,})"
-        ),
-    ]
 
 
 # -- (6) the fast record path, on and off in the same run ------------------------------------------

@@ -13,7 +13,7 @@ METHOD = """\
 ## How each figure is measured
 
 * **Clients.** `tap-mindzpay` as installed (its catalog selects accounts, invoices, payments and
-  subscriptions for (1) and (4); every stream for (2) and (5)). The baseline
+  subscriptions for (1) and (4); every stream for (2)). The baseline
   (`benchmarks/baseline_tap/`) is written the way the SDK's cookiecutter template writes a REST
   tap: `RESTStream`, the SDK's `OffsetPaginator`, `response.json()` + JSONPath, the default
   writer and type conformance, the same endpoints, sort, page size (100) and schemas, and the
@@ -43,16 +43,15 @@ METHOD = """\
   the last request as the sandbox counted them (polled every 50 ms).
 * **(4)** `ru_maxrss` of the tap process alone (`os.wait4` in a small launcher, so the
   benchmark's own memory is not inherited through fork), full sync at both sizes.
-* **(5)** Full sync, then the frozen clock is advanced until the sandbox has applied events
-  for the wanted share of invoices, then a sync from the full sync's state; requests of each
-  from `/_sandbox/stats`. The details split the incremental sync's requests by kind: the token,
-  list pages (every list call already asks for the API's maximum `limit`, 100), one Refresh
-  per invoice in flight (since the full sync, or listed in flight by this sync) and one GET
-  per pending payment. The contract has no bulk Refresh, no "updated since" filter and no sort
-  by update time, and an in-flight invoice's provider answer reaches MindzPay only through a
-  Refresh, so each in-flight record costs one request per sync while it is in flight; the
-  ratio's floor is those per-record requests over the full sync's requests, and with the
-  sandbox's event mix at a 1% change it lies above 0.05 (the numbers are in the details).
+* **(E), (B), (S), (R)** (`benchmarks/figures_state.py`): (E) 12 syncs one simulated hour apart
+  (accounts, payments, invoices) of a world with 3,000 invoices waiting on boletos that are
+  never paid; invoice Refreshes (sandbox stats) over the invoices in flight in the truth at each
+  sync, and statuses left stale (last emitted status against the truth after each sync).
+  (B) a second sync refreshing undecided in-flight invoices, first to last request as the
+  sandbox counted them, against a raw client refreshing the same ids from 8 threads. (S) a full
+  sync of 1M invoices with 100,000 waiting, its stdout scanned for STATE lines; peak RSS as in
+  (4). (R) the refresh span of the same number of undecided in-flight invoices in a 3,000- and
+  a 300,000-invoice partition.
 * **(6)** The world of (1); the same tap syncs it with its fast record path and with the SDK's
   own record loop (`MindzPayStream.fast_records = False`, set by a launcher before the CLI
   starts), alternated, best of the repeats each. The fast record path is a copy of the SDK's

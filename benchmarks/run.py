@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import figures
 import figures_latency
+import figures_state
 import machine
 import report
 from bench import PROJECT_ROOT, Bench, Row
@@ -26,14 +27,14 @@ from bench import PROJECT_ROOT, Bench, Row
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-ALL_FIGURES = ",".join(["1", "2", "3", "4", "5", "6", *figures_latency.FIGURES])
+ALL_FIGURES = ",".join(["1", "2", "3", "4", "6", *figures_latency.FIGURES, "state"])
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The bench's knobs; the defaults are what BENCHMARKS.md reports."""
     parser = argparse.ArgumentParser(description="tap-mindzpay benchmarks")
     add = parser.add_argument
-    add("--only", default=ALL_FIGURES, help="comma-separated figure numbers")
+    add("--only", default=ALL_FIGURES, help="comma-separated figure numbers; state: E, B, S, R")
     add("--quick", action="store_true", help="small worlds, one repeat; does not write the page")
     add("--invoices", type=int, default=100_000, help="(1) and (4): invoices of the one account")
     add("--large-invoices", type=int, default=1_000_000, help="(4): the large run")
@@ -45,14 +46,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--latency-invoices", type=int, default=4_000, help="(2): invoices of the one account")
     add("--in-flight", type=int, default=2_000, help="(2): in-flight invoices to refresh")
     add("--serial-sample", type=int, default=500, help="(2): serial refreshes actually timed")
-    add("--incremental-invoices", type=int, default=100_000, help="(5): invoices")
-    add("--changed-share", type=float, default=0.01, help="(5): share changed between syncs")
     add("--output", default=str(PROJECT_ROOT / "BENCHMARKS.md"))
     figures_latency.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.invoices, args.large_invoices, args.repeats = 5_000, 20_000, 1
-        args.rate_seconds, args.incremental_invoices = 3, 5_000
+        args.rate_seconds = 3
         args.serial_sample, args.in_flight, args.latency_invoices = 50, 300, 1_000
         figures_latency.quick(args)
     return args
@@ -112,7 +111,7 @@ def measure(args: argparse.Namespace, bench: Bench, only: set[str]) -> list[Row]
                 lambda: [figures.memory(bench, (args.invoices, rss_small[0]), args.large_invoices)],
             )
         )
-    later = {"5": incremental_cost, "6": fast_record_path}
+    later = {"6": fast_record_path, "state": figures_state.rows}
     for figure in sorted(only & later.keys()):
         done(later[figure](args, bench))
     rows.extend(figures_latency.measure(args, bench, only, attempt))
@@ -135,16 +134,6 @@ def refresh_under_latency(args: argparse.Namespace, bench: Bench) -> list[Row]:
                 serial_sample=args.serial_sample,
             )
         ],
-    )
-
-
-def incremental_cost(args: argparse.Namespace, bench: Bench) -> list[Row]:
-    """(5): the requests of an incremental sync over those of a full one."""
-    print("(5) incremental cost ...", flush=True)
-    return attempt(
-        "(5) incremental / full sync requests",
-        "<= 0.05",
-        lambda: [figures.incremental_cost(bench, args.incremental_invoices, args.changed_share)],
     )
 
 

@@ -41,6 +41,7 @@ from typing_extensions import override
 
 from tap_mindzpay import schemas
 from tap_mindzpay.auth import request_headers
+from tap_mindzpay.capture.engine import CHUNK
 from tap_mindzpay.capture.partition import capture_partition
 from tap_mindzpay.conform import RecordShaper
 from tap_mindzpay.fastpath import FastRecordSync
@@ -50,12 +51,14 @@ from tap_mindzpay.requester import Requester
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Mapping
     from contextlib import AbstractContextManager
+    from datetime import datetime
 
     import requests
     from singer_sdk.helpers.types import Context, TapState
     from singer_sdk.tap_base import Tap
 
     from tap_mindzpay.auth import MindzPayAuthenticator
+    from tap_mindzpay.capture.schedule import Signals
     from tap_mindzpay.capture.state import CaptureState
     from tap_mindzpay.progress import PartitionReport
     from tap_mindzpay.services import RunServices, Transitions
@@ -255,19 +258,39 @@ class MindzPayStream(FastRecordSync, ListedStream):
 
     # -- state ---------------------------------------------------------------------------
 
-    def checkpoint(self, state: CaptureState, partition: dict[str, Any]) -> None:
-        """Write the capture state into the partition and emit STATE now."""
-        state.write(partition)
-        self._write_state_now()
+    def checkpoint(self, *, force: bool) -> None:
+        """Emit STATE with the live capture state (now, or when the cadence says it is due)."""
+        if force or self.services.stop.signal is not None:
+            self._write_state_now()
+        else:
+            self.offer_state(CHUNK)
+
+    @override
+    def offer_state(self, records: int) -> None:
+        """STATE when the run's cadence says it is due (``cadence``)."""
+        if self.services.state_cadence.offer(records):
+            self._write_state_now()
+
+    @property
+    def signals(self) -> Signals:
+        """What the streams of one account tell each other in this run (``capture.schedule``)."""
+        return self.services.signals
+
+    def schedule_clock(self) -> datetime:
+        """The API's time now (``servertime``)."""
+        return self.services.server_clock.now()
 
     @property
     @override
     def tap_state(self) -> TapState:
-        # STATE written mid-phase (every STATE_MSG_FREQUENCY records) must carry the in-flight
-        # set that matches the bookmark it carries, or a killed run would forget records.
+        # STATE written mid-phase must carry the capture state that matches the bookmark it
+        # carries, or a killed run would forget records; the cadence keeps that rare.
         live = self.live_capture
         if live is not None:
-            live[0].write(live[1], with_known=False)
+            size = live[0].write(live[1])
+            account = str(live[1].get("context", {}).get("account_key"))
+            self.services.state_cadence.sized(self.name, account, size)
+        self.services.state_cadence.written()
         return super().tap_state
 
     @override

@@ -152,6 +152,11 @@ class FastRecordSync(Stream):
     _record_writer_checked = False
     _fast_writer: RecordWriter | None = None
 
+    def offer_state(self, records: int) -> None:
+        """``records`` more written: write STATE if it is due (``client``: by ``cadence``)."""
+        del records
+        self._write_state_message()
+
     def _sync_records_fast(
         self,
         context: Context | None,
@@ -160,8 +165,8 @@ class FastRecordSync(Stream):
         """``Stream._sync_records`` (singer-sdk 0.54) for a stream on the fast record path.
 
         The same steps in the same order (the record limit, post_process, partition keys and
-        child syncs, RECORD, bookmark, STATE every ``STATE_MSG_FREQUENCY`` records, the final
-        STATE), minus
+        child syncs, RECORD, bookmark, a STATE offered every ``STATE_MSG_FREQUENCY`` records, the
+        final STATE), minus
         what is the identity on this path: the RECORD goes straight to ``writer`` (see
         ``fastpath``) and an integer bookmark of a sorted stream moves in place.
         """
@@ -250,7 +255,7 @@ class FastRecordSync(Stream):
                             self._increment_stream_state(record, context=context)
                     counted += 1
                     if (record_index + 1) % frequency == 0:
-                        self._write_state_message()
+                        self.offer_state(frequency)
                         record_counter.increment(counted)
                         counted = 0
                     yield record

@@ -208,6 +208,7 @@ class Requester:
             budget.observe(None)
             return None, type(exc).__name__
         budget.observe(response.headers)
+        self.services.server_clock.observe(response.headers)
         return response, ""
 
     def _credential_error(self, response: requests.Response, refreshes: int) -> AuthenticationError:

@@ -19,10 +19,13 @@ import requests
 
 from tap_mindzpay import endpoints
 from tap_mindzpay.auth import MindzPayAuthenticator
+from tap_mindzpay.cadence import StateCadence
+from tap_mindzpay.capture.schedule import Signals
 from tap_mindzpay.connection import CheckResult, ConnectionCheck
 from tap_mindzpay.first_contact import FirstContact
 from tap_mindzpay.launcher import EmbeddedSandbox
 from tap_mindzpay.ratebudget import RateBudget
+from tap_mindzpay.servertime import ServerClock
 from tap_mindzpay.stopping import StopControl
 from tap_mindzpay.summary import RunReport
 
@@ -60,6 +63,11 @@ class RunServices:
         """Keep the run's (validated) settings; nothing is started here."""
         self.config = config
         self.stop = StopControl(logger)
+        #: The API's clock (``Date`` headers), when STATE is worth writing, and what the
+        #: payments of an account tell its invoices in this run.
+        self.server_clock = ServerClock()
+        self.state_cadence = StateCadence()
+        self.signals = Signals()
         self._sandbox_lock = threading.Lock()
         self._derived: dict[str, DerivedWriter] = {}
 

@@ -108,8 +108,8 @@ SETTINGS = th.PropertiesList(
         # cannot serialise into the tap's config (meltano 4.4), so integers only.
         th.IntegerType(minimum=0),
         default=24,
-        description="Hours between full sweeps for merchant edits and deletions; "
-        "0 sweeps every run.",
+        description="Hours between full sweeps for merchant edits and deletions, and the "
+        "longest a record in flight goes unrefreshed; 0 sweeps and refreshes every run.",
     ),
     th.Property(
         "max_retries",

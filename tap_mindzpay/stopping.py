@@ -77,9 +77,10 @@ class StopControl:
         the main thread every record yielded so far has been written and counted in the
         bookmark and the capture state, so a STATE written now (``write_state``) is safe to
         resume from. A worker thread (a refresh, a page fetched ahead) only raises; the main
-        thread, given that exit, stops itself here the same way (``MindzPayStream.get_records``:
-        every record yielded so far is written). A worker sleeping before a retry is woken by
-        the signal (``sleep``), so no thread sleeps out its backoff.
+        thread, given that exit, stops itself the same way: in a list, here
+        (``MindzPayStream.get_records``: every record yielded so far is written); in the refresh
+        phase, after a STATE of the refreshes handed out (``capture.engine``). A worker sleeping
+        before a retry is woken by the signal (``sleep``), so no thread sleeps out its backoff.
 
         Raises:
             SystemExit: With 128 + the signal number, as a process killed by it would.

@@ -10,6 +10,7 @@ from tap_mindzpay import endpoints
 from tap_mindzpay.accounts import select_accounts
 from tap_mindzpay.capture.derived import invoice_status_change
 from tap_mindzpay.capture.partition import RefreshRule
+from tap_mindzpay.capture.schedule import day_link
 from tap_mindzpay.client import MindzPayStream
 from tap_mindzpay.derived import DerivedStream
 from tap_mindzpay.platform import PlatformStream
@@ -58,6 +59,9 @@ class InvoicesStream(AccountChildStream):
         method="POST",
         path_suffix=endpoints.INVOICE_REFRESH_SUFFIX,
         changes_stream="invoice_status_changes",
+        link=lambda r: r.get("payment_id") or 0,
+        waits="invoice",
+        reads_signals=True,
     )
 
 
@@ -83,6 +87,9 @@ class PaymentsStream(AccountChildStream):
         in_flight=lambda r: r.get("status") == "pending",
         method="GET",
         path_suffix=endpoints.GET_ONE_SUFFIX,
+        link=lambda r: day_link(r.get("due_date")),
+        waits="payment",
+        publishes="paid",
     )
 
 
@@ -133,11 +140,13 @@ class EnrollmentsStream(PlatformStream):
     path = endpoints.ENROLLMENTS_PATH
 
 
+#: Payments sync before invoices, account by account: an invoice waiting for its payment is
+#: refreshed in the run that sees the payment paid (``capture.schedule``).
 STREAM_TYPES: tuple[type[MindzPayStream], ...] = (
     AccountsStream,
+    PaymentsStream,
     InvoicesStream,
     InvoiceStatusChangesStream,
-    PaymentsStream,
     SubscriptionsStream,
     UsersStream,
     CoursesStream,

@@ -4,9 +4,10 @@ MindzPay's lists have no "updated since" filter, and an invoice's fiscal status 
 someone calls Refresh. So, per account partition, after the new records (paged by id from the
 bookmark), the engine:
 
-1. **refreshes** every record still in flight (invoices 0/1/4, pending payments), concurrently
-   (``max_concurrency``) through the stream's one request path (auth, retries, rate budget),
-   emits those that changed, forgets the settled, and emits a deletion marker on a 404;
+1. **refreshes** the records in flight (invoices 0/1/4, pending payments) whose status can have
+   moved (``schedule``), concurrently (``max_concurrency``) through the stream's one request
+   path (auth, retries, rate budget), emits those that changed, forgets the settled, and emits
+   a deletion marker on a 404;
 2. **sweeps** every ``sweep_interval_hours`` (0 = every run): pages the whole list, emits records
    whose ``updated_at`` is at or past the last sweep's high-water mark (merchant cancels,
    reissues, edits), puts records in flight again back in the set, and emits a deletion marker
@@ -22,35 +23,27 @@ or its status was never seen) and how it was seen: ``new``, ``refresh`` or ``swe
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from tap_mindzpay.capture.state import DELETED_AT, CaptureState, IdSet
+from tap_mindzpay.capture.codec import IdSet, StatusMap
+from tap_mindzpay.capture.state import DELETED_AT, CaptureState, Flight, stamp_of
 from tap_mindzpay.timestamps import parse_timestamp
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
-CHUNK = 200  # records refreshed between two STATE messages
+    from tap_mindzpay.capture.schedule import Schedule
+
+CHUNK = 200  # refreshes between two checkpoint offers (the host's cadence decides to write)
 #: The previous status of an id the engine has not seen (distinct from a status of None).
 UNSEEN = object()
-
-
-def _add_status(statuses: dict[object, IdSet], status: object, record_id: int) -> None:
-    """Put ``record_id`` in the id set of ``status``."""
-    ids = statuses.get(status)
-    if ids is None:
-        ids = statuses[status] = IdSet()
-    ids.add(record_id)
-
-
-def fingerprint(record: Mapping[str, Any]) -> tuple[Any, str | None]:
-    """What the state remembers of an in-flight record: status and updated_at."""
-    return record.get("status"), record.get("updated_at")
 
 
 def content_digest(record: Mapping[str, Any]) -> bytes:
@@ -78,80 +71,82 @@ class Engine:
     in_flight_rule: Callable[[Mapping[str, Any]], bool] | None
     fetch: Callable[[int], dict[str, Any] | None]
     page_all: Callable[[], Iterator[dict[str, Any]]]
-    checkpoint: Callable[[], None]
+    #: Offer a checkpoint (``force=True``: write now; else the host's cadence decides).
+    checkpoint: Callable[..., None]
     max_concurrency: int = 8
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     counts: dict[str, int] = field(default_factory=dict)
     back_in_flight: set[int] = field(default_factory=set)
     #: Called with (record, previous status or None, via) for every status transition seen.
     on_change: Callable[[Mapping[str, Any], object, str], None] | None = None
-    #: Keep ids by last seen status in the state (the stream has a changes stream; tracked
-    #: even while ``on_change`` is None, so that ``from_status`` is right once it is set).
-    track_statuses: bool = False
     #: A sweep follows in this run: remember what each id was handed out as (``sent``), so
     #: that the sweep does not hand out the same content again.
     sweep_follows: bool = False
     #: Content digest of every record handed out so far in this run, by id (``sweep_follows``).
     sent: dict[int, bytes] = field(default_factory=dict)
+    #: Which records in flight this sync refreshes (``None``: all of them).
+    schedule: Schedule | None = None
+    #: ``RefreshRule.link`` of the stream (``None``: no link).
+    link: Callable[[Mapping[str, Any]], int] | None = None
+    #: Records seen entering this status in this run are collected in ``entered``.
+    signal_status: object = UNSEEN
+    entered: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        """Status tracking starts with the first sync of a partition (or its first sweep)."""
-        if self.track_statuses and self.state.statuses is None and self.state.known:
-            # State from before tracking: statuses are unknown until the next sweep reads them.
-            return
-        if self.track_statuses and self.state.statuses is None:
-            self.state.statuses = {}
+        """The minute the refresh bookkeeping records (the schedule's clock)."""
+        self.minute = self.schedule.now if self.schedule else int(self.now.timestamp() // 60)
 
     def _count(self, key: str, n: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + n
 
     def status_of(self, record_id: int) -> object:
         """The last status seen for an id (``UNSEEN`` if none)."""
-        if record_id in self.state.in_flight:
-            return self.state.in_flight[record_id][0]
         statuses = self.state.statuses
-        if statuses and (self.state.known is None or record_id in self.state.known):
-            for status, ids in statuses.items():
-                if record_id in ids:
-                    return status
-        return UNSEEN
+        if statuses is None:
+            return UNSEEN
+        held, status = statuses.get(record_id)
+        return status if held and status is not None else UNSEEN
 
-    def _track(self, record_id: int, previous: object, status: object) -> None:
-        statuses = self.state.statuses
-        if statuses is None or previous == status:
-            return
-        if previous is not UNSEEN and previous in statuses:
-            statuses[previous].discard(record_id)
-        _add_status(statuses, status, record_id)
+    def last_status(self, record_id: int) -> object:
+        """The last status seen for an id (``None`` if none): what other streams may ask."""
+        status = self.status_of(record_id)
+        return None if status is UNSEEN else status
 
-    def _untrack(self, record_id: int, previous: object) -> None:
-        if self.state.statuses is not None and previous in self.state.statuses:
-            self.state.statuses[previous].discard(record_id)
+    def _seen(self, record: Mapping[str, Any], previous: object, via: str) -> None:
+        """Remember the record's status; report a transition (``previous`` UNSEEN: None)."""
+        if self.state.statuses is not None:
+            self.state.statuses.set(record["id"], record.get("status"))
+        self._report(record, previous, via)
 
-    def _transition(self, record: Mapping[str, Any], previous: object, via: str) -> None:
-        """Report a status transition (``previous`` ``UNSEEN``: reported as None)."""
+    def _report(self, record: Mapping[str, Any], previous: object, via: str) -> None:
         status = record.get("status")
-        if self.on_change is not None and previous != status:
-            self.on_change(record, None if previous is UNSEEN else previous, via)
+        if previous != status:
+            if self.on_change is not None:
+                self.on_change(record, None if previous is UNSEEN else previous, via)
+            if status == self.signal_status and previous is not UNSEEN:
+                # A move seen (not a first listing): a new record's status is in the map.
+                self.entered.add(record["id"])
+
+    def _fly(self, record: Mapping[str, Any], checked: int) -> None:
+        """Keep ``record`` in flight: what changed since when, and its link."""
+        record_id = record["id"]
+        stamp = stamp_of(record.get("updated_at"))
+        before = self.state.in_flight.get(record_id)
+        unchanged = before is not None and before.stamp == stamp
+        since = before.since if unchanged and before is not None else self.minute
+        link = self.link(record) if self.link is not None else 0
+        self.state.in_flight[record_id] = Flight(stamp, since, checked, link)
 
     def observe_new(self, record: Mapping[str, Any]) -> None:
-        """A record of the new-records phase: remember its id, and it if in flight."""
+        """A record of the new-records phase: remember its id and status, and it if in flight."""
         record_id = record.get("id")
         if not isinstance(record_id, int):
             return
-        known = self.state.known
-        if self.track_statuses:
-            # A new id (once per record of a full sync) needs no lookup of its last status.
-            unseen = known is not None and record_id not in known
-            previous = UNSEEN if unseen else self.status_of(record_id)
-            self._track(record_id, previous, record.get("status"))
-            self._transition(record, previous, "new")
-        if known is not None:
-            known.add(record_id)
+        self._seen(record, self.status_of(record_id), "new")
         if self.sweep_follows:
             self.sent[record_id] = content_digest(record)
         if self.in_flight_rule is not None and self.in_flight_rule(record):
-            self.state.in_flight[record_id] = fingerprint(record)
+            self._fly(record, 0)
         # Only a sweep (or the first full sync, which is one) may move the sweep's mark: a new
         # record's updated_at says nothing about older records changed since the last sweep.
         if self.state.sweep_at is None:
@@ -161,38 +156,78 @@ class Engine:
         """The first full sync (maybe resumed) read the whole list: it counts as a sweep."""
         self.state.sweep_at = self.now.isoformat(timespec="seconds")
 
+    def due_ids(self, only: set[int] | None = None) -> list[int]:
+        """The in-flight ids this sync refreshes (all, or of `only`), by the schedule."""
+        in_flight = self.state.in_flight
+        ids = sorted(in_flight if only is None else only & in_flight.keys())
+        schedule = self.schedule
+        if schedule is None or only is not None:
+            return ids
+        due = []
+        for record_id in ids:
+            flight = in_flight[record_id]
+            why = schedule.due(self.status_of(record_id), flight.since, flight.checked, flight.link)
+            if why is None:
+                self._count("waiting")
+            else:
+                due.append(record_id)
+        return due
+
     def refresh(self, only: set[int] | None = None) -> Iterator[dict[str, Any]]:
-        """Refresh in-flight records (all, or `only` these); yield changes and deletions by id."""
-        ids = sorted(self.state.in_flight if only is None else only & set(self.state.in_flight))
-        if not ids or self.in_flight_rule is None:
+        """Refresh in-flight records that are due (or `only` these); yield changes and deletions."""
+        if self.in_flight_rule is None:
+            return
+        ids = self.due_ids(only)
+        if not ids:
             return
         workers = max(1, min(self.max_concurrency, len(ids)))
+        # A window of requests ahead of the one handed out next, in id order: no barrier
+        # between chunks, so the workers never wait for the slowest request of a chunk.
+        window = workers * 4
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh") as pool:
-            for start in range(0, len(ids), CHUNK):
-                chunk = ids[start : start + CHUNK]
-                for record_id, record in zip(chunk, pool.map(self.fetch, chunk), strict=True):
-                    self._count("refreshed")
-                    yield from self._refreshed(record_id, record)
-                self.checkpoint()
+            ahead: deque[tuple[int, Future[dict[str, Any] | None]]] = deque()
+            queue = iter(ids)
+            for record_id in islice(queue, window):
+                ahead.append((record_id, pool.submit(self.fetch, record_id)))
+            handed = 0
+            while ahead:
+                record_id, future = ahead.popleft()
+                try:
+                    record = future.result()
+                except SystemExit:
+                    # A stop asked in a refresh worker: what was handed out so far is in the
+                    # state; write it before the run ends.
+                    for _, waiting in ahead:
+                        waiting.cancel()
+                    self.checkpoint(force=True)
+                    raise
+                following = next(queue, None)
+                if following is not None:
+                    ahead.append((following, pool.submit(self.fetch, following)))
+                self._count("refreshed")
+                yield from self._refreshed(record_id, record)
+                handed += 1
+                if handed % CHUNK == 0:
+                    self.checkpoint(force=False)
 
     def _refreshed(self, record_id: int, record: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
         before = self.state.in_flight.pop(record_id)
+        previous = self.status_of(record_id)
         if record is None:
             self._count("deleted")
-            if self.state.known is not None:
-                self.state.known.discard(record_id)
-            self._untrack(record_id, before[0])
+            if self.state.statuses is not None:
+                self.state.statuses.discard(record_id)
             yield self.deletion(record_id)
             return
-        if fingerprint(record) != before:
+        if (record.get("status"), stamp_of(record.get("updated_at"))) != (previous, before.stamp):
             self._count("changed")
-            self._track(record_id, before[0], record.get("status"))
-            self._transition(record, before[0], "refresh")
+            self._seen(record, previous, "refresh")
             if self.sweep_follows:
                 self.sent[record_id] = content_digest(record)
             yield record
         if self.in_flight_rule is not None and self.in_flight_rule(record):
-            self.state.in_flight[record_id] = fingerprint(record)
+            self.state.in_flight[record_id] = before
+            self._fly(record, self.minute)
         else:
             self._count("settled")
 
@@ -201,9 +236,8 @@ class Engine:
         hwm = None if emit_all else self.state.sweep_hwm
         limit = parse_timestamp(hwm) if hwm else None
         seen = IdSet()
-        tracking = self.track_statuses
         # Statuses are rebuilt from the list (the old ones answer "from which status").
-        statuses: dict[object, IdSet] = {}
+        old, statuses = self.state.statuses, StatusMap()
         newest = self.state.sweep_hwm
         for record in self.page_all():
             record_id = record["id"]
@@ -211,39 +245,35 @@ class Engine:
             updated = record.get("updated_at")
             newest = later(newest, updated)
             status = record.get("status")
-            previous = self.status_of(record_id) if tracking else UNSEEN
+            previous = self.status_of(record_id)
             moved = previous is not UNSEEN and previous != status
             since = limit is None or (updated is not None and parse_timestamp(updated) >= limit)
             if (moved or since) and not self._sent_unchanged(record_id, record):
                 self._count("swept")
-                if tracking:
-                    self._transition(record, previous, "sweep")
+                self._report(record, previous, "sweep")
                 yield record
-            if tracking:
-                _add_status(statuses, status, record_id)
+            statuses.set(record_id, status)
             if self.in_flight_rule is not None and self.in_flight_rule(record):
-                if record_id not in self.state.in_flight:
+                flight = self.state.in_flight.get(record_id)
+                if flight is None:
                     self.back_in_flight.add(record_id)
-                self.state.in_flight[record_id] = fingerprint(record)
+                self._fly(record, flight.checked if flight else 0)
             else:
                 # Settled since it was last refreshed (for example a merchant's action): the
                 # sweep has just emitted its latest content, so it leaves the in-flight set.
                 self.state.in_flight.pop(record_id, None)
-        previous_ids = self.state.known or IdSet()
         gone = sorted(
-            {i for i in previous_ids if i not in seen}
+            {i for i in old or () if i not in seen}
             | {i for i in self.state.in_flight if i not in seen}
         )
         for record_id in gone:
             self.state.in_flight.pop(record_id, None)
             self._count("deleted")
             yield self.deletion(record_id)
-        self.state.known = seen
-        if tracking:
-            self.state.statuses = statuses
+        self.state.statuses = statuses
         self.state.sweep_hwm = newest
         self.state.sweep_at = self.now.isoformat(timespec="seconds")
-        self.checkpoint()
+        self.checkpoint(force=True)
 
     def _sent_unchanged(self, record_id: int, record: Mapping[str, Any]) -> bool:
         """Whether this run already handed out ``record`` for this id with the same content.

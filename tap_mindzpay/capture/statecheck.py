@@ -2,7 +2,7 @@
 
 A state the tap cannot use (not JSON, not an object, bookmarks of the wrong shape, an id
 bookmark that is not an integer, a ``capture`` section of an unknown version or with garbage in
-``in_flight`` or ``known``) would end in a Python traceback or, worse, in a silent full resync.
+``in_flight`` or ``statuses``) would end in a Python traceback or, worse, in a silent full resync.
 ``StateError`` carries one line naming the problem and where it is, and what to do.
 
 The state shape is documented in ``client`` (partition keys) and ``capture.state`` (the
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_mindzpay.capture import codec
 from tap_mindzpay.capture import state as capture
 
 if TYPE_CHECKING:
@@ -163,8 +164,6 @@ def _check_capture(partition: Mapping[str, Any], where: str) -> list[str]:
     spot = f"{where}.{capture.CAPTURE_KEY}"
     problem = _capture_shape(raw, spot)
     if problem is None:
-        problem = _id_sets_problem(raw, spot)
-    if problem is None:
         try:
             capture.CaptureState.read(partition, where)
         except capture.CaptureStateError as exc:
@@ -172,29 +171,36 @@ def _check_capture(partition: Mapping[str, Any], where: str) -> list[str]:
     return [problem] if problem else []
 
 
-def _id_sets_problem(raw: Mapping[str, Any], spot: str) -> str | None:
-    """Which encoded id set (``known``, a ``statuses`` entry) does not decode, if any."""
-    encoded = [("known", raw.get("known"))]
-    encoded += [(f"statuses[{i}]", pair[1]) for i, pair in enumerate(raw.get("statuses") or [])]
-    for name, text in encoded:
-        if text:
-            try:
-                capture.decode_ids(text)
-            except (ValueError, binascii.Error, zlib.error) as exc:
-                return f"{spot}.{name} is not an encoded id set ({exc})"
+def _capture_shape(raw: object, spot: str) -> str | None:
+    """What ``CaptureState.read`` would refuse, named part by part."""
+    if not isinstance(raw, dict):
+        return f"{spot} must be an object, not {_kind(raw)}"
+    version = raw.get("version")
+    if version == 1:
+        return _v1_shape(raw, spot)
+    if version != capture.VERSION:
+        return (
+            f"{spot}.version is {version!r:.40}; this tap reads version {capture.VERSION} "
+            "(and upgrades 1; state written by another tap version?)"
+        )
+    statuses = raw.get("statuses")
+    if statuses is not None:
+        try:
+            codec.StatusMap.decode(statuses)
+        except (ValueError, binascii.Error, zlib.error) as exc:
+            return f"{spot}.statuses is not an encoded status map ({exc})"
+    in_flight = raw.get("in_flight")
+    if in_flight is not None and not (
+        isinstance(in_flight, dict)
+        and _is_int(in_flight.get("count"))
+        and isinstance(in_flight.get("columns"), str)
+    ):
+        return f"{spot}.in_flight must be an object of count and columns, not {in_flight!r:.60}"
     return None
 
 
-def _capture_shape(raw: object, spot: str) -> str | None:
-    """What ``CaptureState.read`` would accept or misread, checked strictly."""
-    if not isinstance(raw, dict):
-        return f"{spot} must be an object, not {_kind(raw)}"
-    if raw.get("version") != capture.VERSION:
-        version = raw.get("version")
-        return (
-            f"{spot}.version is {version!r:.40}; this tap reads version {capture.VERSION} "
-            "(state written by another tap version?)"
-        )
+def _v1_shape(raw: Mapping[str, Any], spot: str) -> str | None:
+    """Version 1 (upgraded on read): ``in_flight`` as id -> [status, updated_at], id sets."""
     in_flight = raw.get("in_flight", {})
     if not isinstance(in_flight, dict):
         return f"{spot}.in_flight must be an object of id -> [status, updated_at]"
@@ -209,20 +215,24 @@ def _capture_shape(raw: object, spot: str) -> str | None:
     known = raw.get("known")
     if known is not None and not isinstance(known, str):
         return f"{spot}.known must be the encoded id set (a string), not {_kind(known)}"
-    return _statuses_problem(raw.get("statuses"), spot)
-
-
-def _statuses_problem(statuses: object, spot: str) -> str | None:
-    """``statuses`` (ids by last seen status) is absent or a list of [status, encoded ids]."""
-    if statuses is None or (
+    statuses = raw.get("statuses")
+    if statuses is not None and not (
         isinstance(statuses, list)
         and all(
             isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], str)  # noqa: PLR2004 - [status, ids]
             for pair in statuses
         )
     ):
-        return None
-    return f"{spot}.statuses must be a list of [status, encoded id set], not {statuses!r:.60}"
+        return f"{spot}.statuses must be a list of [status, encoded id set], not {statuses!r:.60}"
+    encoded = [("known", known)]
+    encoded += [(f"statuses[{i}]", pair[1]) for i, pair in enumerate(statuses or [])]
+    for name, text in encoded:
+        if text:
+            try:
+                codec.decode_ids(text)
+            except (ValueError, binascii.Error, zlib.error) as exc:
+                return f"{spot}.{name} is not an encoded id set ({exc})"
+    return None
 
 
 def _is_int(value: object) -> bool:

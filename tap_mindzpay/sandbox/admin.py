@@ -7,10 +7,12 @@ No auth and never faulted. A bad parameter or body is a 422 `invalid_parameter`.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from tap_mindzpay.sandbox import data
 from tap_mindzpay.sandbox.api import int_param
+from tap_mindzpay.sandbox.clock import boleto_paid_at
 from tap_mindzpay.sandbox.data import ts
 from tap_mindzpay.sandbox.faults import FaultError
 from tap_mindzpay.sandbox.messages import ApiError, Reply
@@ -174,6 +176,44 @@ def settle(app: Sandbox, _request: Request) -> Answer:
     return 200, {"settled": settled}
 
 
+def waiting(app: Sandbox, request: Request) -> Answer:
+    """Scenario: `count` settled invoices wait at 0 on a boleto that will never be paid.
+
+    Each invoice's payment becomes a pending boleto due in three days whose fate is "never"
+    (``clock.boleto_paid_at``), so it expires (canceled) four days after that; the invoice stays
+    at 0 (what a Refresh returns too).
+    """
+    count = int_param(request.query, "count", 0, 0, None)
+    world = app.world
+    due = (world.now + timedelta(days=3)).date().isoformat()
+    changed = 0
+    with world.lock:
+        payments = world.records["payments"]
+        for invoice_id, record in sorted(world.records["invoices"].items()):
+            if changed >= count:
+                break
+            payment = payments.get(record["payment_id"] or 0)
+            if record["status"] in IN_FLIGHT or payment is None:
+                continue
+            if boleto_paid_at(world.config.seed, payment) is not None:
+                continue
+            payment.update(
+                method="boleto",
+                card_brand=None,
+                installments=1,
+                status="pending",
+                due_date=due,
+                paid_at=None,
+            )
+            world.stamp("payments", payment)
+            record.update(status=0, nfe_id=None, file_url=None, issued_at=None, canceled_at=None)
+            world.hidden.pop(invoice_id, None)
+            world.stamp("invoices", record)
+            changed += 1
+    app.save()
+    return 200, {"waiting": changed}
+
+
 ENDPOINTS: dict[tuple[str, str], Callable[[Sandbox, Request], Answer]] = {
     ("POST", "advance"): advance,
     ("GET", "truth"): truth,
@@ -187,4 +227,5 @@ ENDPOINTS: dict[tuple[str, str], Callable[[Sandbox, Request], Answer]] = {
     ("GET", "health"): health,
     ("POST", "in_flight"): in_flight,
     ("POST", "settle"): settle,
+    ("POST", "waiting"): waiting,
 }

@@ -13,6 +13,8 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import timezone
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -100,6 +102,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         """Stay quiet: the sandbox's stdout carries the URL only."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header: the world's clock (frozen or moved by a test), as a server's."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        return format_datetime(self.server.app.world.now.astimezone(timezone.utc), usegmt=True)
 
     def do_GET(self) -> None:
         """Dispatch a GET."""

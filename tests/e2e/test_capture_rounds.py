@@ -83,8 +83,8 @@ def test_skeleton_state_without_capture_is_upgraded_by_a_full_sweep(sandbox_fact
         # apart from another account's ids: those stay (documented); nothing else may.
         assert {key[0] for key in comparison.extra} <= deleted, comparison.summary()
     upgraded = second.final_state["bookmarks"]["invoices"]["partitions"][0]["capture"]
-    assert upgraded["version"] == 1
-    assert upgraded["known"]
+    assert upgraded["version"] == 2
+    assert upgraded["statuses"]["codes"]
 
 
 def test_sigkill_during_incremental_sync_then_resume_loses_nothing(sandbox_factory, tmp_path):

@@ -40,6 +40,16 @@ def _set(get: Callable[[State], State], key: str, value: object) -> Callable[[St
     return lambda state: get(state).__setitem__(key, value)
 
 
+def _v1(key: str, value: object) -> Callable[[State], None]:
+    """Replace the capture section by a version 1 one with ``key`` set to ``value``."""
+
+    def mutate(state: State) -> None:
+        section = {"version": 1, "in_flight": {}, "sweep": _capture(state)["sweep"], "known": None}
+        _invoices(state)["capture"] = {**section, key: value}
+
+    return mutate
+
+
 # (case, raw text or a mutation of a real state, what the one stderr line must say)
 BAD_STATES: list[tuple[str, str | Callable[[State], None], str]] = [
     ("not JSON", '{"bookmarks": {"invoices": ', "is not JSON"),
@@ -86,7 +96,7 @@ BAD_STATES: list[tuple[str, str | Callable[[State], None], str]] = [
         ),
         (
             "bookmarks for streams this tap does not have (charges); written by another tap? "
-            "This tap's streams are accounts, invoices"
+            "This tap's streams are accounts, payments, invoices"
         ),
     ),
     (
@@ -101,53 +111,64 @@ BAD_STATES: list[tuple[str, str | Callable[[State], None], str]] = [
     ),
     (
         "unknown capture version",
-        _set(_capture, "version", 2),
-        "capture.version is 2; this tap reads version 1",
+        _set(_capture, "version", 3),
+        "capture.version is 3; this tap reads version 2 (and upgrades 1",
     ),
     ("capture a list", _set(_invoices, "capture", [1]), "capture must be an object, not a list"),
     (
         "in_flight a list",
         _set(_capture, "in_flight", [5, 6]),
-        "capture.in_flight must be an object of id -> [status, updated_at]",
+        "capture.in_flight must be an object of count and columns, not [5, 6]",
     ),
     (
-        "in_flight garbage entry",
-        _set(_capture, "in_flight", {"5987": "1"}),
-        "capture.in_flight['5987'] must be [status, updated_at], not '1'",
+        "in_flight columns not packed",
+        _set(_capture, "in_flight", {"count": 2, "columns": "not base64!"}),
+        "capture is unusable (",
     ),
     (
-        "in_flight id not a number",
-        _set(_capture, "in_flight", {"abc": [1, None]}),
-        "capture.in_flight['abc'] must be [status, updated_at]",
+        "in_flight count that does not match its columns",
+        lambda s: _capture(s)["in_flight"].__setitem__("count", 10**6),
+        "are not 1000000 entries of 5 columns",
     ),
     (
-        "known not base64",
-        _set(_capture, "known", "not base64!"),
-        "capture.known is not an encoded id set (",
+        "statuses not a status map",
+        _set(_capture, "statuses", "aGVsbG8gd29ybGQ="),
+        "capture.statuses is not an encoded status map (must be an object of base, labels, codes)",
     ),
     (
-        "known base64 but not an id set",
-        _set(_capture, "known", "aGVsbG8gd29ybGQ="),
-        "capture.known is not an encoded id set",
-    ),
-    (
-        "known a number",
-        _set(_capture, "known", 42),
-        "capture.known must be the encoded id set (a string), not a number",
+        "statuses codes not zlib",
+        lambda s: _capture(s)["statuses"].__setitem__("codes", "aGVsbG8gd29ybGQ="),
+        "capture.statuses is not an encoded status map (",
     ),
     (
         "sweep time not a timestamp",
         _set(_capture, "sweep", {"hwm": "yesterday", "at": None}),
         "capture is unusable (Invalid isoformat string: 'yesterday')",
     ),
+    # Version 1 (upgraded on read) is checked by its own shape.
     (
-        "statuses not a list of pairs",
-        _set(_capture, "statuses", {"2": "eNoztbQwBwACKgDe"}),
-        "capture.statuses must be a list of [status, encoded id set]",
+        "v1 in_flight garbage entry",
+        _v1("in_flight", {"5987": "1"}),
+        "capture.in_flight['5987'] must be [status, updated_at], not '1'",
     ),
     (
-        "statuses with an id set that does not decode",
-        _set(_capture, "statuses", [[2, "aGVsbG8gd29ybGQ="]]),
+        "v1 in_flight id not a number",
+        _v1("in_flight", {"abc": [1, None]}),
+        "capture.in_flight['abc'] must be [status, updated_at]",
+    ),
+    (
+        "v1 known not base64",
+        _v1("known", "not base64!"),
+        "capture.known is not an encoded id set (",
+    ),
+    (
+        "v1 known a number",
+        _v1("known", 42),
+        "capture.known must be the encoded id set (a string), not a number",
+    ),
+    (
+        "v1 statuses with an id set that does not decode",
+        _v1("statuses", [[2, "aGVsbG8gd29ybGQ="]]),
         "capture.statuses[0] is not an encoded id set",
     ),
 ]
@@ -158,7 +179,7 @@ def real_state(sandbox: SandboxProcess, tmp_path_factory: pytest.TempPathFactory
     run = run_tap(sandbox.tap_config(), workdir=tmp_path_factory.mktemp("state")).check()
     state = run.final_state
     assert state is not None
-    assert _capture(state)["version"] == 1, "the base state must carry a capture section"
+    assert _capture(state)["version"] == 2, "the base state must carry a capture section"
     return state
 
 

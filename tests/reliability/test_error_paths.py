@@ -133,9 +133,10 @@ def test_403_on_one_account_stops_naming_that_account_and_the_remedy_works(world
     run = sync(world, tmp_path / "all")
     line = final_error(run)
     key = accounts[2]
-    assert f"MindzPay denied GET /mindzpay/accounts/{key}/invoices (stream invoices, " in line
+    # Payments sync first in each account (invoices' refresh schedule reads what they saw).
+    assert f"MindzPay denied GET /mindzpay/accounts/{key}/payments (stream payments, " in line
     assert f"account {key}; HTTP 403, forbidden: " in line
-    assert "give the API credential mindzpay-demo read permission on invoices" in line
+    assert "give the API credential mindzpay-demo read permission on payments" in line
     assert "or leave that account out with the setting account_keys" in line
     assert_no_secret(world, run)
     # The remedy the message names: leave that account out.

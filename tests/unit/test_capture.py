@@ -1,4 +1,4 @@
-"""Unit tests of the change-capture state: id sets, validation, upgrade, sweep timing."""
+"""Unit tests of the change-capture state (codec, validation, upgrade), its schedule, the sweep."""
 
 from __future__ import annotations
 
@@ -6,74 +6,139 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tap_mindzpay.capture.codec import StatusMap, encode_ids
 from tap_mindzpay.capture.engine import Engine, later
-from tap_mindzpay.capture.state import (
-    CaptureState,
-    CaptureStateError,
-    IdSet,
-    decode_ids,
-    encode_ids,
-)
+from tap_mindzpay.capture.schedule import AccountSignals, Schedule
+from tap_mindzpay.capture.state import CaptureState, CaptureStateError, Flight, stamp_of
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
+STAMP = "2026-11-01T09:00:00-03:00"
 
 
-def test_id_set_round_trips_through_its_compact_encoding():
-    ids = {1, 2, 3, 9, 64, 65, 100_000, 2_000_001}
-    encoded = encode_ids(IdSet(ids))
-    assert set(decode_ids(encoded)) == ids
-    assert encode_ids(ids) == encoded
+def test_status_map_holds_a_status_per_id_and_round_trips():
+    statuses = StatusMap()
+    for record_id, status in [(5, 2), (3, 0), (9, 2), (1_000, 5)]:
+        statuses.set(record_id, status)
+    statuses.discard(9)
+    again = StatusMap.decode(statuses.encode())
+    assert list(again) == [3, 5, 1_000]
+    assert [again.get(i) for i in (3, 5, 9, 1_000)] == [
+        (True, 0),
+        (True, 2),
+        (False, None),
+        (True, 5),
+    ]
+    assert len(again) == 3
 
 
-def test_id_set_add_discard_contains_and_len():
-    ids = IdSet([5, 8])
-    ids.add(1_000)
-    ids.discard(8)
-    ids.discard(10**9)
-    assert list(ids) == [5, 1_000]
-    assert 5 in ids
-    assert 8 not in ids
-    assert -1 not in ids
-    assert len(ids) == 2
-
-
-def test_encoding_of_100k_dense_ids_is_small():
-    assert len(encode_ids(IdSet(range(1, 100_001)))) < 2_000
+def test_status_map_of_a_million_ids_encodes_in_under_400_kb():
+    statuses = StatusMap()
+    for record_id in range(1, 1_000_001):
+        statuses.set(record_id, (2, 8, 5, 0, 3)[record_id * 7919 % 5])
+    assert len(statuses.encode()["codes"]) < 400_000  # type: ignore[arg-type]
 
 
 def test_state_without_capture_is_upgraded_to_empty():
     state = CaptureState.read({"replication_key_value": 10}, "stream invoices, account a")
-    assert state.known is None
+    assert state.statuses is None
     assert state.sweep_due(24, NOW)
 
 
 def test_written_state_reads_back_equal():
-    state = CaptureState({7: (1, "2026-11-01T09:00:00-03:00")}, "2026-11-01T10:00:00-03:00")
-    state.sweep_at = NOW.isoformat()
-    state.known = IdSet([1, 7])
+    statuses = StatusMap()
+    statuses.set(1, 2)
+    statuses.set(7, 1)
+    statuses.set(8, 0)
+    flights = {7: Flight(stamp_of(STAMP), 100, 160, 0), 8: Flight(stamp_of(STAMP), 100, 0, 8)}
+    state = CaptureState(flights, "2026-11-01T10:00:00-03:00", NOW.isoformat(), statuses)
     partition: dict = {}
-    state.write(partition)
+    size = state.write(partition)
+    assert partition["capture"]["version"] == 2
+    assert 0 < size < 200
     again = CaptureState.read(partition, "x")
-    assert again.in_flight == state.in_flight
-    assert list(again.known or []) == [1, 7]
+    assert again.in_flight == flights
+    assert list(again.statuses or []) == [1, 7, 8]
     assert not again.sweep_due(24, NOW + timedelta(hours=23))
     assert again.sweep_due(24, NOW + timedelta(hours=24))
     assert again.sweep_due(0, NOW)
 
 
+def test_version_1_state_is_upgraded_on_read():
+    v1 = {
+        "version": 1,
+        "in_flight": {"7": [1, STAMP], "8": [0, None]},
+        "sweep": {"hwm": STAMP, "at": NOW.isoformat()},
+        "known": encode_ids([1, 2, 7, 8]),
+        "statuses": [[2, encode_ids([1])], [1, encode_ids([7])], [0, encode_ids([8])]],
+    }
+    state = CaptureState.read({"capture": v1}, "x", now_minute=500)
+    assert state.in_flight == {7: Flight(stamp_of(STAMP), 500, 0, 0), 8: Flight(0, 500, 0, 0)}
+    assert state.statuses is not None
+    # Id 2 was known without a status (version 1 tracked only some): held, status None.
+    assert [state.statuses.get(i) for i in (1, 2, 7, 8, 9)] == [
+        (True, 2),
+        (True, None),
+        (True, 1),
+        (True, 0),
+        (False, None),
+    ]
+
+
 @pytest.mark.parametrize(
     "capture",
     [
-        {"version": 2},
+        {"version": 3},
         "not a dict",
         {"version": 1, "in_flight": {"x": [1, None]}},
         {"version": 1, "in_flight": {}, "sweep": {"hwm": "yesterday"}},
         {"version": 1, "in_flight": {}, "known": "%%%"},
+        {"version": 2, "statuses": {"base": 1, "labels": [], "codes": "%%%"}},
+        {"version": 2, "statuses": None, "in_flight": {"count": 1, "columns": "eJwDAAAAAAE="}},
     ],
 )
 def test_bad_capture_state_fails_with_the_stream_and_account_named(capture):
     with pytest.raises(CaptureStateError, match="stream invoices, account acc_1"):
         CaptureState.read({"capture": capture}, "stream invoices, account acc_1")
+
+
+HOUR = 60
+CAP = 24 * HOUR
+
+
+def test_provider_deciding_invoices_are_refreshed_every_sync():
+    schedule = Schedule(now=10 * HOUR, cap_minutes=CAP, waits="invoice")
+    assert schedule.due(1, since=9 * HOUR, checked=9 * HOUR, link=5) == "every"
+    assert schedule.due(0, since=9 * HOUR, checked=9 * HOUR, link=0) == "every"
+
+
+def test_invoice_waiting_on_a_pending_payment_is_skipped_until_paid_or_the_cap():
+    statuses = {5: "pending", 6: "paid", 7: "paid", 8: "canceled"}
+    seen = AccountSignals(status=statuses.get, paid=frozenset({6}))
+    at = Schedule(now=10 * HOUR, cap_minutes=CAP, payments=seen, waits="invoice")
+    assert at.due(0, since=0, checked=9 * HOUR, link=5) is None
+    assert at.due(0, since=0, checked=9 * HOUR, link=6) == "paid"
+    assert at.due(0, since=0, checked=9 * HOUR, link=7) == "every"  # paid before: may move
+    assert at.due(0, since=0, checked=9 * HOUR, link=8) is None  # canceled: backs off
+    late = Schedule(now=40 * HOUR, cap_minutes=CAP, payments=seen, waits="invoice")
+    assert late.due(0, since=0, checked=15 * HOUR, link=5) == "cap"
+
+
+def test_waiting_without_signals_backs_off_doubling_up_to_the_cap():
+    refreshed_at, checked, since = [], 0, 0
+    for hour in range(48):
+        schedule = Schedule(now=hour * HOUR, cap_minutes=CAP, waits="invoice")
+        if schedule.due(0, since, checked, link=5):
+            refreshed_at.append(hour)
+            checked = hour * HOUR
+    assert refreshed_at == [0, 1, 2, 4, 8, 16, 32]
+
+
+def test_pending_payment_is_asked_every_sync_until_a_week_past_due():
+    day = 20_000
+    fresh = Schedule(now=(day + 7) * 24 * HOUR, cap_minutes=CAP, waits="payment")
+    assert fresh.due("pending", since=0, checked=(day + 7) * 24 * HOUR - HOUR, link=day) == "every"
+    old = Schedule(now=(day + 9) * 24 * HOUR, cap_minutes=CAP, waits="payment")
+    assert old.due("pending", since=0, checked=(day + 9) * 24 * HOUR - HOUR, link=day) is None
 
 
 def test_later_compares_instants_across_offsets():
@@ -85,15 +150,16 @@ def test_later_compares_instants_across_offsets():
 
 def _engine(listed: list[dict], *, sweep_follows: bool) -> Engine:
     state = CaptureState(
-        sweep_hwm="2026-11-01T00:00:00-03:00", sweep_at="2026-11-01T03:00:00+00:00"
+        sweep_hwm="2026-11-01T00:00:00-03:00",
+        sweep_at="2026-11-01T03:00:00+00:00",
+        statuses=StatusMap(),
     )
-    state.known = IdSet()
     return Engine(
         state=state,
         in_flight_rule=None,
         fetch=lambda _id: None,
         page_all=lambda: iter(listed),
-        checkpoint=lambda: None,
+        checkpoint=lambda **_: None,
         sweep_follows=sweep_follows,
     )
 

@@ -1,0 +1,270 @@
+"""Figures of the change-capture state and its refresh schedule (E, B, S, R).
+
+* (E) hourly syncs with invoices waiting for boletos that are never paid: invoice Refreshes
+  over in-flight invoice-syncs, and no status left stale;
+* (B) refresh throughput without latency: the tap against a raw client refreshing the same ids
+  from 8 threads;
+* (S) a full sync at 1M invoices with 100,000 waiting: the last STATE, the share of stdout that
+  is STATE, the tap's peak RSS;
+* (R) refreshes per second of a 300,000-invoice partition against a 3,000-invoice one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import requests
+from bench import Bench, Row, total_requests
+from measure import CounterSampler
+
+if TYPE_CHECKING:
+    import argparse
+
+    from helpers import SandboxProcess
+
+IN_FLIGHT = {0, 1, 4}
+MB = 1024 * 1024
+STREAMS = ("accounts", "invoices", "payments")
+
+
+def rows(args: argparse.Namespace, bench: Bench) -> list[Row]:
+    """Every figure of this module (each failure becomes its row, as ``run.attempt`` does)."""
+    import run  # noqa: PLC0415 - run imports this module
+
+    quick = bool(args.quick)
+    found: list[Row] = []
+    found += run.attempt("(E)", "<= 0.35", lambda: [waiting_syncs(bench, quick=quick)])
+    found += run.attempt("(B)", ">= 0.8", lambda: [refresh_throughput(bench, quick=quick)])
+    found += run.attempt("(S)", "<= 2 MB", lambda: state_at_scale(bench, quick=quick))
+    found += run.attempt("(R)", ">= 0.8", lambda: [refresh_by_partition(bench, quick=quick)])
+    return found
+
+
+def _refreshes(stats: dict[str, Any]) -> int:
+    return len(stats.get("refreshes", []))
+
+
+def _stale(latest: dict[str, dict[int, Any]], sandbox: SandboxProcess) -> int:
+    """Records last emitted in flight whose status is not the truth's (README: "fresh").
+
+    Settled records a merchant changes (a cancel, a refund) are the sweep's, not the schedule's.
+    """
+    stale = 0
+    for stream, flying in (("invoices", IN_FLIGHT), ("payments", {"pending"})):
+        for record in sandbox.truth(stream):
+            last = latest[stream].get(record["id"])
+            if last in flying and last != record["status"]:
+                stale += 1
+    return stale
+
+
+def waiting_syncs(bench: Bench, *, quick: bool) -> Row:
+    """(E): 12 hourly syncs; invoice Refreshes / in-flight invoice-syncs; stale statuses."""
+    invoices, waiting, hours = (3_000, 300, 4) if quick else (20_000, 3_000, 12)
+    config = {"sweep_interval_hours": 24}
+    latest: dict[str, dict[int, Any]] = {"invoices": {}, "payments": {}}
+    refreshes = in_flight_syncs = stale = 0
+    per_sync = []
+    with bench.sandbox(accounts=1, invoices=invoices) as sandbox:
+        made = sandbox.admin("POST", "/_sandbox/waiting", params={"count": waiting})["waiting"]
+        state = None
+        for hour in range(hours):
+            if hour:
+                sandbox.advance(3600)
+            flying = sum(r["status"] in IN_FLIGHT for r in sandbox.truth("invoices"))
+            sandbox.reset_stats()
+            label = f"waiting-{hour}"
+            bench.run_tap(
+                label, sandbox, streams=STREAMS, config=config, state=state, keep_output=True
+            )
+            made_now = _refreshes(sandbox.stats())
+            for message in bench.output_messages(label):
+                if message["type"] == "RECORD" and message["stream"] in latest:
+                    record = message["record"]
+                    latest[message["stream"]][record["id"]] = record.get("status")
+            state = bench.last_state(label)
+            stale_now = _stale(latest, sandbox)
+            refreshes += made_now
+            in_flight_syncs += flying
+            stale += stale_now
+            per_sync.append(f"{made_now}/{flying}" + (f" ({stale_now} stale)" if stale_now else ""))
+    ratio = refreshes / in_flight_syncs
+    return Row(
+        "(E) invoice Refreshes / in-flight invoice-syncs, hourly",
+        "<= 0.35, 0 stale",
+        f"{refreshes:,} / {in_flight_syncs:,}; {stale} stale",
+        ratio,
+        ratio <= 0.35 and stale == 0,
+        [
+            (
+                f"1 account x {invoices:,} invoices, {made:,} of them waiting on a boleto that "
+                f"is never paid (POST /_sandbox/waiting); {hours} syncs one simulated hour "
+                "apart (accounts, payments, invoices; sweep_interval_hours 24)"
+            ),
+            f"Refreshes / invoices in flight (truth), per sync: {', '.join(per_sync)}",
+            (
+                "stale: invoices last emitted in flight and payments last emitted pending whose "
+                "status differs from the truth after a sync"
+            ),
+        ],
+    )
+
+
+def _raw_refreshes(sandbox: SandboxProcess, targets: list[tuple[str, int]], threads: int) -> float:
+    """Seconds to refresh `targets` from `threads` threads, one keep-alive session each."""
+    config = sandbox.tap_config()
+    token = requests.post(
+        f"{sandbox.api_url}/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": config["client_id"],
+            "client_secret": config["client_secret"],
+        },
+        timeout=60,
+    ).json()["access_token"]
+    shares = [targets[i::threads] for i in range(threads)]
+
+    def work(share: list[tuple[str, int]]) -> None:
+        session = requests.Session()
+        session.trust_env = False
+        session.headers["Authorization"] = f"Bearer {token}"
+        for key, invoice_id in share:
+            url = f"{sandbox.api_url}/mindzpay/accounts/{key}/invoices/{invoice_id}/refresh"
+            session.post(url, timeout=60).raise_for_status()
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, shares))
+    return time.perf_counter() - started
+
+
+def refresh_throughput(bench: Bench, *, quick: bool) -> Row:
+    """(B): refreshes/s of the tap's refresh phase over a raw 8-thread client's, same ids."""
+    invoices, in_flight = (3_000, 1_000) if quick else (20_000, 8_000)
+    config = {"max_concurrency": 8, "sweep_interval_hours": 24}
+    with bench.sandbox(accounts=1, invoices=invoices) as sandbox:
+        sandbox.admin("POST", "/_sandbox/in_flight", params={"count": in_flight, "decided": 0})
+        bench.run_tap(
+            "tp-1", sandbox, streams=("accounts", "invoices"), config=config, keep_output=True
+        )
+        state = bench.last_state("tp-1")
+        sandbox.reset_stats()
+        with CounterSampler(lambda: total_requests(sandbox.stats())) as sampler:
+            bench.run_tap(
+                "tp-2", sandbox, streams=("accounts", "invoices"), config=config, state=state
+            )
+        stats = sandbox.stats()
+        targets = [(r["account_key"], r["invoice_id"]) for r in stats.get("refreshes", [])]
+        tap_span = sampler.active_span()
+        raw = _raw_refreshes(sandbox, targets, 8)
+    ratio = raw / tap_span
+    return Row(
+        "(B) tap / raw 8-thread refreshes/s, no latency",
+        ">= 0.8",
+        f"{len(targets) / tap_span:,.0f} / {len(targets) / raw:,.0f} refreshes/s",
+        ratio,
+        ratio >= 0.8,
+        [
+            (
+                f"1 account x {invoices:,} invoices, {len(targets):,} in flight (undecided) "
+                "refreshed by the tap's second sync (max_concurrency 8)"
+            ),
+            (
+                f"tap: first to last of its {total_requests(stats):,} requests as the sandbox "
+                f"counted them ({tap_span:.2f}s); raw: the same ids from 8 threads ({raw:.2f}s)"
+            ),
+        ],
+    )
+
+
+def _scan_output(path: Any) -> tuple[int, int, int, int]:  # noqa: ANN401 - a Path
+    """Bytes of stdout, bytes of STATE lines, STATE lines, and the size of the last one."""
+    total = state = count = last = 0
+    with path.open("rb") as lines:
+        for line in lines:
+            total += len(line)
+            if line.startswith(b'{"type":"STATE"'):
+                state += len(line)
+                count += 1
+                last = len(line)
+    return total, state, count, last
+
+
+def state_at_scale(bench: Bench, *, quick: bool) -> list[Row]:
+    """(S): a full sync at 1M invoices with 100,000 waiting: last STATE, STATE share, RSS."""
+    invoices, waiting = (50_000, 5_000) if quick else (1_000_000, 100_000)
+    with bench.sandbox(accounts=1, invoices=invoices) as sandbox:
+        sandbox.admin("POST", "/_sandbox/waiting", params={"count": waiting})
+        started = time.perf_counter()
+        run = bench.run_tap("scale", sandbox, keep_output=True, timeout=1800)
+        seconds = time.perf_counter() - started
+    output = bench.workdir / "scale.out.jsonl"
+    total, state, count, last = _scan_output(output)
+    output.unlink()
+    share = state / total
+    where = (
+        f"full sync of accounts, invoices, payments, subscriptions: 1 account x {invoices:,} "
+        f"invoices, {waiting:,} waiting; {count:,} STATE messages, {total / MB:,.0f} MB of stdout "
+        f"in {seconds:.0f}s"
+    )
+    return [
+        Row(
+            "(S) last STATE at 1M invoices",
+            "<= 2 MB",
+            f"{last / MB:.2f} MB",
+            last / MB,
+            last <= 2 * MB,
+            [where],
+        ),
+        Row("(S) STATE share of stdout bytes", "<= 2%", f"{share:.2%}", share, share <= 0.02),
+        Row(
+            "(S) peak RSS of that sync",
+            "<= 200 MB",
+            f"{run.peak_rss_bytes / MB:,.0f} MB",
+            run.peak_rss_bytes / MB,
+            run.peak_rss_bytes <= 200 * MB,
+        ),
+    ]
+
+
+def _refresh_rate(bench: Bench, invoices: int, in_flight: int, label: str) -> tuple[float, int]:
+    """Refreshes/s of a second sync that refreshes `in_flight` undecided invoices."""
+    config = {"max_concurrency": 8, "sweep_interval_hours": 24}
+    streams = ("accounts", "invoices")
+    with bench.sandbox(accounts=1, invoices=invoices) as sandbox:
+        sandbox.admin("POST", "/_sandbox/in_flight", params={"count": in_flight, "decided": 0})
+        bench.run_tap(
+            f"{label}-1", sandbox, streams=streams, config=config, keep_output=True, timeout=1200
+        )
+        state = bench.last_state(f"{label}-1")
+        (bench.workdir / f"{label}-1.out.jsonl").unlink()
+        sandbox.reset_stats()
+        with CounterSampler(lambda: _refreshes(sandbox.stats())) as sampler:
+            bench.run_tap(f"{label}-2", sandbox, streams=streams, config=config, state=state)
+        made = _refreshes(sandbox.stats())
+    return made / sampler.active_span(), made
+
+
+def refresh_by_partition(bench: Bench, *, quick: bool) -> Row:
+    """(R): refreshes/s of the refresh phase, 300,000 vs 3,000 invoices in the partition."""
+    small, large, in_flight = (3_000, 30_000, 1_000) if quick else (3_000, 300_000, 2_500)
+    rate_small, made_small = _refresh_rate(bench, small, in_flight, "part-small")
+    rate_large, made_large = _refresh_rate(bench, large, in_flight, "part-large")
+    ratio = rate_large / rate_small
+    return Row(
+        f"(R) refreshes/s, {large:,} / {small:,} invoices per partition",
+        ">= 0.8",
+        f"{rate_large:,.0f} / {rate_small:,.0f}",
+        ratio,
+        ratio >= 0.8,
+        [
+            (
+                f"second sync of accounts and invoices refreshing {made_large:,} and "
+                f"{made_small:,} undecided invoices; first to last Refresh as the sandbox saw it"
+            ),
+            json.dumps({"small": made_small, "large": made_large}),
+        ],
+    )
