@@ -9,7 +9,8 @@ Overridden (two):
 * ``Stream._sync_records``: the fast record path (``fastpath``), measured by ``make bench``
   (figure 6) and kept only while it buys at least 20% of throughput;
 * ``Stream._increment_stream_state``: records of the change-capture phases are older than the
-  bookmark and must not move it.
+  bookmark and must not move it; a platform stream (``platform``) reads newest first and moves
+  its ``updated_at`` bookmark once, when that read is complete.
 
 The rest are called or read: the fast record path repeats the SDK's loop step for step
 (``fastpath``), a derived stream writes its records from another stream's sync

@@ -1,8 +1,9 @@
 """The ``--state`` input checked before any request: a bad state stops the run, never resets it.
 
 A state the tap cannot use (not JSON, not an object, bookmarks of the wrong shape, an id
-bookmark that is not an integer, a ``capture`` section of an unknown version or with garbage in
-``in_flight`` or ``statuses``) would end in a Python traceback or, worse, in a silent full resync.
+bookmark that is not an integer, an ``updated_at`` bookmark that is not a timestamp, a
+``capture`` section of an unknown version or with garbage in ``in_flight`` or ``statuses``) would
+end in a Python traceback or, worse, in a silent full resync.
 ``StateError`` carries one line naming the problem and where it is, and what to do.
 
 The state shape is documented in ``client`` (partition keys) and ``capture.state`` (the
@@ -21,6 +22,7 @@ from singer_sdk.exceptions import FatalAPIError
 
 from tap_mindzpay.capture import codec
 from tap_mindzpay.capture import state as capture
+from tap_mindzpay.timestamps import parse_timestamp
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -148,6 +150,10 @@ def _check_partition(partition: Mapping[str, Any], where: str) -> list[str]:
             return [f"{where}.replication_key_value must be an integer id >= 0, not {value!r:.60}"]
         if isinstance(value, (bool, dict, list)):
             return [f"{where}.replication_key_value must be a single value, not {_kind(value)}"]
+        if partition.get("replication_key") == "updated_at" and not _is_timestamp(value):
+            return [
+                f"{where}.replication_key_value must be an ISO 8601 timestamp, not {value!r:.60}"
+            ]
     hint = partition.get("offset_hint")
     if hint is not None and not (_is_int(hint) and hint >= 0):
         return [f"{where}.offset_hint must be an integer >= 0, not {hint!r:.60}"]
@@ -233,6 +239,16 @@ def _v1_shape(raw: Mapping[str, Any], spot: str) -> str | None:
             except (ValueError, binascii.Error, zlib.error) as exc:
                 return f"{spot}.{name} is not an encoded id set ({exc})"
     return None
+
+
+def _is_timestamp(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        parse_timestamp(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_int(value: object) -> bool:

@@ -25,14 +25,14 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import compare_with_truth, sync_into_jsonl
+from helpers import TRUTH_STREAMS, compare_with_truth, sync_into_jsonl
 from helpers.fold import fold
 
 if TYPE_CHECKING:
     from helpers import SandboxProcess
 
 pytestmark = pytest.mark.e2e
-TRUTH = ("accounts", "invoices", "payments", "subscriptions")
+TRUTH = TRUTH_STREAMS  # the MindzPay streams and the platform ones
 CHANGES = "invoice_status_changes"
 SUMMARY = re.compile(
     r"\| Summary (\w+) \[[^\]]+\]: new ([\d,]+), changed ([\d,]+), refreshed [\d,]+, "

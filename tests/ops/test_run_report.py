@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from helpers import child_env, parse_messages, structured_logging
 from helpers import sync_into_jsonl as sync_jsonl
+from helpers.sandbox import PLATFORM_STREAMS
 from helpers.singer import tap_argv
 
 if TYPE_CHECKING:
@@ -80,8 +81,10 @@ def served(stats: dict[str, Any], stream: str) -> Counter[str]:
     total: Counter[str] = Counter()
     for template, by_status in stats["requests"].items():
         # /mindzpay/accounts, /mindzpay/accounts/{account_key}/invoices[/{invoice_id}/...]
+        # and the platform's /users[/{user_id}]
         segments = template.split(" ", 1)[1].split("/")
-        if template != TOKEN and (segments + [""] * 5)[4 if len(segments) > 4 else 2] == stream:
+        index = 4 if len(segments) > 4 else 2 if segments[1] == "mindzpay" else 1
+        if template != TOKEN and (segments + [""] * 5)[index] == stream:
             total.update(by_status)
     return total
 
@@ -102,7 +105,11 @@ def assert_summary_matches(
     keys_by_id = {a["id"]: a["key"] for a in sandbox.truth("accounts")}
     assert run["outcome"] == "completed"
     assert run["reason"] is None
-    assert run["partitions"] == len(parts) == 1 + len(CHILD_STREAMS) * len(keys_by_id)
+    assert (
+        run["partitions"]
+        == len(parts)
+        == (1 + len(CHILD_STREAMS) * len(keys_by_id) + len(PLATFORM_STREAMS))
+    )
     assert all(p["status"] == "done" for p in parts.values())
     names = ("new", "changed", "refreshed", "settled", "deleted", "status_changes", "requests")
     for name in (*names, "retries"):
@@ -112,7 +119,7 @@ def assert_summary_matches(
     # Requests: what the sandbox counted, endpoint by endpoint, token requests apart.
     assert run["requests"] + run["token_requests"] == stats["total_requests"]
     assert run["token_requests"] == sum(stats["requests"].get(TOKEN, {}).values())
-    for stream in ("accounts", *CHILD_STREAMS):
+    for stream in ("accounts", *CHILD_STREAMS, *PLATFORM_STREAMS):
         answers = served(stats, stream)
         mine = [p for (name, _), p in parts.items() if name == stream]
         assert sum(p["requests"] for p in mine) == sum(answers.values()), stream
@@ -129,6 +136,12 @@ def assert_summary_matches(
             part = parts[stream, key]
             assert part["new"] + part["changed"] == live[key], (stream, key)
         assert sum(parts[stream, key]["deleted"] for key in keys_by_id.values()) == len(markers)
+    for stream in PLATFORM_STREAMS:
+        rows = landed.get(stream, [])
+        markers = [row for row in rows if row.get("_sdc_deleted_at")]
+        part = parts[stream, "all"]
+        assert part["new"] + part["changed"] == len(rows) - len(markers), stream
+        assert part["deleted"] == len(markers), stream
     changes = Counter(row["account_key"] for row in landed[CHANGES])
     assert changes
     for key in keys_by_id.values():
@@ -163,7 +176,8 @@ def sync_into_jsonl(
         state=state,
         env=structured_logging(workdir),
     )
-    landed = {s: synced.rows.get(s, []) for s in ("accounts", *CHILD_STREAMS, CHANGES)}
+    streams = ("accounts", *CHILD_STREAMS, CHANGES, *PLATFORM_STREAMS)
+    landed = {s: synced.rows.get(s, []) for s in streams}
     return synced.piped.tap_stderr, landed, synced.state
 
 
@@ -225,10 +239,10 @@ def test_progress_lines_show_done_of_meta_total_and_refreshed_of_in_flight(
     assert code == 0, stderr[-3000:]
     progress = events(stderr, "progress")
     [key] = [a["key"] for a in sandbox.truth("accounts")]
-    totals = {s: len(sandbox.truth(s)) for s in CHILD_STREAMS}
+    totals = {s: len(sandbox.truth(s)) for s in (*CHILD_STREAMS, *PLATFORM_STREAMS)}
     by_phase: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for line in progress:
-        assert line["account"] == key
+        assert line["account"] == ("all" if line["stream_name"] in PLATFORM_STREAMS else key)
         by_phase.setdefault((line["stream_name"], line["phase"]), []).append(line)
     assert {("invoices", "new"), ("payments", "new"), ("invoices", "refresh")} <= set(by_phase)
     for (stream, phase), lines in by_phase.items():
@@ -265,7 +279,7 @@ def test_small_run_prints_no_progress_and_one_plain_summary_block(sandbox, tmp_p
     lines = [line.split(" | ")[-1] for line in done.stderr.splitlines()]
     assert not [line for line in lines if line.startswith("Progress ")]
     summary = [line for line in lines if line.startswith("Summary ")]
-    assert len(summary) == 1 + 3 * len(CHILD_STREAMS)
+    assert len(summary) == 1 + 3 * len(CHILD_STREAMS) + len(PLATFORM_STREAMS)
     records = Counter(m["stream"] for m in parse_messages(done.stdout) if m["type"] == "RECORD")
     for stream in ("accounts", *CHILD_STREAMS):
         mine = [line for line in summary if line.startswith(f"Summary {stream} [")]

@@ -77,6 +77,11 @@ BAD_STATES: list[tuple[str, str | Callable[[State], None], str]] = [
         "replication_key_value must be an integer id >= 0, not '2026-11-01'",
     ),
     (
+        "platform bookmark not a timestamp",
+        lambda s: s["bookmarks"]["users"].__setitem__("replication_key_value", "yesterday"),
+        "bookmarks.users.replication_key_value must be an ISO 8601 timestamp, not 'yesterday'",
+    ),
+    (
         "negative bookmark",
         _set(_invoices, "replication_key_value", -1),
         "replication_key_value must be an integer id >= 0, not -1",
