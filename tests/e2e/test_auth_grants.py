@@ -72,14 +72,15 @@ def test_20_s_tokens_one_token_request_per_lifetime_and_no_401(
     sandbox_factory: Any,
     tmp_path: Path,
 ) -> None:
-    # 320 ms per request and 10 records a page stretch a small sync over several lifetimes.
+    # 320 ms per request, 10 records a page and one request at a time stretch a small sync
+    # over several lifetimes.
     sandbox = sandbox_factory(
         seed=11,
         accounts=2,
         invoices_per_account=250,
         extra_args=("--token-ttl", "20", "--latency-ms", "320"),
     )
-    run = run_tap(sandbox.tap_config(page_size=10), workdir=tmp_path).check()
+    run = run_tap(sandbox.tap_config(page_size=10, max_concurrency=1), workdir=tmp_path).check()
     lifetimes = run.seconds / 20
     answers = token_answers(sandbox)
     api_requests = sandbox.stats()["total_requests"] - sum(answers.values())
@@ -100,9 +101,9 @@ def test_refresh_token_rotates_within_a_run_and_the_file_carries_it_to_the_next_
     sandbox_factory: Any,
     tmp_path: Path,
 ) -> None:
-    # 2 s tokens over a sync of several seconds: the refresh_token grant runs several times in
-    # one run, each time with the token the previous answer rotated (the sandbox refuses a
-    # used one, so one stale token would fail the run).
+    # 2 s tokens over a sync of several seconds (one request at a time): the refresh_token
+    # grant runs several times in one run, each time with the token the previous answer rotated
+    # (the sandbox refuses a used one, so one stale token would fail the run).
     sandbox = sandbox_factory(
         seed=12,
         accounts=2,
@@ -112,7 +113,10 @@ def test_refresh_token_rotates_within_a_run_and_the_file_carries_it_to_the_next_
     token_file = tmp_path / "secrets" / "refresh-token"
     token_file.parent.mkdir()
     config = sandbox.tap_config(
-        refresh_token=DEMO_REFRESH, refresh_token_file=str(token_file), page_size=10
+        refresh_token=DEMO_REFRESH,
+        refresh_token_file=str(token_file),
+        page_size=10,
+        max_concurrency=1,
     )
     first = run_tap(config, workdir=tmp_path / "first").check()
     grants = token_answers(sandbox)

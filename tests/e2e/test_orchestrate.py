@@ -189,7 +189,7 @@ def orchestrated(
                         emitted.setdefault(stream, []).extend(records)
                 snapshot = Snapshot(
                     {stream: sandbox.truth(stream) for stream in TRUTH_STREAMS},
-                    sandbox.deleted(),
+                    sandbox.deleted_everywhere(),
                     read_postgres(postgres_dsn, list(schemas.values())),
                     {stream: list(records) for stream, records in emitted.items()},
                 )
