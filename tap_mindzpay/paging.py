@@ -100,6 +100,14 @@ class GuardedOffsets:
         """True once the list has been read as far as it needs."""
         return self._finished
 
+    def anchored(self, *, nothing_emitted: bool, overlaps: bool) -> bool:
+        """Whether the page just read can be trusted to follow what was emitted.
+
+        The first page, a read that has emitted nothing yet, and page size 1 (no overlap, so
+        shifts cannot be seen) always are; otherwise the page must overlap what was emitted.
+        """
+        return self._offset == 0 or nothing_emitted or not self._overlap or overlaps
+
     def step_back(self, total: int | None, where: str) -> None:
         """An unanchored page: records were removed before our position; re-read, never skip."""
         self._backoff = self._backoff * 2 if self._backoff else self.page_size
@@ -173,13 +181,8 @@ class OffsetPaginator(GuardedOffsets):
             msg = f"page at offset {offset} is not sorted by ascending id: {list(ids)[:10]}..."
             raise PaginationError(msg)
         watermark = self.watermark
-        anchored = (
-            offset == 0
-            or watermark is None
-            or not self._overlap  # page_size 1: no overlap, so shifts cannot be seen
-            or (count > 0 and ids[0] <= watermark)
-        )
-        if not anchored:
+        overlaps = watermark is not None and count > 0 and ids[0] <= watermark
+        if not self.anchored(nothing_emitted=watermark is None, overlaps=overlaps):
             self.step_back(total, f"last id {self.watermark}")
             return count
         start = 0

@@ -80,13 +80,8 @@ class NewestFirstPaginator(GuardedOffsets):
             )
             raise PaginationError(msg)
         cursor = self.cursor
-        anchored = (
-            offset == 0
-            or cursor is None
-            or not self._overlap  # page_size 1: no overlap, so shifts cannot be seen
-            or bool(keys and keys[0] >= cursor)
-        )
-        if not anchored:
+        overlaps = cursor is not None and bool(keys) and keys[0] >= cursor
+        if not self.anchored(nothing_emitted=cursor is None, overlaps=overlaps):
             self.step_back(total, "newest first")
             return count, count
         start = 0
