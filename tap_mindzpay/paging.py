@@ -66,7 +66,75 @@ class PaginationError(RuntimeError):
     """The list did not converge (loop guard) or broke its id-ascending sort order."""
 
 
-class OffsetPaginator:
+class GuardedOffsets:
+    """What both guarded paginators share: the offset plan, the back-off and the loop guard.
+
+    Subclasses decide from each page's keys whether it is anchored (it overlaps what was already
+    emitted) and what to emit; this class moves the offset: ``step_back`` for an unanchored page
+    (one page, then two, four, ...), ``step_on`` past an anchored one, keeping a one-record
+    overlap, and ``check_progress`` stops a paginator that makes no progress.
+    """
+
+    def __init__(self, page_size: int, *, offset: int = 0, slack_pages: int = 32) -> None:
+        """Start at ``offset``."""
+        if page_size < 1:
+            msg = f"page_size must be at least 1, got {page_size}"
+            raise ValueError(msg)
+        self.page_size = page_size
+        self._overlap = 1 if page_size > 1 else 0
+        self._offset = offset
+        self._backoff = 0
+        self._finished = False
+        self._stalled_pages = 0
+        self._slack_pages = slack_pages
+        self.pages = 0
+        self.backoffs = 0
+
+    @property
+    def current_value(self) -> int:
+        """The offset to request next."""
+        return self._offset
+
+    @property
+    def finished(self) -> bool:
+        """True once the list has been read as far as it needs."""
+        return self._finished
+
+    def anchored(self, *, nothing_emitted: bool, overlaps: bool) -> bool:
+        """Whether the page just read can be trusted to follow what was emitted.
+
+        The first page, a read that has emitted nothing yet, and page size 1 (no overlap, so
+        shifts cannot be seen) always are; otherwise the page must overlap what was emitted.
+        """
+        return self._offset == 0 or nothing_emitted or not self._overlap or overlaps
+
+    def step_back(self, total: int | None, where: str) -> None:
+        """An unanchored page: records were removed before our position; re-read, never skip."""
+        self._backoff = self._backoff * 2 if self._backoff else self.page_size
+        self._offset = max(0, self._offset - self._backoff)
+        self.backoffs += 1
+        self.check_progress(total, progressed=False, where=where)
+
+    def step_on(self, count: int, total: int | None, *, progressed: bool, where: str) -> None:
+        """An anchored page of ``count`` records that did not end the read: the next offset."""
+        self._backoff = 0
+        self._offset = self._offset + count - self._overlap
+        self.check_progress(total, progressed=progressed, where=where)
+
+    def check_progress(self, total: int | None, *, progressed: bool, where: str) -> None:
+        """Raise ``PaginationError`` after far more pages without progress than the list has."""
+        self._stalled_pages = 0 if progressed else self._stalled_pages + 1
+        list_pages = (total or 0) // max(1, self.page_size - self._overlap) + 1
+        if self._stalled_pages > 2 * list_pages + self._slack_pages:
+            msg = (
+                f"pagination made no progress for {self._stalled_pages} pages "
+                f"(offset {self._offset}, {where}, total {total}); "
+                "the list keeps shifting or the API ignores offset"
+            )
+            raise PaginationError(msg)
+
+
+class OffsetPaginator(GuardedOffsets):
     """Plans the offsets of an id-ascending list and picks which records of a page to emit.
 
     Usage: request ``current_value`` with ``limit=page_size``; pass the page's ids and
@@ -90,29 +158,9 @@ class OffsetPaginator:
         slack_pages: int = 32,
     ) -> None:
         """Start at offset 0, or at the hint when resuming after a bookmark."""
-        if page_size < 1:
-            msg = f"page_size must be at least 1, got {page_size}"
-            raise ValueError(msg)
-        self.page_size = page_size
+        offset = max(0, offset_hint or 0) if after_id is not None else 0
+        super().__init__(page_size, offset=offset, slack_pages=slack_pages)
         self.watermark = after_id
-        self._overlap = 1 if page_size > 1 else 0
-        self._offset = max(0, offset_hint or 0) if after_id is not None else 0
-        self._backoff = 0
-        self._finished = False
-        self._stalled_pages = 0
-        self._slack_pages = slack_pages
-        self.pages = 0
-        self.backoffs = 0
-
-    @property
-    def current_value(self) -> int:
-        """The offset to request next."""
-        return self._offset
-
-    @property
-    def finished(self) -> bool:
-        """True once the end of the list has been reached."""
-        return self._finished
 
     def advance(self, ids: Sequence[int], total: int | None) -> int:
         """Take one page and plan the next request.
@@ -133,20 +181,10 @@ class OffsetPaginator:
             msg = f"page at offset {offset} is not sorted by ascending id: {list(ids)[:10]}..."
             raise PaginationError(msg)
         watermark = self.watermark
-        anchored = (
-            offset == 0
-            or watermark is None
-            or not self._overlap  # page_size 1: no overlap, so shifts cannot be seen
-            or (count > 0 and ids[0] <= watermark)
-        )
-        if not anchored:
-            # Records were removed before our position: step back and re-read, never skip.
-            self._backoff = self._backoff * 2 if self._backoff else self.page_size
-            self._offset = max(0, offset - self._backoff)
-            self.backoffs += 1
-            self._check_progress(total, progressed=False)
+        overlaps = watermark is not None and count > 0 and ids[0] <= watermark
+        if not self.anchored(nothing_emitted=watermark is None, overlaps=overlaps):
+            self.step_back(total, f"last id {self.watermark}")
             return count
-        self._backoff = 0
         start = 0
         if watermark is not None:
             while start < count and ids[start] <= watermark:
@@ -156,20 +194,8 @@ class OffsetPaginator:
         if count < self.page_size or (total is not None and offset + count >= total):
             self._finished = True
             return start
-        self._offset = offset + count - self._overlap
-        self._check_progress(total, progressed=start < count)
+        self.step_on(count, total, progressed=start < count, where=f"last id {self.watermark}")
         return start
-
-    def _check_progress(self, total: int | None, *, progressed: bool) -> None:
-        self._stalled_pages = 0 if progressed else self._stalled_pages + 1
-        list_pages = (total or 0) // max(1, self.page_size - self._overlap) + 1
-        if self._stalled_pages > 2 * list_pages + self._slack_pages:
-            msg = (
-                f"pagination made no progress for {self._stalled_pages} pages "
-                f"(offset {self._offset}, last id {self.watermark}, total {total}); "
-                "the list keeps shifting or the API ignores offset"
-            )
-            raise PaginationError(msg)
 
     def planned_offsets(self, total: int, after: int, count: int) -> list[int]:
         """The next ``count`` offsets past ``after`` this paginator asks for if nothing shifts.

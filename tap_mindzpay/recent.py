@@ -24,7 +24,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from tap_mindzpay.paging import PaginationError
+from tap_mindzpay.paging import GuardedOffsets, PaginationError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -34,7 +34,7 @@ Key = tuple[datetime, int]
 OLDEST = datetime.min.replace(tzinfo=timezone.utc)
 
 
-class NewestFirstPaginator:
+class NewestFirstPaginator(GuardedOffsets):
     """Plans the offsets of a list sorted by ``(updated_at, id)`` descending; picks what to emit.
 
     Usage: request ``current_value`` with ``limit=page_size``; pass the page's keys and
@@ -51,33 +51,12 @@ class NewestFirstPaginator:
         self, page_size: int, *, since: datetime | None = None, slack_pages: int = 32
     ) -> None:
         """Start at offset 0 with nothing emitted."""
-        if page_size < 1:
-            msg = f"page_size must be at least 1, got {page_size}"
-            raise ValueError(msg)
-        self.page_size = page_size
+        super().__init__(page_size, slack_pages=slack_pages)
         self.since = since
         #: The key of the last record emitted (the oldest so far).
         self.cursor: Key | None = None
         #: The ``updated_at`` of the newest record emitted (the next bookmark).
         self.newest: datetime | None = None
-        self._overlap = 1 if page_size > 1 else 0
-        self._offset = 0
-        self._backoff = 0
-        self._finished = False
-        self._stalled_pages = 0
-        self._slack_pages = slack_pages
-        self.pages = 0
-        self.backoffs = 0
-
-    @property
-    def current_value(self) -> int:
-        """The offset to request next."""
-        return self._offset
-
-    @property
-    def finished(self) -> bool:
-        """True once the read reached the bookmark or the end of the list."""
-        return self._finished
 
     def advance(self, keys: Sequence[Key], total: int | None) -> tuple[int, int]:
         """Take one page and plan the next request.
@@ -101,20 +80,10 @@ class NewestFirstPaginator:
             )
             raise PaginationError(msg)
         cursor = self.cursor
-        anchored = (
-            offset == 0
-            or cursor is None
-            or not self._overlap  # page_size 1: no overlap, so shifts cannot be seen
-            or bool(keys and keys[0] >= cursor)
-        )
-        if not anchored:
-            # Records were removed before our position: step back and re-read, never skip.
-            self._backoff = self._backoff * 2 if self._backoff else self.page_size
-            self._offset = max(0, offset - self._backoff)
-            self.backoffs += 1
-            self._check_progress(total, progressed=False)
+        overlaps = cursor is not None and bool(keys) and keys[0] >= cursor
+        if not self.anchored(nothing_emitted=cursor is None, overlaps=overlaps):
+            self.step_back(total, "newest first")
             return count, count
-        self._backoff = 0
         start = 0
         if cursor is not None:
             while start < count and keys[start] >= cursor:
@@ -129,17 +98,5 @@ class NewestFirstPaginator:
         if end < count or count < self.page_size or (total is not None and offset + count >= total):
             self._finished = True
             return start, end
-        self._offset = offset + count - self._overlap
-        self._check_progress(total, progressed=end > start)
+        self.step_on(count, total, progressed=end > start, where="newest first")
         return start, end
-
-    def _check_progress(self, total: int | None, *, progressed: bool) -> None:
-        self._stalled_pages = 0 if progressed else self._stalled_pages + 1
-        list_pages = (total or 0) // max(1, self.page_size - self._overlap) + 1
-        if self._stalled_pages > 2 * list_pages + self._slack_pages:
-            msg = (
-                f"newest-first pagination made no progress for {self._stalled_pages} pages "
-                f"(offset {self._offset}, total {total}); the list keeps shifting or the API "
-                "ignores offset"
-            )
-            raise PaginationError(msg)
