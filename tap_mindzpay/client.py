@@ -26,16 +26,10 @@ from __future__ import annotations
 
 import copy
 import logging
-import sys
 from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from singer_sdk.exceptions import (
-    AbortedSyncFailedException,
-    AbortedSyncPausedException,
-    MaxRecordsLimitException,
-)
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
@@ -43,7 +37,8 @@ from tap_mindzpay import schemas
 from tap_mindzpay.auth import request_headers
 from tap_mindzpay.capture.engine import CHUNK
 from tap_mindzpay.capture.partition import capture_partition
-from tap_mindzpay.conform import RecordShaper
+from tap_mindzpay.conform import RecordShaper, catalog_conformance
+from tap_mindzpay.errors import sync_log_level
 from tap_mindzpay.fastpath import FastRecordSync
 from tap_mindzpay.listing import ListedStream
 from tap_mindzpay.requester import Requester
@@ -105,16 +100,7 @@ class MindzPayStream(FastRecordSync, ListedStream):
 
     @override
     def log(self, message: str, *args: Any, level: int = logging.INFO, **kwargs: Any) -> None:
-        # The SDK logs "An unhandled error occurred while syncing" at ERROR for every stream
-        # that ``--test`` stops at its one-record limit; that stop is the test succeeding.
-        error = sys.exc_info()[1]
-        if (
-            level >= logging.ERROR
-            and isinstance(error, (AbortedSyncFailedException, AbortedSyncPausedException))
-            and isinstance(error.__cause__, MaxRecordsLimitException)
-        ):
-            level = logging.DEBUG
-        super().log(message, *args, level=level, **kwargs)
+        super().log(message, *args, level=sync_log_level(level), **kwargs)
 
     @property
     @override
@@ -323,15 +309,9 @@ class MindzPayStream(FastRecordSync, ListedStream):
         report.finish(own_work_only=bool(self.child_streams))
 
     def _conform_to_catalog_schema(self) -> None:
-        # A catalog may carry its own schema for the stream (the SDK conforms to that one);
-        # the shaper knows only the stream's, so any other schema gets the SDK's pass.
-        catalog_schema = self._input_schema
-        if (
-            self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.NONE
-            and catalog_schema is not None
-            and catalog_schema.get("properties") != self.schema["properties"]
-        ):
-            self.TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.RECURSIVE
+        self.TYPE_CONFORMANCE_LEVEL = catalog_conformance(
+            self.TYPE_CONFORMANCE_LEVEL, self._input_schema, self.schema
+        )
 
 
 def schemas_shaper(stream: MindzPayStream, config: Mapping[str, Any]) -> RecordShaper:

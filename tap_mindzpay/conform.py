@@ -21,6 +21,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from singer_sdk.helpers.conform import TypeConformanceLevel
+
 from tap_mindzpay.capture.state import DELETED_AT
 from tap_mindzpay.endpoints import INVOICE_STATUS_LABELS
 from tap_mindzpay.errors import MalformedRecordError
@@ -189,3 +191,22 @@ class RecordShaper:
                 msg + " (set skip_malformed_records to skip such records with a warning)"
             )
         self.logger.warning("Skipping malformed record: %s", msg)
+
+
+def catalog_conformance(
+    level: TypeConformanceLevel,
+    catalog_schema: Mapping[str, Any] | None,
+    schema: Mapping[str, Any],
+) -> TypeConformanceLevel:
+    """The SDK's conformance level for a stream whose catalog may carry its own schema.
+
+    The SDK conforms records to the catalog's schema; the shaper knows only the stream's, so a
+    stream on the shaper's pass (``NONE``) with any other catalog schema gets the SDK's pass.
+    """
+    if (
+        level is TypeConformanceLevel.NONE
+        and catalog_schema is not None
+        and catalog_schema.get("properties") != schema["properties"]
+    ):
+        return TypeConformanceLevel.RECURSIVE
+    return level

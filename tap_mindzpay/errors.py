@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from singer_sdk.exceptions import FatalAPIError
+import logging
+import sys
+
+from singer_sdk.exceptions import (
+    AbortedSyncFailedException,
+    AbortedSyncPausedException,
+    FatalAPIError,
+    MaxRecordsLimitException,
+)
 
 from tap_mindzpay import endpoints
 
@@ -31,3 +39,19 @@ def error_detail(body: object) -> str | None:
         description = body.get("error_description")
         return f"{error}: {description}" if description else error
     return None
+
+
+def sync_log_level(level: int) -> int:
+    """The level of a stream's log line, given the exception being handled (if any).
+
+    The SDK logs "An unhandled error occurred while syncing" at ERROR for every stream that
+    ``--test`` stops at its one-record limit; that stop is the test succeeding: DEBUG.
+    """
+    error = sys.exc_info()[1]
+    if (
+        level >= logging.ERROR
+        and isinstance(error, (AbortedSyncFailedException, AbortedSyncPausedException))
+        and isinstance(error.__cause__, MaxRecordsLimitException)
+    ):
+        return logging.DEBUG
+    return level
