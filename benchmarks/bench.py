@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
 from measure import ProcessResult, run_measured
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +53,30 @@ def request_counts(stats: dict[str, Any]) -> Counter[tuple[str, int]]:
         for entry in requests:
             counts[entry["endpoint"], int(entry["status"])] += int(entry["count"])
     return counts
+
+
+def access_token(sandbox: SandboxProcess) -> str:
+    """A fresh access token of the sandbox's demo client (client_credentials)."""
+    config = sandbox.tap_config()
+    answer = requests.post(
+        f"{sandbox.api_url}/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": config["client_id"],
+            "client_secret": config["client_secret"],
+        },
+        timeout=60,
+    )
+    answer.raise_for_status()
+    return str(answer.json()["access_token"])
+
+
+def bearer_session(sandbox: SandboxProcess, token: str | None = None) -> requests.Session:
+    """A keep-alive session to the sandbox, no proxies, carrying an access token."""
+    session = requests.Session()
+    session.trust_env = False
+    session.headers["Authorization"] = f"Bearer {token or access_token(sandbox)}"
+    return session
 
 
 def total_requests(stats: dict[str, Any], status: int | None = None) -> int:

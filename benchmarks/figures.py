@@ -14,8 +14,7 @@ import time
 from io import StringIO
 from typing import TYPE_CHECKING
 
-import requests
-from bench import Bench, Row, total_requests
+from bench import Bench, Row, bearer_session, total_requests
 from measure import CounterSampler, ProcessResult, run_measured
 from raw_client import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, RawClient, child_paths
 
@@ -209,20 +208,7 @@ def _in_flight_invoices(bench: Bench, label: str) -> int:
 
 def serial_refreshes(sandbox: SandboxProcess, targets: list[tuple[str, int]]) -> float:
     """Seconds to refresh `targets` (account key, invoice id) one at a time on one session."""
-    session = requests.Session()
-    session.trust_env = False
-    config = sandbox.tap_config()
-    token = session.post(
-        f"{sandbox.api_url}/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": config["client_id"],
-            "client_secret": config["client_secret"],
-        },
-        timeout=60,
-    )
-    token.raise_for_status()
-    session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    session = bearer_session(sandbox)
     started = time.perf_counter()
     for account_key, invoice_id in targets:
         url = f"{sandbox.api_url}/mindzpay/accounts/{account_key}/invoices/{invoice_id}/refresh"

@@ -15,13 +15,13 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-import requests
-from bench import Bench, Row, request_counts, total_requests
+from bench import Bench, Row, bearer_session, request_counts, total_requests
 
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
 
+    import requests
     from helpers import SandboxProcess
     from measure import ProcessResult
 
@@ -189,21 +189,7 @@ def serial_seconds(
 
 
 def _serial_session(sandbox: SandboxProcess) -> tuple[requests.Session, str]:
-    session = requests.Session()
-    session.trust_env = False
-    config = sandbox.tap_config()
-    token = session.post(
-        f"{sandbox.api_url}/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": config["client_id"],
-            "client_secret": config["client_secret"],
-        },
-        timeout=60,
-    )
-    token.raise_for_status()
-    session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-    return session, sandbox.api_url
+    return bearer_session(sandbox), sandbox.api_url
 
 
 def _latency(sandbox: SandboxProcess, milliseconds: int) -> None:

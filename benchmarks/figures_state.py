@@ -16,8 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-import requests
-from bench import Bench, Row, total_requests
+from bench import Bench, Row, access_token, bearer_session, total_requests
 from measure import CounterSampler
 
 if TYPE_CHECKING:
@@ -115,22 +114,11 @@ def waiting_syncs(bench: Bench, *, quick: bool) -> Row:
 
 def _raw_refreshes(sandbox: SandboxProcess, targets: list[tuple[str, int]], threads: int) -> float:
     """Seconds to refresh `targets` from `threads` threads, one keep-alive session each."""
-    config = sandbox.tap_config()
-    token = requests.post(
-        f"{sandbox.api_url}/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": config["client_id"],
-            "client_secret": config["client_secret"],
-        },
-        timeout=60,
-    ).json()["access_token"]
+    token = access_token(sandbox)
     shares = [targets[i::threads] for i in range(threads)]
 
     def work(share: list[tuple[str, int]]) -> None:
-        session = requests.Session()
-        session.trust_env = False
-        session.headers["Authorization"] = f"Bearer {token}"
+        session = bearer_session(sandbox, token)
         for key, invoice_id in share:
             url = f"{sandbox.api_url}/mindzpay/accounts/{key}/invoices/{invoice_id}/refresh"
             session.post(url, timeout=60).raise_for_status()
