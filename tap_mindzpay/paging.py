@@ -26,6 +26,7 @@ for every list request: the streams' and the connection check's.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -222,14 +223,14 @@ class PagePrefetcher:
 
     Once a page has told ``meta.total``, pages at the offsets the paginator plans
     (``planned_offsets``) are requested ahead, as many as ``ahead_now`` (up to ``depth``: more
-    while the API is what the stream waits for, fewer while the records' processing is), each
-    in its own daemon thread through ``fetch`` (the stream's one request path, so every
-    request is under the rate budget). The
-    pages are taken strictly in the paginator's order and pass through its id guards exactly as
-    pages fetched one by one do: a page is a snapshot of the list at its offset, and the guards
-    hold for snapshots taken in any order. When the paginator asks for an offset other than the
-    next prefetched one (a shift made it back off, or the list ended early), every prefetched
-    page is dropped (``wasted`` counts them) and planning starts again from that offset.
+    while the API is what the stream waits for, fewer while the records' processing is), by a
+    pool of daemon threads (``FetchWorkers``) through ``fetch`` (the stream's one request path,
+    so every request is under the rate budget). The pages are taken strictly in the paginator's
+    order and pass through its id guards exactly as pages fetched one by one do: a page is a
+    snapshot of the list at its offset, and the guards hold for snapshots taken in any order.
+    When the paginator asks for an offset other than the next prefetched one (a shift made it
+    back off, or the list ended early), every prefetched page is dropped (``wasted`` counts
+    them) and planning starts again from that offset.
 
     ``depth`` 1 fetches every page in the calling thread, one at a time.
 
@@ -267,6 +268,7 @@ class PagePrefetcher:
         #: processing is: more threads would only contend for the interpreter).
         self.ahead_now = min(2, self.depth)
         self.wasted = 0
+        self._workers = FetchWorkers(self.depth)
 
     def pages(self) -> Iterator[tuple[int, list[Any], int | None, int]]:
         """``(offset, records, meta.total, index of the first record to emit)`` of each page."""
@@ -284,6 +286,7 @@ class PagePrefetcher:
                 yield offset, records, total, start
         finally:
             self._drop()
+            self._workers.close()
 
     def _take(self, offset: int) -> tuple[list[Any], int | None]:
         """The page at ``offset``: prefetched, or requested now in this thread."""
@@ -316,17 +319,7 @@ class PagePrefetcher:
 
     def _submit(self, offset: int) -> Future[tuple[list[Any], int | None]]:
         future: Future[tuple[list[Any], int | None]] = Future()
-
-        def run() -> None:
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                future.set_result(self._fetch(offset))
-            except BaseException as error:  # noqa: BLE001 - handed to the taking thread
-                future.set_exception(error)
-
-        # Daemon: a run stopped by a signal exits without waiting for a page it will not use.
-        threading.Thread(target=run, name=f"page-{offset}", daemon=True).start()
+        self._workers.submit(future, lambda: self._fetch(offset))
         return future
 
     def _drop(self) -> None:
@@ -334,3 +327,56 @@ class PagePrefetcher:
             _, future = self._ahead.popleft()
             future.cancel()
             self.wasted += 1
+
+
+class FetchWorkers:
+    """Daemon threads that run page fetches, started as needed up to ``size`` and then reused.
+
+    One thread per page would cost a thread start per request, and a start waits for the new
+    thread to get the interpreter lock from the threads already fetching. Daemon threads: a
+    run stopped by a signal exits without waiting for a page it will not use. ``close`` lets
+    the idle ones end.
+    """
+
+    def __init__(self, size: int, name: str = "page") -> None:
+        """No thread runs until the first ``submit``."""
+        self.size = max(1, size)
+        self._name = name
+        self._tasks: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._outstanding = 0
+
+    def submit(self, future: Future[Any], work: Callable[[], Any]) -> None:
+        """Run ``work`` in a worker and settle ``future`` with its result (unless cancelled)."""
+        with self._lock:
+            self._outstanding += 1
+            start = self._outstanding > self._threads and self._threads < self.size
+            if start:
+                self._threads += 1
+                number = self._threads
+        self._tasks.put((future, work))
+        if start:
+            threading.Thread(target=self._run, name=f"{self._name}-{number}", daemon=True).start()
+
+    def close(self) -> None:
+        """Let every worker end once it is idle (the tasks queued before still run)."""
+        with self._lock:
+            threads, self._threads = self._threads, 0
+        for _ in range(threads):
+            self._tasks.put(None)
+
+    def _run(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            future, work = task
+            try:
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(work())
+                    except BaseException as error:  # noqa: BLE001 - handed to the taker
+                        future.set_exception(error)
+            finally:
+                with self._lock:
+                    self._outstanding -= 1

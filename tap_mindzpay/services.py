@@ -8,6 +8,7 @@ command ends (``close_all``).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Mapping
 from functools import cached_property
@@ -35,6 +36,24 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_mindzpay.progress import PartitionReport
+
+
+def settle_environment(session: requests.Session, url: str) -> None:
+    """Set on ``session`` once what requests reads from the environment for every request.
+
+    With ``trust_env`` (the default) requests looks up the proxy variables, ``NO_PROXY``, the CA
+    bundle variables and ``~/.netrc`` again for each request: an environment scan and a file
+    lookup per request, a tenth of a fetch's interpreter time in a full sync. For one host they
+    give the same answer all run, so the proxies for ``url`` (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY``, ``NO_PROXY``) and the bundle (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) are
+    read here, as requests reads them, and ``trust_env`` is turned off. ``~/.netrc`` is not
+    read: its credentials would replace the tap's bearer token.
+    """
+    session.proxies.update(requests.utils.get_environ_proxies(url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.trust_env = False
 
 
 def package_version() -> str:
@@ -143,7 +162,7 @@ class RunServices:
             timeout=float(config["request_timeout"]),
             user_agent=self.user_agent,
             max_attempts=int(config["max_retries"]) + 1,
-            session=self.session(max_retries=0),
+            session=self.session(self.token_url, max_retries=0),
         )
 
     @property
@@ -151,12 +170,16 @@ class RunServices:
         """The token endpoint (setting ``token_url``, else below the API base)."""
         return self.config.get("token_url") or self.api_base + endpoints.TOKEN_PATH
 
-    def session(self, **options: Any) -> requests.Session:  # noqa: ANN401 - HTTPAdapter's
-        """A session under the run's first-contact rule (``options``: the adapter's)."""
+    def session(self, url: str, **options: Any) -> requests.Session:  # noqa: ANN401 - HTTPAdapter's
+        """A session for requests to ``url``'s host under the run's first-contact rule.
+
+        ``options``: the adapter's. The environment is read once (``settle_environment``).
+        """
         session = requests.Session()
         adapter = self.first_contact.adapter(**options)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
+        settle_environment(session, url)
         return session
 
     @cached_property
