@@ -133,9 +133,7 @@ class MindzPayStream(FastRecordSync, ListedStream):
     @cached_property
     def _session(self) -> requests.Session:
         pool = self.prefetch_depth
-        session = self.services.session(
-            self.url_base, pool_connections=1, pool_maxsize=pool, max_retries=0
-        )
+        session = self.services.session(pool_connections=1, pool_maxsize=pool, max_retries=0)
         session.headers.update(request_headers(self.services.user_agent))
         return session
 

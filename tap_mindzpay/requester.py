@@ -24,6 +24,7 @@ import requests
 from tap_mindzpay.auth import AuthenticationError
 from tap_mindzpay.errors import MindzPayAPIError, error_detail
 from tap_mindzpay.retry import RETRY_AFTER_CAP_SECONDS, backoff_seconds, retry_after_seconds
+from tap_mindzpay.services import settle_environment
 
 if TYPE_CHECKING:
     import logging
@@ -197,6 +198,8 @@ class Requester:
     ) -> tuple[requests.Response | None, str]:
         """One HTTP exchange under the rate budget: the response (body read), or the problem."""
         session, budget = self.session, self.services.rate_budget
+        if session.trust_env:  # the first request: read the environment once, for the API host
+            settle_environment(session, url)
         prepared = session.prepare_request(requests.Request(method, url, params=params))
         prepared.headers["Authorization"] = f"Bearer {token}"
         with self.services.stop.waiting(self.stop_if_asked):  # a Retry-After pauses everyone

@@ -170,16 +170,18 @@ class RunServices:
         """The token endpoint (setting ``token_url``, else below the API base)."""
         return self.config.get("token_url") or self.api_base + endpoints.TOKEN_PATH
 
-    def session(self, url: str, **options: Any) -> requests.Session:  # noqa: ANN401 - HTTPAdapter's
-        """A session for requests to ``url``'s host under the run's first-contact rule.
+    def session(self, url: str | None = None, **options: Any) -> requests.Session:  # noqa: ANN401
+        """A session under the run's first-contact rule (``options``: the HTTPAdapter's).
 
-        ``options``: the adapter's. The environment is read once (``settle_environment``).
+        With ``url``, the environment is read now for that URL's host (``settle_environment``);
+        without, its user reads it on the first request (``requester``).
         """
         session = requests.Session()
         adapter = self.first_contact.adapter(**options)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        settle_environment(session, url)
+        if url is not None:
+            settle_environment(session, url)
         return session
 
     @cached_property
