@@ -41,8 +41,11 @@ $(UV):
 	fi
 	@$(UV) --version
 
+# --compile-bytecode: write the .pyc files at install, as pip does. uv does not by default, and
+# with PYTHONDONTWRITEBYTECODE set every tap, target and test process would compile the SDK from
+# source on each start (0.5 s of a 0.9 s `tap-mindzpay --about`).
 install: $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 
 $(MELTANO_STAMP): meltano.yml pyproject.toml uv.lock
 	$(MELTANO) install

@@ -11,6 +11,7 @@ import compileall
 import json
 import shutil
 import sys
+import sysconfig
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,9 +96,12 @@ class Bench:
         self._catalog: dict[str, Any] | None = None
         # Every client is timed from interpreter start-up. With PYTHONDONTWRITEBYTECODE set (or
         # a source edited since its .pyc), a client would recompile its modules on every run;
-        # compile the tap's, the baseline's and the raw client's sources once, for all alike.
-        for folder in (PROJECT_ROOT / "tap_mindzpay", BENCH_DIR):
-            compileall.compile_dir(folder, quiet=1)
+        # compile the tap's, the baseline's and the raw client's sources once, for all alike,
+        # and the installed packages (the SDK, requests) as pip does at install (`make install`
+        # does too; then this finds them up to date).
+        packages = Path(sysconfig.get_paths()["purelib"])
+        for folder in (PROJECT_ROOT / "tap_mindzpay", BENCH_DIR, packages):
+            compileall.compile_dir(folder, quiet=1, workers=0)
 
     # -- sandboxes -------------------------------------------------------------------------------
 

@@ -21,8 +21,10 @@ METHOD = """\
   the tap's records. The raw client (`benchmarks/raw_client.py`) is one `requests.Session`,
   stdlib `json` to decode each page and to write one RECORD line per record, nothing else (no
   schema, state, Decimal parsing or retries). Before any timing the bench compiles the
-  bytecode of `tap_mindzpay/` and `benchmarks/` once, so that no client recompiles its sources
-  on every start (the environment may set PYTHONDONTWRITEBYTECODE).
+  bytecode of `tap_mindzpay/`, `benchmarks/` and the venv's installed packages once (as pip
+  does at install; `make install` runs `uv sync --compile-bytecode`), so that no client
+  recompiles its sources or the SDK's on every start (the environment may set
+  PYTHONDONTWRITEBYTECODE).
 * **(1)** Every client syncs the same frozen world with stdout to /dev/null; records/s is the
   sandbox's record count over the wall time of the client process (interpreter start-up
   included), best of the repeats. Each run must have fetched every page (checked in
