@@ -204,8 +204,7 @@ class MindzPayStream(FastRecordSync, ListedStream):
         self, row: dict[str, Any], context: Context | None = None
     ) -> dict[str, Any] | None:
         """Shape the record (``conform``); note a new record the SDK is about to write."""
-        conform = self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.NONE
-        shaped = self.shaper.shape(row, conform=conform)
+        shaped = self.shaper.shape(row, conform=self.fast_conforming)
         self._written = shaped is not None and self.selected and not self.capturing
         return shaped
 

@@ -14,13 +14,23 @@
   (``v != 0``) and non-finite numbers (null). With ``conform`` the shaper does exactly those
   and the stream switches the SDK's pass off (``MindzPayStream.fast_conformance``); a schema
   with nested objects or arrays keeps it.
+* Performance lever: on that pass, list pages are decoded by ``PageDecoder``: msgspec reads
+  the money strings into ``Decimal`` and skips the properties the schema does not declare while
+  it decodes (in C, with no object built for them), so an API that sends many undeclared
+  properties costs little more than one that does not. A page it cannot decode that way (a
+  malformed amount, a record that is not an object, not an envelope) is decoded as plain JSON
+  and shaped as above, so the error or the skip is the same. The first page of each list read,
+  and every ``UNDECLARED_CHECK_EVERY``-th, is also read as plain JSON for the names of its
+  undeclared properties, so that the warning about them still comes.
 """
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
+import msgspec
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_mindzpay.capture.state import DELETED_AT
@@ -37,6 +47,9 @@ if TYPE_CHECKING:
 BOOLEAN_TYPES = ({"boolean"}, {"boolean", "null"})
 #: Key tuples whose undeclared properties are remembered (records of a stream share a few).
 KEY_SETS_KEPT = 256
+#: Pages decoded by ``PageDecoder`` between two reads for undeclared property names.
+UNDECLARED_CHECK_EVERY = 50
+_plain = msgspec.json.Decoder()
 
 
 def json_types(prop: Mapping[str, Any]) -> set[str]:
@@ -88,6 +101,7 @@ class RecordShaper:
         self._has_status_label = "status_label" in properties
         #: No nested objects or arrays: the shaper can stand in for the SDK's conformance.
         self.flat = not any(json_types(p) & {"object", "array"} for p in properties.values())
+        self.page_decoder = PageDecoder(self, tuple(properties), money_fields)
 
     def shape(self, row: dict[str, Any], *, conform: bool) -> dict[str, Any] | None:
         """Check timestamps, parse money, add derived fields; ``None``: skip the record."""
@@ -162,6 +176,11 @@ class RecordShaper:
             )
         return drop
 
+    def note_keys(self, keys: tuple[str, ...]) -> None:
+        """Warn about the undeclared properties of records with ``keys`` (once per new set)."""
+        if keys not in self._drop_by_keys:
+            self._undeclared(keys)
+
     def before_start_date(self, row: Mapping[str, Any]) -> bool:
         """Whether a per-account record was created before ``start_date`` (not to be emitted).
 
@@ -191,6 +210,52 @@ class RecordShaper:
                 msg + " (set skip_malformed_records to skip such records with a warning)"
             )
         self.logger.warning("Skipping malformed record: %s", msg)
+
+
+class PageDecoder:
+    """Decodes a list page with only the declared properties, money as ``Decimal``.
+
+    See the module docstring. ``decode`` raises ``msgspec.DecodeError`` for a page that is not
+    of that form: its caller decodes it as plain JSON instead (``requester``). Safe to call
+    from the threads that fetch pages ahead.
+    """
+
+    def __init__(
+        self, shaper: RecordShaper, properties: tuple[str, ...], money_fields: tuple[str, ...]
+    ) -> None:
+        """Build the page type: every property optional, money ``Decimal`` or null."""
+        money = set(money_fields)
+        fields = {name: (Decimal | None if name in money else Any) for name in properties}
+        record = TypedDict(f"{shaper.stream}_record", fields, total=False)  # type: ignore[misc]
+        envelope = TypedDict(  # type: ignore[misc]  # noqa: UP013 - a type built at run time
+            f"{shaper.stream}_page", {"data": list[record], "meta": Any}, total=False
+        )
+        self._typed = msgspec.json.Decoder(envelope)
+        self._shaper = shaper
+        self._lock = threading.Lock()
+        self._pages = 0
+
+    def decode(self, content: bytes) -> Any:  # noqa: ANN401 - a list envelope (a dict)
+        """The page's envelope with declared properties only; raises if not of that form."""
+        body = self._typed.decode(content)
+        with self._lock:
+            self._pages += 1
+            check = self._pages % UNDECLARED_CHECK_EVERY == 1
+        if check:
+            self._note_undeclared(content)
+        return body
+
+    def restart(self) -> None:
+        """A new list read begins: its first page is read for undeclared properties."""
+        with self._lock:
+            self._pages = 0
+
+    def _note_undeclared(self, content: bytes) -> None:
+        page = _plain.decode(content)
+        records = page.get("data") if isinstance(page, dict) else None
+        for record in records if isinstance(records, list) else ():
+            if isinstance(record, dict):
+                self._shaper.note_keys(tuple(record))
 
 
 def catalog_conformance(

@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
     from singer_sdk.singerlib.encoding.simple import Message
 
-_NEWLINE = b"\n"
 #: Bytes one write to a pipe delivers whole (POSIX ``PIPE_BUF`` on Linux).
 PIPE_BUF = 4096
 #: The SDK's bookmark keys in a partition state (``singer_sdk.helpers._state``).
@@ -70,11 +69,12 @@ class RecordWriter(MsgSpecWriter):
     """
 
     def __init__(self) -> None:
-        """Create the writer with its reusable encoding buffer."""
+        """Create the writer with its line buffer."""
         super().__init__()
-        self._line = bytearray(512)
         self._pending = bytearray()
-        self._messages: dict[tuple[str, int | None], dict[str, Any]] = {}
+        self._prefixes: dict[str, bytes] = {}
+        self._suffix = b""
+        self._suffix_of: tuple[int | None, datetime | None] = (None, None)
 
     @override
     def serialize_message(self, message: Message) -> bytearray:
@@ -92,29 +92,39 @@ class RecordWriter(MsgSpecWriter):
         version: int | None,
         time_extracted: datetime,
     ) -> None:
-        """Write one RECORD message: the line of ``RecordMessage(...)`` with these fields."""
-        message = self._messages.get((stream, version))
-        if message is None:
-            # One dict per stream and version, its record and time replaced on each call (the
-            # encoder is done with it before the next): no dict built per record.
-            message = {"type": "RECORD", "stream": stream, "record": None}
-            if version is not None:
-                message["version"] = version
-            message["time_extracted"] = None
-            self._messages[stream, version] = message
-        message["record"] = record
-        message["time_extracted"] = time_extracted
-        line = self._line
-        encoder.encode_into(message, line)
-        line.extend(_NEWLINE)
+        """Write one RECORD message: the line of ``RecordMessage(...)`` with these fields.
+
+        The line is the SDK's encoding of ``{"type", "stream", "record", "version",
+        "time_extracted"}`` in that order: the parts around the record are encoded once per
+        stream and per extraction time, and the record is encoded straight onto the pending
+        lines.
+        """
+        prefix = self._prefixes.get(stream)
+        if prefix is None:
+            prefix = b'{"type":"RECORD","stream":' + encoder.encode(stream) + b',"record":'
+            self._prefixes[stream] = prefix
+        if self._suffix_of[1] is not time_extracted or self._suffix_of[0] != version:
+            self._suffix_of = (version, time_extracted)
+            tail = b',"time_extracted":' + encoder.encode(time_extracted) + b"}\n"
+            self._suffix = tail if version is None else b',"version":%d%s' % (version, tail)
         pending = self._pending
-        if len(pending) + len(line) > PIPE_BUF:
-            self.flush_records()
-        if len(line) > PIPE_BUF:
-            sys.stdout.buffer.write(line)
+        start = len(pending)
+        pending += prefix
+        encoder.encode_into(record, pending, -1)
+        pending += self._suffix
+        if len(pending) > PIPE_BUF:
+            self._spill(start)
+
+    def _spill(self, start: int) -> None:
+        """Write the whole lines before ``start``; then the last line too if it is that long."""
+        pending = self._pending
+        if start:
+            with memoryview(pending) as lines:
+                sys.stdout.buffer.write(lines[:start])
             sys.stdout.flush()
-        else:
-            pending.extend(line)
+            del pending[:start]
+        if len(pending) > PIPE_BUF:
+            self.flush_records()
 
     def flush_records(self) -> None:
         """Write the gathered RECORD lines now (one write of whole lines)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_mindzpay.capture.partition import RefreshRule
-    from tap_mindzpay.conform import RecordShaper
+    from tap_mindzpay.conform import PageDecoder, RecordShaper
     from tap_mindzpay.progress import PartitionReport
 
 OFFSET_HINT_KEY = "offset_hint"
@@ -88,6 +89,23 @@ class ListedStream(RESTStream[int]):
             raise MindzPayAPIError(msg)
         return page
 
+    @property
+    def fast_conforming(self) -> bool:
+        """Whether the shaper stands in for the SDK's type conformance (``conform``)."""
+        return self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.NONE
+
+    def list_decoder(self) -> PageDecoder | None:
+        """The page decoder for a new list read, or ``None`` (plain JSON).
+
+        Declared properties only and money decoded (``conform.PageDecoder``) when the shaper
+        stands in for the SDK's conformance, which would drop the other properties anyway.
+        """
+        if not self.fast_conforming:
+            return None
+        decoder = self.shaper.page_decoder
+        decoder.restart()
+        return decoder
+
     def stop_if_asked(self) -> None:
         """Stop the run here, after a STATE safe to resume from, if a signal asked for it."""
         raise NotImplementedError
@@ -107,12 +125,12 @@ class ListedStream(RESTStream[int]):
         """``(offset, records to emit)`` of each list page, ascending by id, fetched ahead."""
         url = self.get_url(context)
         report = self.progress(context)
+        decoder = self.list_decoder()
 
         def fetch(offset: int) -> tuple[list[dict[str, Any]], int | None]:
             params = self.get_url_params(context, offset)
-            return self.parse_page(
-                self.request_json("GET", url, params=params, context=context), url
-            )
+            body = self.request_json("GET", url, params=params, context=context, decoder=decoder)
+            return self.parse_page(body, url)
 
         prefetcher = PagePrefetcher(
             paginator,

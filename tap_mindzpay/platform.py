@@ -84,6 +84,7 @@ class PlatformStream(MindzPayStream):
         paginator = NewestFirstPaginator(self.page_size, since=since)
         url = self.get_url(context)
         report = self.progress(context)
+        decoder = self.list_decoder()
         with self.get_http_request_counter() as counter:
             counter.with_context(context)
             while not paginator.finished:
@@ -93,7 +94,9 @@ class PlatformStream(MindzPayStream):
                     endpoints.PARAM_SORT_BY: endpoints.SORT_UPDATED_AT,
                     endpoints.PARAM_SORT_DIRECTION: endpoints.SORT_DESCENDING,
                 }
-                body = self.request_json("GET", url, params=params, context=context)
+                body = self.request_json(
+                    "GET", url, params=params, context=context, decoder=decoder
+                )
                 records, total = self.parse_page(body, url)
                 counter.increment()
                 report.listed(offset, len(records), total, phase="new")

@@ -16,7 +16,7 @@ signal end the run at a safe point (``stopping``).
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 import requests
@@ -49,6 +49,14 @@ TRANSIENT_ERRORS = (
     requests.exceptions.ContentDecodingError,
 )
 _decoder = msgspec.json.Decoder()
+
+
+class BodyDecoder(Protocol):
+    """Decodes a response body of one expected form (``msgspec.DecodeError`` if not)."""
+
+    def decode(self, content: bytes) -> Any:  # noqa: ANN401 - decoded JSON
+        """The decoded body."""
+        ...
 
 
 def safe_decode(content: bytes) -> object:
@@ -95,7 +103,7 @@ class Requester:
         self.max_retries = int(config.get("max_retries", 8))
         self.timeout = int(config.get("request_timeout", 60))
 
-    def request_json(
+    def request_json(  # noqa: PLR0913 - the request and its two answer options
         self,
         method: str,
         url: str,
@@ -103,11 +111,13 @@ class Requester:
         params: Mapping[str, str | int] | None = None,
         context: Context | None = None,
         not_found_ok: bool = False,
+        decoder: BodyDecoder | None = None,
     ) -> Any:  # noqa: ANN401 - decoded JSON
         """Send one API request with the retry and error policy; return the decoded body.
 
         ``not_found_ok``: return ``None`` on a 404 (a record deleted by support) instead of
-        stopping.
+        stopping. ``decoder``: decodes the body first; if it raises ``msgspec.DecodeError`` the
+        body is decoded as plain JSON (``conform.PageDecoder``).
 
         Raises:
             MindzPayAPIError: A 4xx that retrying cannot fix, or retries exhausted.
@@ -139,7 +149,7 @@ class Requester:
                 # refreshed token being refused, so it earns its own refreshes.
                 refreshes = 0
                 done, body, problem, retry_after = self._outcome(
-                    method, path, response, context, not_found_ok=not_found_ok
+                    method, path, response, context, not_found_ok=not_found_ok, decoder=decoder
                 )
                 if done:
                     return body
@@ -164,7 +174,7 @@ class Requester:
             with stop.waiting(self.stop_if_asked):
                 stop.sleep(wait)
 
-    def _outcome(
+    def _outcome(  # noqa: PLR0913 - the response, where it was asked, the answer options
         self,
         method: str,
         path: str,
@@ -172,6 +182,7 @@ class Requester:
         context: Context | None,
         *,
         not_found_ok: bool,
+        decoder: BodyDecoder | None,
     ) -> tuple[bool, Any, str, float | None]:
         """``(done, body, problem, retry_after)`` of a non-401 response; raises if fatal."""
         status = response.status_code
@@ -184,6 +195,11 @@ class Requester:
             return True, None, "", None
         if status >= HTTPStatus.BAD_REQUEST:
             raise self._fatal_error(method, path, response, context)
+        if decoder is not None:
+            try:
+                return True, decoder.decode(response.content), "", None
+            except msgspec.DecodeError:
+                pass  # not of the decoder's form: plain JSON below, shaped record by record
         try:
             return True, _decoder.decode(response.content), "", None
         except msgspec.DecodeError:

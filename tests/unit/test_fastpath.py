@@ -224,3 +224,32 @@ def test_catalog_round_trips_for_the_deselection_fixture():
     entry = catalog.get_stream("invoices")
     assert entry is not None
     assert entry.metadata.resolve_selection()[("properties", "file_url")] is False
+
+
+def test_a_line_longer_than_pipe_buf_is_written_alone_in_order_with_each_records_time(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    stdout = _Writes()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    writer = RecordWriter()
+    later = EXTRACTED.replace(minute=EXTRACTED.minute + 1)
+    for record_id in range(30):
+        note = "y" * (PIPE_BUF + 100) if record_id == 12 else "x" * 300
+        writer.write_record("invoices", {"id": record_id, "note": note}, 3, EXTRACTED)
+        writer.write_record("payments", {"id": record_id}, None, later)
+    writer.flush_records()
+    monkeypatch.undo()
+    big = [chunk for chunk in stdout.writes if len(chunk) > PIPE_BUF]
+    assert len(big) == 1
+    assert big[0].count(b"\n") == 1  # the long line, alone
+    assert all(chunk.endswith(b"\n") for chunk in stdout.writes)
+    messages = [json.loads(line) for line in b"".join(stdout.writes).splitlines()]
+    expected = [
+        (stream, record_id, version, when.isoformat().replace("+00:00", "Z"))
+        for record_id in range(30)
+        for stream, version, when in (("invoices", 3, EXTRACTED), ("payments", None, later))
+    ]
+    got = [
+        (m["stream"], m["record"]["id"], m.get("version"), m["time_extracted"]) for m in messages
+    ]
+    assert got == expected
