@@ -77,6 +77,7 @@ class MindzPayStream(FastRecordSync, ListedStream):
 
     live_capture: tuple[CaptureState, dict[str, Any]] | None = None
     _written = False
+    _selected_in_sync = False
 
     def __init__(self, tap: Tap, services: RunServices) -> None:
         """Create the stream with the schema of its name (``schemas``) and the run's services."""
@@ -204,8 +205,9 @@ class MindzPayStream(FastRecordSync, ListedStream):
         self, row: dict[str, Any], context: Context | None = None
     ) -> dict[str, Any] | None:
         """Shape the record (``conform``); note a new record the SDK is about to write."""
-        shaped = self.shaper.shape(row, conform=self.fast_conforming)
-        self._written = shaped is not None and self.selected and not self.capturing
+        conform = self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.NONE
+        shaped = self.shaper.shape(row, conform=conform)
+        self._written = shaped is not None and self._selected_in_sync and not self.capturing
         return shaped
 
     @override
@@ -218,9 +220,13 @@ class MindzPayStream(FastRecordSync, ListedStream):
     ) -> Iterable[Context | None]:
         # A stream whose children are all derived syncs none of them: they are written from
         # this stream's sync, in the same STATE window as the record they belong to.
-        if all(getattr(child, "derived", False) for child in self.child_streams):
+        if self._children_all_derived:
             return ()
         return super().generate_child_contexts(record, context)
+
+    @cached_property
+    def _children_all_derived(self) -> bool:
+        return all(getattr(child, "derived", False) for child in self.child_streams)
 
     def skip_before_start_date(self, record: dict[str, Any], context: Context | None) -> bool:
         """Whether ``record`` predates ``start_date``; if so its id still moves the bookmark.
@@ -298,6 +304,7 @@ class MindzPayStream(FastRecordSync, ListedStream):
     ) -> Generator[dict[str, Any], Any, Any]:
         # Progress and run summary (``progress``): the partition's start, its end.
         report = self._partition_report = self.progress(context)
+        self._selected_in_sync = self.selected  # read once: a property walking the metadata
         self._conform_to_catalog_schema()
         self._record_writer_checked = False
         writer = self._record_writer() if write_messages else None
