@@ -4,12 +4,16 @@ A sync retries connection errors for minutes (``max_retries`` with backoff), whi
 a reset or a restart in the middle of a run and wrong when nothing has ever answered: a closed
 port or a misspelt host name at the run's first request is a setting to fix, and ``--test``
 already says so at once. Once a host has answered, connection errors from it are retried.
+
+A certificate this machine does not trust is never retried, first contact or not: no retry
+makes it trusted (``UntrustedCertificateError``, one line naming ``REQUESTS_CA_BUNDLE``).
 """
 
 from __future__ import annotations
 
 import errno
 import socket
+import ssl
 import threading
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,6 +46,25 @@ def refusal(exc: BaseException) -> str | None:
             return "unknown host name"
         if isinstance(item, OSError) and item.errno == errno.ECONNREFUSED:
             return "connection refused"
+        pending += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
+    return None
+
+
+class UntrustedCertificateError(FatalAPIError):
+    """A host's TLS certificate failed verification (an unknown CA, a wrong name, expired)."""
+
+
+def certificate_problem(exc: BaseException) -> str | None:
+    """The verification message if ``exc`` comes from a certificate this machine rejects."""
+    pending: list[object] = [exc]
+    seen: set[int] = set()
+    while pending:
+        item = pending.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return str(item.verify_message or item.reason or "certificate verify failed")
         pending += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
     return None
 
@@ -110,6 +133,16 @@ class _FirstContactAdapter(HTTPAdapter):
         try:
             response = super().send(request, *args, **kwargs)
         except requests.ConnectionError as exc:
+            problem = certificate_problem(exc)
+            if problem is not None:
+                parts = urlsplit(url)
+                msg = (
+                    f"the TLS certificate of {parts.scheme}://{parts.netloc} is not trusted "
+                    f"({problem}); check that {self._contact.settings} is the platform's https "
+                    "address and that its certificate is trusted (a private CA goes in "
+                    "REQUESTS_CA_BUNDLE)"
+                )
+                raise UntrustedCertificateError(msg) from None
             cause = refusal(exc)
             if cause is not None and not self._contact.answered(url):
                 raise self._contact.error(url, cause) from None
