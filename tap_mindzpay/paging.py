@@ -31,6 +31,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from tap_mindzpay import endpoints
@@ -214,6 +215,15 @@ class OffsetPaginator(GuardedOffsets):
         return offsets
 
 
+#: A request of the calling thread alone under this many seconds may be worth making serially
+#: (``PagePrefetcher``); above it pages are always fetched ahead.
+PROBE_BELOW_SECONDS = 0.010
+#: Pages one way before a trial of the other (doubled after each trial the other way loses).
+PROBE_PAGES = 32
+#: Pages timed in a trial before the two ways are compared.
+TRIAL_PAGES = 8
+
+
 #: The records and ``meta.total`` of the list page at one offset.
 PageFetch = Callable[[int], tuple[list[Any], "int | None"]]
 
@@ -233,6 +243,16 @@ class PagePrefetcher:
     them) and planning starts again from that offset.
 
     ``depth`` 1 fetches every page in the calling thread, one at a time.
+
+    Fetching ahead pays only when a request is mostly waiting (for the network, for the
+    server): the interpreter decodes one page at a time whichever thread asks, and the threads
+    hand it over at every page. So while the calling thread's own requests are cheap (under
+    ``PROBE_BELOW_SECONDS``, as against a local or nearby API), the prefetcher tries the other
+    way after ``PROBE_PAGES`` pages one way (serial: the calling thread asks for each page when
+    it needs it), compares the mean time per page of both ways over ``TRIAL_PAGES`` pages of
+    the trial, and keeps the faster; a trial that loses doubles the pages before the next. A
+    request slower than that (a far API) always fetches ahead. Either way the pages, their
+    order and the id guards are the same.
 
     Args:
         paginator: Plans the offsets and picks the records to emit.
@@ -269,12 +289,32 @@ class PagePrefetcher:
         self.ahead_now = min(2, self.depth)
         self.wasted = 0
         self._workers = FetchWorkers(self.depth)
+        #: Seconds of the calling thread's last own request; seconds and pages (a request or
+        #: the wait for it, plus the records' processing) serially (True) and ahead (False).
+        self.request_seconds: float | None = None
+        self.timed: dict[bool, list[float]] = {True: [0.0, 0], False: [0.0, 0]}
+        #: Pages the calling thread requested itself; trials of serial paging made.
+        self.serial_pages = 0
+        self.trials = 0
+        self._stretch = PROBE_PAGES
+        self._trial = False
+        self._since_switch = 0
+        self._timed_since_switch = 0
+        self._took: bool | None = None  # how the last page came: True serial, False ahead
 
     def pages(self) -> Iterator[tuple[int, list[Any], int | None, int]]:
         """``(offset, records, meta.total, index of the first record to emit)`` of each page."""
         paginator = self.paginator
+        started: float | None = None
         try:
             while not paginator.finished:
+                now = monotonic()
+                if started is not None and self._took is not None and paginator.pages > 1:
+                    timed = self.timed[self._took]  # (not the first page: it connects)
+                    timed[0] += now - started
+                    timed[1] += 1
+                    self._timed_since_switch += 1
+                started = now
                 self._stop_check()
                 offset = paginator.current_value
                 if self._ahead and self._ahead[0][0] != offset:
@@ -282,6 +322,7 @@ class PagePrefetcher:
                 records, total = self._take(offset)
                 start = paginator.advance([self._record_id(r) for r in records], total)
                 if self.depth > 1 and total is not None and not paginator.finished:
+                    self._choose()
                     self._plan(paginator.current_value, total)
                 yield offset, records, total, start
         finally:
@@ -291,12 +332,20 @@ class PagePrefetcher:
     def _take(self, offset: int) -> tuple[list[Any], int | None]:
         """The page at ``offset``: prefetched, or requested now in this thread."""
         if not self._ahead:
-            return self._fetch(offset)
+            began = monotonic()
+            page = self._fetch(offset)
+            self.request_seconds = monotonic() - began
+            self.serial_pages += 1
+            self._took = True
+            return page
         _, future = self._ahead.popleft()
-        if future.done():
-            self.ahead_now = max(min(2, self.depth), self.ahead_now - 1)
-        else:
-            self.ahead_now = min(self.depth, self.ahead_now * 2)
+        # Pages still ahead when serial paging began are not timed as either way.
+        self._took = False if self.ahead_now else None
+        if self.ahead_now:
+            if future.done():
+                self.ahead_now = max(min(2, self.depth), self.ahead_now - 1)
+            else:
+                self.ahead_now = min(self.depth, self.ahead_now * 2)
         try:
             with self._waiting():
                 return future.result()
@@ -305,11 +354,46 @@ class PagePrefetcher:
             self._stop_check()
             raise
 
+    def per_page(self, *, serial: bool) -> float | None:
+        """Mean seconds per page of this read, serially or ahead (``None``: none timed yet)."""
+        seconds, pages = self.timed[serial]
+        return seconds / pages if pages else None
+
+    def _choose(self) -> None:
+        """Serial or ahead for the next pages (see the class docstring)."""
+        self._since_switch += 1
+        cheap = self.request_seconds is not None and self.request_seconds < PROBE_BELOW_SECONDS
+        if not cheap:
+            if not self.ahead_now:
+                self._switch(ahead=min(2, self.depth))  # a slow request: hide it
+            self._trial = False
+            return
+        if self._trial:
+            if self._timed_since_switch >= TRIAL_PAGES:
+                serial, ahead = self.per_page(serial=True), self.per_page(serial=False)
+                if serial is not None and ahead is not None:
+                    serial_won = serial <= ahead
+                    tried_serial = not self.ahead_now
+                    if serial_won != tried_serial:
+                        self._stretch *= 2  # the trial lost: back, and try again later
+                        self._switch(ahead=0 if serial_won else min(2, self.depth))
+                    self._trial = False
+        elif self._since_switch >= self._stretch:
+            self._trial = True
+            self.trials += 1
+            self._switch(ahead=min(2, self.depth) if not self.ahead_now else 0)
+
+    def _switch(self, *, ahead: int) -> None:
+        self.ahead_now = ahead
+        self._since_switch = self._timed_since_switch = 0
+
     def _plan(self, offset: int, total: int) -> None:
         """Request the pages from ``offset`` on that are not requested yet, up to ``depth``."""
         ahead = self._ahead
         if ahead and ahead[0][0] != offset:
             self._drop()
+        if not self.ahead_now:
+            return  # serial: the calling thread requests each page when it needs it
         if not ahead:
             ahead.append((offset, self._submit(offset)))
         wanted = self.ahead_now - len(ahead)

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tap_mindzpay.paging import OffsetPaginator, PagePrefetcher
+from tap_mindzpay import paging
+from tap_mindzpay.paging import (
+    PROBE_BELOW_SECONDS,
+    PROBE_PAGES,
+    TRIAL_PAGES,
+    OffsetPaginator,
+    PagePrefetcher,
+)
 from tap_mindzpay.stopping import StopControl
 
 if TYPE_CHECKING:
@@ -194,7 +201,7 @@ def test_a_worker_stopped_by_the_signal_makes_the_taking_thread_stop_itself():
     assert stops == [threading.current_thread().name]
 
 
-def test_pages_served_faster_than_used_keep_two_ahead():
+def test_pages_served_faster_than_used_never_keep_more_than_four_ahead():
     server = ListServer(list(range(1, 1001)))
 
     def slow_use() -> list[int]:
@@ -291,3 +298,39 @@ def test_a_page_fetch_that_fails_in_a_worker_raises_in_the_taking_thread():
     with pytest.raises(RuntimeError, match="page 45 refused"):
         take_all()
     assert seen == list(range(1, 47))  # the pages at offsets 0 to 36
+
+
+def test_a_cheap_api_gets_a_trial_of_serial_paging_and_the_pages_are_the_same():
+    server = ListServer(list(range(1, 3001)))  # instant requests: serial is worth a trial
+    pages = prefetcher(server, depth=8)
+    assert emitted(pages) == list(range(1, 3001))
+    assert pages.trials >= 1
+    assert pages.serial_pages > 1
+    assert sorted(server.requested) == list(range(0, 2999, 9))  # each page once
+    timed_serial, timed_ahead = pages.timed[True][1], pages.timed[False][1]
+    assert timed_serial >= TRIAL_PAGES
+    assert timed_ahead >= PROBE_PAGES - 1
+
+
+def test_a_far_api_is_always_paged_ahead():
+    server = ListServer(list(range(1, 601)), delay=PROBE_BELOW_SECONDS * 1.5)
+    pages = prefetcher(server, depth=8)
+    assert emitted(pages) == list(range(1, 601))
+    assert pages.serial_pages == 1  # the first page only: it tells meta.total
+    assert pages.trials == 0
+
+
+def test_a_trial_of_serial_paging_that_loses_goes_back_to_paging_ahead(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # 4 ms a request, nothing to do with a page: ahead overlaps the requests, serial cannot.
+    # (Cheap enough for trials however late a loaded machine wakes the sleepers.)
+    monkeypatch.setattr(paging, "PROBE_BELOW_SECONDS", 0.5)
+    server = ListServer(list(range(1, 1801)), delay=0.004)
+    pages = prefetcher(server, depth=8)
+    assert emitted(pages) == list(range(1, 1801))
+    assert pages.trials >= 1
+    assert pages.per_page(serial=False) < pages.per_page(serial=True)  # type: ignore[operator]
+    # Back ahead after each losing trial (and the next trial twice as late).
+    assert pages.ahead_now > 0
+    assert pages.serial_pages <= 1 + pages.trials * (TRIAL_PAGES + 1)
