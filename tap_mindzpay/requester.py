@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import msgspec
 import requests
+from requests.sessions import merge_setting
+from requests.utils import resolve_proxies
 
 from tap_mindzpay.auth import AuthenticationError
 from tap_mindzpay.errors import MindzPayAPIError, error_detail
@@ -93,6 +96,8 @@ class Requester:
         config = services.config
         self.max_retries = int(config.get("max_retries", 8))
         self.timeout = int(config.get("request_timeout", 60))
+        #: Proxies by origin (``_proxies``); written by any thread, always the same value.
+        self._origin_proxies: dict[str, dict[str, str]] = {}
 
     def request_json(
         self,
@@ -197,12 +202,11 @@ class Requester:
     ) -> tuple[requests.Response | None, str]:
         """One HTTP exchange under the rate budget: the response (body read), or the problem."""
         session, budget = self.session, self.services.rate_budget
-        prepared = session.prepare_request(requests.Request(method, url, params=params))
-        prepared.headers["Authorization"] = f"Bearer {token}"
+        prepared = self._prepare(method, url, params, token)
         with self.services.stop.waiting(self.stop_if_asked):  # a Retry-After pauses everyone
             budget.acquire()
         try:
-            response = session.send(prepared, timeout=self.timeout)
+            response = session.send(prepared, timeout=self.timeout, proxies=self._proxies(prepared))
             _ = response.content  # read the body here so that a reset mid-body is retried
         except TRANSIENT_ERRORS as exc:
             budget.observe(None)
@@ -210,6 +214,50 @@ class Requester:
         budget.observe(response.headers)
         self.services.server_clock.observe(response.headers)
         return response, ""
+
+    def _prepare(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str | int] | None,
+        token: str,
+    ) -> requests.PreparedRequest:
+        """The request as ``Session.prepare_request`` builds it, without its per-request costs.
+
+        Same method, URL, headers (the session's, ``Cookie`` from a copy of its jar, then
+        ``Authorization``), body and hooks: the same bytes on the wire. Not the netrc lookup the
+        session makes for every request when it trusts the environment (two ``stat`` calls):
+        the Bearer header replaces any credentials it would add.
+        """
+        session = self.session
+        prepared = requests.PreparedRequest()
+        prepared.prepare_method(method)
+        if session.params:
+            params = merge_setting(params, session.params)  # type: ignore[no-untyped-call]
+        prepared.prepare_url(url, params)
+        prepared.prepare_headers({k: v for k, v in session.headers.items() if v is not None})
+        prepared.prepare_cookies(session.cookies.copy())
+        prepared.prepare_body(None, None)
+        prepared.prepare_hooks(session.hooks)
+        prepared.headers["Authorization"] = f"Bearer {token}"
+        return prepared
+
+    def _proxies(self, prepared: requests.PreparedRequest) -> dict[str, str]:
+        """The proxies for the request's origin, read from the session and environment once.
+
+        ``Session.send`` would read them for every request: with ``trust_env`` urllib scans the
+        whole process environment for the ``*_proxy`` variables up to three times a request
+        (fewer when ``no_proxy`` names the host), and a Meltano run's environment is large. The
+        environment does not change during a run.
+        """
+        parts = urlsplit(prepared.url or "")
+        origin = f"{parts.scheme}://{parts.netloc}"
+        proxies = self._origin_proxies.get(origin)
+        if proxies is None:
+            session = self.session
+            proxies = resolve_proxies(prepared, dict(session.proxies), trust_env=session.trust_env)
+            self._origin_proxies[origin] = proxies
+        return proxies
 
     def _credential_error(self, response: requests.Response, refreshes: int) -> AuthenticationError:
         detail = error_detail(safe_decode(response.content)) or "no detail"
