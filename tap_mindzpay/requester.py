@@ -225,9 +225,10 @@ class Requester:
         """The request as ``Session.prepare_request`` builds it, without its per-request costs.
 
         Same method, URL, headers (the session's, ``Cookie`` from a copy of its jar, then
-        ``Authorization``), body and hooks: the same bytes on the wire. Not the netrc lookup the
-        session makes for every request when it trusts the environment (two ``stat`` calls):
-        the Bearer header replaces any credentials it would add.
+        ``Authorization``), body, the session's auth if it has one, and hooks: the same bytes
+        on the wire. Not the netrc lookup the session makes for every request when it trusts
+        the environment (two ``stat`` calls): the Bearer header replaces the credentials it
+        would add.
         """
         session = self.session
         prepared = requests.PreparedRequest()
@@ -238,6 +239,8 @@ class Requester:
         prepared.prepare_headers({k: v for k, v in session.headers.items() if v is not None})
         prepared.prepare_cookies(session.cookies.copy())
         prepared.prepare_body(None, None)
+        if session.auth is not None:
+            prepared.prepare_auth(session.auth)
         prepared.prepare_hooks(session.hooks)
         prepared.headers["Authorization"] = f"Bearer {token}"
         return prepared
