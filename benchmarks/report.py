@@ -53,9 +53,9 @@ METHOD = """\
   the fastest of each counts. (S) a full sync of 1M invoices with 100,000 waiting, its stdout
   scanned for STATE lines; peak RSS as in (4). (R) refreshes over the first-to-last Refresh
   span (as the sandbox served them) of the same number of undecided in-flight invoices in a
-  3,000- and a 300,000-invoice partition: both sandboxes stay up and their second syncs
-  alternate 5 times, the fastest of each counts (a cost that grows with the partition is in
-  every round; the row's details list every round).
+  3,000- and a 300,000-invoice partition: both sandboxes stay up; 7 rounds of a second sync of
+  each, back to back, and the round with the median large/small ratio counts (a cost that grows
+  with the partition is in every round; the row's details list every round).
 * **(6)** The world of (1); the same tap syncs it with its fast record path and with the SDK's
   own record loop (`MindzPayStream.fast_records = False`, set by a launcher before the CLI
   starts), alternated, best of the repeats each. The fast record path is a copy of the SDK's
