@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 import requests
+from requests.sessions import merge_setting
 
 from tap_mindzpay.auth import AuthenticationError
 from tap_mindzpay.errors import MindzPayAPIError, error_detail
@@ -216,8 +217,7 @@ class Requester:
         session, budget = self.session, self.services.rate_budget
         if session.trust_env:  # the first request: read the environment once, for the API host
             settle_environment(session, url)
-        prepared = session.prepare_request(requests.Request(method, url, params=params))
-        prepared.headers["Authorization"] = f"Bearer {token}"
+        prepared = self._prepare(method, url, params, token)
         with self.services.stop.waiting(self.stop_if_asked):  # a Retry-After pauses everyone
             budget.acquire()
         try:
@@ -229,6 +229,34 @@ class Requester:
         budget.observe(response.headers)
         self.services.server_clock.observe(response.headers)
         return response, ""
+
+    def _prepare(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str | int] | None,
+        token: str,
+    ) -> requests.PreparedRequest:
+        """The request as ``Session.prepare_request`` builds it, without its per-request costs.
+
+        Same method, URL, headers (the session's, ``Cookie`` from a copy of its jar, then
+        ``Authorization``), body, the session's auth if it has one, and hooks: the same bytes
+        on the wire (the session's environment is settled: ``services.settle_environment``).
+        """
+        session = self.session
+        prepared = requests.PreparedRequest()
+        prepared.prepare_method(method)
+        if session.params:
+            params = merge_setting(params, session.params)  # type: ignore[no-untyped-call]
+        prepared.prepare_url(url, params)
+        prepared.prepare_headers({k: v for k, v in session.headers.items() if v is not None})
+        prepared.prepare_cookies(session.cookies.copy())
+        prepared.prepare_body(None, None)
+        if session.auth is not None:
+            prepared.prepare_auth(session.auth)
+        prepared.prepare_hooks(session.hooks)
+        prepared.headers["Authorization"] = f"Bearer {token}"
+        return prepared
 
     def _credential_error(self, response: requests.Response, refreshes: int) -> AuthenticationError:
         detail = error_detail(safe_decode(response.content)) or "no detail"

@@ -22,13 +22,14 @@ class ServerClock:
     def __init__(self) -> None:
         """No ``Date`` seen yet."""
         self._latest: datetime | None = None
+        self._text = ""  # the ``Date`` text of ``_latest``
         self._lock = threading.Lock()
 
     def observe(self, headers: Mapping[str, str] | None) -> None:
         """Note the ``Date`` of a response, if it has a readable one."""
         text = headers.get("Date") if headers is not None else None
-        if not text:
-            return
+        if not text or text == self._text:
+            return  # one-second resolution: most responses repeat the last one's
         try:
             moment = parsedate_to_datetime(text)
         except (TypeError, ValueError):
@@ -37,6 +38,7 @@ class ServerClock:
             moment = moment.replace(tzinfo=timezone.utc)
         with self._lock:
             self._latest = moment
+            self._text = text
 
     def now(self) -> datetime:
         """The API's time as of its latest response (the machine's before any)."""

@@ -81,20 +81,37 @@ def log(app: Sandbox, request: Request) -> Answer:
 
 
 def stats(app: Sandbox, request: Request) -> Answer:
-    """`GET stats`: requests by endpoint and status, refreshes, faults; `POST stats/reset`."""
+    """`GET stats`: requests by endpoint and status, refreshes, faults; `POST stats/reset`.
+
+    `GET stats/totals`: only the request and refresh counts and the seconds from the first to
+    the last of each, as the server answered them: cheap to read, also while a client runs (the
+    refresh log of a long run is megabytes of JSON to build).
+    """
     with app.lock:
         if request.path == "stats/reset":
             app.stats.clear()
             app.refreshes.clear()
+            app.spans.clear()
             app.faults.injected.clear()
             return 200, {"reset": True}
         total = sum(sum(v.values()) for v in app.stats.values())
+        if request.path == "stats/totals":
+            return 200, {
+                "total_requests": total,
+                "refreshes": len(app.refreshes),
+                "requests_seconds": _span_seconds(app.spans.get("requests")),
+                "refreshes_seconds": _span_seconds(app.spans.get("refreshes")),
+            }
         return 200, {
             "requests": {k: dict(v) for k, v in app.stats.items()},
             "total_requests": total,
             "refreshes": list(app.refreshes),
             "faults": dict(app.faults.injected),
         }
+
+
+def _span_seconds(span: list[float] | None) -> float:
+    return span[1] - span[0] if span else 0.0
 
 
 def faults(app: Sandbox, request: Request) -> Answer:

@@ -169,7 +169,7 @@ def _body(app: Sandbox, kind: str, params: dict[str, str], query: dict[str, str]
         if record is None or world.owner(stream, record) != owner:
             raise ApiError(404, "not_found", f"{stream[:-1].capitalize()} not found")
         if kind == "refresh":
-            app.refreshes.append(
+            app.refreshed(
                 {"account_key": owner, "invoice_id": record_id, "status_before": record["status"]}
             )
             world.refresh_invoice(record_id)

@@ -63,6 +63,9 @@ class Sandbox:
     faults: Faults = field(default_factory=Faults)
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     refreshes: list[dict[str, Any]] = field(default_factory=list)
+    #: Monotonic seconds of the first and last API request answered and Refresh served (since
+    #: the stats were reset): a client's rate over the span the server saw, without polling.
+    spans: dict[str, list[float]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     tokens: Tokens = field(init=False)
     clock: RunningClock = field(init=False)
@@ -83,6 +86,21 @@ class Sandbox:
         with self.lock:
             per = self.stats.setdefault(key, {})
             per[str(status)] = per.get(str(status), 0) + 1
+            self._mark("requests")
+
+    def refreshed(self, entry: dict[str, Any]) -> None:
+        """Log one Refresh served (``refreshes`` of the stats)."""
+        with self.lock:
+            self.refreshes.append(entry)
+            self._mark("refreshes")
+
+    def _mark(self, kind: str) -> None:
+        now = time.monotonic()
+        span = self.spans.get(kind)
+        if span is None:
+            self.spans[kind] = [now, now]
+        else:
+            span[1] = now
 
     def save(self) -> None:
         """Persist the world when a database is configured."""

@@ -264,6 +264,10 @@ class SandboxProcess:
         """Request counts by endpoint and status, the refresh log, injected faults."""
         return dict(self.admin("GET", "/_sandbox/stats"))
 
+    def totals(self) -> dict[str, float]:
+        """Request and Refresh counts, and first-to-last seconds of each, since the reset."""
+        return {k: float(v) for k, v in self.admin("GET", "/_sandbox/stats/totals").items()}
+
     def reset_stats(self) -> None:
         """Zero the request counters."""
         self.admin("POST", "/_sandbox/stats/reset")

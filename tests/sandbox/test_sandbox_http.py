@@ -145,6 +145,11 @@ def test_refresh_reveals_provider_decision_that_get_does_not(fresh_sandbox):
             "status_before": record["status"],
         }
     ]
+    totals = fresh_sandbox.totals()
+    assert totals["total_requests"] == fresh_sandbox.stats()["total_requests"] > 1
+    assert totals["refreshes"] == 1
+    assert totals["refreshes_seconds"] == 0  # one Refresh: no span
+    assert totals["requests_seconds"] > 0
 
 
 def test_advancing_the_clock_applies_every_kind_of_event(fresh_sandbox):

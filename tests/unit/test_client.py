@@ -317,3 +317,51 @@ def test_only_a_refusal_or_an_unknown_host_counts_as_never_reachable():
         TimeoutError("timed out"),
     ):
         assert refusal(requests.ConnectionError(transient)) is None, transient
+
+
+@pytest.mark.usefixtures("waits")
+def test_a_proxy_in_the_environment_carries_the_api_requests(
+    server: Scripted, monkeypatch: pytest.MonkeyPatch
+):
+    # The scripted server plays the proxy: it sees the absolute URL of every request.
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.server_address[1]}")
+    stream = make_stream(server, api_url="http://127.0.0.1:9/api/v2")  # nothing listens on 9
+    get(stream)
+    get(stream)  # the second request uses the proxies read for the first
+    assert server.tokens == 1
+    assert (
+        server.seen
+        == [("http://127.0.0.1:9/api/v2/mindzpay/accounts?limit=10", "Bearer tok-1")] * 2
+    )
+
+
+@pytest.mark.usefixtures("waits")
+def test_no_proxy_in_the_environment_sends_the_api_requests_direct(
+    server: Scripted, monkeypatch: pytest.MonkeyPatch
+):
+    for name in ("no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    get(make_stream(server))
+    assert [path for path, _ in server.seen] == ["/api/v2/mindzpay/accounts?limit=10"]
+
+
+@pytest.mark.parametrize(
+    ("method", "params"), [("GET", {"limit": 10, "offset": 20}), ("POST", None)]
+)
+def test_the_request_path_prepares_what_the_session_would_send(
+    server: Scripted, method: str, params: dict[str, int] | None
+):
+    stream = make_stream(server, "invoices")
+    session = stream.requester.session
+    session.cookies.set("lb", "node-2", domain="127.0.0.1", path="/")
+    url = stream.get_url({"account_id": 1, "account_key": "acc_x"}) + "/7/refresh"
+    ours = stream.requester._prepare(method, url, params, "tok")  # noqa: SLF001 - the unit
+    theirs = session.prepare_request(requests.Request(method, url, params=params))
+    theirs.headers["Authorization"] = "Bearer tok"
+    assert (ours.method, ours.url, ours.body) == (theirs.method, theirs.url, theirs.body)
+    assert list(ours.headers.items()) == list(theirs.headers.items())
+    assert "lb=node-2" in ours.headers["Cookie"]
