@@ -15,7 +15,7 @@ import errno
 import socket
 import ssl
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -23,9 +23,25 @@ from requests.adapters import HTTPAdapter
 from singer_sdk.exceptions import FatalAPIError
 from typing_extensions import override
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 
 class UnreachableError(FatalAPIError):
     """A host refused the run's very first connection to it (or its name does not exist)."""
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it carries (arguments, ``reason``, cause, context), once."""
+    pending: list[object] = [exc]
+    seen: set[int] = set()
+    while pending:
+        item = pending.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        pending += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
 
 
 def refusal(exc: BaseException) -> str | None:
@@ -35,18 +51,11 @@ def refusal(exc: BaseException) -> str | None:
     port, or the name does not exist. A reset, a timeout, an unreachable network or a temporary
     DNS failure (``EAI_AGAIN``) stays a transient error.
     """
-    pending: list[object] = [exc]
-    seen: set[int] = set()
-    while pending:
-        item = pending.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
+    for item in _chain(exc):
         if isinstance(item, socket.gaierror) and item.errno == socket.EAI_NONAME:
             return "unknown host name"
         if isinstance(item, OSError) and item.errno == errno.ECONNREFUSED:
             return "connection refused"
-        pending += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
     return None
 
 
@@ -56,16 +65,9 @@ class UntrustedCertificateError(FatalAPIError):
 
 def certificate_problem(exc: BaseException) -> str | None:
     """The verification message if ``exc`` comes from a certificate this machine rejects."""
-    pending: list[object] = [exc]
-    seen: set[int] = set()
-    while pending:
-        item = pending.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
+    for item in _chain(exc):
         if isinstance(item, ssl.SSLCertVerificationError):
             return str(item.verify_message or item.reason or "certificate verify failed")
-        pending += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
     return None
 
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from helpers import SandboxProcess
+    from helpers import SandboxProcess, TapRun
 
 pytestmark = pytest.mark.e2e
 
@@ -77,6 +77,14 @@ class ForwardProxy(BaseHTTPRequestHandler):
         del format, args
 
 
+def assert_landed_the_truth(run: TapRun, sandbox: SandboxProcess) -> None:
+    """Every stream of the run equals the sandbox's truth, whole rows."""
+    folded = fold_messages(run.messages)
+    for stream in STREAMS:
+        comparison = compare_with_truth(stream, folded.get(stream, {}), sandbox.truth(stream))
+        assert comparison.ok, comparison.summary()
+
+
 @pytest.fixture
 def proxy() -> Iterator[tuple[str, list[str]]]:
     """A running forward proxy: its URL and the requests it forwarded."""
@@ -103,10 +111,7 @@ def test_every_request_goes_through_the_proxy_of_the_environment_and_the_sync_is
         env={"HTTP_PROXY": url, "http_proxy": url, "NO_PROXY": "", "no_proxy": ""},
         workdir=tmp_path,
     ).check()
-    folded = fold_messages(run.messages)
-    for stream in STREAMS:
-        comparison = compare_with_truth(stream, folded.get(stream, {}), sandbox.truth(stream))
-        assert comparison.ok, comparison.summary()
+    assert_landed_the_truth(run, sandbox)
     # The proxy forwarded exactly the requests the sandbox served: token and API alike.
     stats = sandbox.stats()
     assert len(forwarded) == stats["total_requests"]
@@ -161,10 +166,7 @@ def test_a_platform_behind_tls_with_a_private_ca_syncs_with_requests_ca_bundle(
         server.shutdown()
         server.server_close()
         ForwardProxy.upstream = None
-    folded = fold_messages(run.messages)
-    for stream in STREAMS:
-        comparison = compare_with_truth(stream, folded.get(stream, {}), sandbox.truth(stream))
-        assert comparison.ok, comparison.summary()
+    assert_landed_the_truth(run, sandbox)
     # Every request of the trusted run, token included, went over TLS through the proxy.
     assert any(line.endswith("/oauth/token") for line in ForwardProxy.forwarded)
     assert sum("/invoices" in line for line in ForwardProxy.forwarded) >= 3

@@ -22,7 +22,7 @@ from tap_mindzpay.paging import (
 from tap_mindzpay.stopping import StopControl
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 
 class ListServer:
@@ -56,11 +56,17 @@ def emitted(prefetcher: PagePrefetcher) -> list[int]:
     return [r["id"] for _, records, _, start in prefetcher.pages() for r in records[start:]]
 
 
-def prefetcher(server: ListServer, depth: int, **kwargs: object) -> PagePrefetcher:
+def prefetcher(
+    server: ListServer,
+    depth: int,
+    fetch: Callable[[int], tuple[list[dict[str, int]], int]] | None = None,
+    **kwargs: object,
+) -> PagePrefetcher:
+    """Pages of ``server`` (through ``fetch`` if given), 10 a page."""
     paginator = OffsetPaginator(10, **kwargs)  # type: ignore[arg-type]
     return PagePrefetcher(
         paginator,
-        server.fetch,
+        fetch or server.fetch,
         lambda record: record["id"],
         depth=depth,
         stop_check=lambda: None,
@@ -89,14 +95,7 @@ def test_depth_one_requests_one_page_at_a_time_in_the_calling_thread():
         callers.add(threading.current_thread().name)
         return server.fetch(offset)
 
-    pages = PagePrefetcher(
-        OffsetPaginator(10),
-        fetch,
-        lambda record: record["id"],
-        depth=1,
-        stop_check=lambda: None,
-        waiting=nullcontext,
-    )
+    pages = prefetcher(server, depth=1, fetch=fetch)
     assert emitted(pages) == list(range(1, 101))
     assert callers == {threading.current_thread().name}
     assert server.peak_in_flight == 1
@@ -253,14 +252,7 @@ def test_pages_are_fetched_by_at_most_depth_threads_which_end_with_the_read():
         fetchers.add(threading.get_ident())
         return server.fetch(offset)
 
-    pages = PagePrefetcher(
-        OffsetPaginator(10),
-        fetch,
-        lambda record: record["id"],
-        depth=4,
-        stop_check=lambda: None,
-        waiting=nullcontext,
-    )
+    pages = prefetcher(server, depth=4, fetch=fetch)
     assert emitted(pages) == list(range(1, 2001))
     # 223 pages, each requested once, by reused workers: never more threads than the depth,
     # plus the calling thread for its first request.
@@ -281,14 +273,7 @@ def test_a_page_fetch_that_fails_in_a_worker_raises_in_the_taking_thread():
             raise RuntimeError(msg)
         return server.fetch(offset)
 
-    pages = PagePrefetcher(
-        OffsetPaginator(10),
-        fetch,
-        lambda record: record["id"],
-        depth=4,
-        stop_check=lambda: None,
-        waiting=nullcontext,
-    )
+    pages = prefetcher(server, depth=4, fetch=fetch)
     seen: list[int] = []
 
     def take_all() -> None:
