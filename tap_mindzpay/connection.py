@@ -38,6 +38,7 @@ from tap_mindzpay import endpoints
 from tap_mindzpay.accounts import accounts_line
 from tap_mindzpay.auth import access_token_of, grant_body, request_headers
 from tap_mindzpay.errors import error_detail
+from tap_mindzpay.first_contact import tls_advice
 from tap_mindzpay.paging import list_page, list_params
 from tap_mindzpay.redaction import Secrets
 from tap_mindzpay.retry import retry_after_seconds
@@ -269,9 +270,8 @@ class ConnectionCheck:
         if isinstance(exc, requests.exceptions.SSLError):
             return _StopError(
                 EXIT_TLS,
-                f"TLS error: the TLS handshake with {host} failed ({_cause(exc)}); check that "
-                f"{setting} is the platform's https address and that its certificate is "
-                "trusted (a private CA goes in REQUESTS_CA_BUNDLE)",
+                f"TLS error: the TLS handshake with {host} failed ({_cause(exc)}); "
+                + tls_advice(setting),
             )
         if isinstance(exc, requests.Timeout):
             return _StopError(

@@ -59,6 +59,14 @@ def refusal(exc: BaseException) -> str | None:
     return None
 
 
+def tls_advice(setting: str) -> str:
+    """What to check when a TLS handshake fails (the connection check says it too)."""
+    return (
+        f"check that {setting} is the platform's https address and that its certificate is "
+        "trusted (a private CA goes in REQUESTS_CA_BUNDLE)"
+    )
+
+
 class UntrustedCertificateError(FatalAPIError):
     """A host's TLS certificate failed verification (an unknown CA, a wrong name, expired)."""
 
@@ -140,9 +148,7 @@ class _FirstContactAdapter(HTTPAdapter):
                 parts = urlsplit(url)
                 msg = (
                     f"the TLS certificate of {parts.scheme}://{parts.netloc} is not trusted "
-                    f"({problem}); check that {self._contact.settings} is the platform's https "
-                    "address and that its certificate is trusted (a private CA goes in "
-                    "REQUESTS_CA_BUNDLE)"
+                    f"({problem}); {tls_advice(self._contact.settings)}"
                 )
                 raise UntrustedCertificateError(msg) from None
             cause = refusal(exc)
