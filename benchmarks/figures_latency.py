@@ -27,7 +27,10 @@ if TYPE_CHECKING:
 
 #: The figures of this module, as ``--only`` names them.
 FIGURES = ("A", "C", "D")
-LIST_ENDPOINTS = ("/accounts", "/invoices", "/payments", "/subscriptions")
+LIST_ENDPOINTS = (
+    *("/accounts", "/invoices", "/payments", "/subscriptions"),
+    *("/users", "/courses", "/bundles", "/plans", "/enrollments"),
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
