@@ -11,7 +11,8 @@ syncs every simulated hour from its own state. "Fresh" (README, "Refresh schedul
 * an invoice waiting on a pending, refused or canceled payment has the truth's status (an edit
   of its other fields lands within the cap), and an invoice at 0 is refreshed in the sync in
   which its payment is first emitted paid;
-* every record in flight was refreshed within ``sweep_interval_hours`` of simulated time.
+* every record in flight was read (listed or refreshed) within ``sweep_interval_hours`` of
+  simulated time.
 
 The same story runs on a platform where unpaid boletos never expire (sandbox switch
 ``boletos_never_expire``) and the waiting ones are months past due: the same freshness holds,
