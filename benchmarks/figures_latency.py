@@ -27,7 +27,10 @@ if TYPE_CHECKING:
 
 #: The figures of this module, as ``--only`` names them.
 FIGURES = ("A", "C", "D")
-LIST_ENDPOINTS = ("/accounts", "/invoices", "/payments", "/subscriptions")
+LIST_ENDPOINTS = (
+    *("/accounts", "/invoices", "/payments", "/subscriptions"),
+    *("/users", "/courses", "/bundles", "/plans", "/enrollments"),
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,10 +72,18 @@ def measure(
         "C": ("(C) incremental sync, 100 ms", ">= 12", lambda: [incremental_far(bench, args)]),
         "D": ("(D) full sync, 100 ms", ">= 6", lambda: [full_far(bench, args)]),
     }
+    return run_named(figures, only, attempt)
+
+
+def run_named(
+    figures: dict[str, tuple[str, str, Callable[[], list[Row]]]],
+    only: set[str],
+    attempt: Callable[[str, str, Callable[[], list[Row]]], list[Row]],
+) -> list[Row]:
+    """The ``figures`` (name: figure, target, measure) named in ``only``, in their order."""
     rows: list[Row] = []
-    for name in FIGURES:
+    for name, (figure, target, run) in figures.items():
         if name in only:
-            figure, target, run = figures[name]
             print(f"{figure} ...", flush=True)
             found = attempt(figure, target, run)
             for row in found:
@@ -108,7 +119,7 @@ def undeclared_throughput(bench: Bench, args: argparse.Namespace) -> list[Row]:
                 else:
                     run = bench.run_tap(f"undeclared-tap-{attempt}", sandbox)
                 stats = sandbox.stats()
-                _check_only_paged(stats, records, who)
+                check_only_paged(stats, records, who)
                 best[who] = min(best.get(who, float("inf")), run.seconds)
                 if who == "tap" and attempt == 0:
                     warnings = run.stderr.count("not found in the schema; dropped")
@@ -138,7 +149,7 @@ def undeclared_throughput(bench: Bench, args: argparse.Namespace) -> list[Row]:
     ]
 
 
-def _check_only_paged(stats: dict[str, Any], records: int, who: str) -> None:
+def check_only_paged(stats: dict[str, Any], records: int, who: str) -> None:
     """A client that stopped early would look fast; one that refreshed would not only page."""
     pages = sum(n for (endpoint, code), n in request_counts(stats).items() if code == 200)
     if pages < records // 100:
@@ -192,7 +203,8 @@ def _serial_session(sandbox: SandboxProcess) -> tuple[requests.Session, str]:
     return bearer_session(sandbox), sandbox.api_url
 
 
-def _latency(sandbox: SandboxProcess, milliseconds: int) -> None:
+def set_latency(sandbox: SandboxProcess, milliseconds: int) -> None:
+    """Every API request of ``sandbox`` takes ``milliseconds`` more from now on."""
     sandbox.admin("POST", "/_sandbox/faults", body={"latency_ms": milliseconds})
 
 
@@ -213,7 +225,7 @@ def incremental_far(bench: Bench, args: argparse.Namespace) -> Row:
             for partition in entry.get("partitions", [])
         )
         applied = sandbox.advance(args.far_hours * 3600)["applied"]
-        _latency(sandbox, latency)
+        set_latency(sandbox, latency)
         sandbox.reset_stats()
         tap = bench.run_tap("far-next", sandbox, streams=None, config=config, state=state)
         stats = sandbox.stats()
@@ -250,13 +262,13 @@ def full_far(bench: Bench, args: argparse.Namespace) -> Row:
     with bench.sandbox(accounts=accounts, invoices=invoices) as sandbox:
         settled = sandbox.admin("POST", "/_sandbox/settle")["settled"]
         records = bench.record_count(sandbox)
-        _latency(sandbox, latency)
+        set_latency(sandbox, latency)
         runs = []
         for attempt in range(args.paging_repeats):
             sandbox.reset_stats()
             runs.append(bench.run_tap(f"far-paging-{attempt}", sandbox).seconds)
             stats = sandbox.stats()
-            _check_only_paged(stats, records, "tap")
+            check_only_paged(stats, records, "tap")
         serial, how = serial_seconds(sandbox, stats, args.far_serial_sample)
     tap_seconds = min(runs)
     ratio = serial / tap_seconds

@@ -11,11 +11,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from bench import Bench, Row, access_token, bearer_session
+from bench import Bench, Row, access_token, bearer_session, request_counts
 
 if TYPE_CHECKING:
     import argparse
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 IN_FLIGHT = {0, 1, 4}
 MB = 1024 * 1024
 STREAMS = ("accounts", "invoices", "payments")
+#: (E) with boletos that never expire: how long past due the waiting ones already are.
+OVERDUE_DAYS = 90
 
 
 def rows(args: argparse.Namespace, bench: Bench) -> list[Row]:
@@ -34,6 +37,11 @@ def rows(args: argparse.Namespace, bench: Bench) -> list[Row]:
     quick = bool(args.quick)
     found: list[Row] = []
     found += run.attempt("(E)", "<= 0.35", lambda: [waiting_syncs(bench, quick=quick)])
+    found += run.attempt(
+        "(E) boletos never expire",
+        "<= 0.35",
+        lambda: [waiting_syncs(bench, quick=quick, never_expire=True)],
+    )
     found += run.attempt("(B)", ">= 0.8", lambda: [refresh_throughput(bench, quick=quick)])
     found += run.attempt("(S)", "<= 2 MB", lambda: state_at_scale(bench, quick=quick))
     found += run.attempt("(R)", ">= 0.8", lambda: [refresh_by_partition(bench, quick=quick)])
@@ -42,6 +50,15 @@ def rows(args: argparse.Namespace, bench: Bench) -> list[Row]:
 
 def _refreshes(stats: dict[str, Any]) -> int:
     return len(stats.get("refreshes", []))
+
+
+def _payment_gets(stats: dict[str, Any]) -> int:
+    """Gets of one payment the sandbox answered (the payments' refreshes)."""
+    return sum(
+        n
+        for (endpoint, _), n in request_counts(stats).items()
+        if endpoint.startswith("GET ") and "/payments/" in endpoint
+    )
 
 
 def _stale(latest: dict[str, dict[int, Any]], sandbox: SandboxProcess) -> int:
@@ -58,15 +75,21 @@ def _stale(latest: dict[str, dict[int, Any]], sandbox: SandboxProcess) -> int:
     return stale
 
 
-def waiting_syncs(bench: Bench, *, quick: bool) -> Row:
-    """(E): 12 hourly syncs; invoice Refreshes / in-flight invoice-syncs; stale statuses."""
+def waiting_syncs(bench: Bench, *, quick: bool, never_expire: bool = False) -> Row:
+    """(E): 12 hourly syncs; invoice Refreshes / in-flight invoice-syncs; stale statuses.
+
+    ``never_expire``: the platform leaves unpaid boletos pending for ever (the sandbox switch
+    ``boletos_never_expire``), and the waiting ones are already ``OVERDUE_DAYS`` past due.
+    """
     invoices, waiting, hours = (3_000, 300, 4) if quick else (20_000, 3_000, 12)
     config = {"sweep_interval_hours": 24}
     latest: dict[str, dict[int, Any]] = {"invoices": {}, "payments": {}}
-    refreshes = in_flight_syncs = stale = 0
+    refreshes = in_flight_syncs = stale = payment_gets = 0
     per_sync = []
-    with bench.sandbox(accounts=1, invoices=invoices) as sandbox:
-        made = sandbox.admin("POST", "/_sandbox/waiting", params={"count": waiting})["waiting"]
+    switch = ("--faults", json.dumps({"boletos_never_expire": 1})) if never_expire else ()
+    scenario = {"count": waiting, "overdue_days": OVERDUE_DAYS if never_expire else 0}
+    with bench.sandbox(accounts=1, invoices=invoices, extra=switch) as sandbox:
+        made = sandbox.admin("POST", "/_sandbox/waiting", params=scenario)["waiting"]
         state = None
         for hour in range(hours):
             if hour:
@@ -77,7 +100,9 @@ def waiting_syncs(bench: Bench, *, quick: bool) -> Row:
             bench.run_tap(
                 label, sandbox, streams=STREAMS, config=config, state=state, keep_output=True
             )
-            made_now = _refreshes(sandbox.stats())
+            stats = sandbox.stats()
+            made_now = _refreshes(stats)
+            payment_gets += _payment_gets(stats)
             for message in bench.output_messages(label):
                 if message["type"] == "RECORD" and message["stream"] in latest:
                     record = message["record"]
@@ -89,19 +114,28 @@ def waiting_syncs(bench: Bench, *, quick: bool) -> Row:
             stale += stale_now
             per_sync.append(f"{made_now}/{flying}" + (f" ({stale_now} stale)" if stale_now else ""))
     ratio = refreshes / in_flight_syncs
+    boletos = (
+        f"a boleto that is never paid and never expires, at least {OVERDUE_DAYS} days past "
+        "its due date and unchanged since the sale (sandbox switch boletos_never_expire; "
+        f"POST /_sandbox/waiting?overdue_days={OVERDUE_DAYS})"
+        if never_expire
+        else "a boleto that is never paid (POST /_sandbox/waiting)"
+    )
     return Row(
-        "(E) invoice Refreshes / in-flight invoice-syncs, hourly",
+        "(E) invoice Refreshes / in-flight invoice-syncs, hourly"
+        + (", boletos never expire" if never_expire else ""),
         "<= 0.35, 0 stale",
         f"{refreshes:,} / {in_flight_syncs:,}; {stale} stale",
         ratio,
         ratio <= 0.35 and stale == 0,
         [
             (
-                f"1 account x {invoices:,} invoices, {made:,} of them waiting on a boleto that "
-                f"is never paid (POST /_sandbox/waiting); {hours} syncs one simulated hour "
-                "apart (accounts, payments, invoices; sweep_interval_hours 24)"
+                f"1 account x {invoices:,} invoices, {made:,} of them waiting on {boletos}; "
+                f"{hours} syncs one simulated hour apart (accounts, payments, invoices; "
+                "sweep_interval_hours 24)"
             ),
             f"Refreshes / invoices in flight (truth), per sync: {', '.join(per_sync)}",
+            f"payment Gets: {payment_gets:,} in {hours} syncs",
             (
                 "stale: invoices last emitted in flight and payments last emitted pending whose "
                 "status differs from the truth after a sync"

@@ -49,6 +49,10 @@ METHOD = """\
   (accounts, payments, invoices) of a world with 3,000 invoices waiting on boletos that are
   never paid; invoice Refreshes (sandbox stats) over the invoices in flight in the truth at each
   sync, and statuses left stale (last emitted status against the truth after each sync).
+  (E, boletos never expire) the same where unpaid boletos stay pending for ever (sandbox switch
+  `boletos_never_expire`, on from the start) and the 3,000 waiting boletos come from sales at
+  least 90 days past due, unchanged since (`POST /_sandbox/waiting?overdue_days=90`); its
+  details count the payment Gets too.
   (B) a second sync refreshing undecided in-flight invoices against a raw client refreshing the
   same ids from 8 threads, both timed first to last request as the sandbox answered them
   (`GET /_sandbox/stats/totals`, no polling); tap and raw alternate 3 times on one sandbox,
@@ -58,6 +62,13 @@ METHOD = """\
   3,000- and a 300,000-invoice partition: both sandboxes stay up; 7 rounds of a second sync of
   each, back to back, and the round with the median large/small ratio counts (a cost that grows
   with the partition is in every round; the row's details list every round).
+* **(DS), (H)** (`benchmarks/figures_hourly.py`): serial time over the tap's time, as (C) and
+  (D), at 100 ms per request. (DS) a full sync of the four data streams of 4 accounts of 1,150
+  invoices, payments and subscriptions each (12 pages of 100 per list), nothing in flight.
+  (H) a school of 20 accounts x 2,000 invoices and the platform streams, nothing in flight: a
+  full sync of every stream without latency, then the next sync from its STATE with the clock
+  unmoved (nothing new, no sweep due); its tap time is the wall time of an hourly sync with
+  nothing new. Both best of 2 tap runs.
 * **(6)** The world of (1); the same tap syncs it with its fast record path and with the SDK's
   own record loop (`MindzPayStream.fast_records = False`, set by a launcher before the CLI
   starts), alternated, best of the repeats each. The fast record path is a copy of the SDK's

@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/run.py            # everything (about ten minutes on 2 cores)
     .venv/bin/python benchmarks/run.py --quick    # small worlds, a smoke run; writes nothing
     .venv/bin/python benchmarks/run.py --only 1,3 # some figures
+    .venv/bin/python benchmarks/run.py --only H   # one figure alone
 
 Each figure starts its own sandbox process (frozen clock, seed 42) and runs the clients as
 processes against it.
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import figures
+import figures_hourly
 import figures_latency
 import figures_state
 import machine
@@ -27,14 +29,20 @@ from bench import PROJECT_ROOT, Bench, Row
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-ALL_FIGURES = ",".join(["1", "2", "3", "4", "6", *figures_latency.FIGURES, "state"])
+ALL_FIGURES = ",".join(
+    ["1", "2", "3", "4", "6", *figures_latency.FIGURES, "state", *figures_hourly.FIGURES]
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The bench's knobs; the defaults are what BENCHMARKS.md reports."""
     parser = argparse.ArgumentParser(description="tap-mindzpay benchmarks")
     add = parser.add_argument
-    add("--only", default=ALL_FIGURES, help="comma-separated figure numbers; state: E, B, S, R")
+    add(
+        "--only",
+        default=ALL_FIGURES,
+        help="comma-separated figures; state: E, B, S, R; DS, H: hourly",
+    )
     add("--quick", action="store_true", help="small worlds, one repeat; does not write the page")
     add("--invoices", type=int, default=100_000, help="(1) and (4): invoices of the one account")
     add("--large-invoices", type=int, default=1_000_000, help="(4): the large run")
@@ -48,12 +56,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--serial-sample", type=int, default=500, help="(2): serial refreshes actually timed")
     add("--output", default=str(PROJECT_ROOT / "BENCHMARKS.md"))
     figures_latency.add_arguments(parser)
+    figures_hourly.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.invoices, args.large_invoices, args.repeats = 5_000, 20_000, 1
         args.rate_seconds = 3
         args.serial_sample, args.in_flight, args.latency_invoices = 50, 300, 1_000
         figures_latency.quick(args)
+        figures_hourly.quick(args)
     return args
 
 
@@ -115,6 +125,7 @@ def measure(args: argparse.Namespace, bench: Bench, only: set[str]) -> list[Row]
     for figure in sorted(only & later.keys()):
         done(later[figure](args, bench))
     rows.extend(figures_latency.measure(args, bench, only, attempt))
+    rows.extend(figures_hourly.measure(args, bench, only, attempt))
     return rows
 
 

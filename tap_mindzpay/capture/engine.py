@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from tap_mindzpay.capture.codec import IdSet, StatusMap
+from tap_mindzpay.capture.schedule import unchanged_since
 from tap_mindzpay.capture.state import DELETED_AT, CaptureState, Flight, stamp_of
 from tap_mindzpay.timestamps import parse_timestamp
 
@@ -127,26 +128,29 @@ class Engine:
                 # A move seen (not a first listing): a new record's status is in the map.
                 self.entered.add(record["id"])
 
-    def _fly(self, record: Mapping[str, Any], checked: int) -> None:
-        """Keep ``record`` in flight: what changed since when, and its link."""
+    def _fly(self, record: Mapping[str, Any], checked: int, previous: object) -> None:
+        """Keep ``record`` in flight: since when its status (``previous`` before) is as it is."""
         record_id = record["id"]
-        stamp = stamp_of(record.get("updated_at"))
+        updated = record.get("updated_at")
         before = self.state.in_flight.get(record_id)
-        unchanged = before is not None and before.stamp == stamp
-        since = before.since if unchanged and before is not None else self.minute
+        if before is not None and previous == record.get("status"):
+            since = before.since
+        else:
+            since = unchanged_since(updated, self.minute)
         link = self.link(record) if self.link is not None else 0
-        self.state.in_flight[record_id] = Flight(stamp, since, checked, link)
+        self.state.in_flight[record_id] = Flight(stamp_of(updated), since, checked, link)
 
     def observe_new(self, record: Mapping[str, Any]) -> None:
         """A record of the new-records phase: remember its id and status, and it if in flight."""
         record_id = record.get("id")
         if not isinstance(record_id, int):
             return
-        self._seen(record, self.status_of(record_id), "new")
+        previous = self.status_of(record_id)
+        self._seen(record, previous, "new")
         if self.sweep_follows:
             self.sent[record_id] = content_digest(record)
         if self.in_flight_rule is not None and self.in_flight_rule(record):
-            self._fly(record, 0)
+            self._fly(record, self.minute, previous)  # read now: as good as a refresh
         # Only a sweep (or the first full sync, which is one) may move the sweep's mark: a new
         # record's updated_at says nothing about older records changed since the last sweep.
         if self.state.sweep_at is None:
@@ -227,7 +231,7 @@ class Engine:
             yield record
         if self.in_flight_rule is not None and self.in_flight_rule(record):
             self.state.in_flight[record_id] = before
-            self._fly(record, self.minute)
+            self._fly(record, self.minute, previous)
         else:
             self._count("settled")
 
@@ -257,7 +261,7 @@ class Engine:
                 flight = self.state.in_flight.get(record_id)
                 if flight is None:
                     self.back_in_flight.add(record_id)
-                self._fly(record, flight.checked if flight else 0)
+                self._fly(record, flight.checked if flight else 0, previous)
             else:
                 # Settled since it was last refreshed (for example a merchant's action): the
                 # sweep has just emitted its latest content, so it leaves the in-flight set.

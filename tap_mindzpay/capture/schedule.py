@@ -4,16 +4,24 @@ A refresh is spent where a status can have moved:
 
 * a record that is not waiting (an invoice at 1 or 4, the provider deciding; an invoice at 0
   without a payment; a pending payment before ``PAYMENT_GRACE_DAYS`` past its due date) is
-  refreshed on every sync;
+  refreshed on every sync, except a payment this run has just listed (a Get would return what
+  the list did);
 * an invoice at 0 whose payment the payments stream of this run saw become ``paid`` is
   refreshed in that run (payments sync before invoices, account by account), and so is one
   whose payment was paid before (MindzPay may hand it to the provider at any time);
 * an invoice at 0 whose payment is pending has nothing to ask yet: skipped;
 * any other waiting record (a pending payment long past its due date, an invoice whose payment
   was refused or canceled, or that this run did not read) backs off: it is refreshed again once
-  as long has passed since its last refresh as it had been unchanged then (at least
-  ``MIN_BACKOFF_MINUTES``), so the intervals double;
-* every waiting record is refreshed at least every ``sweep_interval_hours``.
+  as long has passed since it was last read (listed or refreshed) as its status had been
+  unchanged then (at least ``MIN_BACKOFF_MINUTES``), so the intervals double;
+* every waiting record is read at least every ``sweep_interval_hours``.
+
+How long a status has been unchanged counts from the record's ``updated_at`` when the tap first
+sees it in that status (``unchanged_since``): a boleto pending for months, or an invoice at 0
+whose boleto expired long ago, backs off to ``sweep_interval_hours`` at once, where counting from
+the tap's first sight would spend a few refreshes on it in its first hours. An ``updated_at``
+that moves while the status stays (an edit, or a platform that stamps every Refresh) does not
+restart the count.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING
+
+from tap_mindzpay.timestamps import parse_timestamp
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,6 +48,16 @@ _EPOCH_DAY = date(1970, 1, 1).toordinal()
 def minute_of(moment: datetime) -> int:
     """Minutes since the Unix epoch (UTC)."""
     return int(moment.astimezone(timezone.utc).timestamp() // 60)
+
+
+def unchanged_since(updated_at: object, now: int) -> int:
+    """The minute since which a record seen now is as it is: its ``updated_at``, at most now."""
+    if not isinstance(updated_at, str):
+        return now
+    try:
+        return min(now, minute_of(parse_timestamp(updated_at)))
+    except ValueError:
+        return now
 
 
 def day_link(due_date: object) -> int:
@@ -97,9 +117,14 @@ class Schedule:
     waits: str = ""
 
     def due(self, status: object, since: int, checked: int, link: int) -> str | None:  # noqa: PLR0911 - one rule per return
-        """Why to refresh now (``"every"``, ``"paid"``, ``"cap"``, ``"backoff"``), or None."""
+        """Why to refresh now (``"every"``, ``"paid"``, ``"cap"``, ``"backoff"``), or None.
+
+        ``since``: minute since which the status is unchanged; ``checked``: minute the record
+        was last read (listed or refreshed; 0: never); ``link``: ``RefreshRule.link``.
+        """
         if not self._waiting(status, link):
-            return "every"
+            listed_now = self.waits == "payment" and checked == self.now
+            return None if listed_now else "every"
         payment = None
         if self.payments is not None and self.waits == "invoice":
             if link in self.payments.paid:

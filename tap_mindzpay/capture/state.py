@@ -15,10 +15,11 @@ the id range from ``base`` (``codec.StatusMap``: byte 0 is an id the partition d
 byte k is ``labels[k - 1]``), so a sweep can tell which records support deleted and a change can
 say which status it came from. ``in_flight`` holds the records whose status may still move, as
 packed columns of ``count`` entries (``codec.pack_columns``): the id (as the delta from the
-previous one), a CRC-32 of its last seen ``updated_at``, the minute (since the Unix epoch) its
-status and ``updated_at`` were first seen as they are, the minute it was last refreshed (0:
-never) and its link (``RefreshRule.link``: an invoice's payment id, a payment's due day), stored
-as the difference from the id (-2**63: none). Their status is the one in ``statuses``.
+previous one), a CRC-32 of its last seen ``updated_at``, the minute (since the Unix epoch)
+since which its status is unchanged (``schedule.unchanged_since``), the minute it was last read,
+listed or refreshed (0: never) and its link (``RefreshRule.link``: an invoice's payment id, a
+payment's due day), stored as the difference from the id (-2**63: none). Their status is the
+one in ``statuses``.
 
 At 1M invoices with 100,000 waiting the last STATE is 1.5 MB (``make bench``, figure S).
 
@@ -63,9 +64,9 @@ class Flight(NamedTuple):
     """What the state keeps of a record in flight (its status lives in ``statuses``)."""
 
     stamp: int
-    #: Minute its status and ``updated_at`` were first seen as they are.
+    #: Minute since which its status is unchanged (its ``updated_at`` when first seen so).
     since: int
-    #: Minute it was last refreshed (0: never).
+    #: Minute it was last read, listed or refreshed (0: never).
     checked: int
     #: ``RefreshRule.link`` of the record (0: none).
     link: int

@@ -7,7 +7,7 @@ No auth and never faulted. A bad parameter or body is a 422 `invalid_parameter`.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tap_mindzpay.sandbox import data
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 Answer = tuple[int, Any]
 MAX_ADVANCE_SECONDS = 86400 * 30
+MAX_OVERDUE_DAYS = 3650
+SALE_TO_DUE_DAYS = 3  # a boleto is due three days after its sale
 ISSUED, CANCELLING, CANCELLED = 2, 4, 5
 
 
@@ -122,6 +124,7 @@ def faults(app: Sandbox, request: Request) -> Answer:
         raise TypeError(msg)
     app.faults.configure(config)
     app.apply_undeclared()
+    app.apply_boleto_expiry()
     return 200, {"faults": config}
 
 
@@ -198,11 +201,15 @@ def waiting(app: Sandbox, request: Request) -> Answer:
 
     Each invoice's payment becomes a pending boleto due in three days whose fate is "never"
     (``clock.boleto_paid_at``), so it expires (canceled) four days after that; the invoice stays
-    at 0 (what a Refresh returns too).
+    at 0 (what a Refresh returns too). With ``overdue_days``, only sales at least that many days
+    past their boleto's due date (three days after the sale) are taken, and their boleto and
+    invoice are as the sale left them (``updated_at`` its ``created_at``): boletos long past due
+    that only the switch ``boletos_never_expire`` keeps pending.
     """
     count = int_param(request.query, "count", 0, 0, None)
+    overdue = int_param(request.query, "overdue_days", 0, 0, MAX_OVERDUE_DAYS)
     world = app.world
-    due = (world.now + timedelta(days=3)).date().isoformat()
+    latest_sale = world.now - timedelta(days=overdue + SALE_TO_DUE_DAYS)
     changed = 0
     with world.lock:
         payments = world.records["payments"]
@@ -214,18 +221,26 @@ def waiting(app: Sandbox, request: Request) -> Answer:
                 continue
             if boleto_paid_at(world.config.seed, payment) is not None:
                 continue
+            created = datetime.fromisoformat(payment["created_at"])
+            if overdue and created > latest_sale:
+                continue
+            due = created if overdue else world.now
             payment.update(
                 method="boleto",
                 card_brand=None,
                 installments=1,
                 status="pending",
-                due_date=due,
+                due_date=(due + timedelta(days=SALE_TO_DUE_DAYS)).date().isoformat(),
                 paid_at=None,
             )
-            world.stamp("payments", payment)
             record.update(status=0, nfe_id=None, file_url=None, issued_at=None, canceled_at=None)
             world.hidden.pop(invoice_id, None)
-            world.stamp("invoices", record)
+            for stream, changed_record in (("payments", payment), ("invoices", record)):
+                if overdue:
+                    changed_record["updated_at"] = changed_record["created_at"]
+                    world.touch(stream, changed_record["id"])
+                else:
+                    world.stamp(stream, changed_record)
             changed += 1
     app.save()
     return 200, {"waiting": changed}

@@ -219,6 +219,8 @@ class Lifecycle:
     def _boleto_moves(self, payment: Record, bump: Callable[[str], None]) -> None:
         """Pay a pending boleto when its fate says so, or expire it after its due date.
 
+        With the switch ``boletos_never_expire`` an unpaid boleto stays pending for ever.
+
         Paying hands its waiting invoice to the provider: visible only through Refresh.
         """
         world = self.world
@@ -226,7 +228,7 @@ class Lifecycle:
             self._fates[payment["id"]] = boleto_paid_at(world.config.seed, payment)
         paid = self._fates[payment["id"]]
         if paid is None:
-            if world.now >= boleto_expiry(payment):
+            if not world.boletos_never_expire and world.now >= boleto_expiry(payment):
                 del self._fates[payment["id"]]
                 payment["status"] = "canceled"
                 world.stamp("payments", payment)

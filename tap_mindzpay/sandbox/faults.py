@@ -20,6 +20,7 @@ Rates are probabilities per API request (admin calls under `/_sandbox/` are neve
 | `forbidden_account_id` | 403 `forbidden` on every request under that account (id or key) |
 | `echo_secret` | 400 `bad_request` repeating the bearer token and client_secret (message, url) |
 | `undeclared_properties` | 1: every record carries properties no schema declares (not a rate) |
+| `boletos_never_expire` | 1: unpaid boletos stay `pending` for ever, past due (not a rate) |
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ NUMBER_KEYS = (
     "malformed_kind",
     "forbidden_account_id",
     "undeclared_properties",
+    "boletos_never_expire",
 )
 
 

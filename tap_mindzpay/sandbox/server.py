@@ -81,6 +81,12 @@ class Sandbox:
         with self.world.lock:
             self.world.set_undeclared(on=on)
 
+    def apply_boleto_expiry(self) -> None:
+        """Unpaid boletos never expire while the fault switch ``boletos_never_expire`` is on."""
+        on = self.faults.value("boletos_never_expire", 0) > 0
+        with self.world.lock:
+            self.world.boletos_never_expire = on
+
     def count(self, key: str, status: int) -> None:
         """Count one API request by endpoint template and status (0: connection dropped)."""
         with self.lock:

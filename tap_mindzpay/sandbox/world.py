@@ -63,6 +63,7 @@ class World:
         self._json: dict[tuple[str, int], bytes] = {}
         self.dirty: set[tuple[str, int]] = set()
         self.undeclared = False  # add properties no schema declares to every record's JSON
+        self.boletos_never_expire = False  # unpaid boletos stay pending past their due date
         self._sorted: dict[tuple[str, str, str], tuple[int, list[int]]] = {}
         # id -> account key of the in-flight invoices and of the pending payments
         self._watch: dict[str, dict[int, str]] = {"invoices": {}, "payments": {}}

@@ -11,12 +11,20 @@ syncs every simulated hour from its own state. "Fresh" (README, "Refresh schedul
 * an invoice waiting on a pending, refused or canceled payment has the truth's status (an edit
   of its other fields lands within the cap), and an invoice at 0 is refreshed in the sync in
   which its payment is first emitted paid;
-* every record in flight was refreshed within ``sweep_interval_hours`` of simulated time.
+* every record in flight was read (listed or refreshed) within ``sweep_interval_hours`` of
+  simulated time.
+
+The same story runs on a platform where unpaid boletos never expire (sandbox switch
+``boletos_never_expire``) and the waiting ones are months past due: the same freshness holds,
+and in every sync the tap Gets no payment it has just listed, and a payment long past due only
+when the cap comes round.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -29,6 +37,7 @@ pytestmark = pytest.mark.e2e
 HOURS = 18
 SWEEP_HOURS = 8
 WAITING = 40
+OVERDUE_DAYS = 90
 IN_FLIGHT = {0, 1, 4}
 GAVE_UP = {"refused", "canceled"}
 
@@ -61,9 +70,57 @@ def _minute(sandbox: SandboxProcess) -> int:
     return int(clock.timestamp() // 60)
 
 
-def test_hourly_syncs_keep_in_flight_statuses_fresh_and_skip_invoices_waiting_on_boletos(tmp_path):
-    with SandboxProcess.start(seed=13, accounts=1, invoices_per_account=400) as sandbox:
-        made = sandbox.admin("POST", "/_sandbox/waiting", params={"count": WAITING})["waiting"]
+def _payment_gets(stats: dict[str, Any]) -> int:
+    """Gets of one payment the sandbox answered."""
+    return sum(
+        sum(by_status.values())
+        for key, by_status in stats["requests"].items()
+        if key.startswith("GET ") and "/payments/" in key
+    )
+
+
+def _long_past_due(payment: dict[str, Any], today: date) -> bool:
+    """Pending more than a week past due, by any day boundary (the tap's grace is 7 days)."""
+    return date.fromisoformat(payment["due_date"]) < today - timedelta(days=9)
+
+
+def _check_cap(sandbox: SandboxProcess, state: dict[str, Any], hour: int) -> None:
+    """Every record in flight was read within ``sweep_interval_hours`` of the platform's time."""
+    now = _minute(sandbox)
+    for stream in ("invoices", "payments"):
+        for record_id, flight in _flights(state, stream).in_flight.items():
+            last = flight.checked or flight.since
+            assert now - last <= SWEEP_HOURS * 60, (hour, stream, record_id, flight)
+
+
+def _check_payment_gets(
+    sandbox: SandboxProcess, before: dict[Any, dict[str, Any]], hour: int
+) -> int:
+    """This sync's payment Gets: none for a payment it has just listed, and for one long past
+    due only when the cap comes round. Returns how many it had emitted pending long past due.
+    """
+    today = date.fromisoformat(sandbox.admin("GET", "/_sandbox/health")["clock"][:10])
+    asked = [p for p in before.values() if p["status"] == "pending"]
+    overdue = sum(_long_past_due(p, today) for p in asked)
+    allowed = len(asked) - (0 if hour % SWEEP_HOURS == 0 else overdue)
+    assert _payment_gets(sandbox.stats()) <= allowed, (hour, len(asked), overdue)
+    return overdue
+
+
+@pytest.mark.parametrize(
+    "never_expire", [False, True], ids=["boletos expire", "boletos never expire"]
+)
+def test_hourly_syncs_keep_in_flight_statuses_fresh_and_skip_invoices_waiting_on_boletos(
+    tmp_path, never_expire
+):
+    scenario = {"count": WAITING, "overdue_days": OVERDUE_DAYS if never_expire else 0}
+    with SandboxProcess.start(
+        seed=13,
+        accounts=1,
+        invoices_per_account=400,
+        extra_args=("--faults", json.dumps({"boletos_never_expire": int(never_expire)})),
+    ) as sandbox:
+        made = sandbox.admin("POST", "/_sandbox/waiting", params=scenario)["waiting"]
         assert made == WAITING
         pay_truth = {r["id"]: r for r in sandbox.truth("payments")}
         waiting_at_start = {r["id"] for r in sandbox.truth("invoices") if _waits(r, pay_truth)}
@@ -73,6 +130,7 @@ def test_hourly_syncs_keep_in_flight_statuses_fresh_and_skip_invoices_waiting_on
         messages: list[dict[str, Any]] = []
         state = None
         refreshes: Counter[int] = Counter()
+        overdue_seen = 0
         paid_then_refreshed = 0
         for hour in range(HOURS):
             if hour:
@@ -84,6 +142,7 @@ def test_hourly_syncs_keep_in_flight_statuses_fresh_and_skip_invoices_waiting_on
             messages += run.messages
             state = run.final_state
             assert state is not None
+            overdue_seen += _check_payment_gets(sandbox, before, hour)
             refreshed = {r["invoice_id"] for r in sandbox.stats()["refreshes"]}
             refreshes.update(refreshed)
             invoices, payments = _live(messages, "invoices"), _live(messages, "payments")
@@ -120,12 +179,10 @@ def test_hourly_syncs_keep_in_flight_statuses_fresh_and_skip_invoices_waiting_on
                     if invoice and invoice["status"] == 0 and invoice["payment_id"] == key[0]:
                         assert key[0] in refreshed, f"hour {hour}: invoice {key[0]} not refreshed"
                         paid_then_refreshed += 1
-            now = _minute(sandbox)
-            for stream in ("invoices", "payments"):
-                for record_id, flight in _flights(state, stream).in_flight.items():
-                    last = flight.checked or flight.since
-                    assert now - last <= SWEEP_HOURS * 60, (hour, stream, record_id, flight)
+            _check_cap(sandbox, state, hour)
     assert paid_then_refreshed > 0, "no boleto was paid in the story: the test proves nothing"
+    if never_expire:
+        assert overdue_seen >= WAITING * (HOURS - 1), "the boletos long past due stayed pending"
     # Invoices that waited all along (their payment still pending at the end).
     waiting_refreshes = sorted(
         refreshes[i] for i in waiting_at_start if i in truth and _waits(truth[i], pay_truth)

@@ -7,7 +7,9 @@ provider (0 -> 1), which only a Refresh shows; an unpaid one expires and its inv
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -185,3 +187,55 @@ def test_undeclared_properties_switch_adds_stable_keys_to_every_record(sandbox_f
     if how == "fault switch":
         sandbox.admin("POST", "/_sandbox/faults", body={})
         assert lists() == plain
+
+
+@pytest.mark.parametrize("never_expire", [True, False], ids=["never expire", "expire"])
+def test_boletos_long_past_due_stay_pending_only_while_the_switch_says_they_never_expire(
+    sandbox_factory, never_expire
+):
+    faults = json.dumps({"boletos_never_expire": 1} if never_expire else {})
+    sandbox = sandbox_factory(
+        seed=5, accounts=1, invoices_per_account=300, extra_args=("--faults", faults)
+    )
+    api = Api(sandbox)
+    sandbox.advance(DAY)  # a day of sales: fresh boletos, none of them due yet
+    made = sandbox.admin("POST", "/_sandbox/waiting", params={"count": 10, "overdue_days": 90})
+    assert made == {"waiting": 10}
+    today = date.fromisoformat(sandbox.admin("GET", "/_sandbox/health")["clock"][:10])
+    payments = {p["id"]: p for p in api.truth("payments")}
+    waiting = [
+        i
+        for i in api.truth("invoices")
+        if i["status"] == 0
+        and payments[i["payment_id"]]["status"] == "pending"
+        and payments[i["payment_id"]]["method"] == "boleto"
+    ]
+    overdue = [
+        i
+        for i in waiting
+        if date.fromisoformat(payments[i["payment_id"]]["due_date"]) <= today - timedelta(days=90)
+    ]
+    assert len(overdue) == 10
+    for invoice in overdue:
+        payment = payments[invoice["payment_id"]]
+        # As the sale left them: nothing about them changed since.
+        assert payment["updated_at"] == payment["created_at"]
+        assert invoice["updated_at"] == invoice["created_at"]
+    fresh = {
+        i for i, p in payments.items() if p["method"] == "boleto" and p["status"] == "pending"
+    } - {i["payment_id"] for i in overdue}
+    sandbox.advance(8 * DAY)  # past any fresh boleto's expiry (due in 3 days, then 4 more)
+    after = {p["id"]: p for p in api.truth("payments")}
+    statuses = {after[i["payment_id"]]["status"] for i in overdue}
+    assert statuses == ({"pending"} if never_expire else {"canceled"})
+    invoices = {i["id"]: i for i in api.truth("invoices")}
+    for invoice in overdue:
+        if invoice["id"] in invoices:  # support may delete one
+            assert invoices[invoice["id"]]["status"] == 0
+            _, refreshed = api.refresh(invoice["account_key"], invoice["id"])
+            assert refreshed == invoices[invoice["id"]]
+    never_paid = [i for i in fresh if after[i]["status"] not in WAS_PAID]
+    assert never_paid, "the world had fresh boletos that are never paid"
+    assert {after[i]["status"] for i in never_paid} == (
+        {"pending"} if never_expire else {"canceled"}
+    )

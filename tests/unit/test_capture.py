@@ -8,7 +8,13 @@ import pytest
 
 from tap_mindzpay.capture.codec import StatusMap, encode_ids
 from tap_mindzpay.capture.engine import Engine, later
-from tap_mindzpay.capture.schedule import AccountSignals, Schedule
+from tap_mindzpay.capture.schedule import (
+    AccountSignals,
+    Schedule,
+    day_link,
+    minute_of,
+    unchanged_since,
+)
 from tap_mindzpay.capture.state import CaptureState, CaptureStateError, Flight, stamp_of
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
@@ -185,3 +191,68 @@ def test_sweep_skips_exactly_the_records_this_run_handed_out_unchanged():
         engine.observe_new(dict(record))
     assert engine.sent == {}
     assert [r["id"] for r in engine.sweep(emit_all=False)] == [1, 2, 4, 3]
+
+
+T0 = 29_000_000  # a minute of 2025 (the schedule's clock)
+OLD = "2025-01-01T00:00:00-03:00"  # an updated_at months before T0
+
+
+def test_unchanged_since_is_updated_at_at_most_now():
+    assert unchanged_since(OLD, T0) == minute_of(datetime.fromisoformat(OLD))
+    assert unchanged_since("2099-01-01T00:00:00Z", T0) == T0  # a clock ahead: now
+    assert unchanged_since(None, T0) == T0
+    assert unchanged_since("not a time", T0) == T0
+
+
+def _hourly_fetches(
+    listed: dict, rule: dict, hours: int, *, bump: bool = False, signals: object = None
+) -> list[int]:
+    """The hours (one sync each, from one state) in which the engine fetched ``listed``."""
+    state = CaptureState(statuses=StatusMap())
+    fetched: list[int] = []
+    for hour in range(hours):
+        now = T0 + hour * HOUR
+
+        def fetch(_id: int, hour: int = hour) -> dict:
+            fetched.append(hour)
+            # A platform that stamps updated_at on every read: the status did not move.
+            return {**listed, "updated_at": f"2026-01-01T00:{hour:02d}:00Z"} if bump else listed
+
+        engine = Engine(
+            state=state,
+            in_flight_rule=lambda r: r["status"] in {0, "pending"},
+            fetch=fetch,
+            page_all=iter,
+            checkpoint=lambda **_: None,
+            schedule=Schedule(now=now, cap_minutes=CAP, waits=rule["waits"], payments=signals),
+            link=rule["link"],
+        )
+        if hour == 0:
+            engine.observe_new(dict(listed))
+        list(engine.refresh(only=set(engine.due_ids())))
+    return fetched
+
+
+PAYMENT = {"waits": "payment", "link": lambda r: day_link(r["due_date"])}
+INVOICE = {"waits": "invoice", "link": lambda r: r["payment_id"]}
+
+
+@pytest.mark.parametrize("bump", [False, True], ids=["plain", "refresh stamps updated_at"])
+def test_payment_pending_months_past_due_is_read_once_per_cap(bump):
+    overdue = {"id": 7, "status": "pending", "due_date": "2025-01-02", "updated_at": OLD}
+    assert _hourly_fetches(overdue, PAYMENT, 49, bump=bump) == [24, 48]
+
+
+def test_payment_within_its_grace_is_asked_every_sync_but_not_right_after_its_listing():
+    due = (datetime.fromtimestamp(T0 * 60, timezone.utc) + timedelta(days=3)).date()
+    fresh = {"id": 7, "status": "pending", "due_date": due.isoformat(), "updated_at": OLD}
+    assert _hourly_fetches(fresh, PAYMENT, 5) == [1, 2, 3, 4]
+
+
+def test_invoice_whose_boleto_expired_long_ago_backs_off_to_the_cap_at_once():
+    invoice = {"id": 9, "status": 0, "payment_id": 8, "updated_at": OLD}
+    expired = AccountSignals(status={8: "canceled"}.get)
+    assert _hourly_fetches(invoice, INVOICE, 49, signals=expired) == [24, 48]
+    # A new invoice (its updated_at now): the intervals double from its listing.
+    new = {**invoice, "updated_at": "2099-01-01T00:00:00Z"}
+    assert _hourly_fetches(new, INVOICE, 17, signals=expired) == [1, 2, 4, 8, 16]
