@@ -5,6 +5,7 @@ with latest as (
 )
 
 select
+    source_relation,
     cast(id as bigint) as id,
     cast(account_id as bigint) as account_id,
     account_key,
