@@ -10,7 +10,10 @@ moved between them; the last one is the demo's command, `meltano run tap-mindzpa
 * `mart_invoice_status` has every invoice with its truth status, and its seconds in flight equal
   those computed from the sandbox's truth after each sync and its transition log;
 * `mart_subscription_mrr` equals MRR by plan and month computed from the truth's subscriptions with
-  the rule the model documents (Decimal, rounded half up to the cent per subscription).
+  the rule the model documents (Decimal, rounded half up to the cent per subscription);
+* the finance marts equal what `helpers.finance` computes from the truth: `mart_daily_overview`
+  day by day (whole rows), `mart_mrr_by_subscription` (MRR and movement per subscription and
+  month) and `mart_customer_overview` per e-mail.
 
 The warehouse is a parameter (`WAREHOUSES`): DuckDB, and the session's PostgreSQL (`postgres_dsn`:
 `TAP_MINDZPAY_TEST_POSTGRES_DSN`, or the embedded server the tests start), each in schemas of
@@ -28,6 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import SandboxProcess
+from helpers.finance import (
+    CUSTOMERS_SQL,
+    DAILY_SQL,
+    MRR_SQL,
+    customer_differences,
+    daily_overview_differences,
+    mrr_differences,
+)
 from helpers.meltano import MELTANO_WORKER, IsolatedMeltano, MeltanoResult, Pipeline
 from helpers.sandbox import MINDZPAY_STREAMS, PLATFORM_STREAMS, TRUTH_STREAMS
 from helpers.services import (
@@ -517,3 +528,29 @@ def test_revenue_by_course_equals_the_figure_from_the_truth_and_from_the_raw_tab
     sold = [c for c, (_, paid, _, _) in truth.items() if paid > 0]
     assert len(sold) >= 3, f"only {len(sold)} courses sold anything"
     assert sum(net for _, _, _, net in truth.values()) < sum(g for _, _, g, _ in truth.values())
+
+
+# -- the finance marts ----------------------------------------------------------------------------
+
+
+def test_daily_overview_equals_the_truth_payments_day_by_day(built: Built) -> None:
+    rows = built.rows(DAILY_SQL.format(MARTS))
+    wrong = daily_overview_differences(rows, {RAW_SCHEMA: built.truth["payments"]})
+    assert not wrong, f"{len(wrong)} (schema, day) differ (truth, mart): {list(wrong.items())[:5]}"
+    assert rows, "no day in the mart: nothing compared"
+
+
+def test_mrr_by_subscription_equals_the_truth_with_its_movements(built: Built) -> None:
+    rows = built.rows(MRR_SQL.format(MARTS))
+    wrong = mrr_differences(rows, {RAW_SCHEMA: built.truth["subscriptions"]})
+    assert not wrong, (
+        f"{len(wrong)} (schema, subscription, month) differ: {list(wrong.items())[:5]}"
+    )
+    assert {row[5] for row in rows} >= {"new", "churned", "unchanged"}
+
+
+def test_customer_overview_equals_the_truth_per_email(built: Built) -> None:
+    rows = built.rows(CUSTOMERS_SQL.format(MARTS))
+    wrong = customer_differences(rows, {RAW_SCHEMA: built.truth})
+    assert not wrong, f"{len(wrong)} customers differ (truth, mart): {list(wrong.items())[:5]}"
+    assert any(row[5] for row in rows), "no customer has a subscription: the match is untested"
