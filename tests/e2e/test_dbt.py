@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +34,16 @@ from helpers import SandboxProcess
 from helpers.finance import (
     CUSTOMERS_SQL,
     DAILY_SQL,
+    INTERVALS_PER_YEAR,
     MRR_SQL,
     customer_differences,
     daily_overview_differences,
+    month_of,
+    month_start,
+    monthly_amount,
+    months,
     mrr_differences,
+    next_month,
 )
 from helpers.meltano import MELTANO_WORKER, IsolatedMeltano, MeltanoResult, Pipeline
 from helpers.sandbox import MINDZPAY_STREAMS, PLATFORM_STREAMS, TRUTH_STREAMS
@@ -63,9 +69,7 @@ STAGING = f"{MARTS}_staging"
 SYNCS = 3
 ADVANCE_SECONDS = 3600
 IN_FLIGHT = {0, 1, 4}
-BRT = timezone(timedelta(hours=-3))
 CENT = Decimal("0.01")
-INTERVALS_PER_YEAR = {"days": 365, "weeks": 52, "months": 12, "years": 1}
 
 
 # -- warehouses -----------------------------------------------------------------------------------
@@ -395,26 +399,6 @@ def test_seconds_in_flight_equal_the_truth_after_each_sync_and_its_transitions(
 # -- mart_subscription_mrr ------------------------------------------------------------------------
 
 
-def _month(moment: datetime) -> date:
-    local = moment.astimezone(BRT)
-    return date(local.year, local.month, 1)
-
-
-def _next(month: date) -> date:
-    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
-
-
-def _months(first: date, last: date) -> Iterator[date]:
-    month = first
-    while month <= last:
-        yield month
-        month = _next(month)
-
-
-def _start_of(month: date) -> datetime:
-    return datetime(month.year, month.month, 1, tzinfo=BRT)
-
-
 def expected_mrr(
     subscriptions: list[dict[str, Any]],
 ) -> dict[tuple[int, date], tuple[int, Decimal]]:
@@ -423,14 +407,13 @@ def expected_mrr(
     for sub in subscriptions:
         started = _parse(sub["created_at"])
         ended = {"canceled": sub["canceled_at"], "suspended": sub["updated_at"]}.get(sub["status"])
-        monthly = Decimal(sub["amount"]) * INTERVALS_PER_YEAR[sub["interval"]]
-        monthly = (monthly / (12 * sub["frequency"])).quantize(CENT, ROUND_HALF_UP)
+        monthly = monthly_amount(sub)
         spans.append((sub["plan_id"], started, _parse(ended) if ended else None, monthly))
     newest = max(max(_parse(s["created_at"]), _parse(s["updated_at"])) for s in subscriptions)
-    first = _month(min(started for _, started, _, _ in spans))
+    first = month_of(min(started for _, started, _, _ in spans))
     result: dict[tuple[int, date], tuple[int, Decimal]] = {}
-    for month in _months(first, _month(newest)):
-        begins, ends = _start_of(month), _start_of(_next(month))
+    for month in months(first, month_of(newest)):
+        begins, ends = month_start(month), month_start(next_month(month))
         for plan, started, ended, monthly in spans:
             if started < ends and (ended is None or ended > begins):
                 count, total = result.get((plan, month), (0, Decimal(0)))

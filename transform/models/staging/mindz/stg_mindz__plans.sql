@@ -9,7 +9,7 @@ select
     cast(id as bigint) as id,
     name,
     description,
-    "interval" as billing_interval,
+    {{ adapter.quote('interval') }} as billing_interval,
     cast(frequency as integer) as frequency,
     cast(max_cycles as integer) as max_cycles,
     {{ money('price') }} as price,

@@ -13,7 +13,7 @@ select
     customer_email,
     active,
     status,
-    "interval" as billing_interval,
+    {{ adapter.quote('interval') }} as billing_interval,
     cast(frequency as integer) as frequency,
     {{ money('amount') }} as amount,
     next_charge_at,
