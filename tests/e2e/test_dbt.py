@@ -159,6 +159,9 @@ class Built:
     truth: dict[str, list[dict[str, Any]]]
     deleted: list[dict[str, Any]]
     advanced: list[dict[str, Any]] = field(default_factory=list)
+    #: mart_mrr_by_subscription after the build, and after a second, incremental build.
+    mrr_builds: list[list[tuple[Any, ...]]] = field(default_factory=list)
+    rebuild: MeltanoResult | None = None
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         """Rows of `sql` in the warehouse."""
@@ -193,9 +196,14 @@ def _load_and_build(warehouse: Warehouse, workdir: Path) -> Built:
                 advanced.append(sandbox.advance(ADVANCE_SECONDS))
         assert result is not None
         truth = {stream: sandbox.truth(stream) for stream in TRUTH_STREAMS}
-        return Built(
+        built = Built(
             warehouse, workdir, result, syncs, truth, sandbox.deleted_everywhere(), advanced
         )
+        # The incremental model's second run (its is_incremental() branch) on the same data.
+        built.mrr_builds.append(sorted(built.rows(MRR_SQL.format(MARTS))))
+        built.rebuild = meltano.run("invoke", warehouse.transformer, "build").check()
+        built.mrr_builds.append(sorted(built.rows(MRR_SQL.format(MARTS))))
+        return built
 
 
 @pytest.fixture(scope="module", params=sorted(WAREHOUSES))
@@ -530,6 +538,16 @@ def test_mrr_by_subscription_equals_the_truth_with_its_movements(built: Built) -
         f"{len(wrong)} (schema, subscription, month) differ: {list(wrong.items())[:5]}"
     )
     assert {row[5] for row in rows} >= {"new", "churned", "unchanged"}
+
+
+def test_incremental_mrr_rebuild_on_the_same_data_keeps_every_row(built: Built) -> None:
+    assert built.rebuild is not None
+    summaries = DONE.findall(built.rebuild.stdout + built.rebuild.stderr)
+    assert summaries, built.rebuild.stdout[-4000:]
+    assert tuple(map(int, summaries[-1]))[1:] == (0, 0, 0), built.rebuild.stdout[-4000:]
+    first, second = built.mrr_builds
+    assert first, "mart_mrr_by_subscription is empty: nothing compared"
+    assert first == second
 
 
 def test_customer_overview_equals_the_truth_per_email(built: Built) -> None:
