@@ -1,7 +1,8 @@
 # tap-mindzpay developer commands. A fresh machine needs only Python 3.10+ with pip, git and make:
 # `make install` fetches uv itself when it is not on PATH.
 #
-#   make demo   meltano run tap-mindzpay target-duckdb dbt-duckdb:build (embedded sandbox), a summary
+#   make demo   meltano run tap-mindzpay target-duckdb dbt-duckdb:build (embedded sandbox), a summary,
+#               and a browsable report (dashboard of the marts, dbt docs) in output/report/
 #   make test   install + lint + workflow validation + the whole pytest suite
 #   make lint   ruff check, ruff format --check, mypy strict
 #   make bench  benchmarks/run.py
@@ -21,7 +22,7 @@ MELTANO := $(BIN)/meltano
 # Plugins are reinstalled when their definitions or the tap's dependencies change.
 MELTANO_STAMP := .meltano/.installed
 
-.PHONY: help install meltano-install demo test lint workflows pytest bench dagster clean distclean
+.PHONY: help install meltano-install chromium demo test lint workflows pytest bench dagster clean distclean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -53,10 +54,24 @@ $(MELTANO_STAMP): meltano.yml pyproject.toml uv.lock
 
 meltano-install: install $(MELTANO_STAMP)
 
+# The report's last line is its path: output/report/index.html (docs/index.html beside it).
 demo: meltano-install
 	@mkdir -p output
-	$(MELTANO) run tap-mindzpay target-duckdb dbt-duckdb:build
+	$(MELTANO) run tap-mindzpay target-duckdb dbt-duckdb:build dbt-duckdb:docs
 	$(BIN)/python scripts/demo_summary.py
+	$(BIN)/python scripts/demo_report.py --docs .meltano/utilities/dbt-duckdb/target/static_index.html
+
+# Headless Chromium opens the demo report in its test (Debian's package; Playwright's browser
+# download is not reachable from CI). Installed when missing and this is root with apt-get (CI);
+# elsewhere a line says what to install, and the test skips (or fails under CI=true).
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "chromium is not installed: apt-get install chromium (as root) for the report test"; \
+	  fi; \
+	fi
 
 lint: install
 	$(BIN)/ruff check .
@@ -71,7 +86,7 @@ workflows: install
 # --durations=25: the 25 slowest tests, to keep the suite's time in sight.
 # -n 2 --dist loadgroup: two xdist workers (the machine's two cores); the tests that run Meltano
 # in the project share one (xdist_group "meltano"), since Meltano's run files are per project.
-pytest: meltano-install
+pytest: meltano-install chromium
 	$(BIN)/pytest -n 2 --dist loadgroup --durations=25 || { status=$$?; [ $$status -eq 5 ] && echo "pytest: no tests collected"; \
 	  [ $$status -eq 5 ] || exit $$status; }
 
@@ -87,6 +102,7 @@ dagster: meltano-install
 
 clean:
 	rm -rf output .meltano dist build .pytest_cache .mypy_cache .ruff_cache .bench
+	rm -rf transform/target transform/logs transform/dbt_packages
 	find . -name __pycache__ -type d -not -path './.venv/*' -prune -exec rm -rf {} +
 
 distclean: clean

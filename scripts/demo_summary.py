@@ -3,9 +3,9 @@
 Starts the sandbox on the demo's SQLite world (frozen, so it does not move), reads
 `GET /_sandbox/truth/{stream}`, counts the live rows of each DuckDB table and prints one line per
 table. Counts from the previous run are kept in `output/demo_counts.json`, so a second run shows
-what it added and rewrote. Then a few lines of the dbt marts (`mart_revenue_by_course`,
-`mart_invoice_status`, `mart_subscription_mrr`). Exits 1 when a table's live rows differ from the
-truth or the marts are missing.
+what it added and rewrote. Then the dbt marts' row counts and a few lines of three of them
+(`mart_revenue_by_course`, `mart_invoice_status`, `mart_subscription_mrr`). Exits 1 when a
+table's live rows differ from the truth or the marts are missing.
 """
 
 from __future__ import annotations
@@ -119,7 +119,16 @@ def written_since(path: Path, schema: str, table: str, since: str | None) -> int
     return int(row[0]) if row else 0
 
 
-MART_TABLES = ("mart_revenue_by_course", "mart_invoice_status", "mart_subscription_mrr")
+MART_TABLES = (
+    "mart_revenue_by_course",
+    "mart_invoice_status",
+    "mart_subscription_mrr",
+    "mart_mrr_by_subscription",
+    "mart_mrr_by_month",
+    "mart_daily_overview",
+    "mart_invoice_status_aging",
+    "mart_customer_overview",
+)
 
 
 def print_marts(path: Path, schema: str) -> bool:
@@ -138,6 +147,10 @@ def print_marts(path: Path, schema: str) -> bool:
             print(f"dbt marts missing in schema {schema}: {missing}", file=sys.stderr)
             return False
         prefix = f'"{catalog}"."{schema}"'
+        print("marts built (rows):")
+        for table in MART_TABLES:
+            row = con.execute(f"SELECT count(*) FROM {prefix}.{table}").fetchone()  # noqa: S608
+            print(f"  {table:28} {row[0] if row else 0:>8}")
         print("mart_revenue_by_course: the five courses with the most gross revenue")
         print(f"  {'course':40} {'paid':>6} {'gross BRL':>14} {'net BRL':>14}")
         by_course = (

@@ -10,7 +10,10 @@ moved between them; the last one is the demo's command, `meltano run tap-mindzpa
 * `mart_invoice_status` has every invoice with its truth status, and its seconds in flight equal
   those computed from the sandbox's truth after each sync and its transition log;
 * `mart_subscription_mrr` equals MRR by plan and month computed from the truth's subscriptions with
-  the rule the model documents (Decimal, rounded half up to the cent per subscription).
+  the rule the model documents (Decimal, rounded half up to the cent per subscription);
+* the finance marts equal what `helpers.finance` computes from the truth: `mart_daily_overview`
+  day by day (whole rows), `mart_mrr_by_subscription` (MRR and movement per subscription and
+  month) and `mart_customer_overview` per e-mail.
 
 The warehouse is a parameter (`WAREHOUSES`): DuckDB, and the session's PostgreSQL (`postgres_dsn`:
 `TAP_MINDZPAY_TEST_POSTGRES_DSN`, or the embedded server the tests start), each in schemas of
@@ -22,12 +25,26 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import SandboxProcess
+from helpers.finance import (
+    CUSTOMERS_SQL,
+    DAILY_SQL,
+    INTERVALS_PER_YEAR,
+    MRR_SQL,
+    customer_differences,
+    daily_overview_differences,
+    month_of,
+    month_start,
+    monthly_amount,
+    months,
+    mrr_differences,
+    next_month,
+)
 from helpers.meltano import MELTANO_WORKER, IsolatedMeltano, MeltanoResult, Pipeline
 from helpers.sandbox import MINDZPAY_STREAMS, PLATFORM_STREAMS, TRUTH_STREAMS
 from helpers.services import (
@@ -52,9 +69,7 @@ STAGING = f"{MARTS}_staging"
 SYNCS = 3
 ADVANCE_SECONDS = 3600
 IN_FLIGHT = {0, 1, 4}
-BRT = timezone(timedelta(hours=-3))
 CENT = Decimal("0.01")
-INTERVALS_PER_YEAR = {"days": 365, "weeks": 52, "months": 12, "years": 1}
 
 
 # -- warehouses -----------------------------------------------------------------------------------
@@ -144,6 +159,9 @@ class Built:
     truth: dict[str, list[dict[str, Any]]]
     deleted: list[dict[str, Any]]
     advanced: list[dict[str, Any]] = field(default_factory=list)
+    #: mart_mrr_by_subscription after the build, and after a second, incremental build.
+    mrr_builds: list[list[tuple[Any, ...]]] = field(default_factory=list)
+    rebuild: MeltanoResult | None = None
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         """Rows of `sql` in the warehouse."""
@@ -178,9 +196,14 @@ def _load_and_build(warehouse: Warehouse, workdir: Path) -> Built:
                 advanced.append(sandbox.advance(ADVANCE_SECONDS))
         assert result is not None
         truth = {stream: sandbox.truth(stream) for stream in TRUTH_STREAMS}
-        return Built(
+        built = Built(
             warehouse, workdir, result, syncs, truth, sandbox.deleted_everywhere(), advanced
         )
+        # The incremental model's second run (its is_incremental() branch) on the same data.
+        built.mrr_builds.append(sorted(built.rows(MRR_SQL.format(MARTS))))
+        built.rebuild = meltano.run("invoke", warehouse.transformer, "build").check()
+        built.mrr_builds.append(sorted(built.rows(MRR_SQL.format(MARTS))))
+        return built
 
 
 @pytest.fixture(scope="module", params=sorted(WAREHOUSES))
@@ -384,26 +407,6 @@ def test_seconds_in_flight_equal_the_truth_after_each_sync_and_its_transitions(
 # -- mart_subscription_mrr ------------------------------------------------------------------------
 
 
-def _month(moment: datetime) -> date:
-    local = moment.astimezone(BRT)
-    return date(local.year, local.month, 1)
-
-
-def _next(month: date) -> date:
-    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
-
-
-def _months(first: date, last: date) -> Iterator[date]:
-    month = first
-    while month <= last:
-        yield month
-        month = _next(month)
-
-
-def _start_of(month: date) -> datetime:
-    return datetime(month.year, month.month, 1, tzinfo=BRT)
-
-
 def expected_mrr(
     subscriptions: list[dict[str, Any]],
 ) -> dict[tuple[int, date], tuple[int, Decimal]]:
@@ -412,14 +415,13 @@ def expected_mrr(
     for sub in subscriptions:
         started = _parse(sub["created_at"])
         ended = {"canceled": sub["canceled_at"], "suspended": sub["updated_at"]}.get(sub["status"])
-        monthly = Decimal(sub["amount"]) * INTERVALS_PER_YEAR[sub["interval"]]
-        monthly = (monthly / (12 * sub["frequency"])).quantize(CENT, ROUND_HALF_UP)
+        monthly = monthly_amount(sub)
         spans.append((sub["plan_id"], started, _parse(ended) if ended else None, monthly))
     newest = max(max(_parse(s["created_at"]), _parse(s["updated_at"])) for s in subscriptions)
-    first = _month(min(started for _, started, _, _ in spans))
+    first = month_of(min(started for _, started, _, _ in spans))
     result: dict[tuple[int, date], tuple[int, Decimal]] = {}
-    for month in _months(first, _month(newest)):
-        begins, ends = _start_of(month), _start_of(_next(month))
+    for month in months(first, month_of(newest)):
+        begins, ends = month_start(month), month_start(next_month(month))
         for plan, started, ended, monthly in spans:
             if started < ends and (ended is None or ended > begins):
                 count, total = result.get((plan, month), (0, Decimal(0)))
@@ -517,3 +519,39 @@ def test_revenue_by_course_equals_the_figure_from_the_truth_and_from_the_raw_tab
     sold = [c for c, (_, paid, _, _) in truth.items() if paid > 0]
     assert len(sold) >= 3, f"only {len(sold)} courses sold anything"
     assert sum(net for _, _, _, net in truth.values()) < sum(g for _, _, g, _ in truth.values())
+
+
+# -- the finance marts ----------------------------------------------------------------------------
+
+
+def test_daily_overview_equals_the_truth_payments_day_by_day(built: Built) -> None:
+    rows = built.rows(DAILY_SQL.format(MARTS))
+    wrong = daily_overview_differences(rows, {RAW_SCHEMA: built.truth["payments"]})
+    assert not wrong, f"{len(wrong)} (schema, day) differ (truth, mart): {list(wrong.items())[:5]}"
+    assert rows, "no day in the mart: nothing compared"
+
+
+def test_mrr_by_subscription_equals_the_truth_with_its_movements(built: Built) -> None:
+    rows = built.rows(MRR_SQL.format(MARTS))
+    wrong = mrr_differences(rows, {RAW_SCHEMA: built.truth["subscriptions"]})
+    assert not wrong, (
+        f"{len(wrong)} (schema, subscription, month) differ: {list(wrong.items())[:5]}"
+    )
+    assert {row[5] for row in rows} >= {"new", "churned", "unchanged"}
+
+
+def test_incremental_mrr_rebuild_on_the_same_data_keeps_every_row(built: Built) -> None:
+    assert built.rebuild is not None
+    summaries = DONE.findall(built.rebuild.stdout + built.rebuild.stderr)
+    assert summaries, built.rebuild.stdout[-4000:]
+    assert tuple(map(int, summaries[-1]))[1:] == (0, 0, 0), built.rebuild.stdout[-4000:]
+    first, second = built.mrr_builds
+    assert first, "mart_mrr_by_subscription is empty: nothing compared"
+    assert first == second
+
+
+def test_customer_overview_equals_the_truth_per_email(built: Built) -> None:
+    rows = built.rows(CUSTOMERS_SQL.format(MARTS))
+    wrong = customer_differences(rows, {RAW_SCHEMA: built.truth})
+    assert not wrong, f"{len(wrong)} customers differ (truth, mart): {list(wrong.items())[:5]}"
+    assert any(row[5] for row in rows), "no customer has a subscription: the match is untested"

@@ -5,6 +5,7 @@ with latest as (
 )
 
 select
+    source_relation,
     cast(id as bigint) as id,
     cast(user_id as bigint) as user_id,
     cast(course_id as bigint) as course_id,

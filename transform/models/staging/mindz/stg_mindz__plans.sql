@@ -5,10 +5,11 @@ with latest as (
 )
 
 select
+    source_relation,
     cast(id as bigint) as id,
     name,
     description,
-    "interval" as billing_interval,
+    {{ adapter.quote('interval') }} as billing_interval,
     cast(frequency as integer) as frequency,
     cast(max_cycles as integer) as max_cycles,
     {{ money('price') }} as price,

@@ -6,6 +6,7 @@ with latest as (
 )
 
 select
+    source_relation,
     cast(id as bigint) as id,
     email,
     first_name,

@@ -6,12 +6,13 @@ with latest as (
 ),
 
 deleted_invoices as (
-    select id
+    select source_relation, id
     from ({{ latest_per_key(source('mindzpay', 'invoices'), ['id']) }}) as invoices
     where _sdc_deleted_at is not null
 )
 
 select
+    latest.source_relation,
     cast(latest.invoice_id as bigint) as invoice_id,
     latest.account_key,
     cast(latest.from_status as integer) as from_status,
@@ -20,8 +21,11 @@ select
     to_statuses.label as to_status_label,
     latest.observed_at,
     latest.via,
-    latest.invoice_id in (select id from deleted_invoices) as invoice_deleted
+    deleted_invoices.id is not null as invoice_deleted
 from latest
+left join deleted_invoices
+    on deleted_invoices.source_relation = latest.source_relation
+    and deleted_invoices.id = latest.invoice_id
 left join {{ ref('mindzpay_invoice_statuses') }} as from_statuses
     on from_statuses.status = latest.from_status
 left join {{ ref('mindzpay_invoice_statuses') }} as to_statuses

@@ -5,6 +5,7 @@ with latest as (
 )
 
 select
+    latest.source_relation,
     cast(latest.id as bigint) as id,
     latest.account_key,
     cast(latest.account_id as bigint) as account_id,

@@ -4,6 +4,7 @@ with latest as (
 )
 
 select
+    source_relation,
     cast(id as bigint) as id,
     account_key,
     cast(account_id as bigint) as account_id,

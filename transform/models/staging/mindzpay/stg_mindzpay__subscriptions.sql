@@ -5,6 +5,7 @@ with latest as (
 )
 
 select
+    source_relation,
     cast(id as bigint) as id,
     cast(account_id as bigint) as account_id,
     account_key,
@@ -12,7 +13,7 @@ select
     customer_email,
     active,
     status,
-    "interval" as billing_interval,
+    {{ adapter.quote('interval') }} as billing_interval,
     cast(frequency as integer) as frequency,
     {{ money('amount') }} as amount,
     next_charge_at,
