@@ -17,7 +17,8 @@ from typing_extensions import override
 
 from tap_mindzpay import endpoints
 from tap_mindzpay.errors import MalformedRecordError, MindzPayAPIError
-from tap_mindzpay.paging import OffsetPaginator, PagePrefetcher, list_page, list_params
+from tap_mindzpay.paging import ListPage, OffsetPaginator, list_page, list_params
+from tap_mindzpay.prefetch import PagePrefetcher
 from tap_mindzpay.settings import DEFAULT_MAX_CONCURRENCY
 
 if TYPE_CHECKING:
@@ -77,8 +78,8 @@ class ListedStream(RESTStream[int]):
             offset_hint=hint if isinstance(hint, int) else None,
         )
 
-    def parse_page(self, body: object, url: str) -> tuple[list[dict[str, Any]], int | None]:
-        """Records and ``meta.total`` of a list envelope.
+    def parse_page(self, body: object, url: str) -> ListPage:
+        """Records, ``meta.total`` and ``meta.limit`` of a list envelope.
 
         Raises:
             MindzPayAPIError: The body is not a list envelope.
@@ -127,7 +128,7 @@ class ListedStream(RESTStream[int]):
         report = self.progress(context)
         decoder = self.list_decoder()
 
-        def fetch(offset: int) -> tuple[list[dict[str, Any]], int | None]:
+        def fetch(offset: int) -> ListPage:
             params = self.get_url_params(context, offset)
             body = self.request_json("GET", url, params=params, context=context, decoder=decoder)
             return self.parse_page(body, url)

@@ -44,6 +44,7 @@ RANKS = {
     "inputs": 2,
     "launcher": 2,
     "paging": 2,
+    "prefetch": 3,
     "recent": 3,
     "progress": 2,
     "ratebudget": 2,

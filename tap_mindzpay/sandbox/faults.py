@@ -20,6 +20,8 @@ Rates are probabilities per API request (admin calls under `/_sandbox/` are neve
 | `forbidden_account_id` | 403 `forbidden` on every request under that account (id or key) |
 | `echo_secret` | 400 `bad_request` repeating the bearer token and client_secret (message, url) |
 | `undeclared_properties` | 1: every record carries properties no schema declares (not a rate) |
+| `page_cap` | lists serve at most this many records a page, whatever `limit` asks (`meta.limit` says) |
+| `id_base` | new invoices, payments, subscriptions take ids from this base on, 1..1000 apart |
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ NUMBER_KEYS = (
     "malformed_kind",
     "forbidden_account_id",
     "undeclared_properties",
+    "page_cap",
+    "id_base",
 )
 
 
