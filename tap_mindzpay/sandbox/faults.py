@@ -20,7 +20,7 @@ Rates are probabilities per API request (admin calls under `/_sandbox/` are neve
 | `forbidden_account_id` | 403 `forbidden` on every request under that account (id or key) |
 | `echo_secret` | 400 `bad_request` repeating the bearer token and client_secret (message, url) |
 | `undeclared_properties` | 1: every record carries properties no schema declares (not a rate) |
-| `page_cap` | lists serve at most this many records a page, whatever `limit` asks (`meta.limit` says) |
+| `page_cap` | lists serve at most this many records a page whatever `limit` asks (`meta.limit`) |
 | `id_base` | new invoices, payments, subscriptions take ids from this base on, 1..1000 apart |
 """
 

@@ -172,7 +172,7 @@ def test_a_cap_of_one_record_per_page_still_reads_every_id():
 
 
 def test_an_api_that_serves_nothing_before_meta_total_stops_with_one_error():
-    def pages(offset: int, limit: int) -> tuple[list[int], int, None]:
+    def pages(offset: int, _limit: int) -> tuple[list[int], int, None]:
         return ([1, 2, 3] if offset == 0 else []), 500, None
 
     with pytest.raises(PaginationError, match="made no progress"):
