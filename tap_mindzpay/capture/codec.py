@@ -240,7 +240,8 @@ class StatusMap:
                     ids.append(start + low)
                     held.append(code)
         deltas = [b - a for a, b in zip([0, *ids], ids, strict=False)]
-        return {"labels": self.labels, "ids": pack_columns([deltas], "Q"), "codes": pack(bytes(held))}
+        ids_text = pack_columns([deltas], "Q")
+        return {"labels": self.labels, "ids": ids_text, "codes": pack(bytes(held))}
 
     @classmethod
     def decode(cls, value: object) -> StatusMap:
