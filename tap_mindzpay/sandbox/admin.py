@@ -231,6 +231,26 @@ def waiting(app: Sandbox, request: Request) -> Answer:
     return 200, {"waiting": changed}
 
 
+def delete(app: Sandbox, request: Request) -> Answer:
+    """Scenario: support deletes every `every`-th invoice (by id order) of the platform.
+
+    `POST delete?every=N[&stream=invoices]`: a known share (1/N) gone at once, as support
+    cleaning up; benchmarks count what a sweep then asks to confirm each deletion.
+    """
+    every = int_param(request.query, "every", 100, 1, None)
+    stream = request.query.get("stream", "invoices")
+    if stream not in {"invoices", "payments", "subscriptions"}:
+        msg = "stream must be invoices, payments or subscriptions"
+        raise ValueError(msg)
+    world = app.world
+    with world.lock:
+        doomed = sorted(world.records[stream])[every - 1 :: every]
+        for record_id in doomed:
+            world.delete(stream, record_id)
+    app.save()
+    return 200, {"deleted": len(doomed)}
+
+
 ENDPOINTS: dict[tuple[str, str], Callable[[Sandbox, Request], Answer]] = {
     ("POST", "advance"): advance,
     ("GET", "truth"): truth,
@@ -245,4 +265,5 @@ ENDPOINTS: dict[tuple[str, str], Callable[[Sandbox, Request], Answer]] = {
     ("POST", "in_flight"): in_flight,
     ("POST", "settle"): settle,
     ("POST", "waiting"): waiting,
+    ("POST", "delete"): delete,
 }
