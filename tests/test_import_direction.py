@@ -35,6 +35,7 @@ RANKS = {
     "capture.state": 3,
     "capture.codec": 2,
     "capture.schedule": 2,
+    "capture.fetching": 2,
     "cadence": 2,
     "servertime": 1,
     "accounts": 2,

@@ -13,8 +13,8 @@ bookmark), the engine:
    reissues, edits), puts records in flight again back in the set, and asks the API (a GET by
    id, concurrently) for every known id the list no longer has: a 404 emits a deletion marker,
    a record is emitted as it is and kept; records before ``start_date`` are never deleted for
-   it. A sweep that did not list over ``DELETION_WARN_SHARE`` of the partition says so in one
-   warning line. A record whose content equals what the same run
+   it. A sweep that did not list over a tenth of the partition says so in one warning line
+   (``fetching.UNLISTED_WARN_SHARE``). A record whose content equals what the same run
    already handed out for that id (a new record, a refreshed change) is not emitted again
    (``Engine.sent``, a 16-byte digest per id, kept only in a run whose sweep is due).
 
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from tap_mindzpay.capture.codec import IdSet, StatusMap
-from tap_mindzpay.capture.fetching import fetched_in_order
+from tap_mindzpay.capture.fetching import Fetching, UnlistedChecks, fetched_in_order
 from tap_mindzpay.capture.state import DELETED_AT, CaptureState, Flight, stamp_of
 from tap_mindzpay.timestamps import parse_timestamp
 
@@ -45,10 +45,6 @@ if TYPE_CHECKING:
 CHUNK = 200  # refreshes between two checkpoint offers (the host's cadence decides to write)
 #: The previous status of an id the engine has not seen (distinct from a status of None).
 UNSEEN = object()
-#: Share of a partition's known ids a sweep may not list before it says so in a warning.
-#: Support deletes a few records a month; a tenth of a partition unlisted at once is more
-#: likely a list read differently (a permission, a filter, a cap) than real deletions.
-DELETION_WARN_SHARE = 0.10
 
 
 def content_digest(record: Mapping[str, Any]) -> bytes:
@@ -148,12 +144,7 @@ class Engine:
         since = before.since if unchanged and before is not None else self.minute
         link = self.link(record) if self.link is not None else 0
         self.state.in_flight[record_id] = Flight(stamp, since, checked, link)
-        # Every id in flight has a status in the state, whatever phase writes the next STATE.
-        statuses = self.state.statuses
-        if statuses is None:
-            statuses = self.state.statuses = StatusMap()
-        if record_id not in statuses:
-            statuses.set(record_id, record.get("status"))
+        self.state.hold(record_id, record.get("status"))
 
     def observe_new(self, record: Mapping[str, Any]) -> None:
         """A record of the new-records phase: remember its id and status, and it if in flight."""
@@ -196,13 +187,7 @@ class Engine:
         if self.in_flight_rule is None:
             return
         ids = self.due_ids(only)
-        answers = fetched_in_order(
-            ids,
-            self.fetch,
-            max_concurrency=self.max_concurrency,
-            on_stop=lambda: self.checkpoint(force=True),
-            name="refresh",
-        )
+        answers = fetched_in_order(ids, self.fetch, self._fetching("refresh"))
         for handed, (record_id, record) in enumerate(answers, start=1):
             self._count("refreshed")
             yield from self._refreshed(record_id, record)
@@ -290,24 +275,10 @@ class Engine:
     def _confirm_unlisted(
         self, unlisted: list[int], statuses: StatusMap, known: int
     ) -> Iterator[dict[str, Any]]:
-        """Ask the API for each id the list did not show: a 404 deletes it, a record stays.
-
-        A list read can miss records without their being deleted (a permission, an API that
-        reads differently than ours), so absence alone never deletes.
-        """
-        confirm = self.confirm or self.fetch
-        gone = 0
-        answers = fetched_in_order(
-            unlisted,
-            confirm,
-            max_concurrency=self.max_concurrency,
-            on_stop=lambda: self.checkpoint(force=True),
-            name="confirm",
-        )
-        for record_id, record in answers:
-            self._count("unlisted")
+        """Ask for each id the list did not show: a 404 deletes it, a record stays."""
+        checks = UnlistedChecks(self.confirm or self.fetch, self.warn, self.where, known)
+        for record_id, record in checks.answers(unlisted, self._fetching("confirm")):
             if record is None:
-                gone += 1
                 self.state.in_flight.pop(record_id, None)
                 if self.state.statuses is not None:
                     self.state.statuses.discard(record_id)
@@ -316,14 +287,14 @@ class Engine:
             elif self.predates_start(record):
                 self.state.in_flight.pop(record_id, None)
             else:
-                self._count("unlisted_present")
                 yield from self._swept(record, statuses, None)
-        if unlisted and self.warn is not None and len(unlisted) > DELETION_WARN_SHARE * known:
-            self.warn(
-                f"{self.where}: the sweep did not list {len(unlisted):,} of {known:,} known ids "
-                f"({len(unlisted) / max(1, known):.0%}); a GET of each found {gone:,} deleted "
-                f"(marked _sdc_deleted_at) and {len(unlisted) - gone:,} still there (kept)"
-            )
+        if unlisted:
+            self._count("unlisted", len(unlisted))
+            self._count("unlisted_present", checks.present)
+
+    def _fetching(self, name: str) -> Fetching:
+        """How per-record requests run: ``max_concurrency`` at once; a stop writes STATE."""
+        return Fetching(self.max_concurrency, lambda: self.checkpoint(force=True), name)
 
     def _sent_unchanged(self, record_id: int, record: Mapping[str, Any]) -> bool:
         """Whether this run already handed out ``record`` for this id with the same content.

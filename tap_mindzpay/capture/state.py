@@ -169,6 +169,17 @@ class CaptureState:
         codes = section["statuses"]["codes"] if section["statuses"] else ""
         return len(columns) + len(codes)
 
+    def hold(self, record_id: int, status: object) -> None:
+        """Give ``record_id`` (in flight) ``status`` in ``statuses`` unless it has one there.
+
+        Every id in flight has a status, whatever phase writes the next STATE (a sweep keeps
+        the old map until it ends, so an id put in flight mid-sweep is added to it).
+        """
+        if self.statuses is None:
+            self.statuses = StatusMap()
+        if record_id not in self.statuses:
+            self.statuses.set(record_id, status)
+
     def sweep_due(self, interval_hours: float, now: datetime) -> bool:
         """Whether a sweep is due: never swept, or ``interval_hours`` passed (0 = always)."""
         if self.sweep_at is None or interval_hours <= 0:
