@@ -98,10 +98,11 @@ def test_a_kill_at_every_checkpoint_of_a_version_1_upgrade_resumes_to_the_truth(
     old = json.loads(V1_STATE.read_text(encoding="utf-8"))
     assert old["bookmarks"]["invoices"]["partitions"][0]["capture"]["version"] == 1
     with SandboxProcess.start(seed=7, accounts=1, invoices_per_account=400) as sandbox:
-        # What the version 1 tap landed: the same world's full sync, six hours before.
+        # The version 1 tap wrote its state by a full sync of this world moved six hours; what
+        # it landed is what a full sync of the same world lands.
+        sandbox.advance(6 * 3600)
         config = sandbox.tap_config(sweep_interval_hours=0)
         landed = run_tap(config, workdir=tmp_path / "full").check().messages
-        sandbox.advance(6 * 3600)
         checkpoints, problems = _kill_at_every_checkpoint(sandbox, config, landed, old, tmp_path)
     print(f"version 1 upgrade: killed at each of {checkpoints} checkpoints")  # noqa: T201
     assert checkpoints > 10, "too few checkpoints to prove anything"

@@ -101,3 +101,30 @@ def test_records_before_start_date_are_never_deleted_nor_emitted():
     assert [r["id"] for r in out] == [3, 4]
     assert api.asked == []  # they were listed: nothing to confirm, nothing deleted
     assert list(engine.state.statuses or []) == [3, 4]
+
+
+def test_a_state_written_at_any_record_of_a_sweep_or_an_upgrade_reads_back():
+    # A state from before change capture (no statuses), upgraded by a sweep: records enter the
+    # in-flight set as the sweep reads them, and the SDK may write STATE after any of them.
+    listed = [_record(i, status=i % 3) for i in range(1, 40)]
+    engine = Engine(
+        state=CaptureState(),
+        in_flight_rule=lambda r: r.get("status") == 0,
+        fetch=lambda _id: None,
+        page_all=lambda: iter(listed),
+        checkpoint=lambda **_: None,
+    )
+    read_back = 0
+    for record in listed[:10]:
+        engine.observe_new(record)
+        partition: dict[str, Any] = {}
+        engine.state.write(partition)
+        assert CaptureState.read(partition, "x").in_flight == engine.state.in_flight
+        read_back += 1
+    for _ in engine.sweep(emit_all=True):
+        partition = {}
+        engine.state.write(partition)
+        again = CaptureState.read(partition, "x")
+        assert again.in_flight == engine.state.in_flight
+        read_back += 1
+    assert read_back == 10 + len(listed)
