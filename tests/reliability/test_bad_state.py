@@ -133,12 +133,13 @@ BAD_STATES: list[tuple[str, str | Callable[[State], None], str]] = [
     (
         "in_flight count that does not match its columns",
         lambda s: _capture(s)["in_flight"].__setitem__("count", 10**6),
-        "are not 1000000 entries of 5 columns",
+        "are not 1000000 entries of the state's columns",
     ),
     (
         "statuses not a status map",
         _set(_capture, "statuses", "aGVsbG8gd29ybGQ="),
-        "capture.statuses is not an encoded status map (must be an object of base, labels, codes)",
+        "capture.statuses is not an encoded status map (must be an object of base, labels, codes "
+        "(or labels, ids, codes))",
     ),
     (
         "statuses codes not zlib",
