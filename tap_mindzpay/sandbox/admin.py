@@ -122,6 +122,7 @@ def faults(app: Sandbox, request: Request) -> Answer:
         raise TypeError(msg)
     app.faults.configure(config)
     app.apply_undeclared()
+    app.apply_id_base()
     return 200, {"faults": config}
 
 

@@ -94,6 +94,7 @@ def build(args: argparse.Namespace) -> Sandbox:
         faults["latency_ms"] = args.latency_ms
     app.faults.configure(faults)
     app.apply_undeclared()
+    app.apply_id_base()
     app.save()
     return app
 

@@ -76,13 +76,14 @@ class Sandbox:
         self.clock = RunningClock(self.world, speed=self.config.speed, frozen=self.config.frozen)
 
     def apply_undeclared(self) -> None:
-        """Undeclared properties on when the server config or the fault switch says so.
-
-        The world-shaping switches follow the faults here too: `id_base` for new ids.
-        """
+        """Undeclared properties on when the server config or the fault switch says so."""
         on = self.config.undeclared or self.faults.value("undeclared_properties", 0) > 0
         with self.world.lock:
             self.world.set_undeclared(on=on)
+
+    def apply_id_base(self) -> None:
+        """New MindzPay ids from the `id_base` switch on (0: the next id, dense)."""
+        with self.world.lock:
             self.world.id_base = int(self.faults.value("id_base", 0))
 
     def count(self, key: str, status: int) -> None:
