@@ -138,8 +138,7 @@ BAD_STATES: list[tuple[str, str | Callable[[State], None], str]] = [
     (
         "statuses not a status map",
         _set(_capture, "statuses", "aGVsbG8gd29ybGQ="),
-        "capture.statuses is not an encoded status map (must be an object of base, labels, codes "
-        "(or labels, ids, codes))",
+        "capture.statuses is not an encoded status map (must be an object of base, labels, codes",
     ),
     (
         "statuses codes not zlib",
