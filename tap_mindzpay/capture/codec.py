@@ -1,12 +1,12 @@
 """Compact encodings of the capture state: id sets, a status per id, columns of numbers.
 
 Every encoding is zlib + base64 of bytes sized to what they hold. In memory, a ``StatusMap``
-and an ``IdSet`` keep ids in chunks of ``CHUNK_IDS`` consecutive ids, created only where an id
-is held: their memory grows with the ids held, not with the range they span (ids of 64 bits,
-from any base, with gaps). On the wire a ``StatusMap`` is one byte per id over its range when
-the ids are dense (a million invoices cost about a megabyte before compression, a few hundred
-kilobytes after), or each id (as a delta) with its byte when they are sparse. A column is four
-or eight bytes per entry, little-endian.
+(and an ``IdSet``, one on top of it) keeps dense ids in chunks of ``CHUNK_IDS`` consecutive ids
+and the others one by one: its memory grows with the ids held, not with the range they span (ids
+of 64 bits, from any base, with gaps). On the wire a ``StatusMap`` is one byte per id over its
+range when the ids are dense (a million invoices cost about a megabyte before compression, a few
+hundred kilobytes after), or each id (as a delta) with its byte when they are sparse. A column
+is four or eight bytes per entry, little-endian.
 
 Decoding is bounded: no packed field decompresses to more than ``MAX_UNPACKED_BYTES``, so a
 crafted or corrupted state fails with one line instead of allocating gigabytes.
@@ -15,6 +15,7 @@ crafted or corrupted state fails with one line instead of allocating gigabytes.
 from __future__ import annotations
 
 import base64
+import heapq
 import sys
 import zlib
 from array import array
@@ -30,8 +31,8 @@ MAX_LABELS = 255
 #: zlib level: the state is written every few seconds at most, and level 6 is within a few
 #: percent of 9 on these bytes at a fraction of the time.
 LEVEL = 6
-#: Ids per in-memory chunk (a power of two): small enough that a lone id costs a few hundred
-#: bytes, large enough that a dense million ids cost about what one byte each does.
+#: Ids per in-memory chunk of dense ids (a power of two): a dense million ids cost about what
+#: one byte each does.
 CHUNK_BITS = 8
 CHUNK_IDS = 1 << CHUNK_BITS
 _LOW = CHUNK_IDS - 1
@@ -51,12 +52,16 @@ def _check_id(value: int) -> None:
         raise ValueError(msg)
 
 
+#: The one status of an ``IdSet``'s map.
+IN_SET = 1
+
+
 class IdSet:
-    """A set of ids as a bitset in chunks: 1M dense invoice ids cost ~150 KB, not ~60 MB."""
+    """A set of ids: a ``StatusMap`` of one status (1M dense invoice ids cost ~1.5 MB)."""
 
     def __init__(self, ids: Iterable[int] = ()) -> None:
         """An id set holding `ids`."""
-        self.chunks: dict[int, bytearray] = {}
+        self._map = StatusMap()
         for value in ids:
             self.add(value)
 
@@ -66,31 +71,15 @@ class IdSet:
         Raises:
             ValueError: The id is negative or beyond 64 bits.
         """
-        chunk = self.chunks.get(value >> CHUNK_BITS)
-        if chunk is None:
-            _check_id(value)
-            chunk = self.chunks[value >> CHUNK_BITS] = bytearray(CHUNK_IDS >> 3)
-        low = value & _LOW
-        chunk[low >> 3] |= 1 << (low & 7)
+        self._map.set(value, IN_SET)
 
     def __contains__(self, value: object) -> bool:
         """Whether the id is in the set."""
-        if not isinstance(value, int):
-            return False
-        chunk = self.chunks.get(value >> CHUNK_BITS)
-        low = value & _LOW
-        return chunk is not None and bool(chunk[low >> 3] >> (low & 7) & 1)
+        return value in self._map
 
     def __iter__(self) -> Iterator[int]:
         """The ids, ascending."""
-        for key in sorted(self.chunks):
-            start = key << CHUNK_BITS
-            for index, byte in enumerate(self.chunks[key]):
-                if byte:
-                    base = start + (index << 3)
-                    for bit in range(8):
-                        if byte >> bit & 1:
-                            yield base + bit
+        return iter(self._map)
 
 
 def pack(raw: bytes) -> str:
@@ -142,11 +131,16 @@ def encode_ids(ids: Iterable[int]) -> str:
 
 
 class StatusMap:
-    """The last seen status of every id of a partition: one byte per id, in chunks.
+    """The last seen status of every id of a partition: one byte per id.
 
     Byte 0 is an id the partition does not have (never seen, or deleted); byte k is
     ``labels[k - 1]``. A label ``None`` is an id known without a known status (state upgraded
     from a version that did not track it).
+
+    Ids live in chunks of ``CHUNK_IDS`` consecutive ids (``chunks``) where they are dense, and
+    one by one (``lone``) where they are not: an id whose neighbour (one below or above) is
+    held starts a chunk, which takes in the lone ids of its range. Dense ids cost about a byte
+    each, lone ones about a hundred bytes, whatever their range.
     """
 
     def __init__(self, labels: Sequence[object] = ()) -> None:
@@ -154,17 +148,23 @@ class StatusMap:
         self.labels: list[object] = list(labels)
         self.code_of = {label: index + 1 for index, label in enumerate(self.labels)}
         self.chunks: dict[int, bytearray] = {}
+        self.lone: dict[int, int] = {}
         self._held = 0
+
+    def _code(self, record_id: int) -> int:
+        chunk = self.chunks.get(record_id >> CHUNK_BITS)
+        if chunk is not None:
+            return chunk[record_id & _LOW]
+        return self.lone.get(record_id, ABSENT)
 
     def get(self, record_id: int) -> tuple[bool, object]:
         """Whether the id is held, and its status."""
-        chunk = self.chunks.get(record_id >> CHUNK_BITS)
-        code = chunk[record_id & _LOW] if chunk is not None else ABSENT
+        code = self._code(record_id)
         return (True, self.labels[code - 1]) if code else (False, None)
 
     def __contains__(self, record_id: object) -> bool:
         """Whether the id is held."""
-        return isinstance(record_id, int) and self.get(record_id)[0]
+        return isinstance(record_id, int) and self._code(record_id) != ABSENT
 
     def set(self, record_id: int, status: object) -> None:
         """Hold ``record_id`` with ``status``.
@@ -180,14 +180,36 @@ class StatusMap:
                 raise ValueError(msg)
             self.labels.append(status)
             code = self.code_of[status] = len(self.labels)
+        self._put(record_id, code)
+
+    def _put(self, record_id: int, code: int) -> None:
         chunk = self.chunks.get(record_id >> CHUNK_BITS)
         if chunk is None:
+            lone = self.lone
+            if record_id in lone:
+                lone[record_id] = code
+                return
             _check_id(record_id)
-            chunk = self.chunks[record_id >> CHUNK_BITS] = bytearray(CHUNK_IDS)
+            if record_id - 1 not in self and record_id + 1 not in self:
+                lone[record_id] = code
+                self._held += 1
+                return
+            chunk = self._chunk(record_id >> CHUNK_BITS)
         low = record_id & _LOW
         if not chunk[low]:
             self._held += 1
         chunk[low] = code
+
+    def _chunk(self, key: int) -> bytearray:
+        """A new chunk ``key``, holding the lone ids of its range."""
+        chunk = self.chunks[key] = bytearray(CHUNK_IDS)
+        start, lone = key << CHUNK_BITS, self.lone
+        if lone:
+            for low in range(CHUNK_IDS):
+                code = lone.pop(start + low, ABSENT)
+                if code:
+                    chunk[low] = code
+        return chunk
 
     def discard(self, record_id: int) -> None:
         """Forget an id (deleted)."""
@@ -196,13 +218,22 @@ class StatusMap:
         if chunk is not None and chunk[low]:
             chunk[low] = ABSENT
             self._held -= 1
+        elif chunk is None and self.lone.pop(record_id, ABSENT):
+            self._held -= 1
+
+    def items(self) -> Iterator[tuple[int, int]]:
+        """``(id, code)`` of every id held, ascending."""
+        chunked = (
+            ((key << CHUNK_BITS) + low, code)
+            for key in sorted(self.chunks)
+            for low, code in enumerate(self.chunks[key])
+            if code
+        )
+        return heapq.merge(chunked, sorted(self.lone.items()))
 
     def __iter__(self) -> Iterator[int]:
         """The ids held, ascending."""
-        for key in sorted(self.chunks):
-            start = key << CHUNK_BITS
-            chunk = self.chunks[key]
-            yield from (start + low for low, code in enumerate(chunk) if code)
+        return (record_id for record_id, _ in self.items())
 
     def __len__(self) -> int:
         """How many ids are held."""
@@ -215,33 +246,35 @@ class StatusMap:
         ``{"labels", "ids", "codes"}`` (the ids as deltas, a code per id).
         """
         keys = sorted(k for k, chunk in self.chunks.items() if chunk.count(ABSENT) < CHUNK_IDS)
-        if not keys:
+        ends = [
+            *((min(self.lone), max(self.lone) + 1) if self.lone else ()),
+            *(self._chunk_ends(keys[0])[:1] if keys else ()),
+            *(self._chunk_ends(keys[-1])[1:] if keys else ()),
+        ]
+        if not ends:
             return {"base": 0, "labels": self.labels, "codes": pack(b"")}
-        first, last = self.chunks[keys[0]], self.chunks[keys[-1]]
-        low = (keys[0] << CHUNK_BITS) + len(first) - len(first.lstrip(b"\x00"))
-        high = (keys[-1] << CHUNK_BITS) + len(last.rstrip(b"\x00"))
+        low, high = min(ends), max(ends)
         span = high - low
         if span <= DENSE_SPAN_PER_ID * self._held + DENSE_SLACK and span <= MAX_UNPACKED_BYTES:
             codes = bytearray(span)
-            for key in keys:
+            for key in keys:  # whole chunks by slices: a million dense ids in milliseconds
                 start = (key << CHUNK_BITS) - low
-                chunk = self.chunks[key]
-                if start < 0:
-                    codes[: CHUNK_IDS + start] = chunk[-start:]
-                else:
-                    piece = chunk[: span - start]
-                    codes[start : start + len(piece)] = piece
+                chunk = self.chunks[key][max(0, -start) : span - start]
+                codes[max(0, start) : max(0, start) + len(chunk)] = chunk
+            for record_id, code in self.lone.items():
+                codes[record_id - low] = code
             return {"base": low, "labels": self.labels, "codes": pack(bytes(codes))}
-        ids, held = [], bytearray()
-        for key in keys:
-            start = key << CHUNK_BITS
-            for low, code in enumerate(self.chunks[key]):
-                if code:
-                    ids.append(start + low)
-                    held.append(code)
+        held = list(self.items())
+        ids = [record_id for record_id, _ in held]
         deltas = [b - a for a, b in zip([0, *ids], ids, strict=False)]
-        ids_text = pack_columns([deltas], "Q")
-        return {"labels": self.labels, "ids": ids_text, "codes": pack(bytes(held))}
+        codes_text = pack(bytes(code for _, code in held))
+        return {"labels": self.labels, "ids": pack_columns([deltas], "Q"), "codes": codes_text}
+
+    def _chunk_ends(self, key: int) -> tuple[int, int]:
+        """The first id held in chunk ``key`` and one past the last."""
+        chunk = self.chunks[key]
+        start = key << CHUNK_BITS
+        return start + len(chunk) - len(chunk.lstrip(b"\x00")), start + len(chunk.rstrip(b"\x00"))
 
     @classmethod
     def decode(cls, value: object) -> StatusMap:
@@ -299,12 +332,7 @@ class StatusMap:
             if not code or record_id > MAX_ID:
                 msg = "sparse ids must ascend within 64 bits, each with a status"
                 raise ValueError(msg)
-            chunk = self.chunks.get(record_id >> CHUNK_BITS)
-            if chunk is None:
-                chunk = self.chunks[record_id >> CHUNK_BITS] = bytearray(CHUNK_IDS)
-            if not chunk[record_id & _LOW]:
-                self._held += 1
-            chunk[record_id & _LOW] = code
+            self._put(record_id, code)
 
 
 def pack_columns(columns: Sequence[Sequence[int]], typecodes: str) -> str:
