@@ -143,7 +143,7 @@ def test_a_state_nested_past_the_parser_fails_with_one_line():
 
 @pytest.mark.parametrize("seed", range(6))
 def test_status_map_behaves_as_a_dict_of_id_to_status_through_sets_discards_and_encoding(seed):
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - seeded test data
     model: dict[int, int] = {}
     statuses = StatusMap()
     base = rng.choice([0, 1_000, 2**32 - 300, 2**40])
