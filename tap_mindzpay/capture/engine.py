@@ -228,6 +228,7 @@ class Engine:
         # Statuses are rebuilt from the list (the old ones answer "from which status"); the
         # old map stays the state's until the end, so a STATE written mid-sweep holds every id.
         old, statuses = self.state.statuses, StatusMap()
+        known = len(old) if old is not None else len(self.state.in_flight)
         newest = self.state.sweep_hwm
         for record in self.page_all():
             record_id = record["id"]
@@ -241,7 +242,7 @@ class Engine:
             {i for i in old or () if i not in seen}
             | {i for i in self.state.in_flight if i not in seen}
         )
-        yield from self._confirm_unlisted(unlisted, statuses, len(old) if old else 0)
+        yield from self._confirm_unlisted(unlisted, statuses, known)
         self.state.statuses = statuses
         self.state.sweep_hwm = newest
         self.state.sweep_at = self.now.isoformat(timespec="seconds")
