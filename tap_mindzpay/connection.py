@@ -223,7 +223,7 @@ class ConnectionCheck:
                 "https://{platform}.mindz.com.br/api/v2"
             )
             raise _StopError(EXIT_UNEXPECTED, msg)
-        data, total = envelope
+        data, total, _ = envelope
         return [record for record in data if isinstance(record, dict)], total
 
     def _verdict(self, accounts: list[dict[str, Any]]) -> CheckResult:

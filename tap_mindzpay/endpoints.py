@@ -42,6 +42,7 @@ MAX_PAGE_SIZE: Final = 100
 ENVELOPE_DATA: Final = "data"
 ENVELOPE_META: Final = "meta"
 META_TOTAL: Final = "total"
+META_LIMIT: Final = "limit"
 
 #: Error envelope: ``{"error": {"code": "...", "message": "..."}}``.
 ERROR_KEY: Final = "error"

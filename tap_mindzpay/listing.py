@@ -17,11 +17,12 @@ from typing_extensions import override
 
 from tap_mindzpay import endpoints
 from tap_mindzpay.errors import MalformedRecordError, MindzPayAPIError
-from tap_mindzpay.paging import OffsetPaginator, PagePrefetcher, list_page, list_params
+from tap_mindzpay.paging import ListPage, OffsetPaginator, list_page, list_params
+from tap_mindzpay.prefetch import PagePrefetcher
 from tap_mindzpay.settings import DEFAULT_MAX_CONCURRENCY
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Mapping
     from contextlib import AbstractContextManager
 
     from singer_sdk.helpers.types import Context
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from tap_mindzpay.progress import PartitionReport
 
 OFFSET_HINT_KEY = "offset_hint"
+#: Ids the change-capture state can hold: positive, at most 64 bits.
+MAX_RECORD_ID = 2**63
 
 
 class ListedStream(RESTStream[int]):
@@ -77,8 +80,8 @@ class ListedStream(RESTStream[int]):
             offset_hint=hint if isinstance(hint, int) else None,
         )
 
-    def parse_page(self, body: object, url: str) -> tuple[list[dict[str, Any]], int | None]:
-        """Records and ``meta.total`` of a list envelope.
+    def parse_page(self, body: object, url: str) -> ListPage:
+        """Records, ``meta.total`` and ``meta.limit`` of a list envelope.
 
         Raises:
             MindzPayAPIError: The body is not a list envelope.
@@ -127,7 +130,7 @@ class ListedStream(RESTStream[int]):
         report = self.progress(context)
         decoder = self.list_decoder()
 
-        def fetch(offset: int) -> tuple[list[dict[str, Any]], int | None]:
+        def fetch(offset: int) -> ListPage:
             params = self.get_url_params(context, offset)
             body = self.request_json("GET", url, params=params, context=context, decoder=decoder)
             return self.parse_page(body, url)
@@ -157,16 +160,36 @@ class ListedStream(RESTStream[int]):
                 yield from records
 
     def page_all(self, context: Context | None) -> Iterator[dict[str, Any]]:
-        """Every record of the partition, ascending by id (the sweep)."""
+        """Every record of the partition, ascending by id (the sweep; ``start_date`` aside)."""
         for _, records in self._pages(context, OffsetPaginator(self.page_size), "sweep"):
-            yield from (r for r in records if not self.shaper.before_start_date(r))
+            yield from records
+
+    def predates_start(self, record: Mapping[str, Any]) -> bool:
+        """Whether ``record`` was created before ``start_date`` (never emitted)."""
+        return self.shaper.before_start_date(record)
 
     def _record_id(self, record: object) -> int:
         record_id = record.get("id") if isinstance(record, dict) else None
         if not isinstance(record_id, int) or isinstance(record_id, bool):
             msg = f"stream {self.name}: a record has no integer id: {str(record)[:200]}"
             raise MalformedRecordError(msg)
+        if not 0 < record_id < MAX_RECORD_ID:
+            msg = (
+                f"stream {self.name}: record id {record_id} is not a positive integer of at "
+                "most 64 bits, as the API's ids are; the tap cannot track it"
+            )
+            raise MalformedRecordError(msg)
         return record_id
+
+    def get_record(self, context: Context | None, record_id: int) -> dict[str, Any] | None:
+        """The record by a plain GET of its id; ``None`` when the API answers 404 (deleted).
+
+        Raises:
+            MindzPayAPIError: The API refused the request or did not answer a record.
+        """
+        url = self.get_url(context) + endpoints.GET_ONE_SUFFIX.format(id=record_id)
+        body = self.request_json("GET", url, context=context, not_found_ok=True)
+        return None if body is None else self._one_record(body, "GET", url)
 
     def refresh_record(self, context: Context | None, record_id: int) -> dict[str, Any] | None:
         """The record as the API has it now, through ``capture_rule``; ``None`` if deleted.
@@ -181,10 +204,11 @@ class ListedStream(RESTStream[int]):
         url = self.get_url(context) + rule.path_suffix.format(id=record_id)
         body = self.request_json(rule.method, url, context=context, not_found_ok=True)
         self.progress(context).refreshed()
-        if body is None:
-            return None
+        return None if body is None else self._one_record(body, rule.method, url)
+
+    def _one_record(self, body: object, method: str, url: str) -> dict[str, Any]:
         data = body.get(endpoints.ENVELOPE_DATA, body) if isinstance(body, dict) else None
         if not isinstance(data, dict):
-            msg = f"{rule.method} {url.removeprefix(self.url_base)} did not return a record"
+            msg = f"{method} {url.removeprefix(self.url_base)} did not return a record"
             raise MindzPayAPIError(msg)
         return data

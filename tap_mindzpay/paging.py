@@ -12,13 +12,17 @@ The paginator therefore treats ids as the truth:
   overlap costs a request, never a duplicate;
 * a resumed run starts at an offset hint from the state and verifies it the same way.
 
-Paging stops on a short or empty (anchored) page, or when ``offset + len(page)`` reaches
-``meta.total``. A loop guard stops a paginator that makes no progress for far more pages than
-the list holds. With ``page_size`` 1 there is no room for an overlap, so shifts go unseen:
-use a larger page.
+A read ends only where the API says the list ends: when ``offset + len(page)`` reaches
+``meta.total``. An API may serve fewer records than the ``limit`` asked (it caps ``limit`` and
+says so in ``meta.limit``, or only serves fewer): such a short page before ``meta.total`` is not
+the end, and the page size the API serves (``meta.limit``, else the count of a short page) is
+the step from then on. Only a list without ``meta.total`` ends on a page shorter than the size
+served. An empty page before ``meta.total`` is a shift (records removed before our position):
+the paginator backs off. A loop guard stops a paginator that makes no progress for far more
+pages than the list holds, with one line naming where. With a page size of 1 (asked or served)
+there is no room for an overlap, so shifts go unseen: use a larger page.
 
-``PagePrefetcher`` fetches the pages the paginator will ask for next ahead of it, in parallel,
-and hands them to it in its order: latency is hidden, the guards are untouched.
+``prefetch.PagePrefetcher`` fetches the pages the paginator will ask for next ahead of it.
 
 The list envelope (``list_page``) and the list query (``list_params``) are read and written here
 for every list request: the streams' and the connection check's.
@@ -26,19 +30,12 @@ for every list request: the streams' and the connection check's.
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Future
-from time import monotonic
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tap_mindzpay import endpoints
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
-    from contextlib import AbstractContextManager
+    from collections.abc import Sequence
 
 
 def list_params(page_size: int, offset: int, sort_by: str = "id") -> dict[str, Any]:
@@ -51,17 +48,34 @@ def list_params(page_size: int, offset: int, sort_by: str = "id") -> dict[str, A
     }
 
 
-def list_page(body: object) -> tuple[list[Any], int | None] | None:
-    """Records and ``meta.total`` of a list envelope, or ``None`` if ``body`` is not one.
+class ListPage(NamedTuple):
+    """One list response: its records, ``meta.total`` and ``meta.limit`` (``None``: absent)."""
 
-    The envelope is ``{"data": [...], "meta": {"total": N, "limit": L, "offset": O}}``.
+    records: list[Any]
+    total: int | None
+    limit: int | None = None
+
+
+def list_page(body: object) -> ListPage | None:
+    """Records, ``meta.total`` and ``meta.limit`` of a list envelope; ``None`` if not one.
+
+    The envelope is ``{"data": [...], "meta": {"total": N, "limit": L, "offset": O}}``. A
+    ``total`` or ``limit`` that is not a non-negative integer (a positive one for ``limit``)
+    counts as absent.
     """
     data = body.get(endpoints.ENVELOPE_DATA) if isinstance(body, dict) else None
     if not isinstance(data, list):
         return None
     meta = body.get(endpoints.ENVELOPE_META) if isinstance(body, dict) else None
     total = meta.get(endpoints.META_TOTAL) if isinstance(meta, dict) else None
-    return data, total if isinstance(total, int) else None
+    limit = meta.get(endpoints.META_LIMIT) if isinstance(meta, dict) else None
+    return ListPage(data, _count_or_none(total, 0), _count_or_none(limit, 1))
+
+
+def _count_or_none(value: object, least: int) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= least:
+        return value
+    return None
 
 
 class PaginationError(RuntimeError):
@@ -74,7 +88,9 @@ class GuardedOffsets:
     Subclasses decide from each page's keys whether it is anchored (it overlaps what was already
     emitted) and what to emit; this class moves the offset: ``step_back`` for an unanchored page
     (one page, then two, four, ...), ``step_on`` past an anchored one, keeping a one-record
-    overlap, and ``check_progress`` stops a paginator that makes no progress.
+    overlap, and ``check_progress`` stops a paginator that makes no progress. ``served`` is the
+    page size the API serves (``learn_size``), at most the ``page_size`` asked; ``at_end`` says
+    whether a page ends the list.
     """
 
     def __init__(self, page_size: int, *, offset: int = 0, slack_pages: int = 32) -> None:
@@ -83,6 +99,7 @@ class GuardedOffsets:
             msg = f"page_size must be at least 1, got {page_size}"
             raise ValueError(msg)
         self.page_size = page_size
+        self.served = page_size
         self._overlap = 1 if page_size > 1 else 0
         self._offset = offset
         self._backoff = 0
@@ -102,6 +119,32 @@ class GuardedOffsets:
         """True once the list has been read as far as it needs."""
         return self._finished
 
+    def learn_size(self, count: int, total: int | None, limit: int | None) -> None:
+        """Take the page size the API serves from a page of ``count`` records.
+
+        ``meta.limit`` below the size asked says it outright; without it, a page shorter than
+        the size served that does not reach ``meta.total`` shows it. The step and the overlap
+        follow: a size of 1 leaves no room for an overlap.
+        """
+        if limit is not None and limit < self.served:
+            self.served = limit
+        elif (
+            limit is None and 0 < count < self.served and total is not None
+            and self._offset + count < total
+        ):  # fmt: skip
+            self.served = count
+        if self.served == 1:
+            self._overlap = 0
+
+    def at_end(self, count: int, total: int | None) -> bool:
+        """Whether a page of ``count`` records at the current offset ends the list.
+
+        With ``meta.total`` only reaching it does; without it, a page shorter than served.
+        """
+        if total is not None:
+            return self._offset + count >= total
+        return count < self.served
+
     def anchored(self, *, nothing_emitted: bool, overlaps: bool) -> bool:
         """Whether the page just read can be trusted to follow what was emitted.
 
@@ -112,7 +155,7 @@ class GuardedOffsets:
 
     def step_back(self, total: int | None, where: str) -> None:
         """An unanchored page: records were removed before our position; re-read, never skip."""
-        self._backoff = self._backoff * 2 if self._backoff else self.page_size
+        self._backoff = self._backoff * 2 if self._backoff else self.served
         self._offset = max(0, self._offset - self._backoff)
         self.backoffs += 1
         self.check_progress(total, progressed=False, where=where)
@@ -126,7 +169,7 @@ class GuardedOffsets:
     def check_progress(self, total: int | None, *, progressed: bool, where: str) -> None:
         """Raise ``PaginationError`` after far more pages without progress than the list has."""
         self._stalled_pages = 0 if progressed else self._stalled_pages + 1
-        list_pages = (total or 0) // max(1, self.page_size - self._overlap) + 1
+        list_pages = (total or 0) // max(1, self.served - self._overlap) + 1
         if self._stalled_pages > 2 * list_pages + self._slack_pages:
             msg = (
                 f"pagination made no progress for {self._stalled_pages} pages "
@@ -139,9 +182,9 @@ class GuardedOffsets:
 class OffsetPaginator(GuardedOffsets):
     """Plans the offsets of an id-ascending list and picks which records of a page to emit.
 
-    Usage: request ``current_value`` with ``limit=page_size``; pass the page's ids and
-    ``meta.total`` to ``advance``, emit the records from the returned index on; repeat until
-    ``finished``.
+    Usage: request ``current_value`` with ``limit=page_size``; pass the page's ids,
+    ``meta.total`` and ``meta.limit`` to ``advance``, emit the records from the returned index
+    on; repeat until ``finished``.
 
     Args:
         page_size: The ``limit`` of every request (1..100).
@@ -164,12 +207,13 @@ class OffsetPaginator(GuardedOffsets):
         super().__init__(page_size, offset=offset, slack_pages=slack_pages)
         self.watermark = after_id
 
-    def advance(self, ids: Sequence[int], total: int | None) -> int:
+    def advance(self, ids: Sequence[int], total: int | None, limit: int | None = None) -> int:
         """Take one page and plan the next request.
 
         Args:
             ids: Ids of the page requested at ``current_value``, in the order received.
             total: ``meta.total`` of that response, if present.
+            limit: ``meta.limit`` of that response, if present.
 
         Returns:
             Index of the first record of the page to emit (``len(ids)`` = emit none).
@@ -182,9 +226,11 @@ class OffsetPaginator(GuardedOffsets):
         if any(ids[i] >= ids[i + 1] for i in range(count - 1)):
             msg = f"page at offset {offset} is not sorted by ascending id: {list(ids)[:10]}..."
             raise PaginationError(msg)
+        self.learn_size(count, total, limit)
         watermark = self.watermark
         overlaps = watermark is not None and count > 0 and ids[0] <= watermark
-        if not self.anchored(nothing_emitted=watermark is None, overlaps=overlaps):
+        anchored = self.anchored(nothing_emitted=watermark is None, overlaps=overlaps)
+        if not anchored or (count == 0 and not self.at_end(count, total)):
             self.step_back(total, f"last id {self.watermark}")
             return count
         start = 0
@@ -193,7 +239,7 @@ class OffsetPaginator(GuardedOffsets):
                 start += 1
         if start < count:
             self.watermark = ids[-1]
-        if count < self.page_size or (total is not None and offset + count >= total):
+        if self.at_end(count, total):
             self._finished = True
             return start
         self.step_on(count, total, progressed=start < count, where=f"last id {self.watermark}")
@@ -202,265 +248,14 @@ class OffsetPaginator(GuardedOffsets):
     def planned_offsets(self, total: int, after: int, count: int) -> list[int]:
         """The next ``count`` offsets past ``after`` this paginator asks for if nothing shifts.
 
-        Every page is then full and anchored, so each request follows the previous one by
-        ``page_size`` minus the overlap, and one is made only while the previous page ends
-        before ``total``.
+        Every page is then full (of the size the API serves) and anchored, so each request
+        follows the previous one by that size minus the overlap, and one is made only while the
+        previous page ends before ``total``.
         """
-        step = self.page_size - self._overlap
+        step = self.served - self._overlap
         offsets: list[int] = []
         offset = after + step
         while len(offsets) < count and offset + self._overlap < total:
             offsets.append(offset)
             offset += step
         return offsets
-
-
-#: A request of the calling thread alone under this many seconds may be worth making serially
-#: (``PagePrefetcher``); above it pages are always fetched ahead.
-PROBE_BELOW_SECONDS = 0.010
-#: Pages one way before a trial of the other (doubled after each trial the other way loses).
-PROBE_PAGES = 32
-#: Pages timed in a trial before the two ways are compared.
-TRIAL_PAGES = 8
-
-
-#: The records and ``meta.total`` of the list page at one offset.
-PageFetch = Callable[[int], tuple[list[Any], "int | None"]]
-
-
-class PagePrefetcher:
-    """Fetches the pages an ``OffsetPaginator`` will ask for next, ahead of it, in parallel.
-
-    Once a page has told ``meta.total``, pages at the offsets the paginator plans
-    (``planned_offsets``) are requested ahead, as many as ``ahead_now`` (up to ``depth``: more
-    while the API is what the stream waits for, fewer while the records' processing is), by a
-    pool of daemon threads (``FetchWorkers``) through ``fetch`` (the stream's one request path,
-    so every request is under the rate budget). The pages are taken strictly in the paginator's
-    order and pass through its id guards exactly as pages fetched one by one do: a page is a
-    snapshot of the list at its offset, and the guards hold for snapshots taken in any order.
-    When the paginator asks for an offset other than the next prefetched one (a shift made it
-    back off, or the list ended early), every prefetched page is dropped (``wasted`` counts
-    them) and planning starts again from that offset.
-
-    ``depth`` 1 fetches every page in the calling thread, one at a time.
-
-    Fetching ahead pays only when a request is mostly waiting (for the network, for the
-    server): the interpreter decodes one page at a time whichever thread asks, and the threads
-    hand it over at every page. So while the calling thread's own requests are cheap (under
-    ``PROBE_BELOW_SECONDS``, as against a local or nearby API), the prefetcher tries the other
-    way after ``PROBE_PAGES`` pages one way (serial: the calling thread asks for each page when
-    it needs it), compares the mean time per page of both ways over ``TRIAL_PAGES`` pages of
-    the trial, and keeps the faster; a trial that loses doubles the pages before the next. A
-    request slower than that (a far API) always fetches ahead. Either way the pages, their
-    order and the id guards are the same.
-
-    Args:
-        paginator: Plans the offsets and picks the records to emit.
-        fetch: Records and ``meta.total`` of the page at an offset.
-        record_id: The id of a record (raises on a record without one).
-        depth: Pages requested at once (setting ``max_concurrency``).
-        stop_check: Called in the calling thread before each page is taken: stops the run
-            there if a signal asked for it.
-        waiting: A context in which the calling thread waits for a page (a signal then stops
-            the run at once; ``StopControl.waiting``).
-    """
-
-    def __init__(  # noqa: PLR0913 - explicit parts, no stream reached into
-        self,
-        paginator: OffsetPaginator,
-        fetch: PageFetch,
-        record_id: Callable[[Any], int],
-        *,
-        depth: int,
-        stop_check: Callable[[], None],
-        waiting: Callable[[], AbstractContextManager[None]],
-    ) -> None:
-        """Keep the parts; nothing is requested until ``pages`` is iterated."""
-        self.paginator = paginator
-        self._fetch = fetch
-        self._record_id = record_id
-        self.depth = max(1, depth)
-        self._stop_check = stop_check
-        self._waiting = waiting
-        self._ahead: deque[tuple[int, Future[tuple[list[Any], int | None]]]] = deque()
-        #: Pages kept requested ahead now: doubled (up to ``depth``) whenever the next page was
-        #: not there when wanted (the API is the bottleneck), one less when it was (the records'
-        #: processing is: more threads would only contend for the interpreter).
-        self.ahead_now = min(2, self.depth)
-        self.wasted = 0
-        self._workers = FetchWorkers(self.depth)
-        #: Seconds of the calling thread's last own request; seconds and pages (a request or
-        #: the wait for it, plus the records' processing) serially (True) and ahead (False).
-        self.request_seconds: float | None = None
-        self.timed: dict[bool, list[float]] = {True: [0.0, 0], False: [0.0, 0]}
-        #: Pages the calling thread requested itself; trials of serial paging made.
-        self.serial_pages = 0
-        self.trials = 0
-        self._stretch = PROBE_PAGES
-        self._trial = False
-        self._since_switch = 0
-        self._timed_since_switch = 0
-        self._took: bool | None = None  # how the last page came: True serial, False ahead
-
-    def pages(self) -> Iterator[tuple[int, list[Any], int | None, int]]:
-        """``(offset, records, meta.total, index of the first record to emit)`` of each page."""
-        paginator = self.paginator
-        started: float | None = None
-        try:
-            while not paginator.finished:
-                now = monotonic()
-                if started is not None and self._took is not None and paginator.pages > 1:
-                    timed = self.timed[self._took]  # (not the first page: it connects)
-                    timed[0] += now - started
-                    timed[1] += 1
-                    self._timed_since_switch += 1
-                started = now
-                self._stop_check()
-                offset = paginator.current_value
-                if self._ahead and self._ahead[0][0] != offset:
-                    self._drop()
-                records, total = self._take(offset)
-                start = paginator.advance([self._record_id(r) for r in records], total)
-                if self.depth > 1 and total is not None and not paginator.finished:
-                    self._choose()
-                    self._plan(paginator.current_value, total)
-                yield offset, records, total, start
-        finally:
-            self._drop()
-            self._workers.close()
-
-    def _take(self, offset: int) -> tuple[list[Any], int | None]:
-        """The page at ``offset``: prefetched, or requested now in this thread."""
-        if not self._ahead:
-            began = monotonic()
-            page = self._fetch(offset)
-            self.request_seconds = monotonic() - began
-            self.serial_pages += 1
-            self._took = True
-            return page
-        _, future = self._ahead.popleft()
-        # Pages still ahead when serial paging began are not timed as either way.
-        self._took = False if self.ahead_now else None
-        if self.ahead_now:
-            if future.done():
-                self.ahead_now = max(min(2, self.depth), self.ahead_now - 1)
-            else:
-                self.ahead_now = min(self.depth, self.ahead_now * 2)
-        try:
-            with self._waiting():
-                return future.result()
-        except BaseException:
-            # A worker stopped by a signal: stop here, in this thread, after a STATE.
-            self._stop_check()
-            raise
-
-    def per_page(self, *, serial: bool) -> float | None:
-        """Mean seconds per page of this read, serially or ahead (``None``: none timed yet)."""
-        seconds, pages = self.timed[serial]
-        return seconds / pages if pages else None
-
-    def _choose(self) -> None:
-        """Serial or ahead for the next pages (see the class docstring)."""
-        self._since_switch += 1
-        cheap = self.request_seconds is not None and self.request_seconds < PROBE_BELOW_SECONDS
-        if not cheap:
-            if not self.ahead_now:
-                self._switch(ahead=min(2, self.depth))  # a slow request: hide it
-            self._trial = False
-            return
-        if self._trial:
-            if self._timed_since_switch >= TRIAL_PAGES:
-                serial, ahead = self.per_page(serial=True), self.per_page(serial=False)
-                if serial is not None and ahead is not None:
-                    serial_won = serial <= ahead
-                    tried_serial = not self.ahead_now
-                    if serial_won != tried_serial:
-                        self._stretch *= 2  # the trial lost: back, and try again later
-                        self._switch(ahead=0 if serial_won else min(2, self.depth))
-                    self._trial = False
-        elif self._since_switch >= self._stretch:
-            self._trial = True
-            self.trials += 1
-            self._switch(ahead=min(2, self.depth) if not self.ahead_now else 0)
-
-    def _switch(self, *, ahead: int) -> None:
-        self.ahead_now = ahead
-        self._since_switch = self._timed_since_switch = 0
-
-    def _plan(self, offset: int, total: int) -> None:
-        """Request the pages from ``offset`` on that are not requested yet, up to ``depth``."""
-        ahead = self._ahead
-        if ahead and ahead[0][0] != offset:
-            self._drop()
-        if not self.ahead_now:
-            return  # serial: the calling thread requests each page when it needs it
-        if not ahead:
-            ahead.append((offset, self._submit(offset)))
-        wanted = self.ahead_now - len(ahead)
-        if wanted > 0:
-            for planned in self.paginator.planned_offsets(total, ahead[-1][0], wanted):
-                ahead.append((planned, self._submit(planned)))
-
-    def _submit(self, offset: int) -> Future[tuple[list[Any], int | None]]:
-        future: Future[tuple[list[Any], int | None]] = Future()
-        self._workers.submit(future, lambda: self._fetch(offset))
-        return future
-
-    def _drop(self) -> None:
-        while self._ahead:
-            _, future = self._ahead.popleft()
-            future.cancel()
-            self.wasted += 1
-
-
-class FetchWorkers:
-    """Daemon threads that run page fetches, started as needed up to ``size`` and then reused.
-
-    One thread per page would cost a thread start per request, and a start waits for the new
-    thread to get the interpreter lock from the threads already fetching. Daemon threads: a
-    run stopped by a signal exits without waiting for a page it will not use. ``close`` lets
-    the idle ones end.
-    """
-
-    def __init__(self, size: int, name: str = "page") -> None:
-        """No thread runs until the first ``submit``."""
-        self.size = max(1, size)
-        self._name = name
-        self._tasks: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = (
-            queue.SimpleQueue()
-        )
-        self._lock = threading.Lock()
-        self._threads = 0
-        self._outstanding = 0
-
-    def submit(self, future: Future[Any], work: Callable[[], Any]) -> None:
-        """Run ``work`` in a worker and settle ``future`` with its result (unless cancelled)."""
-        with self._lock:
-            self._outstanding += 1
-            start = self._outstanding > self._threads and self._threads < self.size
-            if start:
-                self._threads += 1
-                number = self._threads
-        self._tasks.put((future, work))
-        if start:
-            threading.Thread(target=self._run, name=f"{self._name}-{number}", daemon=True).start()
-
-    def close(self) -> None:
-        """Let every worker end once it is idle (the tasks queued before still run)."""
-        with self._lock:
-            threads, self._threads = self._threads, 0
-        for _ in range(threads):
-            self._tasks.put(None)
-
-    def _run(self) -> None:
-        while (task := self._tasks.get()) is not None:
-            future, work = task
-            try:
-                if future.set_running_or_notify_cancel():
-                    try:
-                        future.set_result(work())
-                    except BaseException as error:  # noqa: BLE001 - handed to the taker
-                        future.set_exception(error)
-            finally:
-                with self._lock:
-                    self._outstanding -= 1

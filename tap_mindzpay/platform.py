@@ -97,10 +97,10 @@ class PlatformStream(MindzPayStream):
                 body = self.request_json(
                     "GET", url, params=params, context=context, decoder=decoder
                 )
-                records, total = self.parse_page(body, url)
+                records, total, limit = self.parse_page(body, url)
                 counter.increment()
                 report.listed(offset, len(records), total, phase="new")
-                start, end = paginator.advance([self._key(r) for r in records], total)
+                start, end = paginator.advance([self._key(r) for r in records], total, limit)
                 yield from records[start:end]
         newest = paginator.newest
         if newest is not None and (since is None or newest > since):

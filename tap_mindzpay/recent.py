@@ -37,9 +37,9 @@ OLDEST = datetime.min.replace(tzinfo=timezone.utc)
 class NewestFirstPaginator(GuardedOffsets):
     """Plans the offsets of a list sorted by ``(updated_at, id)`` descending; picks what to emit.
 
-    Usage: request ``current_value`` with ``limit=page_size``; pass the page's keys and
-    ``meta.total`` to ``advance`` and emit the records in the returned slice; repeat until
-    ``finished``.
+    Usage: request ``current_value`` with ``limit=page_size``; pass the page's keys,
+    ``meta.total`` and ``meta.limit`` to ``advance`` and emit the records in the returned
+    slice; repeat until ``finished``.
 
     Args:
         page_size: The ``limit`` of every request (1..100).
@@ -58,12 +58,15 @@ class NewestFirstPaginator(GuardedOffsets):
         #: The ``updated_at`` of the newest record emitted (the next bookmark).
         self.newest: datetime | None = None
 
-    def advance(self, keys: Sequence[Key], total: int | None) -> tuple[int, int]:
+    def advance(
+        self, keys: Sequence[Key], total: int | None, limit: int | None = None
+    ) -> tuple[int, int]:
         """Take one page and plan the next request.
 
         Args:
             keys: ``(updated_at, id)`` of each record of the page, in the order received.
             total: ``meta.total`` of that response, if present.
+            limit: ``meta.limit`` of that response, if present.
 
         Returns:
             ``(start, end)``: emit the page's records ``start`` to ``end`` (exclusive).
@@ -79,9 +82,11 @@ class NewestFirstPaginator(GuardedOffsets):
                 f"{[key[1] for key in keys][:10]}..."
             )
             raise PaginationError(msg)
+        self.learn_size(count, total, limit)
         cursor = self.cursor
         overlaps = cursor is not None and bool(keys) and keys[0] >= cursor
-        if not self.anchored(nothing_emitted=cursor is None, overlaps=overlaps):
+        anchored = self.anchored(nothing_emitted=cursor is None, overlaps=overlaps)
+        if not anchored or (count == 0 and not self.at_end(count, total)):
             self.step_back(total, "newest first")
             return count, count
         start = 0
@@ -95,7 +100,7 @@ class NewestFirstPaginator(GuardedOffsets):
             self.cursor = keys[end - 1]
             if self.newest is None or keys[start][0] > self.newest:
                 self.newest = keys[start][0]
-        if end < count or count < self.page_size or (total is not None and offset + count >= total):
+        if end < count or self.at_end(count, total):
             self._finished = True
             return start, end
         self.step_on(count, total, progressed=end > start, where="newest first")

@@ -1,14 +1,21 @@
 """Compact encodings of the capture state: id sets, a status per id, columns of numbers.
 
-Every encoding is zlib + base64 of bytes sized to what they hold: a ``StatusMap`` is one byte per
-id over the partition's id range (ids only grow and are dense per platform, so a million
-invoices cost about a megabyte before compression, a few hundred kilobytes after), and a column
+Every encoding is zlib + base64 of bytes sized to what they hold. In memory, a ``StatusMap``
+(and an ``IdSet``, one on top of it) keeps dense ids in chunks of ``CHUNK_IDS`` consecutive ids
+and the others one by one: its memory grows with the ids held, not with the range they span (ids
+of 64 bits, from any base, with gaps). On the wire a ``StatusMap`` is one byte per id over its
+range when the ids are dense (a million invoices cost about a megabyte before compression, a few
+hundred kilobytes after), or each id (as a delta) with its byte when they are sparse. A column
 is four or eight bytes per entry, little-endian.
+
+Decoding is bounded: no packed field decompresses to more than ``MAX_UNPACKED_BYTES``, so a
+crafted or corrupted state fails with one line instead of allocating gigabytes.
 """
 
 from __future__ import annotations
 
 import base64
+import heapq
 import sys
 import zlib
 from array import array
@@ -24,39 +31,55 @@ MAX_LABELS = 255
 #: zlib level: the state is written every few seconds at most, and level 6 is within a few
 #: percent of 9 on these bytes at a fraction of the time.
 LEVEL = 6
+#: Ids per in-memory chunk of dense ids (a power of two): a dense million ids cost about what
+#: one byte each does.
+CHUNK_BITS = 8
+CHUNK_IDS = 1 << CHUNK_BITS
+_LOW = CHUNK_IDS - 1
+#: The most bytes one packed field of a state may decompress to: 256 MiB is a dense status map
+#: of a quarter of a billion ids, or 28 million sparse ones, far beyond any real partition.
+MAX_UNPACKED_BYTES = 256 << 20
+#: A map spanning more than this many ids per id held (plus ``DENSE_SLACK``) is written sparse.
+DENSE_SPAN_PER_ID = 8
+DENSE_SLACK = 4096
+#: Ids are at most 64 bits (the API's ids are positive integers).
+MAX_ID = 2**63 - 1
+
+
+def _check_id(value: int) -> None:
+    if not 0 <= value <= MAX_ID:
+        msg = f"id {value} is outside 0..2**63-1"
+        raise ValueError(msg)
+
+
+#: The one status of an ``IdSet``'s map.
+IN_SET = 1
 
 
 class IdSet:
-    """A set of non-negative ids as a bitset: 1M invoice ids cost ~125 KB, not ~60 MB."""
+    """A set of ids: a ``StatusMap`` of one status (1M dense invoice ids cost ~1.5 MB)."""
 
     def __init__(self, ids: Iterable[int] = ()) -> None:
         """An id set holding `ids`."""
-        self.bits = bytearray()
+        self._map = StatusMap()
         for value in ids:
             self.add(value)
 
     def add(self, value: int) -> None:
-        """Add one id."""
-        index = value >> 3
-        if index >= len(self.bits):
-            self.bits.extend(bytes(index - len(self.bits) + 1 + len(self.bits) // 2))
-        self.bits[index] |= 1 << (value & 7)
+        """Add one id.
+
+        Raises:
+            ValueError: The id is negative or beyond 64 bits.
+        """
+        self._map.set(value, IN_SET)
 
     def __contains__(self, value: object) -> bool:
         """Whether the id is in the set."""
-        if not isinstance(value, int) or value < 0:
-            return False
-        index = value >> 3
-        return index < len(self.bits) and bool(self.bits[index] >> (value & 7) & 1)
+        return value in self._map
 
     def __iter__(self) -> Iterator[int]:
         """The ids, ascending."""
-        for index, byte in enumerate(self.bits):
-            if byte:
-                base = index << 3
-                for bit in range(8):
-                    if byte >> bit & 1:
-                        yield base + bit
+        return iter(self._map)
 
 
 def pack(raw: bytes) -> str:
@@ -64,13 +87,25 @@ def pack(raw: bytes) -> str:
     return base64.b64encode(zlib.compress(raw, LEVEL)).decode()
 
 
-def unpack(text: str) -> bytes:
-    """The bytes ``pack`` wrote.
+def unpack(text: str, max_bytes: int = MAX_UNPACKED_BYTES) -> bytes:
+    """The bytes ``pack`` wrote, if they are at most ``max_bytes``.
 
     Raises:
-        ValueError: Not base64 (``binascii.Error`` is one) or not zlib data (``zlib.error``).
+        ValueError: Not base64 (``binascii.Error`` is one), not zlib data (``zlib.error``),
+            truncated, or more than ``max_bytes`` once decompressed.
     """
-    return zlib.decompress(base64.b64decode(text.encode(), validate=True))
+    if len(text) > 2 * MAX_UNPACKED_BYTES:
+        msg = f"packed text of {len(text):,} characters is beyond any state this tap writes"
+        raise ValueError(msg)
+    inflate = zlib.decompressobj()
+    raw = inflate.decompress(base64.b64decode(text.encode(), validate=True), max_bytes)
+    if inflate.unconsumed_tail:
+        msg = f"packed data decompresses to more than {max_bytes:,} bytes"
+        raise ValueError(msg)
+    if not inflate.eof:
+        msg = "packed data is truncated"
+        raise ValueError(msg)
+    return raw
 
 
 def decode_ids(text: str) -> IdSet:
@@ -96,37 +131,47 @@ def encode_ids(ids: Iterable[int]) -> str:
 
 
 class StatusMap:
-    """The last seen status of every id of a partition: one byte per id from ``base``.
+    """The last seen status of every id of a partition: one byte per id.
 
     Byte 0 is an id the partition does not have (never seen, or deleted); byte k is
     ``labels[k - 1]``. A label ``None`` is an id known without a known status (state upgraded
     from a version that did not track it).
+
+    Ids live in chunks of ``CHUNK_IDS`` consecutive ids (``chunks``) where they are dense, and
+    one by one (``lone``) where they are not: an id whose neighbour (one below or above) is
+    held starts a chunk, which takes in the lone ids of its range. Dense ids cost about a byte
+    each, lone ones about a hundred bytes, whatever their range.
     """
 
-    def __init__(self, base: int = 0, labels: Sequence[object] = (), codes: bytes = b"") -> None:
-        """A map of ``codes`` (a byte per id from ``base``) over ``labels``."""
-        self.base = base
+    def __init__(self, labels: Sequence[object] = ()) -> None:
+        """An empty map over ``labels``."""
         self.labels: list[object] = list(labels)
         self.code_of = {label: index + 1 for index, label in enumerate(self.labels)}
-        self.codes = bytearray(codes)
+        self.chunks: dict[int, bytearray] = {}
+        self.lone: dict[int, int] = {}
+        self._held = 0
+
+    def _code(self, record_id: int) -> int:
+        chunk = self.chunks.get(record_id >> CHUNK_BITS)
+        if chunk is not None:
+            return chunk[record_id & _LOW]
+        return self.lone.get(record_id, ABSENT)
 
     def get(self, record_id: int) -> tuple[bool, object]:
         """Whether the id is held, and its status."""
-        index = record_id - self.base
-        if not 0 <= index < len(self.codes):
-            return False, None
-        code = self.codes[index]
+        code = self._code(record_id)
         return (True, self.labels[code - 1]) if code else (False, None)
 
     def __contains__(self, record_id: object) -> bool:
         """Whether the id is held."""
-        return isinstance(record_id, int) and self.get(record_id)[0]
+        return isinstance(record_id, int) and self._code(record_id) != ABSENT
 
     def set(self, record_id: int, status: object) -> None:
         """Hold ``record_id`` with ``status``.
 
         Raises:
-            ValueError: More than 255 distinct statuses (not a status field).
+            ValueError: More than 255 distinct statuses (not a status field), or an id that
+                is negative or beyond 64 bits.
         """
         code = self.code_of.get(status)
         if code is None:
@@ -135,58 +180,159 @@ class StatusMap:
                 raise ValueError(msg)
             self.labels.append(status)
             code = self.code_of[status] = len(self.labels)
-        if not self.codes:
-            self.base = record_id
-        index = record_id - self.base
-        if index < 0:
-            self.codes[:0] = bytes(-index)
-            self.base, index = record_id, 0
-        elif index >= len(self.codes):
-            self.codes.extend(bytes(index - len(self.codes) + 1 + len(self.codes) // 4))
-        self.codes[index] = code
+        self._put(record_id, code)
+
+    def _put(self, record_id: int, code: int) -> None:
+        chunk = self.chunks.get(record_id >> CHUNK_BITS)
+        if chunk is None:
+            lone = self.lone
+            if record_id in lone:
+                lone[record_id] = code
+                return
+            _check_id(record_id)
+            if record_id - 1 not in self and record_id + 1 not in self:
+                lone[record_id] = code
+                self._held += 1
+                return
+            chunk = self._chunk(record_id >> CHUNK_BITS)
+        low = record_id & _LOW
+        if not chunk[low]:
+            self._held += 1
+        chunk[low] = code
+
+    def _chunk(self, key: int) -> bytearray:
+        """A new chunk ``key``, holding the lone ids of its range."""
+        chunk = self.chunks[key] = bytearray(CHUNK_IDS)
+        start, lone = key << CHUNK_BITS, self.lone
+        if lone:
+            for low in range(CHUNK_IDS):
+                code = lone.pop(start + low, ABSENT)
+                if code:
+                    chunk[low] = code
+        return chunk
 
     def discard(self, record_id: int) -> None:
         """Forget an id (deleted)."""
-        index = record_id - self.base
-        if 0 <= index < len(self.codes):
-            self.codes[index] = ABSENT
+        chunk = self.chunks.get(record_id >> CHUNK_BITS)
+        low = record_id & _LOW
+        if chunk is not None and chunk[low]:
+            chunk[low] = ABSENT
+            self._held -= 1
+        elif chunk is None and self.lone.pop(record_id, ABSENT):
+            self._held -= 1
+
+    def items(self) -> Iterator[tuple[int, int]]:
+        """``(id, code)`` of every id held, ascending."""
+        chunked = (
+            ((key << CHUNK_BITS) + low, code)
+            for key in sorted(self.chunks)
+            for low, code in enumerate(self.chunks[key])
+            if code
+        )
+        return heapq.merge(chunked, sorted(self.lone.items()))
 
     def __iter__(self) -> Iterator[int]:
         """The ids held, ascending."""
-        base = self.base
-        return (base + index for index, code in enumerate(self.codes) if code)
+        return (record_id for record_id, _ in self.items())
 
     def __len__(self) -> int:
         """How many ids are held."""
-        return len(self.codes) - self.codes.count(ABSENT)
+        return self._held
 
     def encode(self) -> dict[str, object]:
-        """JSON-compatible: ``{"base", "labels", "codes"}`` (codes packed)."""
-        end = len(self.codes.rstrip(b"\x00"))
-        return {"base": self.base, "labels": self.labels, "codes": pack(bytes(self.codes[:end]))}
+        """JSON-compatible: dense, or sparse when the ids are spread far apart.
+
+        Dense is ``{"base", "labels", "codes"}`` (a code per id of the range); sparse is
+        ``{"labels", "ids", "codes"}`` (the ids as deltas, a code per id).
+        """
+        keys = sorted(k for k, chunk in self.chunks.items() if chunk.count(ABSENT) < CHUNK_IDS)
+        ends = [
+            *((min(self.lone), max(self.lone) + 1) if self.lone else ()),
+            *(self._chunk_ends(keys[0])[:1] if keys else ()),
+            *(self._chunk_ends(keys[-1])[1:] if keys else ()),
+        ]
+        if not ends:
+            return {"base": 0, "labels": self.labels, "codes": pack(b"")}
+        low, high = min(ends), max(ends)
+        span = high - low
+        if span <= DENSE_SPAN_PER_ID * self._held + DENSE_SLACK and span <= MAX_UNPACKED_BYTES:
+            codes = bytearray(span)
+            for key in keys:  # whole chunks by slices: a million dense ids in milliseconds
+                start = (key << CHUNK_BITS) - low
+                chunk = self.chunks[key][max(0, -start) : span - start]
+                codes[max(0, start) : max(0, start) + len(chunk)] = chunk
+            for record_id, code in self.lone.items():
+                codes[record_id - low] = code
+            return {"base": low, "labels": self.labels, "codes": pack(bytes(codes))}
+        held = list(self.items())
+        ids = [record_id for record_id, _ in held]
+        deltas = [b - a for a, b in zip([0, *ids], ids, strict=False)]
+        codes_text = pack(bytes(code for _, code in held))
+        return {"labels": self.labels, "ids": pack_columns([deltas], "Q"), "codes": codes_text}
+
+    def _chunk_ends(self, key: int) -> tuple[int, int]:
+        """The first id held in chunk ``key`` and one past the last."""
+        chunk = self.chunks[key]
+        start = key << CHUNK_BITS
+        return start + len(chunk) - len(chunk.lstrip(b"\x00")), start + len(chunk.rstrip(b"\x00"))
 
     @classmethod
     def decode(cls, value: object) -> StatusMap:
-        """The map ``encode`` wrote.
+        """The map ``encode`` wrote (dense or sparse).
 
         Raises:
-            ValueError: Not what ``encode`` writes.
+            ValueError: Not what ``encode`` writes, or beyond the decoding bounds.
         """
-        if not isinstance(value, dict) or set(value) != {"base", "labels", "codes"}:
-            msg = "must be an object of base, labels, codes"
+        if not isinstance(value, dict) or set(value) not in (
+            {"base", "labels", "codes"},
+            {"labels", "ids", "codes"},
+        ):
+            msg = "must be an object of base, labels, codes (or labels, ids, codes)"
             raise ValueError(msg)
-        base, labels, text = value["base"], value["labels"], value["codes"]
-        if not (isinstance(base, int) and base >= 0 and isinstance(labels, list)):
-            msg = "base must be an id >= 0 and labels a list"
-            raise ValueError(msg)
-        if len(labels) > MAX_LABELS or not isinstance(text, str):
-            msg = f"at most {MAX_LABELS} labels, and codes packed text"
+        labels, text = value["labels"], value["codes"]
+        if not isinstance(labels, list) or len(labels) > MAX_LABELS or not isinstance(text, str):
+            msg = f"labels must be a list of at most {MAX_LABELS}, and codes packed text"
             raise ValueError(msg)
         codes = unpack(text)
         if codes and max(codes) > len(labels):
             msg = "a code without a label"
             raise ValueError(msg)
-        return cls(base, labels, codes)
+        result = cls(labels)
+        if "ids" in value:
+            result._fill_sparse(value["ids"], codes)
+        else:
+            base = value["base"]
+            if not (isinstance(base, int) and 0 <= base <= MAX_ID - len(codes)):
+                msg = "base must be an id >= 0"
+                raise ValueError(msg)
+            result._fill_dense(base, codes)
+        return result
+
+    def _fill_dense(self, base: int, codes: bytes) -> None:
+        position = 0
+        while position < len(codes):
+            record_id = base + position
+            low = record_id & _LOW
+            piece = codes[position : position + CHUNK_IDS - low]
+            held = len(piece) - piece.count(ABSENT)
+            if held:
+                chunk = self.chunks[record_id >> CHUNK_BITS] = bytearray(CHUNK_IDS)
+                chunk[low : low + len(piece)] = piece
+                self._held += held
+            position += len(piece)
+
+    def _fill_sparse(self, ids_text: object, codes: bytes) -> None:
+        if not isinstance(ids_text, str):
+            msg = "ids must be packed text"
+            raise TypeError(msg)
+        (deltas,) = unpack_columns(ids_text, len(codes), ("Q",))
+        record_id = 0
+        for delta, code in zip(deltas, codes, strict=True):
+            record_id += delta
+            if not code or record_id > MAX_ID:
+                msg = "sparse ids must ascend within 64 bits, each with a status"
+                raise ValueError(msg)
+            self._put(record_id, code)
 
 
 def pack_columns(columns: Sequence[Sequence[int]], typecodes: str) -> str:
@@ -200,16 +346,23 @@ def pack_columns(columns: Sequence[Sequence[int]], typecodes: str) -> str:
     return pack(bytes(raw))
 
 
-def unpack_columns(text: str, count: int, typecodes: str) -> list[array[int]]:
-    """The columns ``pack_columns`` wrote (``count`` entries each).
+def unpack_columns(text: str, count: int, layouts: Sequence[str]) -> list[array[int]]:
+    """The columns ``pack_columns`` wrote (``count`` entries each) in one of ``layouts``.
+
+    The layout is the one whose width matches the bytes (a state written with an older, narrower
+    layout reads as well).
 
     Raises:
-        ValueError: The bytes are not ``count`` entries of each column.
+        ValueError: The bytes are not ``count`` entries of any of the layouts.
     """
-    raw = unpack(text)
-    widths = [array(typecode).itemsize for typecode in typecodes]
-    if len(raw) != count * sum(widths):
-        msg = f"{len(raw)} bytes are not {count} entries of {len(typecodes)} columns"
+    widest = max(sum(array(code).itemsize for code in layout) for layout in layouts)
+    raw = unpack(text, max_bytes=count * widest)
+    for typecodes in layouts:
+        widths = [array(typecode).itemsize for typecode in typecodes]
+        if len(raw) == count * sum(widths):
+            break
+    else:
+        msg = f"{len(raw)} bytes are not {count} entries of the state's columns"
         raise ValueError(msg)
     columns, start = [], 0
     for typecode, width in zip(typecodes, widths, strict=True):

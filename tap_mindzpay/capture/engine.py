@@ -10,8 +10,11 @@ bookmark), the engine:
    a deletion marker on a 404;
 2. **sweeps** every ``sweep_interval_hours`` (0 = every run): pages the whole list, emits records
    whose ``updated_at`` is at or past the last sweep's high-water mark (merchant cancels,
-   reissues, edits), puts records in flight again back in the set, and emits a deletion marker
-   for every known id the list no longer has. A record whose content equals what the same run
+   reissues, edits), puts records in flight again back in the set, and asks the API (a GET by
+   id, concurrently) for every known id the list no longer has: a 404 emits a deletion marker,
+   a record is emitted as it is and kept; records before ``start_date`` are never deleted for
+   it. A sweep that did not list over a tenth of the partition says so in one warning line
+   (``fetching.UNLISTED_WARN_SHARE``). A record whose content equals what the same run
    already handed out for that id (a new record, a refreshed change) is not emitted again
    (``Engine.sent``, a 16-byte digest per id, kept only in a run whose sweep is due).
 
@@ -23,16 +26,14 @@ or its status was never seen) and how it was seen: ``new``, ``refresh`` or ``swe
 from __future__ import annotations
 
 import hashlib
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from tap_mindzpay.capture.codec import IdSet, StatusMap
+from tap_mindzpay.capture.fetching import Fetching, UnlistedChecks, fetched_in_order
 from tap_mindzpay.capture.schedule import unchanged_since
 from tap_mindzpay.capture.state import DELETED_AT, CaptureState, Flight, stamp_of
 from tap_mindzpay.timestamps import parse_timestamp
@@ -92,6 +93,13 @@ class Engine:
     #: Records seen entering this status in this run are collected in ``entered``.
     signal_status: object = UNSEEN
     entered: set[int] = field(default_factory=set)
+    #: The record by a plain GET of its id (``None``: 404, deleted); ``None``: use ``fetch``.
+    confirm: Callable[[int], dict[str, Any] | None] | None = None
+    #: Whether a record predates ``start_date`` (read, never handed out, never deleted).
+    predates_start: Callable[[Mapping[str, Any]], bool] = lambda _record: False
+    #: One warning line (a sweep that would delete a large share), and where it is.
+    warn: Callable[[str], None] | None = None
+    where: str = ""
 
     def __post_init__(self) -> None:
         """The minute the refresh bookkeeping records (the schedule's clock)."""
@@ -139,6 +147,7 @@ class Engine:
             since = unchanged_since(updated, self.minute)
         link = self.link(record) if self.link is not None else 0
         self.state.in_flight[record_id] = Flight(stamp_of(updated), since, checked, link)
+        self.state.hold(record_id, record.get("status"))
 
     def observe_new(self, record: Mapping[str, Any]) -> None:
         """A record of the new-records phase: remember its id and status, and it if in flight."""
@@ -182,37 +191,12 @@ class Engine:
         if self.in_flight_rule is None:
             return
         ids = self.due_ids(only)
-        if not ids:
-            return
-        workers = max(1, min(self.max_concurrency, len(ids)))
-        # A window of requests ahead of the one handed out next, in id order: no barrier
-        # between chunks, so the workers never wait for the slowest request of a chunk.
-        window = workers * 4
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh") as pool:
-            ahead: deque[tuple[int, Future[dict[str, Any] | None]]] = deque()
-            queue = iter(ids)
-            for record_id in islice(queue, window):
-                ahead.append((record_id, pool.submit(self.fetch, record_id)))
-            handed = 0
-            while ahead:
-                record_id, future = ahead.popleft()
-                try:
-                    record = future.result()
-                except SystemExit:
-                    # A stop asked in a refresh worker: what was handed out so far is in the
-                    # state; write it before the run ends.
-                    for _, waiting in ahead:
-                        waiting.cancel()
-                    self.checkpoint(force=True)
-                    raise
-                following = next(queue, None)
-                if following is not None:
-                    ahead.append((following, pool.submit(self.fetch, following)))
-                self._count("refreshed")
-                yield from self._refreshed(record_id, record)
-                handed += 1
-                if handed % CHUNK == 0:
-                    self.checkpoint(force=False)
+        answers = fetched_in_order(ids, self.fetch, self._fetching("refresh"))
+        for handed, (record_id, record) in enumerate(answers, start=1):
+            self._count("refreshed")
+            yield from self._refreshed(record_id, record)
+            if handed % CHUNK == 0:
+                self.checkpoint(force=False)
 
     def _refreshed(self, record_id: int, record: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
         before = self.state.in_flight.pop(record_id)
@@ -236,48 +220,86 @@ class Engine:
             self._count("settled")
 
     def sweep(self, *, emit_all: bool) -> Iterator[dict[str, Any]]:
-        """Page the whole list: yield what changed since the last sweep, then the deletions."""
+        """Page the whole list: yield what changed since the last sweep, then what is gone.
+
+        An id the list did not show is deleted only once the API confirms it (``confirm``
+        answers ``None``: a 404); one still there is handed out as it is and kept. Records
+        before ``start_date`` are neither handed out nor tracked, and never deleted for it.
+        """
         hwm = None if emit_all else self.state.sweep_hwm
         limit = parse_timestamp(hwm) if hwm else None
         seen = IdSet()
-        # Statuses are rebuilt from the list (the old ones answer "from which status").
+        # Statuses are rebuilt from the list (the old ones answer "from which status"); the
+        # old map stays the state's until the end, so a STATE written mid-sweep holds every id.
         old, statuses = self.state.statuses, StatusMap()
+        known = len(old) if old is not None else len(self.state.in_flight)
         newest = self.state.sweep_hwm
         for record in self.page_all():
             record_id = record["id"]
             seen.add(record_id)
-            updated = record.get("updated_at")
-            newest = later(newest, updated)
-            status = record.get("status")
-            previous = self.status_of(record_id)
-            moved = previous is not UNSEEN and previous != status
-            since = limit is None or (updated is not None and parse_timestamp(updated) >= limit)
-            if (moved or since) and not self._sent_unchanged(record_id, record):
-                self._count("swept")
-                self._report(record, previous, "sweep")
-                yield record
-            statuses.set(record_id, status)
-            if self.in_flight_rule is not None and self.in_flight_rule(record):
-                flight = self.state.in_flight.get(record_id)
-                if flight is None:
-                    self.back_in_flight.add(record_id)
-                self._fly(record, flight.checked if flight else 0, previous)
-            else:
-                # Settled since it was last refreshed (for example a merchant's action): the
-                # sweep has just emitted its latest content, so it leaves the in-flight set.
+            if self.predates_start(record):
                 self.state.in_flight.pop(record_id, None)
-        gone = sorted(
+                continue
+            newest = later(newest, record.get("updated_at"))
+            yield from self._swept(record, statuses, limit)
+        unlisted = sorted(
             {i for i in old or () if i not in seen}
             | {i for i in self.state.in_flight if i not in seen}
         )
-        for record_id in gone:
-            self.state.in_flight.pop(record_id, None)
-            self._count("deleted")
-            yield self.deletion(record_id)
+        yield from self._confirm_unlisted(unlisted, statuses, known)
         self.state.statuses = statuses
         self.state.sweep_hwm = newest
         self.state.sweep_at = self.now.isoformat(timespec="seconds")
         self.checkpoint(force=True)
+
+    def _swept(
+        self, record: dict[str, Any], statuses: StatusMap, limit: datetime | None
+    ) -> Iterator[dict[str, Any]]:
+        """One record the sweep read: hand it out if it moved or changed since ``limit``."""
+        record_id = record["id"]
+        updated = record.get("updated_at")
+        status = record.get("status")
+        previous = self.status_of(record_id)
+        moved = previous is not UNSEEN and previous != status
+        since = limit is None or (updated is not None and parse_timestamp(updated) >= limit)
+        if (moved or since) and not self._sent_unchanged(record_id, record):
+            self._count("swept")
+            self._report(record, previous, "sweep")
+            yield record
+        statuses.set(record_id, status)
+        if self.in_flight_rule is not None and self.in_flight_rule(record):
+            flight = self.state.in_flight.get(record_id)
+            if flight is None:
+                self.back_in_flight.add(record_id)
+            self._fly(record, flight.checked if flight else 0, previous)
+        else:
+            # Settled since it was last refreshed (for example a merchant's action): the
+            # sweep has just handed out its latest content, so it leaves the in-flight set.
+            self.state.in_flight.pop(record_id, None)
+
+    def _confirm_unlisted(
+        self, unlisted: list[int], statuses: StatusMap, known: int
+    ) -> Iterator[dict[str, Any]]:
+        """Ask for each id the list did not show: a 404 deletes it, a record stays."""
+        checks = UnlistedChecks(self.confirm or self.fetch, self.warn, self.where, known)
+        for record_id, record in checks.answers(unlisted, self._fetching("confirm")):
+            if record is None:
+                self.state.in_flight.pop(record_id, None)
+                if self.state.statuses is not None:
+                    self.state.statuses.discard(record_id)
+                self._count("deleted")
+                yield self.deletion(record_id)
+            elif self.predates_start(record):
+                self.state.in_flight.pop(record_id, None)
+            else:
+                yield from self._swept(record, statuses, None)
+        if unlisted:
+            self._count("unlisted", len(unlisted))
+            self._count("unlisted_present", checks.present)
+
+    def _fetching(self, name: str) -> Fetching:
+        """How per-record requests run: ``max_concurrency`` at once; a stop writes STATE."""
+        return Fetching(self.max_concurrency, lambda: self.checkpoint(force=True), name)
 
     def _sent_unchanged(self, record_id: int, record: Mapping[str, Any]) -> bool:
         """Whether this run already handed out ``record`` for this id with the same content.

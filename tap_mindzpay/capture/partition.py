@@ -88,6 +88,12 @@ class CaptureHost(Protocol):
     def page_all(self, context: Context | None) -> Iterator[dict[str, Any]]:
         """Every record of the partition, ascending by id."""
 
+    def get_record(self, context: Context | None, record_id: int) -> dict[str, Any] | None:
+        """The record by a plain GET of its id; ``None`` if deleted (404)."""
+
+    def predates_start(self, record: Mapping[str, Any]) -> bool:
+        """Whether the record was created before ``start_date``."""
+
     def checkpoint(self, *, force: bool) -> None:
         """Emit STATE with the live capture state (now, or when due)."""
 
@@ -115,6 +121,7 @@ def capture_partition(  # noqa: PLR0913 - the settings the phases use, given exp
     max_concurrency: int,
     where: str,
     log: Callable[[str], None],
+    warn: Callable[[str], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """New records by id, then the refresh and (when due) the sweep of one partition."""
     partition = host.get_context_state(context)
@@ -147,6 +154,10 @@ def capture_partition(  # noqa: PLR0913 - the settings the phases use, given exp
         ),
         link=rule.link if rule else None,
         signal_status=rule.publishes if rule and rule.publishes is not None else UNSEEN,
+        confirm=lambda record_id: host.get_record(context, record_id),
+        predates_start=host.predates_start,
+        warn=warn,
+        where=where,
     )
     host.live_capture = (state, partition)
     report = host.progress(context)

@@ -10,16 +10,23 @@ State lives in the SDK's partition state, next to the id bookmark, under ``"capt
        "statuses": {"base": 1, "labels": [2, 8, 0, 5], "codes": "eJzt..."},
        "in_flight": {"count": 2, "columns": "eJxj..."}}}
 
-``statuses`` holds every id of the partition with its last seen status, one byte per id over
-the id range from ``base`` (``codec.StatusMap``: byte 0 is an id the partition does not have,
-byte k is ``labels[k - 1]``), so a sweep can tell which records support deleted and a change can
-say which status it came from. ``in_flight`` holds the records whose status may still move, as
-packed columns of ``count`` entries (``codec.pack_columns``): the id (as the delta from the
-previous one), a CRC-32 of its last seen ``updated_at``, the minute (since the Unix epoch)
-since which its status is unchanged (``schedule.unchanged_since``), the minute it was last read,
-listed or refreshed (0: never) and its link (``RefreshRule.link``: an invoice's payment id, a
-payment's due day), stored as the difference from the id (-2**63: none). Their status is the
-one in ``statuses``.
+``statuses`` holds every id of the partition with its last seen status, one byte per id over the
+id range from ``base`` (``codec.StatusMap``: byte 0 is an id the partition does not have, byte k
+is ``labels[k - 1]``), or, when the ids are sparse, ``{"labels", "ids", "codes"}`` (each id as
+the delta from the previous one, unsigned 64 bits, and its byte), so a sweep can tell which
+records support deleted and a change can say which status it came from. ``in_flight`` holds the
+records whose status may still move, as packed columns of ``count`` entries
+(``codec.pack_columns``, layout ``COLUMNS``): the id (as the delta from the previous one), a
+CRC-32 of its last seen ``updated_at``, the minute (since the Unix epoch) since which its status
+is unchanged (``schedule.unchanged_since``), the minute it was last read, listed or refreshed (0:
+never) and its link (``RefreshRule.link``: an invoice's payment id, a payment's due day), stored as the
+difference from the id (-2**63: none). Their status is the one in ``statuses``; an id in flight
+without one there (a state written mid-sweep by an earlier version) is read with status
+``None``, as an upgraded version 1 id is.
+
+Every STATE the tap writes is one it reads back, whatever phase it is written in. Decoding is
+bounded (``codec.MAX_UNPACKED_BYTES``, ``MAX_IN_FLIGHT``): a crafted or corrupted state fails
+with one line.
 
 At 1M invoices with 100,000 waiting the last STATE is 1.5 MB (``make bench``, figure S).
 
@@ -48,8 +55,15 @@ if TYPE_CHECKING:
 VERSION = 2
 CAPTURE_KEY = "capture"
 DELETED_AT = "_sdc_deleted_at"
-#: Columns of ``in_flight``: id delta, stamp, since, checked (unsigned 32 bits), link - id (64).
-COLUMNS = "IIIIq"
+#: Columns of ``in_flight``: id delta (unsigned 64 bits: ids of 64 bits), stamp (CRC-32), since
+#: and checked (signed 64: minutes of any server clock, before 1970 too), link - id (signed 64).
+COLUMNS = "QIqqq"
+#: The layouts ``in_flight`` is read in: the current one, and the narrower one written before
+#: ids and minutes outside 32 bits were allowed for (told apart by their width).
+COLUMN_LAYOUTS = (COLUMNS, "IIIIq")
+#: The most records in flight a state may hold (a bound on what decoding allocates): forty
+#: times the 100,000 waiting invoices of a million-invoice partition.
+MAX_IN_FLIGHT = 4_000_000
 _V1 = 1
 #: The ``link - id`` column's value for "no link".
 NO_LINK = -(2**63)
@@ -110,7 +124,8 @@ class CaptureState:
             if raw["version"] == _V1:
                 return _upgrade_v1(raw, hwm, at, now_minute)
             statuses = StatusMap.decode(raw["statuses"]) if raw.get("statuses") else None
-            in_flight = _read_in_flight(raw.get("in_flight"), statuses)
+            in_flight = _read_in_flight(raw.get("in_flight"))
+            statuses = _with_in_flight(statuses, in_flight)
         except (
             TypeError,
             ValueError,
@@ -120,6 +135,7 @@ class CaptureState:
             OverflowError,
             binascii.Error,
             zlib.error,
+            MemoryError,
         ) as e:
             msg = (
                 f"state for {where} has an unusable 'capture' section ({e}); fix or remove that "
@@ -153,6 +169,17 @@ class CaptureState:
         codes = section["statuses"]["codes"] if section["statuses"] else ""
         return len(columns) + len(codes)
 
+    def hold(self, record_id: int, status: object) -> None:
+        """Give ``record_id`` (in flight) ``status`` in ``statuses`` unless it has one there.
+
+        Every id in flight has a status, whatever phase writes the next STATE (a sweep keeps
+        the old map until it ends, so an id put in flight mid-sweep is added to it).
+        """
+        if self.statuses is None:
+            self.statuses = StatusMap()
+        if record_id not in self.statuses:
+            self.statuses.set(record_id, status)
+
     def sweep_due(self, interval_hours: float, now: datetime) -> bool:
         """Whether a sweep is due: never swept, or ``interval_hours`` passed (0 = always)."""
         if self.sweep_at is None or interval_hours <= 0:
@@ -160,28 +187,44 @@ class CaptureState:
         return now - parse_timestamp(self.sweep_at) >= timedelta(hours=interval_hours)
 
 
-def _read_in_flight(raw: object, statuses: StatusMap | None) -> dict[int, Flight]:
+def _read_in_flight(raw: object) -> dict[int, Flight]:
     if raw is None:
         return {}
     if not isinstance(raw, dict) or set(raw) != {"count", "columns"}:
         msg = "in_flight must be an object of count and columns"
         raise TypeError(msg)
     count = raw["count"]
-    if not (isinstance(count, int) and count >= 0 and isinstance(raw["columns"], str)):
-        msg = "in_flight count must be an integer >= 0 and columns packed text"
+    if not (isinstance(count, int) and 0 <= count <= MAX_IN_FLIGHT):
+        msg = f"in_flight count must be an integer from 0 to {MAX_IN_FLIGHT:,}"
         raise TypeError(msg)
-    deltas, stamps, since, checked, links = unpack_columns(raw["columns"], count, COLUMNS)
+    if not isinstance(raw["columns"], str):
+        msg = "in_flight columns must be packed text"
+        raise TypeError(msg)
+    deltas, stamps, since, checked, links = unpack_columns(raw["columns"], count, COLUMN_LAYOUTS)
     in_flight, record_id = {}, 0
     for index, delta in enumerate(deltas):
         record_id += delta
-        if statuses is None or record_id not in statuses:
-            msg = f"in_flight id {record_id} has no status in statuses"
-            raise ValueError(msg)
         link = links[index]
         in_flight[record_id] = Flight(
             stamps[index], since[index], checked[index], 0 if link == NO_LINK else record_id + link
         )
     return in_flight
+
+
+def _with_in_flight(
+    statuses: StatusMap | None, in_flight: Mapping[int, Flight]
+) -> StatusMap | None:
+    """``statuses`` holding every id in flight: one without a status gets status ``None``.
+
+    A state written mid-sweep by an earlier tap version can hold such an id; its status is
+    then read again by its next refresh or sweep, as for an upgraded version 1 state.
+    """
+    for record_id in in_flight:
+        if statuses is None:
+            statuses = StatusMap()
+        if record_id not in statuses:
+            statuses.set(record_id, None)
+    return statuses
 
 
 def _upgrade_v1(raw: Mapping[str, Any], hwm: str | None, at: str | None, now: int) -> CaptureState:

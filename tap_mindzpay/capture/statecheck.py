@@ -57,6 +57,9 @@ def parse_state_text(
     except ValueError as exc:
         msg = f"state {source} is not JSON ({exc}); {FIX}"
         raise StateError(msg) from None
+    except (RecursionError, MemoryError) as exc:
+        msg = f"state {source} is nested or sized beyond any state ({type(exc).__name__}); {FIX}"
+        raise StateError(msg) from None
     return require_usable(value, source, streams)
 
 
@@ -193,8 +196,8 @@ def _capture_shape(raw: object, spot: str) -> str | None:
     if statuses is not None:
         try:
             codec.StatusMap.decode(statuses)
-        except (ValueError, binascii.Error, zlib.error) as exc:
-            return f"{spot}.statuses is not an encoded status map ({exc})"
+        except (ValueError, TypeError, binascii.Error, zlib.error, MemoryError) as exc:
+            return f"{spot}.statuses is not an encoded status map ({exc or type(exc).__name__})"
     in_flight = raw.get("in_flight")
     if in_flight is not None and not (
         isinstance(in_flight, dict)
@@ -236,8 +239,8 @@ def _v1_shape(raw: Mapping[str, Any], spot: str) -> str | None:
         if text:
             try:
                 codec.decode_ids(text)
-            except (ValueError, binascii.Error, zlib.error) as exc:
-                return f"{spot}.{name} is not an encoded id set ({exc})"
+            except (ValueError, binascii.Error, zlib.error, MemoryError) as exc:
+                return f"{spot}.{name} is not an encoded id set ({exc or type(exc).__name__})"
     return None
 
 

@@ -125,6 +125,7 @@ def faults(app: Sandbox, request: Request) -> Answer:
     app.faults.configure(config)
     app.apply_undeclared()
     app.apply_boleto_expiry()
+    app.apply_id_base()
     return 200, {"faults": config}
 
 
@@ -246,6 +247,26 @@ def waiting(app: Sandbox, request: Request) -> Answer:
     return 200, {"waiting": changed}
 
 
+def delete(app: Sandbox, request: Request) -> Answer:
+    """Scenario: support deletes every `every`-th invoice (by id order) of the platform.
+
+    `POST delete?every=N[&stream=invoices]`: a known share (1/N) gone at once, as support
+    cleaning up; benchmarks count what a sweep then asks to confirm each deletion.
+    """
+    every = int_param(request.query, "every", 100, 1, None)
+    stream = request.query.get("stream", "invoices")
+    if stream not in {"invoices", "payments", "subscriptions"}:
+        msg = "stream must be invoices, payments or subscriptions"
+        raise ValueError(msg)
+    world = app.world
+    with world.lock:
+        doomed = sorted(world.records[stream])[every - 1 :: every]
+        for record_id in doomed:
+            world.delete(stream, record_id)
+    app.save()
+    return 200, {"deleted": len(doomed)}
+
+
 ENDPOINTS: dict[tuple[str, str], Callable[[Sandbox, Request], Answer]] = {
     ("POST", "advance"): advance,
     ("GET", "truth"): truth,
@@ -260,4 +281,5 @@ ENDPOINTS: dict[tuple[str, str], Callable[[Sandbox, Request], Answer]] = {
     ("POST", "in_flight"): in_flight,
     ("POST", "settle"): settle,
     ("POST", "waiting"): waiting,
+    ("POST", "delete"): delete,
 }

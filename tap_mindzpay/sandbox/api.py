@@ -188,6 +188,10 @@ def _check_owner(app: Sandbox, stream: str, owner: str) -> None:
 def _page(app: Sandbox, stream: str, owner: str, query: dict[str, str]) -> bytes:
     world = app.world
     limit = int_param(query, "limit", 50, 1, 100)
+    cap = int(app.faults.value("page_cap", 0))
+    if cap and limit > cap:
+        limit = cap  # an API that caps limit below what was asked (and says so in meta)
+        app.faults.count("page_cap")
     offset = int_param(query, "offset", 0, 0, None)
     sort_by = query.get("sort_by", "id")
     direction = query.get("sort_direction", "asc")

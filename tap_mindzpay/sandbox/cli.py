@@ -95,6 +95,7 @@ def build(args: argparse.Namespace) -> Sandbox:
     app.faults.configure(faults)
     app.apply_undeclared()
     app.apply_boleto_expiry()
+    app.apply_id_base()
     app.save()
     return app
 

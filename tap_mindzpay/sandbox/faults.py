@@ -21,6 +21,8 @@ Rates are probabilities per API request (admin calls under `/_sandbox/` are neve
 | `echo_secret` | 400 `bad_request` repeating the bearer token and client_secret (message, url) |
 | `undeclared_properties` | 1: every record carries properties no schema declares (not a rate) |
 | `boletos_never_expire` | 1: unpaid boletos stay `pending` for ever, past due (not a rate) |
+| `page_cap` | lists serve at most this many records a page whatever `limit` asks (`meta.limit`) |
+| `id_base` | new invoices, payments, subscriptions take ids from this base on, 1..1000 apart |
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ NUMBER_KEYS = (
     "forbidden_account_id",
     "undeclared_properties",
     "boletos_never_expire",
+    "page_cap",
+    "id_base",
 )
 
 

@@ -87,6 +87,11 @@ class Sandbox:
         with self.world.lock:
             self.world.boletos_never_expire = on
 
+    def apply_id_base(self) -> None:
+        """New MindzPay ids from the `id_base` switch on (0: the next id, dense)."""
+        with self.world.lock:
+            self.world.id_base = int(self.faults.value("id_base", 0))
+
     def count(self, key: str, status: int) -> None:
         """Count one API request by endpoint template and status (0: connection dropped)."""
         with self.lock:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+import zlib
 from bisect import bisect_left, insort
 from dataclasses import dataclass
 from decimal import Decimal
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 STREAMS = ("accounts", "invoices", "payments", "subscriptions")
 ALL_STREAMS = (*STREAMS, *PLATFORM_STREAMS)
 IN_FLIGHT = data.IN_FLIGHT_STATUSES
+#: The streams whose new ids the `id_base` switch moves, and the largest gap between two.
+SPARSE_ID_STREAMS = frozenset({"invoices", "payments", "subscriptions"})
+ID_GAP = 1000
 
 
 @dataclass
@@ -64,6 +68,9 @@ class World:
         self.dirty: set[tuple[str, int]] = set()
         self.undeclared = False  # add properties no schema declares to every record's JSON
         self.boletos_never_expire = False  # unpaid boletos stay pending past their due date
+        #: MindzPay records created from now on take ids at or above this base, with gaps
+        #: (0: the next id, dense), as a platform whose ids come from another range.
+        self.id_base = 0
         self._sorted: dict[tuple[str, str, str], tuple[int, list[int]]] = {}
         # id -> account key of the in-flight invoices and of the pending payments
         self._watch: dict[str, dict[int, str]] = {"invoices": {}, "payments": {}}
@@ -114,9 +121,14 @@ class World:
         self.insert("subscriptions", sub, str(account_id))
 
     def take_id(self, stream: str) -> int:
-        """The next id of `stream` (ids only grow)."""
+        """The next id of `stream` (ids only grow; sparse from `id_base` when it is set)."""
         value = self.next_id[stream]
-        self.next_id[stream] = value + 1
+        step = 1
+        if self.id_base and stream in SPARSE_ID_STREAMS:
+            value = max(value, self.id_base)
+            # A seeded gap of 1..ID_GAP: the ids of a partition are far from dense.
+            step += zlib.crc32(f"{stream}:{value}".encode()) % ID_GAP
+        self.next_id[stream] = value + step
         return value
 
     # ---- storage primitives ---------------------------------------------------------------

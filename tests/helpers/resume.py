@@ -9,9 +9,12 @@ line of each run to kill, keeps what each killed run wrote, and ends with a chec
 
 from __future__ import annotations
 
+import json
+import subprocess
 from typing import TYPE_CHECKING, Any
 
-from .singer import run_tap, tap_argv
+from .processes import child_env
+from .singer import parse_messages, run_tap, tap_argv
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -66,6 +69,35 @@ class KilledAndResumed:
         """A killed run wrote `seen`: keep it, and resume from its last STATE."""
         self.messages += seen
         self.state = last_state(seen, self.state)
+
+    def killed_after_state(self, workdir: Path, states: int) -> bool:
+        """Run from the current state and SIGKILL the tap as it writes its `states`-th STATE.
+
+        What it wrote up to that STATE is kept and the next run resumes from it (``killed``).
+        Returns False, keeping nothing, when the run ended before writing that many.
+        """
+        argv = self.argv(workdir)
+        lines: list[bytes] = []
+        written = 0
+        with (workdir / "tap.stderr").open("wb") as stderr:
+            tap = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
+                env=child_env(), cwd=workdir,
+            )  # fmt: skip
+            assert tap.stdout is not None
+            for line in tap.stdout:
+                lines.append(line)
+                if json.loads(line).get("type") == "STATE":
+                    written += 1
+                    if written == states:
+                        tap.kill()
+                        break
+            tap.stdout.close()
+            tap.wait()
+        if written < states:
+            return False
+        self.killed(parse_messages(b"".join(lines).decode()))
+        return True
 
     def finish(self) -> TapRun:
         """Faults off, then one clean run from the current state (checked; not in `messages`)."""

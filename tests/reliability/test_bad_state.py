@@ -9,12 +9,16 @@ part is valid; the control case (the unmutated state) shows the same harness pas
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import zlib
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import run_tap, run_tap_cli
+
+from tap_mindzpay.capture.codec import MAX_UNPACKED_BYTES
 
 if TYPE_CHECKING:
     import subprocess
@@ -38,6 +42,13 @@ def _capture(state: State) -> State:
 
 def _set(get: Callable[[State], State], key: str, value: object) -> Callable[[State], None]:
     return lambda state: get(state).__setitem__(key, value)
+
+
+def _zeros_packed(size: int) -> str:
+    """Packed text (zlib, base64) of ``size`` zero bytes: about a thousandth of it on disk."""
+    deflate = zlib.compressobj(9)
+    parts = [deflate.compress(bytes(1 << 20)) for _ in range(size >> 20)]
+    return base64.b64encode(b"".join([*parts, deflate.flush()])).decode()
 
 
 def _v1(key: str, value: object) -> Callable[[State], None]:
@@ -133,12 +144,17 @@ BAD_STATES: list[tuple[str, str | Callable[[State], None], str]] = [
     (
         "in_flight count that does not match its columns",
         lambda s: _capture(s)["in_flight"].__setitem__("count", 10**6),
-        "are not 1000000 entries of 5 columns",
+        "are not 1000000 entries of the state's columns",
     ),
     (
         "statuses not a status map",
         _set(_capture, "statuses", "aGVsbG8gd29ybGQ="),
-        "capture.statuses is not an encoded status map (must be an object of base, labels, codes)",
+        "capture.statuses is not an encoded status map (must be an object of base, labels, codes",
+    ),
+    (
+        "statuses codes a decompression bomb",
+        lambda s: _capture(s)["statuses"].__setitem__("codes", _zeros_packed(300 << 20)),
+        f"decompresses to more than {MAX_UNPACKED_BYTES:,} bytes",
     ),
     (
         "statuses codes not zlib",

@@ -365,3 +365,32 @@ def test_the_request_path_prepares_what_the_session_would_send(
     assert (ours.method, ours.url, ours.body) == (theirs.method, theirs.url, theirs.body)
     assert list(ours.headers.items()) == list(theirs.headers.items())
     assert "lb=node-2" in ours.headers["Cookie"]
+
+
+@pytest.mark.usefixtures("waits")
+@pytest.mark.parametrize("bad_id", [-7, 0, 2**63])
+def test_an_id_that_is_not_positive_within_64_bits_stops_with_one_line(
+    server: Scripted, bad_id: int
+):
+    server.replies = [(200, {}, envelope([1, bad_id], 2))]
+    with pytest.raises(errors.MalformedRecordError) as caught:
+        list(make_stream(server).get_records(None))
+    text = str(caught.value)
+    assert "\n" not in text
+    assert f"record id {bad_id} is not a positive integer of at most 64 bits" in text
+
+
+@pytest.mark.usefixtures("waits")
+def test_get_record_answers_none_on_404_and_the_record_otherwise(server: Scripted):
+    record = {"id": 9, "key": "acc_9", "name": "n", "document": "1", "status": "accepted"}
+    server.replies = [
+        (404, {}, b'{"error":{"code":"not_found","message":"Account not found"}}'),
+        (200, {}, json.dumps(record).encode()),
+    ]
+    stream = make_stream(server)
+    assert stream.get_record(None, 8) is None
+    assert stream.get_record(None, 9) == record
+    assert [path.split("?")[0] for path, _ in server.seen] == [
+        "/api/v2/mindzpay/accounts/8",
+        "/api/v2/mindzpay/accounts/9",
+    ]

@@ -124,3 +124,56 @@ def test_loop_guard_trips_when_the_api_ignores_offset_and_has_no_total():
 def test_unsorted_page_is_an_error():
     with pytest.raises(PaginationError, match="not sorted"):
         OffsetPaginator(10).advance([3, 2, 1], 3)
+
+
+def capped_list(ids: list[int], cap: int, *, report_limit: bool):
+    """A list whose API serves at most `cap` records a page, saying so in meta.limit or not."""
+
+    def pages(offset: int, limit: int) -> tuple[list[int], int, int | None]:
+        served = min(limit, cap)
+        return ids[offset : offset + served], len(ids), served if report_limit else None
+
+    return pages
+
+
+def drain_capped(paginator: OffsetPaginator, pages) -> list[int]:
+    emitted: list[int] = []
+    for _ in range(1000):
+        if paginator.finished:
+            return emitted
+        ids, total, limit = pages(paginator.current_value, paginator.page_size)
+        start = paginator.advance(ids, total, limit)
+        emitted.extend(ids[start:])
+    pytest.fail("paginator did not finish")
+
+
+@pytest.mark.parametrize("report_limit", [True, False])
+def test_a_page_short_of_meta_total_is_not_the_end_when_the_api_caps_limit(report_limit):
+    ids = list(range(1, 301))
+    paginator = OffsetPaginator(100)
+    assert drain_capped(paginator, capped_list(ids, 37, report_limit=report_limit)) == ids
+    assert paginator.served == 37
+    # 37 new ids on the first page, 36 on each after it (one record of overlap).
+    assert paginator.pages == 1 + -(-(300 - 37) // 36)
+
+
+def test_prefetch_plan_steps_by_the_page_size_the_api_serves():
+    paginator = OffsetPaginator(100)
+    paginator.advance(list(range(1, 38)), 300, 37)
+    assert paginator.current_value == 36
+    assert paginator.planned_offsets(300, 36, 3) == [72, 108, 144]
+
+
+def test_a_cap_of_one_record_per_page_still_reads_every_id():
+    ids = list(range(5, 25))
+    paginator = OffsetPaginator(100)
+    assert drain_capped(paginator, capped_list(ids, 1, report_limit=True)) == ids
+    assert paginator.pages == len(ids)
+
+
+def test_an_api_that_serves_nothing_before_meta_total_stops_with_one_error():
+    def pages(offset: int, _limit: int) -> tuple[list[int], int, None]:
+        return ([1, 2, 3] if offset == 0 else []), 500, None
+
+    with pytest.raises(PaginationError, match="made no progress"):
+        drain_capped(OffsetPaginator(3), pages)

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tap_mindzpay import paging
-from tap_mindzpay.paging import (
+from tap_mindzpay import prefetch
+from tap_mindzpay.paging import OffsetPaginator
+from tap_mindzpay.prefetch import (
     PROBE_BELOW_SECONDS,
     PROBE_PAGES,
     TRIAL_PAGES,
-    OffsetPaginator,
     PagePrefetcher,
 )
 from tap_mindzpay.stopping import StopControl
@@ -310,7 +310,7 @@ def test_a_trial_of_serial_paging_that_loses_goes_back_to_paging_ahead(
 ):
     # 4 ms a request, nothing to do with a page: ahead overlaps the requests, serial cannot.
     # (Cheap enough for trials however late a loaded machine wakes the sleepers.)
-    monkeypatch.setattr(paging, "PROBE_BELOW_SECONDS", 0.5)
+    monkeypatch.setattr(prefetch, "PROBE_BELOW_SECONDS", 0.5)
     server = ListServer(list(range(1, 1801)), delay=0.004)
     pages = prefetcher(server, depth=8)
     assert emitted(pages) == list(range(1, 1801))

@@ -135,3 +135,16 @@ def test_a_page_not_sorted_newest_first_is_an_error():
     paginator = NewestFirstPaginator(10)
     with pytest.raises(PaginationError, match="not sorted by updated_at descending"):
         paginator.advance([(T0, 1), (T0 + timedelta(seconds=1), 2)], 2)
+
+
+def test_newest_first_read_does_not_end_on_a_page_capped_below_the_limit():
+    records = [(T0 + timedelta(seconds=i), i) for i in range(200, 0, -1)]
+    paginator = NewestFirstPaginator(100)
+    emitted = []
+    while not paginator.finished:
+        offset = paginator.current_value
+        page = records[offset : offset + 37]
+        start, end = paginator.advance(page, len(records), 37)
+        emitted += page[start:end]
+    assert emitted == records
+    assert paginator.served == 37

@@ -1,0 +1,111 @@
+"""Per-record requests made concurrently and handed out in id order (refreshes, deletion checks).
+
+``UnlistedChecks`` asks for each id a sweep did not list, and says in one warning line when
+they are a large share of the partition.
+
+A window of requests runs ahead of the one handed out next, with no barrier between chunks, so
+the workers never wait for the slowest request of a chunk. Every request goes through the
+stream's one request path, so the rate budget and the retries hold for all of them together.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+#: Requests in flight per worker ahead of the one handed out next.
+WINDOW_PER_WORKER = 4
+#: Share of a partition's known ids a sweep may not list before it says so in a warning.
+#: Support deletes a few records a month; a tenth of a partition unlisted at once is more
+#: likely a list read differently (a permission, a filter, a cap) than real deletions.
+UNLISTED_WARN_SHARE = 0.10
+
+
+class Fetching(NamedTuple):
+    """How per-record requests run: at most ``max_concurrency`` at once.
+
+    ``on_stop`` is called when a stop is asked in a worker (``SystemExit``): it writes the
+    STATE that matches what was handed out; ``name`` prefixes the workers' thread names.
+    """
+
+    max_concurrency: int
+    on_stop: Callable[[], None]
+    name: str
+
+
+def fetched_in_order(
+    ids: Sequence[int], fetch: Callable[[int], dict[str, Any] | None], how: Fetching
+) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    """``(id, fetch(id))`` for every id, in the order given, fetched by a pool of workers.
+
+    A stop asked in a worker cancels what is still queued, calls ``how.on_stop`` and stops
+    the run.
+    """
+    if not ids:
+        return
+    workers = max(1, min(how.max_concurrency, len(ids)))
+    window = workers * WINDOW_PER_WORKER
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=how.name) as pool:
+        ahead: deque[tuple[int, Future[dict[str, Any] | None]]] = deque()
+        queue = iter(ids)
+        for record_id in queue:
+            ahead.append((record_id, pool.submit(fetch, record_id)))
+            if len(ahead) >= window:
+                break
+        while ahead:
+            record_id, future = ahead.popleft()
+            try:
+                record = future.result()
+            except SystemExit:
+                for _, waiting in ahead:
+                    waiting.cancel()
+                how.on_stop()
+                raise
+            following = next(queue, None)
+            if following is not None:
+                ahead.append((following, pool.submit(fetch, following)))
+            yield record_id, record
+
+
+class UnlistedChecks:
+    """The ids a sweep did not list, each asked for by id: absence alone never deletes.
+
+    Args:
+        confirm: The record by a GET of its id (``None``: 404, deleted).
+        warn: Where the one warning line goes (``None``: nowhere).
+        where: The stream and account named in it.
+        known: Ids the partition held before the sweep (the share's denominator).
+    """
+
+    def __init__(
+        self,
+        confirm: Callable[[int], dict[str, Any] | None],
+        warn: Callable[[str], None] | None,
+        where: str,
+        known: int,
+    ) -> None:
+        """No id asked yet."""
+        self.confirm, self.warn, self.where, self.known = confirm, warn, where, known
+        self.gone = self.present = 0
+
+    def answers(
+        self, unlisted: Sequence[int], how: Fetching
+    ) -> Iterator[tuple[int, dict[str, Any] | None]]:
+        """``(id, record or None)`` of each unlisted id, then the warning if it is due."""
+        for record_id, record in fetched_in_order(unlisted, self.confirm, how):
+            if record is None:
+                self.gone += 1
+            else:
+                self.present += 1
+            yield record_id, record
+        if unlisted and self.warn is not None and len(unlisted) > UNLISTED_WARN_SHARE * self.known:
+            self.warn(
+                f"{self.where}: the sweep did not list {len(unlisted):,} of {self.known:,} known "
+                f"ids ({len(unlisted) / max(1, self.known):.0%}); a GET of each found "
+                f"{self.gone:,} deleted (marked _sdc_deleted_at) and {self.present:,} still "
+                "there (kept)"
+            )
