@@ -24,7 +24,7 @@ from requests.sessions import merge_setting
 
 from tap_mindzpay.auth import AuthenticationError
 from tap_mindzpay.errors import MindzPayAPIError, error_detail
-from tap_mindzpay.retry import RETRY_AFTER_CAP_SECONDS, backoff_seconds, retry_after_seconds
+from tap_mindzpay.retry import RETRY_AFTER_CAP_SECONDS, backoff_seconds
 from tap_mindzpay.services import settle_environment
 
 if TYPE_CHECKING:
@@ -188,7 +188,7 @@ class Requester:
         """``(done, body, problem, retry_after)`` of a non-401 response; raises if fatal."""
         status = response.status_code
         if status in RETRIED_STATUSES or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            retry_after = retry_after_seconds(response.headers)
+            retry_after = self.services.rate_budget.retry_after(response.headers)
             if retry_after is not None:
                 self.services.rate_budget.pause(min(retry_after, RETRY_AFTER_CAP_SECONDS))
             return False, None, f"HTTP {status}", retry_after
