@@ -184,6 +184,7 @@ class MindzPayStream(FastRecordSync, ListedStream):
                 where=f"stream {self.name}"
                 + (f", account {context['account_key']}" if context else ""),
                 log=self.logger.info,
+                warn=self.logger.warning,
             )
         report = self.progress(context)
         try:

@@ -12,6 +12,10 @@ subscription's plan a plan, an enrollment's payment a payment). Their lists are 
 * the sweep (``sweep_interval_hours``) pages the whole list by id, as for the MindzPay streams,
   and marks every id the list no longer has with ``_sdc_deleted_at`` (a user removed on an
   LGPD request);
+* a credential without permission on the resource (Mindz has per-resource permissions) gets a
+  403 on the first request: the stream is skipped with one warning saying how to grant the
+  permission or deselect the stream, and the run summary lists it (``get_records``); a 403
+  after the first page, or any other refusal, stops the run as everywhere else;
 * properties in ``personal_data`` are in the schema but not selected unless a catalog (or a
   Meltano ``select``) asks for them: discovery writes ``selected-by-default: false`` for them.
 
@@ -30,13 +34,13 @@ from typing_extensions import override
 
 from tap_mindzpay import endpoints
 from tap_mindzpay.client import MindzPayStream
-from tap_mindzpay.errors import MalformedRecordError
+from tap_mindzpay.errors import ForbiddenError, MalformedRecordError
 from tap_mindzpay.fastpath import REPLICATION_KEY, REPLICATION_KEY_VALUE
 from tap_mindzpay.recent import OLDEST, Key, NewestFirstPaginator
 from tap_mindzpay.timestamps import parse_timestamp
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
     from datetime import datetime
 
     from singer_sdk.helpers.types import Context, Record
@@ -75,6 +79,18 @@ class PlatformStream(MindzPayStream):
     ) -> None:
         # The bookmark moves once the newest-first read is complete (``request_records``).
         return
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """The stream's records; nothing, with one warning, if its first request is refused."""
+        report = self.progress(context)
+        try:
+            yield from super().get_records(context)
+        except ForbiddenError as refused:
+            if report.pages:
+                raise  # a permission lost mid-read is no missing permission: stop
+            self.logger.warning("Skipping stream %s: %s", self.name, refused)
+            self.services.run_report.skip(self.name, str(refused))
 
     @override
     def request_records(self, context: Context | None) -> Iterator[dict[str, Any]]:

@@ -23,7 +23,12 @@ import requests
 from requests.sessions import merge_setting
 
 from tap_mindzpay.auth import AuthenticationError
-from tap_mindzpay.errors import MindzPayAPIError, error_detail
+from tap_mindzpay.errors import (
+    ForbiddenError,
+    MindzPayAPIError,
+    RetriesExhaustedError,
+    error_detail,
+)
 from tap_mindzpay.retry import RETRY_AFTER_CAP_SECONDS, backoff_seconds
 from tap_mindzpay.services import settle_environment
 
@@ -121,7 +126,9 @@ class Requester:
         body is decoded as plain JSON (``conform.PageDecoder``).
 
         Raises:
-            MindzPayAPIError: A 4xx that retrying cannot fix, or retries exhausted.
+            ForbiddenError: A 403 (the message names the permission to grant).
+            RetriesExhaustedError: Still failing after ``max_retries`` retries.
+            MindzPayAPIError: Any other 4xx that retrying cannot fix.
             AuthenticationError: Still 401 after refreshing the token.
         """
         auth = self.services.authenticator
@@ -160,7 +167,7 @@ class Requester:
                     f"{method} {path} failed {attempt} times (last: {problem}); the API is "
                     "unavailable or throttling - rerun later or raise the setting max_retries"
                 )
-                raise MindzPayAPIError(msg)
+                raise RetriesExhaustedError(msg, problem)
             wait = backoff_seconds(attempt, retry_after, cap=BACKOFF_CAP_SECONDS)
             self.logger.warning(
                 "%s %s: %s; retry %d/%d in %.1f s",
@@ -275,20 +282,24 @@ class Requester:
         response: requests.Response,
         context: Context | None,
     ) -> MindzPayAPIError:
+        """The one-line error of a 4xx retrying cannot fix (``ForbiddenError`` for a 403)."""
         auth = self.services.authenticator
         body = safe_decode(response.content)
         detail = error_detail(body) or response.reason or "no detail"
         account = (context or {}).get("account_key") or (context or {}).get("account_id")
         where = f"stream {self.name}" + (f", account {account}" if account else "")
         if response.status_code == HTTPStatus.FORBIDDEN:
+            remedy = (
+                "leave that account out with the setting account_keys"
+                if account
+                else f"deselect the stream {self.name}"
+            )
             msg = (
                 f"MindzPay denied {method} {path} ({where}; HTTP 403, {detail}); give the API "
                 f"credential {auth.client_id} read permission on {self.resource} under "
-                "Configurações > API, or leave that account out with the setting account_keys"
+                f"Configurações > API (per-resource permissions), or {remedy}"
             )
-        else:
-            msg = (
-                f"MindzPay answered {method} {path} with HTTP {response.status_code}, "
-                f"{detail} ({where})"
-            )
+            return ForbiddenError(auth.redact(msg))
+        status = response.status_code
+        msg = f"MindzPay answered {method} {path} with HTTP {status}, {detail} ({where})"
         return MindzPayAPIError(auth.redact(msg))

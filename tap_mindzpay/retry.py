@@ -6,8 +6,8 @@ here too, and the rate budget its numeric headers.
 
 A header that drives a sleep (``X-RateLimit-Reset``, ``Retry-After``) is read by
 ``header_wait``: as delta seconds, as an HTTP date, or as a Unix epoch (a number beyond a day
-that lies within a day of the response's ``Date``, or of the machine's clock without one: many
-APIs send the reset moment rather than the seconds until it). Whatever it says, the tap waits
+that lies within a day of the response's ``Date`` or of the machine's clock: many APIs send the
+reset moment rather than the seconds until it; it counts from the clock it is near). Whatever it says, the tap waits
 at most ``MAX_WAIT_SECONDS``; a value that is not a finite number of seconds at or above zero
 (``inf``, ``nan``, ``-5``, text) is ignored. Either way the caller gets a one-line ``problem``
 to warn about.
@@ -92,9 +92,10 @@ def header_wait(headers: Mapping[str, str], name: str) -> HeaderWait:
     if not math.isfinite(value) or value < 0:
         return HeaderWait(None, f"{name} {shown!r} is not a wait in seconds; ignored")
     if value > EPOCH_THRESHOLD_SECONDS:
-        now = server_epoch(headers)
-        if abs(value - now) <= EPOCH_THRESHOLD_SECONDS:
-            value = max(0.0, value - now)  # a moment, not a duration
+        for now in (server_epoch(headers), time.time()):
+            if abs(value - now) <= EPOCH_THRESHOLD_SECONDS:
+                value = max(0.0, value - now)  # a moment, not a duration
+                break
     if value > MAX_WAIT_SECONDS:
         problem = (
             f"{name} {shown!r} asks for a wait of {value:,.0f} s; waiting at most "

@@ -58,6 +58,8 @@ class RunReport:
         self._logger = logger
         self._lock = threading.Lock()
         self._partitions: dict[tuple[str, str], PartitionReport] = {}
+        #: Streams skipped because the API refused them (name -> why, one line).
+        self.skipped: dict[str, str] = {}
         self.started = clock()
         self.logged = False
 
@@ -72,6 +74,24 @@ class RunReport:
                     report = PartitionReport(*key, clock=self._clock, logger=self._logger)
                     self._partitions[key] = report
         return report
+
+    def skip(self, stream: str, reason: str) -> None:
+        """Note a stream skipped because the API refused it (listed in the run summary)."""
+        with self._lock:
+            self.skipped[stream] = reason
+
+    def nothing_read(self) -> str | None:
+        """Why the run read nothing, if every stream it synced was skipped; else ``None``.
+
+        A stream's children sync only under records it read, so a run whose every partition
+        belongs to a skipped stream could read none of what was selected.
+        """
+        with self._lock:
+            streams = {stream for stream, _ in self._partitions}
+            if not self.skipped or not streams <= self.skipped.keys():
+                return None
+            reasons = "; ".join(self.skipped[name] for name in sorted(streams))
+        return f"No selected stream could be read: {reasons}"
 
     @property
     def partitions(self) -> list[PartitionReport]:
@@ -91,6 +111,7 @@ class RunReport:
             "refreshed": sum(r.refresh_count for r in parts),
             "settled": sum(r.settled for r in parts),
             "deleted": sum(r.deleted for r in parts),
+            "deferred": sum(r.deferred for r in parts),
             "status_changes": sum(r.status_changes for r in parts),
             "requests": sum(r.requests for r in parts),
             "retries": sum(r.retries for r in parts),
@@ -109,7 +130,11 @@ class RunReport:
             f"settled {totals['settled']:,}; {totals['requests']:,} API requests and "
             f"{tokens:,} token requests, {totals['retries']:,} retries, "
             f"{totals['throttled']:,} 429s"
+            + (f"; deferred ids {deferred:,}" if (deferred := totals["deferred"]) else "")
         )
+        skipped = sorted(self.skipped)
+        if skipped:
+            text += f"; skipped streams (HTTP 403): {', '.join(skipped)}"
         if error is not None:
             text += f"; why: {stop_reason(error)}"
         fields: dict[str, Any] = {
@@ -121,6 +146,7 @@ class RunReport:
             **{key: value for key, value in totals.items() if key != "throttled"},
             "http_429": totals["throttled"],
             "token_requests": tokens,
+            "skipped_streams": skipped,
             "duration_seconds": round(seconds, 3),
         }
         return [*lines, (text, fields)]

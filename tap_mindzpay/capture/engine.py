@@ -15,6 +15,9 @@ bookmark), the engine:
    already handed out for that id (a new record, a refreshed change) is not emitted again
    (``Engine.sent``, a 16-byte digest per id, kept only in a run whose sweep is due).
 
+A refresh that still fails after its retries is deferred (``deferral``): the id stays in
+flight, unchanged, and is refreshed again next run.
+
 Status transitions (``on_change``): every record the engine hands out whose status differs from
 the last one it saw for that id is reported with the previous status (``None`` when the id is new
 or its status was never seen) and how it was seen: ``new``, ``refresh`` or ``sweep``.
@@ -23,15 +26,18 @@ or its status was never seen) and how it was seen: ``new``, ``refresh`` or ``swe
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from tap_mindzpay.capture import deferral
 from tap_mindzpay.capture.codec import IdSet, StatusMap
 from tap_mindzpay.capture.state import DELETED_AT, CaptureState, Flight, stamp_of
 from tap_mindzpay.timestamps import parse_timestamp
@@ -91,6 +97,9 @@ class Engine:
     #: Records seen entering this status in this run are collected in ``entered``.
     signal_status: object = UNSEEN
     entered: set[int] = field(default_factory=set)
+    #: Where a deferred id is warned about (one line each), naming the partition ``where``.
+    warn: Callable[[str], None] = logging.getLogger("tap-mindzpay.capture").warning
+    where: str = ""
 
     def __post_init__(self) -> None:
         """The minute the refresh bookkeeping records (the schedule's clock)."""
@@ -180,20 +189,22 @@ class Engine:
         ids = self.due_ids(only)
         if not ids:
             return
+        deferrals = deferral.Deferrals(self.where, self.warn, lambda: self._count("deferred"))
+        fetch = partial(deferral.call, self.fetch)
         workers = max(1, min(self.max_concurrency, len(ids)))
         # A window of requests ahead of the one handed out next, in id order: no barrier
         # between chunks, so the workers never wait for the slowest request of a chunk.
         window = workers * 4
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh") as pool:
-            ahead: deque[tuple[int, Future[dict[str, Any] | None]]] = deque()
+            ahead: deque[tuple[int, Future[dict[str, Any] | deferral.Deferred | None]]] = deque()
             queue = iter(ids)
             for record_id in islice(queue, window):
-                ahead.append((record_id, pool.submit(self.fetch, record_id)))
+                ahead.append((record_id, pool.submit(fetch, record_id)))
             handed = 0
             while ahead:
                 record_id, future = ahead.popleft()
                 try:
-                    record = future.result()
+                    outcome = future.result()
                 except SystemExit:
                     # A stop asked in a refresh worker: what was handed out so far is in the
                     # state; write it before the run ends.
@@ -203,9 +214,11 @@ class Engine:
                     raise
                 following = next(queue, None)
                 if following is not None:
-                    ahead.append((following, pool.submit(self.fetch, following)))
+                    ahead.append((following, pool.submit(fetch, following)))
+                if deferrals.deferred(outcome, record_id):
+                    continue
                 self._count("refreshed")
-                yield from self._refreshed(record_id, record)
+                yield from self._refreshed(record_id, outcome)
                 handed += 1
                 if handed % CHUNK == 0:
                     self.checkpoint(force=False)

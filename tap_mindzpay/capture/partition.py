@@ -115,6 +115,7 @@ def capture_partition(  # noqa: PLR0913 - the settings the phases use, given exp
     max_concurrency: int,
     where: str,
     log: Callable[[str], None],
+    warn: Callable[[str], None],
 ) -> Iterator[dict[str, Any]]:
     """New records by id, then the refresh and (when due) the sweep of one partition."""
     partition = host.get_context_state(context)
@@ -146,6 +147,8 @@ def capture_partition(  # noqa: PLR0913 - the settings the phases use, given exp
             waits=rule.waits if rule else "",
         ),
         link=rule.link if rule else None,
+        warn=warn,
+        where=where,
         signal_status=rule.publishes if rule and rule.publishes is not None else UNSEEN,
     )
     host.live_capture = (state, partition)

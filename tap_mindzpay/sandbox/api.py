@@ -72,10 +72,11 @@ def _answer(app: Sandbox, request: Request, kind: str, params: dict[str, str]) -
         return instead
     if app.faults.revoke_due():
         app.tokens.revoke_all()
+    now = app.world.now.timestamp()
     try:
-        headers = app.faults.rate_headers(app.tokens.authorize(request.authorization))
+        headers = app.faults.rate_headers(app.tokens.authorize(request.authorization), now)
     except RateLimitedError as limited:
-        rate = app.faults.rate_headers(limited.headers)
+        rate = app.faults.rate_headers(limited.headers, now)
         return Reply.error(429, "rate_limited", "Rate limit exceeded", rate)
     except ApiError as err:
         return err.reply()

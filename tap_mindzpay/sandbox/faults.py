@@ -143,11 +143,15 @@ class Faults:
             self.count(key)
         return hit
 
-    def rate_headers(self, headers: dict[str, str]) -> dict[str, str]:
-        """The rate-limit headers as this platform sends them (``reset_header_epoch``)."""
+    def rate_headers(self, headers: dict[str, str], now: float) -> dict[str, str]:
+        """The rate-limit headers as this platform sends them (``reset_header_epoch``).
+
+        ``now``: the Unix time of the answer's ``Date`` (the world's clock), which an epoch
+        reset is consistent with, as on a real server.
+        """
         reset = headers.get("X-RateLimit-Reset")
         if reset is not None and self.value("reset_header_epoch", 0):
-            headers["X-RateLimit-Reset"] = str(int(time.time() + float(reset)))
+            headers["X-RateLimit-Reset"] = str(int(now + float(reset)))
         return headers
 
     def revoke_due(self) -> bool:
