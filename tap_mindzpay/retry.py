@@ -6,10 +6,10 @@ here too, and the rate budget its numeric headers.
 
 A header that drives a sleep (``X-RateLimit-Reset``, ``Retry-After``) is read by
 ``header_wait``: as delta seconds, as an HTTP date, or as a Unix epoch (a number beyond a day
-that lies within a day of the response's ``Date`` or of the machine's clock: many APIs send the
-reset moment rather than the seconds until it; it counts from the clock it is near). Whatever it says, the tap waits
-at most ``MAX_WAIT_SECONDS``; a value that is not a finite number of seconds at or above zero
-(``inf``, ``nan``, ``-5``, text) is ignored. Either way the caller gets a one-line ``problem``
+that lies within a day of the response's ``Date`` or of the machine's clock: many APIs send
+the reset moment rather than the seconds until it; it counts from the clock it is near).
+Whatever it says, the tap waits at most ``MAX_WAIT_SECONDS``; a value that is not a finite
+number of seconds at or above zero (``inf``, ``nan``, ``-5``, text) is ignored. Either way the caller gets a one-line ``problem``
 to warn about.
 """
 
