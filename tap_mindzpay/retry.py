@@ -9,8 +9,8 @@ A header that drives a sleep (``X-RateLimit-Reset``, ``Retry-After``) is read by
 that lies within a day of the response's ``Date`` or of the machine's clock: many APIs send
 the reset moment rather than the seconds until it; it counts from the clock it is near).
 Whatever it says, the tap waits at most ``MAX_WAIT_SECONDS``; a value that is not a finite
-number of seconds at or above zero (``inf``, ``nan``, ``-5``, text) is ignored. Either way the caller gets a one-line ``problem``
-to warn about.
+number of seconds at or above zero (``inf``, ``nan``, ``-5``, text) is ignored. Either way
+the caller gets a one-line ``problem`` to warn about.
 """
 
 from __future__ import annotations
