@@ -369,15 +369,15 @@ def test_the_request_path_prepares_what_the_session_would_send(
 
 
 @pytest.mark.usefixtures("waits")
-@pytest.mark.parametrize("declared", [True, False])
+@pytest.mark.parametrize("length", ["declared", "until_close"])
 def test_a_body_over_the_size_bound_stops_with_one_line_naming_the_endpoint(
-    server: Scripted, monkeypatch: pytest.MonkeyPatch, declared: bool
+    server: Scripted, monkeypatch: pytest.MonkeyPatch, length: str
 ):
     monkeypatch.setattr(requester, "MAX_BODY_BYTES", 1000)
     monkeypatch.setattr(requester, "BODY_CHUNK_BYTES", 100)
     body = envelope(list(range(1, 40)), 39)
     assert len(body) > 1000
-    headers = {} if declared else {"Connection": "close"}
+    headers = {} if length == "declared" else {"Connection": "close"}
     server.replies = [(200, headers, body)]
     with pytest.raises(MindzPayAPIError) as caught:
         get(make_stream(server))
