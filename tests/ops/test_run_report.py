@@ -352,7 +352,7 @@ def test_a_run_refused_by_the_api_summarises_the_stop_reason(sandbox_factory, tm
     assert done.returncode == 1
     run = run_summary(done.stderr)
     assert run["outcome"] == "stopped"
-    assert run["reason"].startswith("MindzPayAPIError: MindzPay denied GET /mindzpay/accounts")
+    assert run["reason"].startswith("ForbiddenError: MindzPay denied GET /mindzpay/accounts")
     assert "HTTP 403" in run["reason"]
     assert run["level"] == "error"
     assert summaries(done.stderr)["accounts", "all"]["status"] == "stopped"
