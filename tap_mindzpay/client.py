@@ -330,4 +330,5 @@ def schemas_shaper(stream: MindzPayStream, config: Mapping[str, Any]) -> RecordS
         config=config,
         per_account=stream.parent_stream_type is not None,
         logger=stream.logger,
+        drift=stream.services.run_report.drift(stream.name),
     )

@@ -101,6 +101,7 @@ class PlatformStream(MindzPayStream):
         url = self.get_url(context)
         report = self.progress(context)
         decoder = self.list_decoder()
+        api_newest: datetime | None = None  # the first record of the first page
         with self.get_http_request_counter() as counter:
             counter.with_context(context)
             while not paginator.finished:
@@ -116,8 +117,22 @@ class PlatformStream(MindzPayStream):
                 records, total = self.parse_page(body, url)
                 counter.increment()
                 report.listed(offset, len(records), total, phase="new")
-                start, end = paginator.advance([self._key(r) for r in records], total)
+                keys = [self._key(r) for r in records]
+                if keys and paginator.pages == 0:
+                    api_newest = keys[0][0]
+                start, end = paginator.advance(keys, total)
                 yield from records[start:end]
+        if since is not None and (api_newest is None or api_newest < since):
+            # Nothing is lost, but nothing will be read until the API catches up with the
+            # bookmark: a state from another platform, or a clock far ahead, looks like this.
+            self.logger.warning(
+                "The bookmark of stream %s (updated_at %s) is after the newest record the API "
+                "returned (%s); no record is read until one is updated after it - check that "
+                "the state belongs to this platform",
+                self.name,
+                since.isoformat(),
+                "none" if api_newest is None else api_newest.isoformat(),
+            )
         newest = paginator.newest
         if newest is not None and (since is None or newest > since):
             # Every record read is written (the SDK asked for the next one): move the bookmark.

@@ -176,3 +176,24 @@ def test_an_invoice_whose_refresh_always_fails_is_deferred_and_refreshed_next_ru
     comparison = compare_with_truth("invoices", folded["invoices"], world.truth("invoices"))
     assert comparison.ok, comparison.summary()
     assert "deferred" not in run_summary(second)
+
+
+def test_a_platform_bookmark_after_the_newest_record_gets_one_warning(
+    world: SandboxProcess, faults: Any, discovered_catalog: dict[str, Any], tmp_path: Path
+) -> None:
+    faults()
+    catalog = copy.deepcopy(discovered_catalog)
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if not item["breadcrumb"]:
+                item["metadata"]["selected"] = entry["tap_stream_id"] == "courses"
+    future = "2099-01-01T00:00:00-03:00"
+    state = {
+        "bookmarks": {"courses": {"replication_key": "updated_at", "replication_key_value": future}}
+    }
+    run = run_tap(world.tap_config(), state=state, catalog=catalog, workdir=tmp_path).check()
+    lines = [line for line in warnings(run) if "The bookmark of stream courses" in line]
+    assert len(lines) == 1, warnings(run)
+    newest = max(r["updated_at"] for r in world.truth("courses"))
+    assert "(updated_at 2099-01-01T00:00:00-03:00) is after the newest record" in lines[0]
+    assert f"the API returned ({newest})" in lines[0]
