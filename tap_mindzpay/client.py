@@ -183,8 +183,7 @@ class MindzPayStream(FastRecordSync, ListedStream):
                 max_concurrency=self.prefetch_depth,
                 where=f"stream {self.name}"
                 + (f", account {context['account_key']}" if context else ""),
-                log=self.logger.info,
-                warn=self.logger.warning,
+                logger=self.logger,
             )
         report = self.progress(context)
         try:
