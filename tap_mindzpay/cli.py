@@ -39,6 +39,7 @@ from typing_extensions import override
 from tap_mindzpay import settings
 from tap_mindzpay.capture.state import CaptureStateError
 from tap_mindzpay.capture.statecheck import parse_state_text, require_usable
+from tap_mindzpay.errors import MindzPayAPIError
 from tap_mindzpay.inputs import CatalogError, config_file_problem, read_catalog
 from tap_mindzpay.launcher import SandboxLaunchError
 from tap_mindzpay.paging import PaginationError
@@ -276,4 +277,10 @@ class CommandLine(Tap):
             # Also on failure: what was done before the stop, and why it stopped.
             RunServices.close_all(exc)
             raise
+        problem = RunServices.nothing_read()
+        if problem is not None:
+            # Every selected stream was refused: a run that read nothing must not look fine.
+            error = MindzPayAPIError(problem)
+            RunServices.close_all(error)
+            raise error
         RunServices.close_all()

@@ -183,8 +183,7 @@ class MindzPayStream(FastRecordSync, ListedStream):
                 max_concurrency=self.prefetch_depth,
                 where=f"stream {self.name}"
                 + (f", account {context['account_key']}" if context else ""),
-                log=self.logger.info,
-                warn=self.logger.warning,
+                logger=self.logger,
             )
         report = self.progress(context)
         try:
@@ -330,4 +329,5 @@ def schemas_shaper(stream: MindzPayStream, config: Mapping[str, Any]) -> RecordS
         config=config,
         per_account=stream.parent_stream_type is not None,
         logger=stream.logger,
+        drift=stream.services.run_report.drift(stream.name),
     )

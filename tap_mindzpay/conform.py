@@ -37,6 +37,7 @@ from tap_mindzpay.capture.state import DELETED_AT
 from tap_mindzpay.endpoints import INVOICE_STATUS_LABELS
 from tap_mindzpay.errors import MalformedRecordError
 from tap_mindzpay.schemas import money_text
+from tap_mindzpay.summary import StreamDrift
 from tap_mindzpay.timestamps import parse_timestamp
 
 if TYPE_CHECKING:
@@ -69,6 +70,8 @@ class RecordShaper:
             ``skip_malformed_records``).
         per_account: Whether ``start_date`` applies (the per-account streams).
         logger: The stream's logger.
+        drift: Where undeclared properties and skipped malformed records are counted for the
+            run summary.
     """
 
     def __init__(  # noqa: PLR0913 - explicit parts of one stream
@@ -80,10 +83,12 @@ class RecordShaper:
         config: Mapping[str, Any],
         per_account: bool,
         logger: logging.Logger,
+        drift: StreamDrift | None = None,
     ) -> None:
         """Precompute what each record needs from the schema and the settings."""
         self.stream = stream
         self.logger = logger
+        self.drift = drift or StreamDrift()
         self._money_fields = money_fields
         self._money_as_string = bool(config.get("money_as_string"))
         self._skip_malformed = bool(config.get("skip_malformed_records"))
@@ -96,6 +101,7 @@ class RecordShaper:
             name for name, prop in properties.items() if json_types(prop) in BOOLEAN_TYPES
         )
         self._unknown_seen: set[frozenset[str]] = set()
+        self._warned: set[frozenset[str]] = set()
         self._drop_by_keys: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._has_deletion_marker = DELETED_AT in properties
         self._has_status_label = "status_label" in properties
@@ -115,6 +121,10 @@ class RecordShaper:
             row.setdefault(DELETED_AT, None)
         if conform:
             self._conform_names_and_booleans(row)
+        elif tuple(row) not in self._drop_by_keys:
+            # The SDK's conformance drops (and warns about) undeclared properties itself; the
+            # run summary still counts them.
+            self._undeclared(tuple(row), row.get("id"), warn=False)
         if self._has_status_label:
             status = row.get("status")
             if isinstance(status, int):
@@ -148,14 +158,16 @@ class RecordShaper:
         keys = tuple(row)
         drop = self._drop_by_keys.get(keys)
         if drop is None:
-            drop = self._undeclared(keys)
+            drop = self._undeclared(keys, row.get("id"))
         for name in drop:
             del row[name]
         for name in self._boolean_properties:
             if name in row and row[name] is not None:
                 row[name] = row[name] != 0
 
-    def _undeclared(self, keys: tuple[str, ...]) -> tuple[str, ...]:
+    def _undeclared(
+        self, keys: tuple[str, ...], record_id: object, *, warn: bool = True
+    ) -> tuple[str, ...]:
         """The properties of a record with ``keys`` the schema does not declare.
 
         Records of one stream come with the same keys in the same order, so the answer is
@@ -168,6 +180,9 @@ class RecordShaper:
         unknown = frozenset(drop)
         if unknown and unknown not in self._unknown_seen:
             self._unknown_seen.add(unknown)
+            self.drift.saw_undeclared(drop, record_id)
+        if warn and unknown and unknown not in self._warned:
+            self._warned.add(unknown)
             self.logger.warning(
                 "Properties %s were present in the '%s' stream but not found in the "
                 "schema; dropped (further records with them are dropped silently)",
@@ -176,10 +191,10 @@ class RecordShaper:
             )
         return drop
 
-    def note_keys(self, keys: tuple[str, ...]) -> None:
+    def note_keys(self, keys: tuple[str, ...], record_id: object) -> None:
         """Warn about the undeclared properties of records with ``keys`` (once per new set)."""
         if keys not in self._drop_by_keys:
-            self._undeclared(keys)
+            self._undeclared(keys, record_id)
 
     def before_start_date(self, row: Mapping[str, Any]) -> bool:
         """Whether a per-account record was created before ``start_date`` (not to be emitted).
@@ -209,6 +224,7 @@ class RecordShaper:
             raise MalformedRecordError(
                 msg + " (set skip_malformed_records to skip such records with a warning)"
             )
+        self.drift.skipped_malformed()
         self.logger.warning("Skipping malformed record: %s", msg)
 
 
@@ -255,7 +271,7 @@ class PageDecoder:
         records = page.get("data") if isinstance(page, dict) else None
         for record in records if isinstance(records, list) else ():
             if isinstance(record, dict):
-                self._shaper.note_keys(tuple(record))
+                self._shaper.note_keys(tuple(record), record.get("id"))
 
 
 def catalog_conformance(

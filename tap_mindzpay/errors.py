@@ -19,6 +19,23 @@ class MindzPayAPIError(FatalAPIError):
     """The API refused a request in a way retrying cannot fix; the message says what to do."""
 
 
+class RetriesExhaustedError(MindzPayAPIError):
+    """A request failed as often as ``max_retries`` allows (5xx, 429, resets, bad bodies).
+
+    Attributes:
+        problem: The last failure (``HTTP 500``, ``ConnectionError``, ...).
+    """
+
+    def __init__(self, message: str, problem: str) -> None:
+        """Keep the one-line message and the last failure."""
+        super().__init__(message)
+        self.problem = problem
+
+
+class ForbiddenError(MindzPayAPIError):
+    """The API answered 403: the credential lacks a permission (the message names it)."""
+
+
 class MalformedRecordError(FatalAPIError):
     """A record broke the contract (names stream, record id and field)."""
 

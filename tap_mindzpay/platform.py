@@ -12,6 +12,10 @@ subscription's plan a plan, an enrollment's payment a payment). Their lists are 
 * the sweep (``sweep_interval_hours``) pages the whole list by id, as for the MindzPay streams,
   and marks every id the list no longer has with ``_sdc_deleted_at`` (a user removed on an
   LGPD request);
+* a credential without permission on the resource (Mindz has per-resource permissions) gets a
+  403 on the first request: the stream is skipped with one warning saying how to grant the
+  permission or deselect the stream, and the run summary lists it (``get_records``); a 403
+  after the first page, or any other refusal, stops the run as everywhere else;
 * properties in ``personal_data`` are in the schema but not selected unless a catalog (or a
   Meltano ``select``) asks for them: discovery writes ``selected-by-default: false`` for them.
 
@@ -30,13 +34,13 @@ from typing_extensions import override
 
 from tap_mindzpay import endpoints
 from tap_mindzpay.client import MindzPayStream
-from tap_mindzpay.errors import MalformedRecordError
+from tap_mindzpay.errors import ForbiddenError, MalformedRecordError
 from tap_mindzpay.fastpath import REPLICATION_KEY, REPLICATION_KEY_VALUE
 from tap_mindzpay.recent import OLDEST, Key, NewestFirstPaginator
 from tap_mindzpay.timestamps import parse_timestamp
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
     from datetime import datetime
 
     from singer_sdk.helpers.types import Context, Record
@@ -77,6 +81,18 @@ class PlatformStream(MindzPayStream):
         return
 
     @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """The stream's records; nothing, with one warning, if its first request is refused."""
+        report = self.progress(context)
+        try:
+            yield from super().get_records(context)
+        except ForbiddenError as refused:
+            if report.pages:
+                raise  # a permission lost mid-read is no missing permission: stop
+            self.logger.warning("Skipping stream %s: %s", self.name, refused)
+            self.services.run_report.skip(self.name, str(refused))
+
+    @override
     def request_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
         """The records updated at or after the bookmark, newest first (every one on a first run)."""
         state = self.get_context_state(context)
@@ -85,6 +101,7 @@ class PlatformStream(MindzPayStream):
         url = self.get_url(context)
         report = self.progress(context)
         decoder = self.list_decoder()
+        api_newest: datetime | None = None  # the first record of the first page
         with self.get_http_request_counter() as counter:
             counter.with_context(context)
             while not paginator.finished:
@@ -100,8 +117,22 @@ class PlatformStream(MindzPayStream):
                 records, total, limit = self.parse_page(body, url)
                 counter.increment()
                 report.listed(offset, len(records), total, phase="new")
-                start, end = paginator.advance([self._key(r) for r in records], total, limit)
+                keys = [self._key(r) for r in records]
+                if keys and paginator.pages == 0:
+                    api_newest = keys[0][0]
+                start, end = paginator.advance(keys, total, limit)
                 yield from records[start:end]
+        if since is not None and (api_newest is None or api_newest < since):
+            # Nothing is lost, but nothing will be read until the API catches up with the
+            # bookmark: a state from another platform, or a clock far ahead, looks like this.
+            self.logger.warning(
+                "The bookmark of stream %s (updated_at %s) is after the newest record the API "
+                "returned (%s); no record is read until one is updated after it - check that "
+                "the state belongs to this platform",
+                self.name,
+                since.isoformat(),
+                "none" if api_newest is None else api_newest.isoformat(),
+            )
         newest = paginator.newest
         if newest is not None and (since is None or newest > since):
             # Every record read is written (the SDK asked for the next one): move the bookmark.

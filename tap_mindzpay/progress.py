@@ -9,8 +9,8 @@ A run has one ``RunReport`` (``summary``). Every stream partition (a stream and 
   refresh (the change-capture hook: refreshed out of in flight);
 * ``request(status)`` for every HTTP exchange of the request path (``None``: no answer) and
   ``retry()`` for every retry it sleeps before; ``new`` is counted by the stream where it writes
-  a RECORD; changed, settled, deleted and swept are read live from the dict the capture engine
-  increments (``attach_capture``).
+  a RECORD; changed, settled, deleted, swept and deferred are read live from the dict the
+  capture engine increments (``attach_capture``).
 
 A progress line is logged at most every ``PROGRESS_SECONDS`` per partition, and never before a
 partition has run that long: a small run prints none. ``RunReport.log_summary`` logs one line per
@@ -87,6 +87,8 @@ class PartitionReport:
         self.retries = 0
         self.throttled = 0
         self.progress_lines = 0
+        #: List pages answered (a partition refused before its first page has read nothing).
+        self.pages = 0
         self._capture: Mapping[str, int] = {}
         self.phase = "new"
         self.done = 0
@@ -120,6 +122,7 @@ class PartitionReport:
         with self._lock:
             now = self._clock()
             self.last_activity = now
+            self.pages += 1
             if phase != self.phase or not self._phase_seen:
                 self._start_phase(phase, now, base=offset + count)
             self.done = offset + count
@@ -171,6 +174,11 @@ class PartitionReport:
     def deleted(self) -> int:
         """Deletion markers emitted."""
         return self._capture.get("deleted", 0)
+
+    @property
+    def deferred(self) -> int:
+        """Ids whose refresh still failed after its retries: left for the next run."""
+        return self._capture.get("deferred", 0)
 
     @property
     def emitted(self) -> int:
@@ -246,6 +254,7 @@ class PartitionReport:
                 "refreshed": self.refresh_count,
                 "settled": self.settled,
                 "deleted": self.deleted,
+                "deferred": self.deferred,
                 "status_changes": self.status_changes,
                 "requests": self.requests,
                 "retries": self.retries,
@@ -257,6 +266,7 @@ class PartitionReport:
             f"changed {self.changed:,}, refreshed {self.refresh_count:,}, "
             f"settled {self.settled:,}, deleted {self.deleted:,}"
             + (f", status changes {self.status_changes:,}" if self.status_changes else "")
+            + (f", deferred {self.deferred:,}" if self.deferred else "")
             + f"; {self.requests:,} requests, {self.retries:,} retries, {self.throttled:,} 429s; "
             f"{duration(self.seconds())}, {state}"
         )

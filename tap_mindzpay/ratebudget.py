@@ -6,22 +6,33 @@ window resets); a 429 carries ``Retry-After``. The budget mirrors that window: a
 start while the window has room for it (requests still in flight count against the room);
 when the room is used up every caller waits for the reset instead of running into 429s, and a
 ``Retry-After`` pauses every caller, not just the one that got the 429.
+
+Every header that drives a wait is read by ``retry.header_wait``: seconds or an epoch, at most
+``retry.MAX_WAIT_SECONDS``, unusable values ignored; the first such problem of each header is
+logged once per run, as one warning line.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import TYPE_CHECKING
 
-from tap_mindzpay.endpoints import HEADER_LIMIT, HEADER_REMAINING, HEADER_RESET
-from tap_mindzpay.retry import header_seconds
+from tap_mindzpay.endpoints import (
+    HEADER_LIMIT,
+    HEADER_REMAINING,
+    HEADER_RESET,
+    HEADER_RETRY_AFTER,
+)
+from tap_mindzpay.retry import HeaderWait, header_seconds, header_wait
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 #: Waiting past the announced reset by this much absorbs rounding of the header to seconds.
 RESET_SLACK_SECONDS = 0.05
+LOGGER = logging.getLogger("tap-mindzpay.ratebudget")
 
 
 class RateBudget:
@@ -34,6 +45,7 @@ class RateBudget:
     Args:
         clock: Monotonic clock in seconds (injectable for tests).
         sleep: Sleep function (injectable for tests).
+        logger: Where an unusable or capped wait header is warned about.
     """
 
     def __init__(
@@ -41,10 +53,13 @@ class RateBudget:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        logger: logging.Logger = LOGGER,
     ) -> None:
         """Create an empty budget: unknown limits until the first response is observed."""
         self._clock = clock
         self._sleep = sleep
+        self._logger = logger
+        self._warned: set[str] = set()
         self._lock = threading.Lock()
         self._remaining: float | None = None
         self._reset_at = 0.0
@@ -85,7 +100,7 @@ class RateBudget:
             if headers is None:
                 return
             remaining = header_seconds(headers, HEADER_REMAINING)
-            reset = header_seconds(headers, HEADER_RESET)
+            reset = self._bounded(header_wait(headers, HEADER_RESET), HEADER_RESET)
             limit = header_seconds(headers, HEADER_LIMIT)
             if limit is not None:
                 self.limit = limit
@@ -103,6 +118,22 @@ class RateBudget:
                 # Every estimate is at or after the true reset (headers round up): the earliest
                 # is still safe and does not idle the rest of the window.
                 self._reset_at = min(self._reset_at, reset_at)
+
+    def retry_after(self, headers: Mapping[str, str]) -> float | None:
+        """The bounded ``Retry-After`` of a response (warned about once if unusable)."""
+        wait = header_wait(headers, HEADER_RETRY_AFTER)
+        with self._lock:
+            return self._bounded(wait, HEADER_RETRY_AFTER)
+
+    def _bounded(self, wait: HeaderWait, name: str) -> float | None:
+        """The wait's seconds; its problem logged once per header (caller holds the lock)."""
+        if wait.problem is not None and name not in self._warned:
+            self._warned.add(name)
+            self._logger.warning(
+                "MindzPay sent %s (further such values are handled alike, silently)",
+                wait.problem,
+            )
+        return wait.seconds
 
     def pause(self, seconds: float) -> None:
         """Hold every caller for ``seconds`` (a ``Retry-After``)."""

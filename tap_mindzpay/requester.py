@@ -7,7 +7,9 @@
   pauses every caller through the rate budget); a host that refuses the run's first connection
   to it stops the run at once (``first_contact``);
 * 403: stop, naming the account and the permission; any other 4xx: stop with the API's error
-  code and message; every message passes the authenticator's secret filter.
+  code and message; every message passes the authenticator's secret filter;
+* a body over ``MAX_BODY_BYTES``, or JSON nested deeper than the decoder can follow: stop with
+  one line naming the endpoint (no retry: the same request would get the same answer).
 
 Before every request, and while it waits (for a token, before a retry), the path lets a stop
 signal end the run at a safe point (``stopping``).
@@ -23,8 +25,13 @@ import requests
 from requests.sessions import merge_setting
 
 from tap_mindzpay.auth import AuthenticationError
-from tap_mindzpay.errors import MindzPayAPIError, error_detail
-from tap_mindzpay.retry import RETRY_AFTER_CAP_SECONDS, backoff_seconds, retry_after_seconds
+from tap_mindzpay.errors import (
+    ForbiddenError,
+    MindzPayAPIError,
+    RetriesExhaustedError,
+    error_detail,
+)
+from tap_mindzpay.retry import RETRY_AFTER_CAP_SECONDS, backoff_seconds
 from tap_mindzpay.services import settle_environment
 
 if TYPE_CHECKING:
@@ -50,6 +57,11 @@ TRANSIENT_ERRORS = (
     requests.exceptions.ContentDecodingError,
 )
 _decoder = msgspec.json.Decoder()
+#: A response body larger than this stops the run. A page of 100 records is about 50 KB, so a
+#: real answer stays three orders of magnitude below it; reading it in chunks keeps a broken
+#: or hostile answer from growing the tap's memory without end.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+BODY_CHUNK_BYTES = 1024 * 1024
 
 
 class BodyDecoder(Protocol):
@@ -61,11 +73,38 @@ class BodyDecoder(Protocol):
 
 
 def safe_decode(content: bytes) -> object:
-    """The JSON value of a body, or ``None`` if it is not JSON."""
+    """The JSON value of a body, or ``None`` if it is not JSON (or nested beyond decoding)."""
     try:
         return _decoder.decode(content)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
+
+
+def read_bounded(response: requests.Response, method: str, path: str) -> None:
+    """Read the body of a streamed ``response`` into it, up to ``MAX_BODY_BYTES``.
+
+    Raises:
+        MindzPayAPIError: The body is (or says it is) larger than ``MAX_BODY_BYTES``.
+    """
+    declared = response.headers.get("Content-Length", "")
+    read = int(declared) if declared.isdigit() else 0
+    chunks: list[bytes] = []
+    if read <= MAX_BODY_BYTES:
+        read = 0
+        for chunk in response.iter_content(BODY_CHUNK_BYTES):
+            read += len(chunk)
+            if read > MAX_BODY_BYTES:
+                break
+            chunks.append(chunk)
+    if read > MAX_BODY_BYTES:
+        response.close()
+        msg = (
+            f"{method} {path} answered a body over {MAX_BODY_BYTES // (1024 * 1024)} MiB; no "
+            "MindzPay answer is that large - lower the setting page_size, or report the endpoint"
+        )
+        raise MindzPayAPIError(msg)
+    # ``requests`` keeps a read body here; ``response.content`` then returns it as usual.
+    response._content = b"".join(chunks)  # noqa: SLF001
 
 
 class Requester:
@@ -121,7 +160,9 @@ class Requester:
         body is decoded as plain JSON (``conform.PageDecoder``).
 
         Raises:
-            MindzPayAPIError: A 4xx that retrying cannot fix, or retries exhausted.
+            ForbiddenError: A 403 (the message names the permission to grant).
+            RetriesExhaustedError: Still failing after ``max_retries`` retries.
+            MindzPayAPIError: Any other 4xx that retrying cannot fix.
             AuthenticationError: Still 401 after refreshing the token.
         """
         auth = self.services.authenticator
@@ -160,7 +201,7 @@ class Requester:
                     f"{method} {path} failed {attempt} times (last: {problem}); the API is "
                     "unavailable or throttling - rerun later or raise the setting max_retries"
                 )
-                raise MindzPayAPIError(msg)
+                raise RetriesExhaustedError(msg, problem)
             wait = backoff_seconds(attempt, retry_after, cap=BACKOFF_CAP_SECONDS)
             self.logger.warning(
                 "%s %s: %s; retry %d/%d in %.1f s",
@@ -188,7 +229,7 @@ class Requester:
         """``(done, body, problem, retry_after)`` of a non-401 response; raises if fatal."""
         status = response.status_code
         if status in RETRIED_STATUSES or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            retry_after = retry_after_seconds(response.headers)
+            retry_after = self.services.rate_budget.retry_after(response.headers)
             if retry_after is not None:
                 self.services.rate_budget.pause(min(retry_after, RETRY_AFTER_CAP_SECONDS))
             return False, None, f"HTTP {status}", retry_after
@@ -196,15 +237,23 @@ class Requester:
             return True, None, "", None
         if status >= HTTPStatus.BAD_REQUEST:
             raise self._fatal_error(method, path, response, context)
-        if decoder is not None:
-            try:
-                return True, decoder.decode(response.content), "", None
-            except msgspec.DecodeError:
-                pass  # not of the decoder's form: plain JSON below, shaped record by record
         try:
+            if decoder is not None:
+                try:
+                    return True, decoder.decode(response.content), "", None
+                except msgspec.DecodeError:
+                    pass  # not of the decoder's form: plain JSON below, shaped record by record
             return True, _decoder.decode(response.content), "", None
         except msgspec.DecodeError:
             return False, None, f"undecodable JSON body ({len(response.content)} bytes)", None
+        except RecursionError:
+            # The decoder follows nesting as deep as the interpreter's recursion limit (about
+            # 1000 levels); the contract's records are at most a few levels deep.
+            msg = (
+                f"{method} {path} answered JSON nested deeper than can be decoded; no MindzPay "
+                "record is nested like that - report the endpoint"
+            )
+            raise MindzPayAPIError(msg) from None
 
     def _send(
         self,
@@ -221,8 +270,9 @@ class Requester:
         with self.services.stop.waiting(self.stop_if_asked):  # a Retry-After pauses everyone
             budget.acquire()
         try:
-            response = session.send(prepared, timeout=self.timeout)
-            _ = response.content  # read the body here so that a reset mid-body is retried
+            response = session.send(prepared, timeout=self.timeout, stream=True)
+            # Read the body here, bounded, so that a reset mid-body is retried.
+            read_bounded(response, method, url.removeprefix(self.services.api_base))
         except TRANSIENT_ERRORS as exc:
             budget.observe(None)
             return None, type(exc).__name__
@@ -275,20 +325,24 @@ class Requester:
         response: requests.Response,
         context: Context | None,
     ) -> MindzPayAPIError:
+        """The one-line error of a 4xx retrying cannot fix (``ForbiddenError`` for a 403)."""
         auth = self.services.authenticator
         body = safe_decode(response.content)
         detail = error_detail(body) or response.reason or "no detail"
         account = (context or {}).get("account_key") or (context or {}).get("account_id")
         where = f"stream {self.name}" + (f", account {account}" if account else "")
         if response.status_code == HTTPStatus.FORBIDDEN:
+            remedy = (
+                "leave that account out with the setting account_keys"
+                if account
+                else f"deselect the stream {self.name}"
+            )
             msg = (
                 f"MindzPay denied {method} {path} ({where}; HTTP 403, {detail}); give the API "
                 f"credential {auth.client_id} read permission on {self.resource} under "
-                "Configurações > API, or leave that account out with the setting account_keys"
+                f"Configurações > API (per-resource permissions), or {remedy}"
             )
-        else:
-            msg = (
-                f"MindzPay answered {method} {path} with HTTP {response.status_code}, "
-                f"{detail} ({where})"
-            )
+            return ForbiddenError(auth.redact(msg))
+        status = response.status_code
+        msg = f"MindzPay answered {method} {path} with HTTP {status}, {detail} ({where})"
         return MindzPayAPIError(auth.redact(msg))

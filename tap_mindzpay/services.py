@@ -100,6 +100,11 @@ class RunServices:
             while cls._sandboxes:
                 cls._sandboxes.pop().stop()
 
+    @classmethod
+    def nothing_read(cls) -> str | None:
+        """Why a run of this process read nothing (every stream it synced refused), if so."""
+        return next((why for report in cls._reports if (why := report.nothing_read())), None)
+
     @cached_property
     def user_agent(self) -> str:
         """The ``User-Agent`` of every request (setting ``user_agent``)."""

@@ -1,7 +1,8 @@
 """The run summary: one line per partition and one for the run, also when the run stopped.
 
 A run has one ``RunReport`` (``services``); it hands out the ``PartitionReport`` of each stream
-partition (``progress``) and, when the command ends, logs what each did and why the run stopped.
+partition (``progress``) and the ``StreamDrift`` of each stream (what its records showed that
+the schema does not), and, when the command ends, logs what each did and why the run stopped.
 """
 
 from __future__ import annotations
@@ -42,6 +43,44 @@ def stop_reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}"
 
 
+class StreamDrift:
+    """Where a stream's records differ from its schema: the API changed, or is not as modelled.
+
+    ``undeclared``: each property no schema declares, with the id of the first record seen
+    with it (its records are written without it); ``malformed_skipped``: records skipped as
+    malformed (``skip_malformed_records``). Thread-safe (pages are decoded ahead).
+    """
+
+    def __init__(self) -> None:
+        """Nothing seen yet."""
+        self._lock = threading.Lock()
+        self.undeclared: dict[str, object] = {}
+        self.malformed_skipped = 0
+
+    def saw_undeclared(self, names: tuple[str, ...], record_id: object) -> None:
+        """Records (the first with id ``record_id``) carry the undeclared ``names``."""
+        with self._lock:
+            for name in names:
+                self.undeclared.setdefault(name, record_id)
+
+    def skipped_malformed(self) -> None:
+        """One malformed record skipped."""
+        with self._lock:
+            self.malformed_skipped += 1
+
+    def text(self) -> str:
+        """``undeclared properties a, b (first in record 12); 3 malformed records skipped``."""
+        with self._lock:
+            parts = []
+            if self.undeclared:
+                names = ", ".join(sorted(self.undeclared))
+                first = next(iter(self.undeclared.values()))
+                parts.append(f"undeclared properties {names} (first in record {first})")
+            if self.malformed_skipped:
+                parts.append(f"{self.malformed_skipped:,} malformed records skipped")
+        return "; ".join(parts)
+
+
 class RunReport:
     """Every partition report of one run, and the run summary."""
 
@@ -58,6 +97,9 @@ class RunReport:
         self._logger = logger
         self._lock = threading.Lock()
         self._partitions: dict[tuple[str, str], PartitionReport] = {}
+        #: Streams skipped because the API refused them (name -> why, one line).
+        self.skipped: dict[str, str] = {}
+        self._drift: dict[str, StreamDrift] = {}
         self.started = clock()
         self.logged = False
 
@@ -72,6 +114,29 @@ class RunReport:
                     report = PartitionReport(*key, clock=self._clock, logger=self._logger)
                     self._partitions[key] = report
         return report
+
+    def drift(self, stream: str) -> StreamDrift:
+        """The drift record of ``stream``, created on first use."""
+        with self._lock:
+            return self._drift.setdefault(stream, StreamDrift())
+
+    def skip(self, stream: str, reason: str) -> None:
+        """Note a stream skipped because the API refused it (listed in the run summary)."""
+        with self._lock:
+            self.skipped[stream] = reason
+
+    def nothing_read(self) -> str | None:
+        """Why the run read nothing, if every stream it synced was skipped; else ``None``.
+
+        A stream's children sync only under records it read, so a run whose every partition
+        belongs to a skipped stream could read none of what was selected.
+        """
+        with self._lock:
+            streams = {stream for stream, _ in self._partitions}
+            if not self.skipped or not streams <= self.skipped.keys():
+                return None
+            reasons = "; ".join(self.skipped[name] for name in sorted(streams))
+        return f"No selected stream could be read: {reasons}"
 
     @property
     def partitions(self) -> list[PartitionReport]:
@@ -91,6 +156,7 @@ class RunReport:
             "refreshed": sum(r.refresh_count for r in parts),
             "settled": sum(r.settled for r in parts),
             "deleted": sum(r.deleted for r in parts),
+            "deferred": sum(r.deferred for r in parts),
             "status_changes": sum(r.status_changes for r in parts),
             "requests": sum(r.requests for r in parts),
             "retries": sum(r.retries for r in parts),
@@ -109,7 +175,15 @@ class RunReport:
             f"settled {totals['settled']:,}; {totals['requests']:,} API requests and "
             f"{tokens:,} token requests, {totals['retries']:,} retries, "
             f"{totals['throttled']:,} 429s"
+            + (f"; deferred ids {deferred:,}" if (deferred := totals["deferred"]) else "")
         )
+        skipped = sorted(self.skipped)
+        if skipped:
+            text += f"; skipped streams (HTTP 403): {', '.join(skipped)}"
+        with self._lock:
+            drift = {name: d for name, d in sorted(self._drift.items()) if d.text()}
+        for name, stream_drift in drift.items():
+            text += f"; {name}: {stream_drift.text()}"
         if error is not None:
             text += f"; why: {stop_reason(error)}"
         fields: dict[str, Any] = {
@@ -121,6 +195,9 @@ class RunReport:
             **{key: value for key, value in totals.items() if key != "throttled"},
             "http_429": totals["throttled"],
             "token_requests": tokens,
+            "skipped_streams": skipped,
+            "undeclared_properties": {n: sorted(d.undeclared) for n, d in drift.items()},
+            "malformed_skipped": {n: d.malformed_skipped for n, d in drift.items()},
             "duration_seconds": round(seconds, 3),
         }
         return [*lines, (text, fields)]

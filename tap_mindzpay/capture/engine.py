@@ -18,6 +18,9 @@ bookmark), the engine:
    already handed out for that id (a new record, a refreshed change) is not emitted again
    (``Engine.sent``, a 16-byte digest per id, kept only in a run whose sweep is due).
 
+A refresh that still fails after its retries is deferred (``deferral``): the id stays in
+flight, unchanged, and is refreshed again next run.
+
 Status transitions (``on_change``): every record the engine hands out whose status differs from
 the last one it saw for that id is reported with the previous status (``None`` when the id is new
 or its status was never seen) and how it was seen: ``new``, ``refresh`` or ``sweep``.
@@ -26,12 +29,15 @@ or its status was never seen) and how it was seen: ``new``, ``refresh`` or ``swe
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from tap_mindzpay.capture import deferral
 from tap_mindzpay.capture.codec import IdSet, StatusMap
 from tap_mindzpay.capture.fetching import Fetching, UnlistedChecks, fetched_in_order
 from tap_mindzpay.capture.schedule import unchanged_since
@@ -97,8 +103,9 @@ class Engine:
     confirm: Callable[[int], dict[str, Any] | None] | None = None
     #: Whether a record predates ``start_date`` (read, never handed out, never deleted).
     predates_start: Callable[[Mapping[str, Any]], bool] = lambda _record: False
-    #: One warning line (a sweep that would delete a large share), and where it is.
-    warn: Callable[[str], None] | None = None
+    #: One warning line (a deferred id, a sweep that would delete a large share), naming the
+    #: partition ``where``.
+    warn: Callable[[str], None] = logging.getLogger("tap-mindzpay.capture").warning
     where: str = ""
 
     def __post_init__(self) -> None:
@@ -191,10 +198,16 @@ class Engine:
         if self.in_flight_rule is None:
             return
         ids = self.due_ids(only)
-        answers = fetched_in_order(ids, self.fetch, self._fetching("refresh"))
-        for handed, (record_id, record) in enumerate(answers, start=1):
+        deferrals = self._deferrals()
+        fetch = partial(deferral.call, self.fetch)
+        answers = fetched_in_order(ids, fetch, self._fetching("refresh"))
+        handed = 0
+        for record_id, outcome in answers:
+            if deferrals.deferred(outcome, record_id):
+                continue
             self._count("refreshed")
-            yield from self._refreshed(record_id, record)
+            yield from self._refreshed(record_id, outcome)
+            handed += 1
             if handed % CHUNK == 0:
                 self.checkpoint(force=False)
 
@@ -281,8 +294,16 @@ class Engine:
         self, unlisted: list[int], statuses: StatusMap, known: int
     ) -> Iterator[dict[str, Any]]:
         """Ask for each id the list did not show: a 404 deletes it, a record stays."""
-        checks = UnlistedChecks(self.confirm or self.fetch, self.warn, self.where, known)
+        confirm = partial(deferral.call, self.confirm or self.fetch)
+        checks = UnlistedChecks(confirm, self.warn, self.where, known)
+        deferrals = self._deferrals()
         for record_id, record in checks.answers(unlisted, self._fetching("confirm")):
+            if deferrals.deferred(record, record_id):
+                # Not confirmed either way: kept with its last status, asked again next sweep.
+                status = self.status_of(record_id)
+                if status is not UNSEEN:
+                    statuses.set(record_id, status)
+                continue
             if record is None:
                 self.state.in_flight.pop(record_id, None)
                 if self.state.statuses is not None:
@@ -296,6 +317,10 @@ class Engine:
         if unlisted:
             self._count("unlisted", len(unlisted))
             self._count("unlisted_present", checks.present)
+
+    def _deferrals(self) -> deferral.Deferrals:
+        """The deferred ids of one phase: warned about and counted (``deferred``)."""
+        return deferral.Deferrals(self.where, self.warn, lambda: self._count("deferred"))
 
     def _fetching(self, name: str) -> Fetching:
         """How per-record requests run: ``max_concurrency`` at once; a stop writes STATE."""

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+
+from tap_mindzpay.capture.deferral import Deferred
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
+
+T = TypeVar("T")
 
 #: Requests in flight per worker ahead of the one handed out next.
 WINDOW_PER_WORKER = 4
@@ -38,8 +42,8 @@ class Fetching(NamedTuple):
 
 
 def fetched_in_order(
-    ids: Sequence[int], fetch: Callable[[int], dict[str, Any] | None], how: Fetching
-) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    ids: Sequence[int], fetch: Callable[[int], T], how: Fetching
+) -> Iterator[tuple[int, T]]:
     """``(id, fetch(id))`` for every id, in the order given, fetched by a pool of workers.
 
     A stop asked in a worker cancels what is still queued, calls ``how.on_stop`` and stops
@@ -50,7 +54,7 @@ def fetched_in_order(
     workers = max(1, min(how.max_concurrency, len(ids)))
     window = workers * WINDOW_PER_WORKER
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=how.name) as pool:
-        ahead: deque[tuple[int, Future[dict[str, Any] | None]]] = deque()
+        ahead: deque[tuple[int, Future[T]]] = deque()
         queue = iter(ids)
         for record_id in queue:
             ahead.append((record_id, pool.submit(fetch, record_id)))
@@ -75,7 +79,8 @@ class UnlistedChecks:
     """The ids a sweep did not list, each asked for by id: absence alone never deletes.
 
     Args:
-        confirm: The record by a GET of its id (``None``: 404, deleted).
+        confirm: The record by a GET of its id (``None``: 404, deleted; ``Deferred``: it
+            still failed after its retries, so the id is neither deleted nor kept as seen).
         warn: Where the one warning line goes (``None``: nowhere).
         where: The stream and account named in it.
         known: Ids the partition held before the sweep (the share's denominator).
@@ -83,22 +88,24 @@ class UnlistedChecks:
 
     def __init__(
         self,
-        confirm: Callable[[int], dict[str, Any] | None],
+        confirm: Callable[[int], dict[str, Any] | Deferred | None],
         warn: Callable[[str], None] | None,
         where: str,
         known: int,
     ) -> None:
         """No id asked yet."""
         self.confirm, self.warn, self.where, self.known = confirm, warn, where, known
-        self.gone = self.present = 0
+        self.gone = self.present = self.deferred = 0
 
     def answers(
         self, unlisted: Sequence[int], how: Fetching
-    ) -> Iterator[tuple[int, dict[str, Any] | None]]:
-        """``(id, record or None)`` of each unlisted id, then the warning if it is due."""
+    ) -> Iterator[tuple[int, dict[str, Any] | Deferred | None]]:
+        """``(id, record, None or Deferred)`` of each unlisted id, then the warning if due."""
         for record_id, record in fetched_in_order(unlisted, self.confirm, how):
             if record is None:
                 self.gone += 1
+            elif isinstance(record, Deferred):
+                self.deferred += 1
             else:
                 self.present += 1
             yield record_id, record

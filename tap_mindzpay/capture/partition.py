@@ -21,6 +21,7 @@ from tap_mindzpay.capture.schedule import AccountSignals, Schedule, Signals, min
 from tap_mindzpay.capture.state import CAPTURE_KEY, CaptureState
 
 if TYPE_CHECKING:
+    import logging
     from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from singer_sdk.helpers.types import Context
@@ -120,8 +121,7 @@ def capture_partition(  # noqa: PLR0913 - the settings the phases use, given exp
     sweep_interval_hours: float,
     max_concurrency: int,
     where: str,
-    log: Callable[[str], None],
-    warn: Callable[[str], None] | None = None,
+    logger: logging.Logger,
 ) -> Iterator[dict[str, Any]]:
     """New records by id, then the refresh and (when due) the sweep of one partition."""
     partition = host.get_context_state(context)
@@ -153,11 +153,11 @@ def capture_partition(  # noqa: PLR0913 - the settings the phases use, given exp
             waits=rule.waits if rule else "",
         ),
         link=rule.link if rule else None,
+        warn=logger.warning,
+        where=where,
         signal_status=rule.publishes if rule and rule.publishes is not None else UNSEEN,
         confirm=lambda record_id: host.get_record(context, record_id),
         predates_start=host.predates_start,
-        warn=warn,
-        where=where,
     )
     host.live_capture = (state, partition)
     report = host.progress(context)
@@ -194,4 +194,4 @@ def capture_partition(  # noqa: PLR0913 - the settings the phases use, given exp
         host.capturing = False
         host.live_capture = None
     if engine.counts:
-        log(f"{where}: change capture {engine.counts}")
+        logger.info("%s: change capture %s", where, engine.counts)

@@ -19,10 +19,10 @@ records whose status may still move, as packed columns of ``count`` entries
 (``codec.pack_columns``, layout ``COLUMNS``): the id (as the delta from the previous one), a
 CRC-32 of its last seen ``updated_at``, the minute (since the Unix epoch) since which its status
 is unchanged (``schedule.unchanged_since``), the minute it was last read, listed or refreshed (0:
-never) and its link (``RefreshRule.link``: an invoice's payment id, a payment's due day), stored as the
-difference from the id (-2**63: none). Their status is the one in ``statuses``; an id in flight
-without one there (a state written mid-sweep by an earlier version) is read with status
-``None``, as an upgraded version 1 id is.
+never) and its link (``RefreshRule.link``: an invoice's payment id, a payment's due day),
+stored as the difference from the id (-2**63: none). Their status is the one in
+``statuses``; an id in flight without one there (a state written mid-sweep by an earlier
+version) is read with status ``None``, as an upgraded version 1 id is.
 
 Every STATE the tap writes is one it reads back, whatever phase it is written in. Decoding is
 bounded (``codec.MAX_UNPACKED_BYTES``, ``MAX_IN_FLIGHT``): a crafted or corrupted state fails

@@ -72,10 +72,12 @@ def _answer(app: Sandbox, request: Request, kind: str, params: dict[str, str]) -
         return instead
     if app.faults.revoke_due():
         app.tokens.revoke_all()
+    now = app.world.now.timestamp()
     try:
-        headers = app.tokens.authorize(request.authorization)
+        headers = app.faults.rate_headers(app.tokens.authorize(request.authorization), now)
     except RateLimitedError as limited:
-        return Reply.error(429, "rate_limited", "Rate limit exceeded", limited.headers)
+        rate = app.faults.rate_headers(limited.headers, now)
+        return Reply.error(429, "rate_limited", "Rate limit exceeded", rate)
     except ApiError as err:
         return err.reply()
     refused = _refused(app, request, kind, params)
@@ -106,6 +108,13 @@ def _refused(app: Sandbox, request: Request, kind: str, params: dict[str, str]) 
     if kind == "accounts" and app.faults.roll("forbidden_accounts"):
         message = "The API credential has no permission on MindzPay accounts"
         return Reply.error(403, "forbidden", message)
+    stream = params.get("stream", "")
+    if kind.startswith("platform_") and app.faults.listed("forbidden_resources", stream):
+        message = f"The API credential has no permission on {stream}"
+        return Reply.error(403, "forbidden", message)
+    poisoned = stream == "invoices" or kind == "refresh"
+    if poisoned and "id" in params and app.faults.listed("poison_invoices", int(params["id"])):
+        return Reply.error(500, "server_error", "Internal error refreshing the invoice")
     return None
 
 

@@ -23,6 +23,9 @@ Rates are probabilities per API request (admin calls under `/_sandbox/` are neve
 | `boletos_never_expire` | 1: unpaid boletos stay `pending` for ever, past due (not a rate) |
 | `page_cap` | lists serve at most this many records a page whatever `limit` asks (`meta.limit`) |
 | `id_base` | new invoices, payments, subscriptions take ids from this base on, 1..1000 apart |
+| `reset_header_epoch` | 1: `X-RateLimit-Reset` is the Unix time of the reset (not seconds) |
+| `forbidden_resources` | comma list of platform resources (`users,plans`) answering 403 |
+| `poison_invoices` | comma list of invoice ids whose Refresh and Get always answer 500 |
 """
 
 from __future__ import annotations
@@ -58,6 +61,12 @@ NUMBER_KEYS = (
     "boletos_never_expire",
     "page_cap",
     "id_base",
+    "reset_header_epoch",
+)
+#: Switches holding a comma list of names or ids (a JSON string, or a JSON list).
+LIST_KEYS = (
+    "forbidden_resources",
+    "poison_invoices",
 )
 
 
@@ -75,16 +84,18 @@ class Faults:
         self.rng = random.Random(0)
         self.last_revoke = time.monotonic()
         self.injected: dict[str, int] = {}
+        self.lists: dict[str, frozenset[str]] = {}
 
     def configure(self, config: dict[str, Any]) -> None:
         """Replace the switches; unknown keys or bad values raise FaultError."""
-        unknown = set(config) - {*RATE_KEYS, *NUMBER_KEYS, "seed"}
+        unknown = set(config) - {*RATE_KEYS, *NUMBER_KEYS, *LIST_KEYS, "seed"}
         if unknown:
             msg = f"unknown fault keys: {sorted(unknown)}"
             raise FaultError(msg)
         clean: dict[str, float] = {}
+        lists = {key: _names(key, config[key]) for key in LIST_KEYS if key in config}
         for key, value in config.items():
-            if key == "seed":
+            if key == "seed" or key in LIST_KEYS:
                 continue
             if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
                 msg = f"fault {key} must be a number >= 0"
@@ -95,6 +106,7 @@ class Faults:
             clean[key] = float(value)
         with self._lock:
             self.config = clean
+            self.lists = lists
             self.rng = random.Random(config.get("seed", 0))
             self.last_revoke = time.monotonic()
 
@@ -129,6 +141,24 @@ class Faults:
     def value(self, key: str, default: float) -> float:
         """A numeric switch."""
         return self.config.get(key, default)
+
+    def listed(self, key: str, name: object) -> bool:
+        """Whether ``name`` (a resource, an id) is in the list switch ``key`` (and count it)."""
+        hit = str(name) in self.lists.get(key, frozenset())
+        if hit:
+            self.count(key)
+        return hit
+
+    def rate_headers(self, headers: dict[str, str], now: float) -> dict[str, str]:
+        """The rate-limit headers as this platform sends them (``reset_header_epoch``).
+
+        ``now``: the Unix time of the answer's ``Date`` (the world's clock), which an epoch
+        reset is consistent with, as on a real server.
+        """
+        reset = headers.get("X-RateLimit-Reset")
+        if reset is not None and self.value("reset_header_epoch", 0):
+            headers["X-RateLimit-Reset"] = str(int(now + float(reset)))
+        return headers
 
     def revoke_due(self) -> bool:
         """Whether the periodic token revocation is due now."""
@@ -166,3 +196,12 @@ class Faults:
         else:
             record["nfse_series"] = "A1"
         return json.dumps(record, separators=(",", ":")).encode()
+
+
+def _names(key: str, value: object) -> frozenset[str]:
+    """The members of a list switch: ``"users, plans"`` or ``["users", "plans"]``."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str | int) for i in items):
+        msg = f"fault {key} must be a comma list (a string) or a list of names or ids"
+        raise FaultError(msg)
+    return frozenset(str(i).strip() for i in items if str(i).strip())

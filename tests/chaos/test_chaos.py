@@ -14,8 +14,15 @@ record deleted after the incremental sync's sweep read it can only be seen by th
 the truth comparison right after it would be unfair. The incremental sync proves that every
 shift injected during the full sync was repaired.
 
+The suite runs once per platform in ``PLATFORMS``: the contract as written, and a platform that
+differs the way a real one can (the rate-limit reset sent as a Unix time; platform resources
+the credential may not read and invoices whose Refresh always fails, both during the full sync
+only: permission granted and the invoices healed by the incremental sync, which must then
+catch up with the truth). A new way to differ is one line in ``PLATFORMS``.
+
 The injected faults, summed by kind over all runs, are printed and written to
-``output/chaos-summary.json`` (docs/reliability.md quotes them).
+``output/chaos-summary.json`` (``chaos-summary-<platform>.json`` for the other platforms;
+docs/reliability.md quotes them).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from chaos.pipeline import compare_landed, secret_hits, sync_into_target
@@ -61,6 +68,41 @@ EXPECTED_KINDS = (
     "revoke",
     "shift_pages",
 )
+#: Invoice statuses in flight: what a run refreshes (the poisoned invoices are picked from them).
+IN_FLIGHT = {0, 1, 4}
+
+
+@dataclass(frozen=True)
+class Platform:
+    """How the platform of a chaos suite differs from the contract.
+
+    Attributes:
+        switches: Sandbox switches on for both syncs.
+        full_sync_only: Switches on for the full sync only (lifted before the incremental one).
+        poisoned: How many invoices in flight, evenly spread, answer 500 to every Refresh
+            (``poison_invoices``) during the full sync; each costs every retry with backoff.
+        tap_settings: Settings over ``TAP_SETTINGS``.
+        expected_kinds: Fault kinds that must have struck, beyond ``EXPECTED_KINDS``.
+    """
+
+    switches: dict[str, Any] = field(default_factory=dict)
+    full_sync_only: dict[str, Any] = field(default_factory=dict)
+    poisoned: int = 0
+    tap_settings: dict[str, Any] = field(default_factory=dict)
+    expected_kinds: tuple[str, ...] = ()
+
+
+PLATFORMS = {
+    "contract": Platform(),
+    "differing": Platform(
+        switches={"reset_header_epoch": 1},
+        full_sync_only={"forbidden_resources": "plans,bundles"},
+        poisoned=2,
+        # The default: a poisoned invoice costs all of them (with backoff) before it is deferred.
+        tap_settings={"max_retries": 8},
+        expected_kinds=("forbidden_resources", "poison_invoices"),
+    ),
+}
 TAP_SETTINGS = {
     "page_size": 20,  # more requests per run, so each fault rate really bites
     "request_timeout": 1,  # a slow body (3 s) is a read timeout
@@ -81,7 +123,15 @@ class RunResult:
     answered_401: int = 0
 
 
-def chaos_run(seed: int, workdir: Path, target: str) -> RunResult:
+def poison(sandbox: SandboxProcess, count: int) -> dict[str, str]:
+    """The ``poison_invoices`` switch: ``count`` invoices in flight, evenly spread (or none)."""
+    if not count:
+        return {}
+    ids = sorted(r["id"] for r in sandbox.truth("invoices") if r["status"] in IN_FLIGHT)
+    return {"poison_invoices": ",".join(str(i) for i in ids[:: max(1, len(ids) // count)][:count])}
+
+
+def chaos_run(seed: int, workdir: Path, target: str, platform: Platform) -> RunResult:
     started = time.monotonic()
     result = RunResult(seed, 0.0)
     secret = f"chaos-secret-{seed:03d}-Zq8vT2"
@@ -93,12 +143,21 @@ def chaos_run(seed: int, workdir: Path, target: str) -> RunResult:
         extra_args=("--client-secret", secret, "--refresh-token", refresh),
     )
     try:
-        config = sandbox.tap_config(client_secret=secret, refresh_token=refresh, **TAP_SETTINGS)
+        settings = {**TAP_SETTINGS, **platform.tap_settings}
+        config = sandbox.tap_config(client_secret=secret, refresh_token=refresh, **settings)
         output = workdir / "output"
-        sandbox.admin("POST", "/_sandbox/faults", body={"seed": seed, **FAULTS, **FULL_SYNC_ONLY})
+        full_faults = {
+            **FAULTS,
+            **FULL_SYNC_ONLY,
+            **platform.switches,
+            **platform.full_sync_only,
+            **poison(sandbox, platform.poisoned),
+        }
+        sandbox.admin("POST", "/_sandbox/faults", body={"seed": seed, **full_faults})
         full = sync_into_target(config, None, workdir / "full", output, target)
         sandbox.advance(6 * 3600)
-        sandbox.admin("POST", "/_sandbox/faults", body={"seed": seed + 1000, **FAULTS})
+        incremental_faults = {"seed": seed + 1000, **FAULTS, **platform.switches}
+        sandbox.admin("POST", "/_sandbox/faults", body=incremental_faults)
         incremental = None
         if full.tap_returncode == 0 and full.target_state:
             # The full sync spent the configured refresh token (rotation), and the race fault
@@ -147,12 +206,16 @@ def chaos_run(seed: int, workdir: Path, target: str) -> RunResult:
     return result
 
 
-def test_twenty_seeded_chaos_runs_fold_to_truth_and_leak_no_secret(target_jsonl, tmp_path):
+@pytest.mark.parametrize("platform_name", list(PLATFORMS))
+def test_twenty_seeded_chaos_runs_fold_to_truth_and_leak_no_secret(
+    target_jsonl, tmp_path, platform_name
+):
+    platform = PLATFORMS[platform_name]
     started = time.monotonic()
     with ThreadPoolExecutor(PARALLEL) as pool:
         results = list(
             pool.map(
-                lambda seed: chaos_run(seed, tmp_path / f"run-{seed:03d}", target_jsonl),
+                lambda seed: chaos_run(seed, tmp_path / f"run-{seed:03d}", target_jsonl, platform),
                 range(1, RUNS + 1),
             )
         )
@@ -160,14 +223,18 @@ def test_twenty_seeded_chaos_runs_fold_to_truth_and_leak_no_secret(target_jsonl,
     for result in results:
         faults.update(result.faults)
     summary = {
+        "platform": platform_name,
         "runs": len(results),
         "syncs": 2 * len(results),
         "wall_seconds": round(time.monotonic() - started, 1),
         "fault_rates": {
             **FAULTS,
             **{f"{k} (full sync only)": v for k, v in FULL_SYNC_ONLY.items()},
+            **platform.switches,
+            **{f"{k} (full sync only)": v for k, v in platform.full_sync_only.items()},
         },
-        "tap_settings": TAP_SETTINGS,
+        "poisoned_invoices_per_run": platform.poisoned,
+        "tap_settings": {**TAP_SETTINGS, **platform.tap_settings},
         "faults_injected": dict(sorted(faults.items())),
         "faults_injected_total": sum(faults.values()),
         "api_401_answers": sum(r.answered_401 for r in results),
@@ -185,7 +252,8 @@ def test_twenty_seeded_chaos_runs_fold_to_truth_and_leak_no_secret(target_jsonl,
         ],
     }
     (PROJECT_ROOT / "output").mkdir(exist_ok=True)
-    (PROJECT_ROOT / "output" / "chaos-summary.json").write_text(
+    name = "chaos-summary" + ("" if platform_name == "contract" else f"-{platform_name}")
+    (PROJECT_ROOT / "output" / f"{name}.json").write_text(
         json.dumps(summary, indent=2) + "\n", encoding="utf-8"
     )
     print("chaos summary:", json.dumps({k: v for k, v in summary.items() if k != "per_run"}))  # noqa: T201
@@ -193,5 +261,6 @@ def test_twenty_seeded_chaos_runs_fold_to_truth_and_leak_no_secret(target_jsonl,
     assert not failures, "\n\n".join(failures)[:20000]
     leaks = {r.seed: r.secret_hits for r in results if r.secret_hits}
     assert not leaks, f"secrets in what the tap wrote: {leaks}"
-    missing_kinds = [kind for kind in EXPECTED_KINDS if faults[kind] == 0]
+    expected = (*EXPECTED_KINDS, *platform.expected_kinds)
+    missing_kinds = [kind for kind in expected if faults[kind] == 0]
     assert not missing_kinds, f"fault kinds never injected: {missing_kinds} ({dict(faults)})"

@@ -352,8 +352,43 @@ def test_a_run_refused_by_the_api_summarises_the_stop_reason(sandbox_factory, tm
     assert done.returncode == 1
     run = run_summary(done.stderr)
     assert run["outcome"] == "stopped"
-    assert run["reason"].startswith("MindzPayAPIError: MindzPay denied GET /mindzpay/accounts")
+    assert run["reason"].startswith("ForbiddenError: MindzPay denied GET /mindzpay/accounts")
     assert "HTTP 403" in run["reason"]
     assert run["level"] == "error"
     assert summaries(done.stderr)["accounts", "all"]["status"] == "stopped"
     assert summaries(done.stderr)["accounts", "all"]["requests"] == 1
+
+
+def test_the_summary_names_undeclared_properties_per_stream_and_counts_skipped_malformed(
+    sandbox_factory, tmp_path
+):
+    # Two accounts: the accounts page loses one of them (malformed), the other one syncs.
+    sandbox = sandbox_factory(seed=3, accounts=2, invoices_per_account=30)
+    # Every record carries six undeclared properties; one record of every page lacks created_at.
+    faults = {"undeclared_properties": 1, "malformed": 1, "malformed_kind": 2}
+    sandbox.admin("POST", "/_sandbox/faults", body=faults)
+    argv, _ = tap_argv(sandbox.tap_config(skip_malformed_records=True), tmp_path)
+    done = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        env=child_env(structured_logging(tmp_path)),
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = run_summary(done.stderr)
+    added = {"channel", "external_reference", "legacy_id", "metadata", "risk_analysis", "tags"}
+    streams = {"accounts", *CHILD_STREAMS, *PLATFORM_STREAMS}
+    assert run["undeclared_properties"] == {s: sorted(added) for s in streams}
+    skipped = Counter(
+        json.loads(line)["message"].split("stream ", 1)[1].split(",", 1)[0]
+        for line in done.stderr.splitlines()
+        if "Skipping malformed record: " in line
+    )
+    assert skipped
+    assert run["malformed_skipped"] == {s: skipped.get(s, 0) for s in streams}
+    assert (
+        sum(run["malformed_skipped"].values())
+        == sandbox.stats()["faults"]["malformed_missing_field"]
+    )

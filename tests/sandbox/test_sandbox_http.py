@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections import Counter
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -258,3 +259,33 @@ def test_sigterm_stops_the_sandbox_cleanly(tmp_path: Path):
     assert process.wait(timeout=20) == 0
     process.stdout.close()
     assert (tmp_path / "w.db").stat().st_size > 0
+
+
+def test_platform_difference_switches_refuse_poison_and_send_an_epoch_reset(sandbox_factory):
+    sandbox = sandbox_factory(invoices_per_account=20)
+    session = _session(sandbox)
+    base = sandbox.api_url
+    account = session.get(f"{base}/mindzpay/accounts").json()["data"][0]["key"]
+    invoice = session.get(f"{base}/mindzpay/accounts/{account}/invoices").json()["data"][0]["id"]
+    switches = {"reset_header_epoch": 1, "forbidden_resources": "users, plans"}
+    sandbox.admin("POST", "/_sandbox/faults", body={**switches, "poison_invoices": [invoice]})
+    for path in ("/users", "/users/1", "/plans"):
+        refused = session.get(f"{base}{path}")
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "forbidden"
+    assert session.get(f"{base}/courses").status_code == 200
+    invoice_path = f"{base}/mindzpay/accounts/{account}/invoices/{invoice}"
+    assert session.get(invoice_path).status_code == 500
+    assert session.post(f"{invoice_path}/refresh").status_code == 500
+    listed = session.get(f"{base}/mindzpay/accounts/{account}/invoices")
+    assert invoice in [r["id"] for r in listed.json()["data"]]
+    # The reset is the Unix time of the window's end, by the clock of the answer's Date.
+    date = parsedate_to_datetime(listed.headers["Date"]).timestamp()
+    assert 0 <= int(listed.headers["X-RateLimit-Reset"]) - date <= 60
+    assert sandbox.stats()["faults"] == {"forbidden_resources": 3, "poison_invoices": 2}
+
+
+@pytest.mark.parametrize("value", [3, {"users": 1}, [["users"]]])
+def test_a_list_switch_that_is_not_a_comma_list_is_rejected_with_422(sandbox, value):
+    with pytest.raises(SandboxError, match="422"):
+        sandbox.admin("POST", "/_sandbox/faults", body={"forbidden_resources": value})

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tap_mindzpay.capture.codec import StatusMap, encode_ids
+from tap_mindzpay.capture.deferral import DEFERRALS_IN_A_ROW, Deferrals, call
 from tap_mindzpay.capture.engine import Engine, later
 from tap_mindzpay.capture.schedule import (
     AccountSignals,
@@ -16,6 +17,7 @@ from tap_mindzpay.capture.schedule import (
     unchanged_since,
 )
 from tap_mindzpay.capture.state import CaptureState, CaptureStateError, Flight, stamp_of
+from tap_mindzpay.errors import RetriesExhaustedError
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
 STAMP = "2026-11-01T09:00:00-03:00"
@@ -256,3 +258,60 @@ def test_invoice_whose_boleto_expired_long_ago_backs_off_to_the_cap_at_once():
     # A new invoice (its updated_at now): the intervals double from its listing.
     new = {**invoice, "updated_at": "2099-01-01T00:00:00Z"}
     assert _hourly_fetches(new, INVOICE, 17, signals=expired) == [1, 2, 4, 8, 16]
+
+
+def _exhausted(record_id: int) -> RetriesExhaustedError:
+    return RetriesExhaustedError(f"POST .../{record_id}/refresh failed 3 times", "HTTP 500")
+
+
+def test_a_refresh_that_keeps_failing_is_deferred_and_stays_in_flight():
+    in_flight = lambda record: record["status"] == 0  # noqa: E731
+    state = CaptureState(statuses=StatusMap())
+    warned: list[str] = []
+
+    def fetch(record_id: int) -> dict | None:
+        if record_id == 2:
+            raise _exhausted(record_id)
+        return {"id": record_id, "status": 2, "updated_at": "2026-11-01T10:00:00-03:00"}
+
+    engine = Engine(
+        state=state,
+        in_flight_rule=in_flight,
+        fetch=fetch,
+        page_all=lambda: iter(()),
+        checkpoint=lambda **_: None,
+        warn=warned.append,
+        where="stream invoices, account acc_1",
+    )
+    for record_id in (1, 2, 3):
+        engine.observe_new(
+            {"id": record_id, "status": 0, "updated_at": "2026-11-01T09:00:00-03:00"}
+        )
+    before = state.in_flight[2]
+    refreshed = [r["id"] for r in engine.refresh()]
+    assert refreshed == [1, 3]
+    assert dict(state.in_flight) == {2: before}
+    assert engine.counts == {"deferred": 1, "refreshed": 2, "changed": 2, "settled": 2}
+    expected = (
+        "stream invoices, account acc_1: id 2 still fails after its retries (last: HTTP 500); "
+        "deferred: it stays in the state and is tried again next run"
+    )
+    assert warned == [expected]
+
+
+def test_deferrals_in_a_row_are_an_api_that_is_down_and_stop():
+    counted: list[int] = []
+    deferrals = Deferrals("here", lambda _: None, lambda: counted.append(1))
+
+    def failing(record_id: int) -> dict:
+        raise _exhausted(record_id)
+
+    outcomes = [call(failing, i) for i in range(10)]
+    for record_id, outcome in enumerate(outcomes[: DEFERRALS_IN_A_ROW - 1]):
+        assert deferrals.deferred(outcome, record_id)
+    assert not deferrals.deferred({"id": 99}, 99)  # one answer resets the run of failures
+    for record_id, outcome in enumerate(outcomes[: DEFERRALS_IN_A_ROW - 1]):
+        assert deferrals.deferred(outcome, record_id)
+    with pytest.raises(RetriesExhaustedError):
+        deferrals.deferred(outcomes[-1], 9)
+    assert len(counted) == 2 * (DEFERRALS_IN_A_ROW - 1)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from tap_mindzpay import client, errors
+from tap_mindzpay import client, errors, requester
 from tap_mindzpay.auth import AuthenticationError
 from tap_mindzpay.errors import MindzPayAPIError
 from tap_mindzpay.ratebudget import RateBudget
@@ -59,7 +59,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
+        if headers.get("Connection") != "close":  # closing: the body ends with the connection
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
@@ -394,3 +395,33 @@ def test_get_record_answers_none_on_404_and_the_record_otherwise(server: Scripte
         "/api/v2/mindzpay/accounts/8",
         "/api/v2/mindzpay/accounts/9",
     ]
+
+
+@pytest.mark.usefixtures("waits")
+@pytest.mark.parametrize("length", ["declared", "until_close"])
+def test_a_body_over_the_size_bound_stops_with_one_line_naming_the_endpoint(
+    server: Scripted, monkeypatch: pytest.MonkeyPatch, length: str
+):
+    monkeypatch.setattr(requester, "MAX_BODY_BYTES", 1000)
+    monkeypatch.setattr(requester, "BODY_CHUNK_BYTES", 100)
+    body = envelope(list(range(1, 40)), 39)
+    assert len(body) > 1000
+    headers = {} if length == "declared" else {"Connection": "close"}
+    server.replies = [(200, headers, body)]
+    with pytest.raises(MindzPayAPIError) as caught:
+        get(make_stream(server))
+    assert str(caught.value).startswith("GET /mindzpay/accounts answered a body over ")
+    assert "lower the setting page_size" in str(caught.value)
+    assert len(server.seen) == 1  # not retried: the same request gets the same answer
+
+
+@pytest.mark.usefixtures("waits")
+def test_json_nested_beyond_decoding_stops_with_one_line_naming_the_endpoint(server: Scripted):
+    depth = 5000
+    server.replies = [(200, {}, b'{"data":' + b"[" * depth + b"]" * depth + b"}")]
+    with pytest.raises(MindzPayAPIError) as caught:
+        get(make_stream(server))
+    assert str(caught.value) == (
+        "GET /mindzpay/accounts answered JSON nested deeper than can be decoded; no MindzPay "
+        "record is nested like that - report the endpoint"
+    )
