@@ -14,10 +14,10 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from tap_mindzpay.capture.deferral import Deferred
-
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
+
+    from tap_mindzpay.capture.deferral import Deferred
 
 T = TypeVar("T")
 
@@ -104,7 +104,7 @@ class UnlistedChecks:
         for record_id, record in fetched_in_order(unlisted, self.confirm, how):
             if record is None:
                 self.gone += 1
-            elif isinstance(record, Deferred):
+            elif not isinstance(record, dict):  # Deferred
                 self.deferred += 1
             else:
                 self.present += 1
