@@ -36,13 +36,14 @@ from singer_sdk.plugin_base import SingerCommand, _ConfigInput
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
-from tap_mindzpay import settings
+from tap_mindzpay import personal, settings
 from tap_mindzpay.capture.state import CaptureStateError
 from tap_mindzpay.capture.statecheck import parse_state_text, require_usable
 from tap_mindzpay.inputs import CatalogError, config_file_problem, read_catalog
 from tap_mindzpay.launcher import SandboxLaunchError
 from tap_mindzpay.paging import PaginationError
 from tap_mindzpay.services import RunServices
+from tap_mindzpay.streammaps import maps_of_synced_streams, set_aside_line
 from tap_mindzpay.streams import STREAM_TYPES
 
 if TYPE_CHECKING:
@@ -65,6 +66,13 @@ ACTIONABLE_ERRORS = (
 OWN_STREAMS: dict[str, str | None] = {
     stream.name: key if isinstance(key := stream.replication_key, str) else None  # type: ignore[misc]
     for stream in STREAM_TYPES
+}
+
+#: Each stream's personal-data properties (``personal``).
+PERSONAL_DATA: dict[str, tuple[str, ...]] = {
+    stream_type.name: stream_type.personal_data  # type: ignore[misc]
+    for stream_type in STREAM_TYPES
+    if stream_type.personal_data
 }
 
 
@@ -185,9 +193,22 @@ class CommandLine(Tap):
             self._raise_env_problems()
         schema = self.config_jsonschema
         self.append_builtin_config(schema)
+        settings.typed_text_values(self._config, schema)
         errors = settings.validate(self._config, schema, self.logger)
+        errors += personal.unknown_names(self._config.get(personal.SETTING), PERSONAL_DATA)
         if errors and validate:
             raise ConfigValidationError(errors[0], errors=errors, schema=schema)
+        # Before the stream maps read the catalog: they must not see what is withheld.
+        including = self._config.get(personal.SETTING)
+        personal.withhold_in_catalog(self.input_catalog, including, PERSONAL_DATA)
+        synced = personal.synced(self.input_catalog, PERSONAL_DATA)
+        if line := personal.left_out_line(including, synced):
+            self.services.notes.append(line)
+        if isinstance(maps := self._config.get("stream_maps"), dict):
+            kept, aside = maps_of_synced_streams(maps, self.input_catalog, OWN_STREAMS)
+            if aside:
+                self.logger.info("%s", set_aside_line(aside))
+                self._config["stream_maps"] = kept
         if setup_mapper:
             self.setup_mapper()
         if state is not None:

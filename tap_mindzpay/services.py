@@ -89,6 +89,9 @@ class RunServices:
         self.signals = Signals()
         self._sandbox_lock = threading.Lock()
         self._derived: dict[str, DerivedWriter] = {}
+        self._logger = logger
+        #: Lines about the run's input (what it leaves out), logged once when the sync starts.
+        self.notes: list[str] = []
 
     @classmethod
     def close_all(cls, error: BaseException | None = None) -> None:
@@ -197,6 +200,8 @@ class RunServices:
             token_requests=lambda: getattr(self.__dict__.get("authenticator"), "token_requests", 0)
         )
         self._reports.append(report)
+        for note in self.notes:
+            self._logger.info("%s", note)
         return report
 
     def check_connection(self) -> CheckResult:
