@@ -179,9 +179,9 @@ def typed_text_values(config: dict[str, Any], schema: dict[str, Any]) -> None:
     """Turn the text forms of booleans and lists into values, in place.
 
     A Meltano plugin added without setting kinds (an inline definition) passes every value as
-    text: ``sandbox: true`` arrives as ``"true"``. Texts that are clearly a boolean (``true``,
-    ``false``, ...) or, for a setting that takes a list, a JSON list, become that value; any
-    other text is left for the validation to name.
+    text: ``sandbox: true`` arrives as ``"true"``. The texts ``true`` and ``false`` (what Meltano
+    writes) and, for a setting that takes a list, a JSON list become that value; any other text
+    (``yes``, ``1``) is left for the validation to name.
     """
     for name, prop in schema.get("properties", {}).items():
         value = config.get(name)
@@ -190,8 +190,8 @@ def typed_text_values(config: dict[str, Any], schema: dict[str, Any]) -> None:
         types = prop.get("type", [])
         types = {types} if isinstance(types, str) else set(types)
         word = value.strip().lower()
-        if "boolean" in types and word in ENV_TRUE | ENV_FALSE - {""}:
-            config[name] = word in ENV_TRUE
+        if "boolean" in types and word in {"true", "false"}:
+            config[name] = word == "true"
         elif "array" in types and value.lstrip().startswith("["):
             with contextlib.suppress(ValueError):
                 config[name] = json.loads(value)

@@ -49,6 +49,8 @@ RANKS = {
     "ratebudget": 2,
     "stopping": 2,
     "redaction": 1,
+    "personal": 1,
+    "streammaps": 1,
     "retry": 1,
     "schemas": 1,
     "timestamps": 1,
