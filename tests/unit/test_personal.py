@@ -60,7 +60,7 @@ def test_a_catalog_selecting_personal_data_is_withheld_unless_the_setting_names_
 
 def test_a_personal_property_missing_from_the_catalog_metadata_is_deselected_too():
     catalog = _catalog({"users": True}, {"name": True})
-    personal.withhold_in_catalog(catalog, False, DECLARED)
+    personal.withhold_in_catalog(catalog, value=False, declared=DECLARED)
     assert catalog.get_stream("users").metadata.resolve_selection()[
         ("properties", "cpf_cnpj")
     ] is False
@@ -69,8 +69,10 @@ def test_a_personal_property_missing_from_the_catalog_metadata_is_deselected_too
 def test_unknown_names_are_one_line_each_listing_the_known_ones():
     lines = personal.unknown_names(["users.phone", "cpff"], DECLARED)
     assert lines == [
-        "setting include_personal_data: 'cpff' is not a personal-data property; the tap's are "
-        "contacts.email, users.cpf_cnpj, users.phone"
+        (
+            "setting include_personal_data: 'cpff' is not a personal-data property; the tap's "
+            "are contacts.email, users.cpf_cnpj, users.phone"
+        )
     ]
 
 
@@ -80,7 +82,7 @@ def test_the_left_out_line_names_only_the_synced_streams_and_what_the_setting_le
     line = personal.left_out_line(["cpf_cnpj"], synced)
     assert line is not None
     assert "left out of this run: users.phone;" in line
-    assert personal.left_out_line(True, synced) is None
+    assert personal.left_out_line(value=True, selected=synced) is None
 
 
 @pytest.mark.parametrize(
