@@ -61,9 +61,10 @@ def test_a_catalog_selecting_personal_data_is_withheld_unless_the_setting_names_
 def test_a_personal_property_missing_from_the_catalog_metadata_is_deselected_too():
     catalog = _catalog({"users": True}, {"name": True})
     personal.withhold_in_catalog(catalog, value=False, declared=DECLARED)
-    assert catalog.get_stream("users").metadata.resolve_selection()[
-        ("properties", "cpf_cnpj")
-    ] is False
+    assert (
+        catalog.get_stream("users").metadata.resolve_selection()[("properties", "cpf_cnpj")]
+        is False
+    )
 
 
 def test_unknown_names_are_one_line_each_listing_the_known_ones():
