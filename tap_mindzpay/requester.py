@@ -22,10 +22,10 @@ import msgspec
 import requests
 from requests.sessions import merge_setting
 
-from tap_mindzpay.auth import AuthenticationError
 from tap_mindzpay.errors import MindzPayAPIError, error_detail
 from tap_mindzpay.retry import RETRY_AFTER_CAP_SECONDS, backoff_seconds, retry_after_seconds
 from tap_mindzpay.services import settle_environment
+from tap_mindzpay.tokenreply import AuthenticationError
 
 if TYPE_CHECKING:
     import logging

@@ -166,6 +166,7 @@ class RunServices:
             user_agent=self.user_agent,
             max_attempts=int(config["max_retries"]) + 1,
             session=self.session(self.token_url, max_retries=0),
+            uninterrupted=self.stop.uninterrupted,
         )
 
     @property

@@ -12,6 +12,10 @@ it now, from the handler; a signal that came just before such a wait began stops
 begins. A refresh worker thread waiting before a retry or for the rate budget (``sleep``) looks
 for the signal every ``WORKER_POLL_SECONDS`` and stops. A second signal exits at once; the last
 STATE written is then the one to resume from (every STATE the tap writes is).
+
+A token grant is not cut in half (``uninterrupted``): a signal that comes while the grant's
+request is out, or while a rotated refresh token is being written, takes effect when the
+rotated token is saved; a refresh token spent by a grant whose answer was dropped is lost.
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ class StopControl:
         self.signal: int | None = None
         self._waiter: Callable[[], None] | None = None
         self._worker_stop_logged = False
+        #: Depth of ``uninterrupted`` steps in the main thread, and a second signal they held.
+        self._holding = 0
+        self._held_second: int | None = None
 
     def install(self) -> None:
         """Handle SIGTERM and SIGINT with ``handle`` (only the main thread may)."""
@@ -52,6 +59,9 @@ class StopControl:
     def handle(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM/SIGINT: stop before the next API request, after a STATE safe to resume from."""
         del frame
+        if self._holding and self.signal is not None:
+            self._held_second = signum
+            return
         if self.signal is not None:
             self.logger.error(
                 "Stopped by a second signal %d at once; the last STATE written is safe to "
@@ -66,8 +76,29 @@ class StopControl:
             signum,
         )
         waiter = self._waiter
-        if waiter is not None:
+        if waiter is not None and not self._holding:
             waiter()
+
+    @contextmanager
+    def uninterrupted(self) -> Iterator[None]:
+        """A step a stop must not cut in half; a signal during it acts when it ends.
+
+        Signal handlers run in the main thread only, so a worker thread's step needs nothing.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        self._holding += 1
+        try:
+            yield
+        finally:
+            self._holding -= 1
+        if self._holding == 0 and self.signal is not None:
+            if self._held_second is not None:
+                self.handle(self._held_second, None)
+            waiter = self._waiter
+            if waiter is not None:
+                waiter()
 
     def stop_if_asked(self, write_state: Callable[[], None], logger: logging.Logger) -> None:
         """Stop the run here if a signal asked for it.

@@ -55,6 +55,7 @@ RANKS = {
     "schemas": 1,
     "timestamps": 1,
     "tokenfile": 1,
+    "tokenreply": 1,
     "endpoints": 0,
     "sdk_private": 0,
     "": 0,

@@ -75,3 +75,25 @@ def test_a_refresh_worker_waiting_before_a_request_stops_when_the_signal_comes(
     assert isinstance(raised[0], SystemExit)
     assert raised[0].code == 128 + signal.SIGTERM
     assert "Stopped by signal 15 while refreshing" in caplog.text
+
+
+def test_a_signal_inside_an_uninterrupted_step_stops_the_wait_only_when_the_step_ends():
+    stop = StopControl(logging.getLogger("test"))
+    stopped: list[str] = []
+    with stop.waiting(lambda: stopped.append("stopped")):
+        with stop.uninterrupted():
+            stop.handle(15, None)
+            assert stopped == [], "the step was cut in half"
+        assert stopped == ["stopped"]
+    assert stop.signal == 15
+
+
+def test_a_second_signal_inside_an_uninterrupted_step_exits_when_the_step_ends():
+    stop = StopControl(logging.getLogger("test"))
+    steps: list[str] = []
+    with pytest.raises(SystemExit) as caught, stop.uninterrupted():
+        stop.handle(15, None)
+        stop.handle(2, None)
+        steps.append("finished")
+    assert steps == ["finished"]
+    assert caught.value.code == 128 + 2
