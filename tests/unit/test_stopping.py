@@ -91,9 +91,14 @@ def test_a_signal_inside_an_uninterrupted_step_stops_the_wait_only_when_the_step
 def test_a_second_signal_inside_an_uninterrupted_step_exits_when_the_step_ends():
     stop = StopControl(logging.getLogger("test"))
     steps: list[str] = []
-    with pytest.raises(SystemExit) as caught, stop.uninterrupted():
-        stop.handle(15, None)
-        stop.handle(2, None)
-        steps.append("finished")
+
+    def step() -> None:
+        with stop.uninterrupted():
+            stop.handle(15, None)
+            stop.handle(2, None)
+            steps.append("finished")
+
+    with pytest.raises(SystemExit) as caught:
+        step()
     assert steps == ["finished"]
     assert caught.value.code == 128 + 2
