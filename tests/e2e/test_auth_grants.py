@@ -262,12 +262,10 @@ def test_two_shards_sharing_a_rotating_refresh_token_file_run_at_once_without_a_
     ]
     with ThreadPoolExecutor(max_workers=2) as pool:
         for round_number in range(SHARD_ROUNDS):
+            workdirs = [tmp_path / f"round-{round_number}-{shard}" for shard in range(2)]
             runs = list(
                 pool.map(
-                    lambda shard: run_tap(
-                        configs[shard], workdir=tmp_path / f"round-{round_number}-{shard}"
-                    ),
-                    range(2),
+                    lambda config, workdir: run_tap(config, workdir=workdir), configs, workdirs
                 )
             )
             grants = token_answers(sandbox)
