@@ -218,6 +218,7 @@ class RunServices:
             token_url_configured=bool(self.config.get("token_url")),
             timeout=float(self.config["request_timeout"]),
             user_agent=self.user_agent,
+            sandbox=self.demo,
         ).run()
 
     def register_derived(self, name: str, writer: DerivedWriter) -> None:
