@@ -69,6 +69,8 @@ def final_error(run: TapRun) -> str:
     """The tap's last word: the one-line message of the error that stopped it."""
     assert run.returncode != 0, run.stderr[-3000:]
     assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    # One line per event: the SDK's "An unhandled error occurred" would say it first.
+    assert "An unhandled error occurred" not in run.stderr, run.stderr[-3000:]
     lines = errors(run)
     assert lines, run.stderr[-3000:]
     return lines[-1]
