@@ -11,7 +11,8 @@ to a minute, or a long ``Retry-After``), the stream registered for that wait (``
 it now, from the handler; a signal that came just before such a wait began stops it as it
 begins. A refresh worker thread waiting before a retry or for the rate budget (``sleep``) looks
 for the signal every ``WORKER_POLL_SECONDS`` and stops. A second signal exits at once; the last
-STATE written is then the one to resume from (every STATE the tap writes is).
+STATE written is then the one to resume from (every STATE the tap writes is); a signal of
+another kind during a stop (Meltano passes a Ctrl-C's stop on as SIGTERM) leaves it alone.
 
 A token grant is not cut in half (``uninterrupted``): a signal that comes while the grant's
 request is out, or while a rotated refresh token is being written, takes effect when the
@@ -20,12 +21,14 @@ rotated token is saved; a refresh token spent by a grant whose answer was droppe
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 import threading
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     import logging
@@ -34,6 +37,20 @@ if TYPE_CHECKING:
 
 #: How often a refresh worker waiting between requests looks for a stop signal.
 WORKER_POLL_SECONDS = 0.1
+
+
+def exit_now(code: int) -> NoReturn:
+    """Exit at once with ``code``, the messages written so far flushed, without a traceback.
+
+    ``sys.exit`` from a signal handler raises ``SystemExit`` wherever the main thread is,
+    possibly inside an exit handler (the thread pools' ``atexit`` join), which then prints a
+    traceback. Every message is written whole (one ``write`` per line), so a flush leaves no
+    half line on stdout.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 class StopControl:
@@ -59,6 +76,10 @@ class StopControl:
     def handle(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM/SIGINT: stop before the next API request, after a STATE safe to resume from."""
         del frame
+        if self.signal is not None and signum != self.signal:
+            # Another kind of signal during the stop: a supervisor passing the stop on (Meltano
+            # sends SIGTERM to its plugins after a Ctrl-C). The stop under way stands.
+            return
         if self._holding and self.signal is not None:
             self._held_second = signum
             return
@@ -68,7 +89,7 @@ class StopControl:
                 "resume from.",
                 signum,
             )
-            sys.exit(128 + signum)
+            exit_now(128 + signum)
         self.signal = signum
         self.logger.warning(
             "Signal %d: stopping before the next API request, after writing a final STATE "

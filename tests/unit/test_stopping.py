@@ -88,13 +88,18 @@ def test_a_signal_inside_an_uninterrupted_step_stops_the_wait_only_when_the_step
     assert stop.signal == 15
 
 
-def test_a_second_signal_inside_an_uninterrupted_step_exits_when_the_step_ends():
+def _exit_raises(code: int) -> None:
+    raise SystemExit(code)
+
+
+def test_a_second_signal_inside_an_uninterrupted_step_exits_when_the_step_ends(monkeypatch):
+    monkeypatch.setattr("tap_mindzpay.stopping.exit_now", _exit_raises)
     stop = StopControl(logging.getLogger("test"))
     steps: list[str] = []
 
     def step() -> None:
         with stop.uninterrupted():
-            stop.handle(15, None)
+            stop.handle(2, None)
             stop.handle(2, None)
             steps.append("finished")
 
@@ -102,3 +107,14 @@ def test_a_second_signal_inside_an_uninterrupted_step_exits_when_the_step_ends()
         step()
     assert steps == ["finished"]
     assert caught.value.code == 128 + 2
+
+
+def test_a_sigterm_passed_on_after_a_ctrl_c_leaves_the_stop_under_way(monkeypatch):
+    monkeypatch.setattr("tap_mindzpay.stopping.exit_now", _exit_raises)
+    stop = StopControl(logging.getLogger("test"))
+    stop.handle(signal.SIGINT, None)
+    stop.handle(signal.SIGTERM, None)  # Meltano's graceful termination after the Ctrl-C
+    assert stop.signal == signal.SIGINT
+    with pytest.raises(SystemExit) as caught:
+        stop.handle(signal.SIGINT, None)  # Ctrl-C again: at once
+    assert caught.value.code == 128 + signal.SIGINT
