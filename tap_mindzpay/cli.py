@@ -194,7 +194,8 @@ class CommandLine(Tap):
         schema = self.config_jsonschema
         self.append_builtin_config(schema)
         settings.typed_text_values(self._config, schema)
-        errors = settings.validate(self._config, schema, self.logger)
+        # Discovery does not validate (the SDK's ``cb_discover``): nor does it warn.
+        errors = settings.validate(self._config, schema, self.logger, warn_unknown=validate)
         errors += personal.unknown_names(self._config.get(personal.SETTING), PERSONAL_DATA)
         if errors and validate:
             raise ConfigValidationError(errors[0], errors=errors, schema=schema)

@@ -161,14 +161,23 @@ SETTINGS = th.PropertiesList(
 )
 
 
-def validate(config: dict[str, Any], schema: dict[str, Any], logger: logging.Logger) -> list[str]:
+def validate(
+    config: dict[str, Any],
+    schema: dict[str, Any],
+    logger: logging.Logger,
+    *,
+    warn_unknown: bool = True,
+) -> list[str]:
     """Every problem of ``config`` against ``schema`` and the rules below, one line each.
 
-    Unknown keys are logged as warnings. The SDK's validator also fills in the defaults.
+    Unknown keys are logged as warnings (unless ``warn_unknown`` is false: ``--discover``,
+    which Meltano runs before each run with the same config, so a typo is named once per run).
+    The SDK's validator also fills in the defaults.
     """
     # A warning, not an error: see docs/reliability.md (unknown setting keys). The SDK settings
     # this tap refuses (``UNSUPPORTED_SETTINGS``) get their own error line instead.
-    for line in unknown_settings(config, [*schema["properties"], *UNSUPPORTED_SETTINGS]):
+    unknown = unknown_settings(config, [*schema["properties"], *UNSUPPORTED_SETTINGS])
+    for line in unknown if warn_unknown else ():
         logger.warning("%s", line)
     errors = [_schema_error_line(e) for e in JSONSchemaValidator(schema).iter_errors(config)]
     errors += check_unsupported(config)

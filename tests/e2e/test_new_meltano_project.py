@@ -8,7 +8,8 @@ property selected), and what the tap wrote is compared with the sandbox's truth 
 * The README's inline snippet, `sandbox: true` set with `meltano config` (stored as text, as an
   inline definition has no kinds), and the README's stream maps, copied from the README: no
   personal data in any SCHEMA or RECORD, one line saying it was left out, every map applied
-  (and a map of a stream the run does not select set aside with one line, not a crash).
+  (and a map of a stream the run does not select set aside with one line, not a crash), and a
+  misspelt setting named once, though Meltano runs the tap twice (discovery, then the sync).
 * `--from-ref` the Hub definition (a copy with `pip_url` pointing at the clone), against a
   sandbox process through `TAP_MINDZPAY_*` variables: no personal data by default, then exactly
   the property `include_personal_data` names.
@@ -161,10 +162,13 @@ def test_readme_inline_snippet_with_sandbox_true_and_the_readme_maps(tmp_path: P
     assert set(maps) == {"users", "subscriptions", "payments"}, maps
     project.edit_plugin(
         select=["accounts.*", "users.*", "payments.*", "subscriptions.*"],
-        config={**project.plugin()["config"], "stream_maps": maps},
+        # A typo too: Meltano runs the tap twice (discovery, then the sync); it is named once.
+        config={**project.plugin()["config"], "stream_maps": maps, "pagesize": 10},
     )
     messages, stderr = project.invoke()
     _no_personal_data(messages, stderr)
+    typo = "Unknown setting 'pagesize' is ignored; did you mean page_size?"
+    assert stderr.count(typo) == 1, stderr[-4000:]
     with SandboxProcess.start(**EMBEDDED_WORLD) as world:
         truth = {stream: world.truth(stream) for stream in ("users", "payments", "subscriptions")}
     folded = fold_messages(messages)
