@@ -47,7 +47,7 @@ from tap_mindzpay.streammaps import maps_of_synced_streams, set_aside_line
 from tap_mindzpay.streams import STREAM_TYPES
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
     from types import TracebackType
 
 #: Names the logging config of a run (Meltano sets it); the SDK reads it when the command starts.
@@ -74,6 +74,21 @@ PERSONAL_DATA: dict[str, tuple[str, ...]] = {
     for stream_type in STREAM_TYPES
     if stream_type.personal_data
 }
+
+
+def state_source(state: object, environ: Mapping[str, str]) -> str:
+    """How a state error names the ``--state`` input: its file, or Meltano's state ID.
+
+    Under Meltano the file is a copy in ``.meltano/run/`` that the user never sees; the state
+    is kept under the ID ``<environment>:<extractor>-to-<loader>``, whose loader part the
+    extractor is not told (Meltano gives a plugin only its own name).
+    """
+    name = str(getattr(state, "name", "--state"))
+    extractor = environ.get("MELTANO_EXTRACTOR_NAME")
+    if not extractor:
+        return name
+    prefix = f"{environ.get('MELTANO_ENVIRONMENT') or '<environment>'}:{extractor}-to-"
+    return f"ID {prefix}<loader> (meltano state list '{prefix}*' names it)"
 
 
 class OneLineErrors(SingerCommand):
@@ -285,7 +300,7 @@ class CommandLine(Tap):
             # The SDK would read any JSON value here: a list ends in a traceback, null or an
             # empty list in a silent full resync. Only a state object of this tap passes.
             text = state.read()
-            parse_state_text(text, getattr(state, "name", "--state"), OWN_STREAMS)
+            parse_state_text(text, state_source(state, os.environ), OWN_STREAMS)
             kwargs["state"] = io.StringIO(text)
         catalog = kwargs.get("catalog")
         if catalog is not None and not kwargs.get("about"):
