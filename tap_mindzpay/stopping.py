@@ -62,7 +62,8 @@ class StopControl:
         #: The signal that asked the run to stop; ``None`` while it runs.
         self.signal: int | None = None
         self._waiter: Callable[[], None] | None = None
-        self._worker_stop_logged = False
+        #: The stop is said once, by the first thread that stops (a worker, then the main one).
+        self._stop_logged = False
         #: Depth of ``uninterrupted`` steps in the main thread, and a second signal they held.
         self._holding = 0
         self._held_second: int | None = None
@@ -142,18 +143,20 @@ class StopControl:
             return
         if threading.current_thread() is threading.main_thread():
             write_state()
-            logger.error(
-                "Stopped by signal %d before the next request; the STATE just written is safe "
-                "to resume from.",
-                signum,
-            )
+            if not self._stop_logged:  # the SystemExit may pass another check on its way
+                self._stop_logged = True
+                logger.error(
+                    "Stopped by signal %d before the next request; the STATE just written is "
+                    "safe to resume from.",
+                    signum,
+                )
             raise SystemExit(128 + signum)
         self._stop_worker(signum, logger)
 
     def _stop_worker(self, signum: int, logger: logging.Logger) -> None:
         """A refresh worker stops by raising; the main thread then exits with it."""
-        if not self._worker_stop_logged:
-            self._worker_stop_logged = True
+        if not self._stop_logged:
+            self._stop_logged = True
             logger.error(
                 "Stopped by signal %d while refreshing; the last STATE written is safe to "
                 "resume from.",
