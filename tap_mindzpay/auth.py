@@ -46,7 +46,7 @@ from tap_mindzpay.tokenfile import (
 )
 from tap_mindzpay.tokenreply import (
     AuthenticationError,
-    holds_control_characters,
+    require_one_line,
     token_response_body,
 )
 
@@ -236,12 +236,7 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
             msg = f"MindzPay token endpoint {self.token_url} answered without an access_token"
             raise FatalAPIError(msg)
         self._secrets.add(token)
-        if holds_control_characters(token):
-            msg = (
-                f"MindzPay token endpoint {self.token_url} answered an access_token holding a "
-                "line break or NUL, which no HTTP header can carry; check token_url"
-            )
-            raise FatalAPIError(msg)
+        require_one_line(token, token_url=self.token_url, what="an access_token")
         self._refresh_unanswered = False
         expires_in = _expires_in(body)
         self._token = token
@@ -264,12 +259,7 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
         if not (refresh_token and isinstance(rotated, str) and rotated):
             return
         self._secrets.add(rotated)
-        if holds_control_characters(rotated):
-            msg = (
-                f"MindzPay token endpoint {self.token_url} rotated the refresh token to one "
-                "holding a line break or NUL, which cannot be kept; check token_url"
-            )
-            raise FatalAPIError(msg)
+        require_one_line(rotated, token_url=self.token_url, what="a rotated refresh_token")
         self._refresh_token = rotated
         if self._refresh_token_file is not None:
             keep_refresh_token(self._refresh_token_file, rotated, self.logger)

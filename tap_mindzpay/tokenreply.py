@@ -26,9 +26,18 @@ class AuthenticationError(FatalAPIError):
     """The token endpoint rejected the credentials; the message names the setting to check."""
 
 
-def holds_control_characters(token: str) -> bool:
-    """Whether ``token`` holds CR, LF or NUL (it cannot go into a header or a one-line file)."""
-    return not NOT_IN_A_TOKEN.isdisjoint(token)
+def require_one_line(token: str, *, token_url: str, what: str) -> None:
+    """Refuse a token holding CR, LF or NUL: no header or one-line file can carry it.
+
+    Raises:
+        FatalAPIError: Naming ``what`` the token endpoint answered, never the token itself.
+    """
+    if not NOT_IN_A_TOKEN.isdisjoint(token):
+        msg = (
+            f"MindzPay token endpoint {token_url} answered {what} holding a line break or NUL, "
+            "which no HTTP header or token file can carry; check token_url"
+        )
+        raise FatalAPIError(msg)
 
 
 def token_response_body(
