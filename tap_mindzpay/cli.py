@@ -39,7 +39,12 @@ from typing_extensions import override
 from tap_mindzpay import personal, settings
 from tap_mindzpay.capture.state import CaptureStateError
 from tap_mindzpay.capture.statecheck import parse_state_text, require_usable
-from tap_mindzpay.inputs import CatalogError, config_file_problem, read_catalog
+from tap_mindzpay.inputs import (
+    CatalogError,
+    config_file_problem,
+    read_catalog,
+    typed_text_values,
+)
 from tap_mindzpay.launcher import SandboxLaunchError
 from tap_mindzpay.paging import PaginationError
 from tap_mindzpay.services import RunServices
@@ -208,7 +213,7 @@ class CommandLine(Tap):
             self._raise_env_problems()
         schema = self.config_jsonschema
         self.append_builtin_config(schema)
-        settings.typed_text_values(self._config, schema)
+        typed_text_values(self._config, schema)
         # Discovery does not validate (the SDK's ``cb_discover``): nor does it warn.
         errors = settings.validate(self._config, schema, self.logger, warn_unknown=validate)
         errors += personal.unknown_names(self._config.get(personal.SETTING), PERSONAL_DATA)

@@ -7,7 +7,6 @@ not an error: docs/reliability.md).
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import ipaddress
 import json
@@ -139,8 +138,7 @@ SETTINGS = th.PropertiesList(
     ),
     th.Property(
         "include_personal_data",
-        # true (every personal property) or a list of them: Meltano's array kind passes a
-        # YAML true through as a boolean.
+        # true or a list: Meltano's array kind passes a YAML true through as a boolean.
         th.CustomType({"type": ["boolean", "array"], "items": {"type": "string"}}),
         default=False,
         description="Emit personal data (LGPD): true for all, or a list of properties such "
@@ -182,28 +180,6 @@ def validate(
     errors = [_schema_error_line(e) for e in JSONSchemaValidator(schema).iter_errors(config)]
     errors += check_unsupported(config)
     return errors + check_settings(config) + check_start_date(config)
-
-
-def typed_text_values(config: dict[str, Any], schema: dict[str, Any]) -> None:
-    """Turn the text forms of booleans and lists into values, in place.
-
-    A Meltano plugin added without setting kinds (an inline definition) passes every value as
-    text: ``sandbox: true`` arrives as ``"true"``. The texts ``true`` and ``false`` (what Meltano
-    writes) and, for a setting that takes a list, a JSON list become that value; any other text
-    (``yes``, ``1``) is left for the validation to name.
-    """
-    for name, prop in schema.get("properties", {}).items():
-        value = config.get(name)
-        if not isinstance(value, str):
-            continue
-        types = prop.get("type", [])
-        types = {types} if isinstance(types, str) else set(types)
-        word = value.strip().lower()
-        if "boolean" in types and word in {"true", "false"}:
-            config[name] = word == "true"
-        elif "array" in types and value.lstrip().startswith("["):
-            with contextlib.suppress(ValueError):
-                config[name] = json.loads(value)
 
 
 def _is_loopback(host: str) -> bool:

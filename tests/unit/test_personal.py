@@ -8,7 +8,8 @@ import pytest
 from singer_sdk.singerlib import Catalog
 
 from tap_mindzpay import personal
-from tap_mindzpay.settings import SETTINGS, typed_text_values
+from tap_mindzpay.inputs import typed_text_values
+from tap_mindzpay.settings import SETTINGS
 from tap_mindzpay.streammaps import maps_of_synced_streams
 
 DECLARED = {"users": ("cpf_cnpj", "phone"), "contacts": ("email",)}
