@@ -103,6 +103,8 @@ def _refused(app: Sandbox, request: Request, kind: str, params: dict[str, str]) 
         return Reply.error(403, "forbidden", message)
     if app.faults.roll("echo_secret"):
         return Reply.json(400, {"error": _echo_secret(app, request)})
+    if app.faults.roll("echo_personal"):
+        return Reply.error(422, "invalid_request", _echo_personal(app))
     if kind == "accounts" and app.faults.roll("forbidden_accounts"):
         message = "The API credential has no permission on MindzPay accounts"
         return Reply.error(403, "forbidden", message)
@@ -116,6 +118,15 @@ def _account_id(app: Sandbox, owner: str) -> int | None:
     with app.world.lock:
         account = app.world.account_by_key(owner)
     return int(account["id"]) if account else None
+
+
+def _echo_personal(app: Sandbox) -> str:
+    """A careless API's validation error: it quotes a user's CPF/CNPJ and e-mail address."""
+    with app.world.lock:
+        users = app.world.records["users"]
+        user = users[min(users)] if users else {"cpf_cnpj": "12345678909", "email": "a@b.com.br"}
+        document, email = user["cpf_cnpj"], user["email"]
+    return f"Client {document} ({email}) has an invalid document for this operation"
 
 
 def _echo_secret(app: Sandbox, request: Request) -> dict[str, str]:

@@ -160,6 +160,20 @@ def test_unexpected_4xx_stops_with_the_api_code_and_message_and_no_echoed_secret
     assert_no_secret(world, run)
 
 
+def test_an_error_body_quoting_a_cpf_and_an_email_stops_without_repeating_them(
+    world, faults, tmp_path
+):
+    faults(echo_personal=1)  # 422 whose message quotes the first user's CPF/CNPJ and e-mail
+    run = sync(world, tmp_path)
+    line = final_error(run)
+    assert "MindzPay answered GET /mindzpay/accounts with HTTP 422, invalid_request: " in line
+    assert "Client *** (***) has an invalid document for this operation" in line
+    first = min(world.truth("users"), key=lambda user: user["id"])
+    for personal in (first["cpf_cnpj"], first["email"]):
+        assert personal not in run.stderr
+    assert world.stats()["faults"]["echo_personal"] == 1
+
+
 def test_record_with_an_id_of_the_wrong_type_fails_naming_stream_and_record(
     world, faults, tmp_path
 ):
