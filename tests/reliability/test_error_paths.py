@@ -174,6 +174,22 @@ def test_an_error_body_quoting_a_cpf_and_an_email_stops_without_repeating_them(
     assert world.stats()["faults"]["echo_personal"] == 1
 
 
+def test_a_redirect_of_the_token_call_stops_with_one_line_and_is_not_followed(
+    world, faults, tmp_path
+):
+    faults(token_redirect=1)  # 307 to http://elsewhere.invalid/oauth/token
+    run = sync(world, tmp_path)
+    line = final_error(run)
+    assert (
+        "oauth/token answered HTTP 307 (a redirect), which the tap does not follow: it would "
+        "send the client secret on; set token_url to the address that answers"
+    ) in line
+    # Followed, the grant would have gone to elsewhere.invalid and failed to connect, retried.
+    assert "elsewhere.invalid" not in run.stderr
+    assert world.stats()["requests"]["POST /oauth/token"] == {"307": 1}
+    assert SECRET not in run.stderr
+
+
 def test_record_with_an_id_of_the_wrong_type_fails_naming_stream_and_record(
     world, faults, tmp_path
 ):
