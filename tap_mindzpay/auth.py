@@ -24,6 +24,7 @@ Secrets never reach a log line or an exception: every text that may echo one goe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -37,10 +38,21 @@ from typing_extensions import override
 from tap_mindzpay.endpoints import GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN
 from tap_mindzpay.redaction import Secrets
 from tap_mindzpay.retry import backoff_seconds, retry_after_seconds
-from tap_mindzpay.tokenfile import read_refresh_token_file, write_refresh_token_file
+from tap_mindzpay.tokenfile import (
+    first_refresh_token,
+    keep_refresh_token,
+    locked,
+    read_refresh_token_file,
+)
+from tap_mindzpay.tokenreply import (
+    AuthenticationError,
+    require_one_line,
+    token_response_body,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from contextlib import AbstractContextManager
     from pathlib import Path
 
 #: Refresh at most this long before the announced expiry...
@@ -55,12 +67,6 @@ TOKEN_ATTEMPTS = 4
 TOKEN_BACKOFF_CAP_SECONDS = 30.0
 HTTP_SERVER_ERROR = 500
 HTTP_429 = 429
-#: Statuses of the token endpoint that mean "these credentials are refused" (RFC 6749 5.2).
-CREDENTIAL_REJECTED = frozenset({400, 401, 403})
-
-
-class AuthenticationError(FatalAPIError):
-    """The token endpoint rejected the credentials; the message names the setting to check."""
 
 
 def grant_body(
@@ -131,6 +137,8 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
         clock: Monotonic clock (injectable for tests).
         max_attempts: Attempts at the token endpoint on transient failures (429, 5xx,
             resets, timeouts, undecodable bodies) before giving up.
+        uninterrupted: A context in which a stop signal waits (the run's stop control): one
+            grant attempt and the save of a rotated refresh token run inside it.
     """
 
     def __init__(  # noqa: PLR0913 - explicit arguments, no config dict read inside
@@ -148,6 +156,7 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
         skew_seconds: float = DEFAULT_SKEW_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         max_attempts: int = TOKEN_ATTEMPTS,
+        uninterrupted: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
     ) -> None:
         """Keep the credentials; no request is made until a token is needed."""
         super().__init__()
@@ -157,16 +166,7 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
         self._client_secret = client_secret
         self._refresh_token_file = refresh_token_file
         if refresh_token_file is not None:
-            refresh_token = read_refresh_token_file(refresh_token_file) or refresh_token
-            if not refresh_token or not refresh_token_file.parent.is_dir():
-                msg = (
-                    f"setting refresh_token_file: {refresh_token_file} holds no refresh token "
-                    "(put one in it, or set refresh_token to seed it)"
-                    if not refresh_token
-                    else f"setting refresh_token_file: folder {refresh_token_file.parent} "
-                    "does not exist"
-                )
-                raise FatalAPIError(msg)
+            refresh_token = first_refresh_token(refresh_token_file, refresh_token)
         self._refresh_token = refresh_token
         #: A grant with the current refresh token went unanswered (it may have rotated it).
         self._refresh_unanswered = False
@@ -177,6 +177,7 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
         self._skew = skew_seconds
         self._clock = clock
         self._max_attempts = max(1, max_attempts)
+        self._uninterrupted = uninterrupted
         self._lock = threading.Lock()
         self._token: str | None = None
         self._refresh_at = 0.0
@@ -217,7 +218,7 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
     def _fetch_token(self) -> None:
         """Run the grant; keep the access token, when to refresh it, a rotated refresh token."""
         try:
-            body = self._post_grant(refresh_token=self._refresh_token)
+            body = self._post_grant(refresh=bool(self._refresh_token))
         except AuthenticationError:
             if not self._refresh_token or not self._refresh_unanswered:
                 raise
@@ -229,65 +230,95 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
                 self._refresh_setting,
             )
             self._refresh_token = None
-            body = self._post_grant(refresh_token=None)
+            body = self._post_grant(refresh=False)
         token = access_token_of(body)
         if token is None:
             msg = f"MindzPay token endpoint {self.token_url} answered without an access_token"
             raise FatalAPIError(msg)
         self._secrets.add(token)
-        rotated = body.get("refresh_token")
-        if self._refresh_token and isinstance(rotated, str) and rotated:
-            self._secrets.add(rotated)
-            self._refresh_token = rotated
-            self._keep_refresh_token(rotated)
+        require_one_line(token, token_url=self.token_url, what="an access_token")
         self._refresh_unanswered = False
         expires_in = _expires_in(body)
         self._token = token
         self._refresh_at = self._clock() + expires_in - refresh_margin(expires_in, self._skew)
         self.logger.info("Obtained a MindzPay access token (expires in %.0f s).", expires_in)
 
+    def _latest_refresh_token(self) -> str | None:
+        """The refresh token to spend now: the file's, if another process rotated it since."""
+        path = self._refresh_token_file
+        kept = read_refresh_token_file(path) if path is not None else None
+        if kept and kept != self._refresh_token:
+            self._secrets.add(kept)
+            self._refresh_token = kept
+            self._refresh_unanswered = False
+        return self._refresh_token
+
+    def _take_rotated(self, body: dict[str, Any], refresh_token: str | None) -> None:
+        """Keep the refresh token a grant rotated (for this run, and in the file if set)."""
+        rotated = body.get("refresh_token")
+        if not (refresh_token and isinstance(rotated, str) and rotated):
+            return
+        self._secrets.add(rotated)
+        require_one_line(rotated, token_url=self.token_url, what="a rotated refresh_token")
+        self._refresh_token = rotated
+        if self._refresh_token_file is not None:
+            keep_refresh_token(self._refresh_token_file, rotated, self.logger)
+
     @property
     def _refresh_setting(self) -> str:
         return "refresh_token_file" if self._refresh_token_file else "refresh_token"
 
-    def _keep_refresh_token(self, token: str) -> None:
-        """Write a rotated refresh token to ``refresh_token_file`` (if set) for the next run."""
-        path = self._refresh_token_file
-        if path is None:
-            return
-        try:
-            write_refresh_token_file(path, token)
-        except OSError as exc:
-            self.logger.warning(
-                "Could not write the rotated refresh token to %s (%s); the next run needs a "
-                "new refresh token (setting refresh_token_file).",
-                path,
-                exc.strerror or type(exc).__name__,
-            )
+    def _post_grant(self, *, refresh: bool) -> dict[str, Any]:
+        """The token response body of a grant, retried on transient failures.
 
-    def _post_grant(self, *, refresh_token: str | None) -> dict[str, Any]:
-        data = grant_body(
-            client_id=self.client_id,
-            client_secret=self._client_secret,
-            refresh_token=refresh_token,
-            scope=self.scope,
-        )
+        Each attempt runs whole or not at all as far as a stop signal goes (``uninterrupted``)
+        and, with ``refresh_token_file``, under the file's lock: the token the file holds now
+        is spent, and the rotated one written, before another shard may grant.
+        """
         headers = request_headers(self._user_agent)
+        file_lock = self._refresh_token_file if refresh else None
         for attempt in range(1, self._max_attempts + 1):
             self.token_requests += 1
             retry_after: float | None = None
-            try:
-                response = self._session.post(
-                    self.token_url, data=data, headers=headers, timeout=self._timeout
+            with (
+                self._uninterrupted(),
+                locked(file_lock) if file_lock is not None else contextlib.nullcontext(),
+            ):
+                refresh_token = self._latest_refresh_token() if refresh else None
+                data = grant_body(
+                    client_id=self.client_id,
+                    client_secret=self._client_secret,
+                    refresh_token=refresh_token,
+                    scope=self.scope,
                 )
-                if response.status_code < HTTP_SERVER_ERROR and response.status_code != HTTP_429:
-                    return self._token_response_body(response, refresh_token=refresh_token)
-                problem = f"HTTP {response.status_code}"
-                retry_after = retry_after_seconds(response.headers)
-            except (requests.ConnectionError, requests.Timeout, ValueError) as exc:
-                problem = type(exc).__name__
-            if refresh_token:
-                self._refresh_unanswered = True
+                try:
+                    # Never follow a redirect: it would re-send the secret to another address.
+                    response = self._session.post(
+                        self.token_url,
+                        data=data,
+                        headers=headers,
+                        timeout=self._timeout,
+                        allow_redirects=False,
+                    )
+                    if (
+                        response.status_code < HTTP_SERVER_ERROR
+                        and response.status_code != HTTP_429
+                    ):
+                        body = token_response_body(
+                            response,
+                            token_url=self.token_url,
+                            refresh_token=refresh_token,
+                            refresh_setting=self._refresh_setting,
+                            redact=self.redact,
+                        )
+                        self._take_rotated(body, refresh_token)
+                        return body
+                    problem = f"HTTP {response.status_code}"
+                    retry_after = retry_after_seconds(response.headers)
+                except (requests.ConnectionError, requests.Timeout, ValueError) as exc:
+                    problem = type(exc).__name__
+                if refresh_token:
+                    self._refresh_unanswered = True
             if attempt == self._max_attempts:
                 msg = (
                     f"MindzPay token endpoint {self.token_url} failed {attempt} times "
@@ -305,42 +336,3 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
             )
             time.sleep(wait)
         raise AssertionError  # pragma: no cover - the loop returns or raises
-
-    def _token_response_body(
-        self, response: requests.Response, *, refresh_token: str | None
-    ) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.ok and isinstance(body, dict):
-            return body
-        if response.ok:
-            msg = "undecodable token response"
-            raise ValueError(msg)  # retried by the caller like a truncated body
-        error = description = ""
-        if isinstance(body, dict):
-            error = str(body.get("error", ""))
-            description = str(body.get("error_description", ""))
-        detail = self.redact(f"{error}: {description}" if description else error) or "no detail"
-        if response.status_code not in CREDENTIAL_REJECTED:
-            msg = (
-                f"MindzPay token endpoint {self.token_url} answered HTTP "
-                f"{response.status_code} ({detail}); check the settings token_url and api_url"
-            )
-            raise FatalAPIError(msg)
-        if refresh_token and error != "invalid_client":
-            msg = (
-                f"MindzPay refused the refresh token at {self.token_url} "
-                f"(HTTP {response.status_code}, {detail}): it was used already (each refresh "
-                "token works once when the API rotates them) or revoked; authorise the app "
-                f"again and set the new token in the setting {self._refresh_setting}, or unset "
-                "it to use client_id and client_secret"
-            )
-            raise AuthenticationError(msg)
-        msg = (
-            f"MindzPay rejected the credentials at {self.token_url} "
-            f"(HTTP {response.status_code}, {detail}); check the settings client_id and "
-            "client_secret"
-        )
-        raise AuthenticationError(msg)

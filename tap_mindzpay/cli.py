@@ -36,18 +36,24 @@ from singer_sdk.plugin_base import SingerCommand, _ConfigInput
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
-from tap_mindzpay import settings
+from tap_mindzpay import personal, settings
 from tap_mindzpay.capture.state import CaptureStateError
 from tap_mindzpay.capture.statecheck import parse_state_text, require_usable
 from tap_mindzpay.errors import MindzPayAPIError
-from tap_mindzpay.inputs import CatalogError, config_file_problem, read_catalog
+from tap_mindzpay.inputs import (
+    CatalogError,
+    config_file_problem,
+    read_catalog,
+    typed_text_values,
+)
 from tap_mindzpay.launcher import SandboxLaunchError
 from tap_mindzpay.paging import PaginationError
 from tap_mindzpay.services import RunServices
+from tap_mindzpay.streammaps import maps_of_synced_streams, set_aside_line
 from tap_mindzpay.streams import STREAM_TYPES
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
     from types import TracebackType
 
 #: Names the logging config of a run (Meltano sets it); the SDK reads it when the command starts.
@@ -67,6 +73,28 @@ OWN_STREAMS: dict[str, str | None] = {
     stream.name: key if isinstance(key := stream.replication_key, str) else None  # type: ignore[misc]
     for stream in STREAM_TYPES
 }
+
+#: Each stream's personal-data properties (``personal``).
+PERSONAL_DATA: dict[str, tuple[str, ...]] = {
+    stream_type.name: stream_type.personal_data  # type: ignore[misc]
+    for stream_type in STREAM_TYPES
+    if stream_type.personal_data
+}
+
+
+def state_source(state: object, environ: Mapping[str, str]) -> str:
+    """How a state error names the ``--state`` input: its file, or Meltano's state ID.
+
+    Under Meltano the file is a copy in ``.meltano/run/`` that the user never sees; the state
+    is kept under the ID ``<environment>:<extractor>-to-<loader>``, whose loader part the
+    extractor is not told (Meltano gives a plugin only its own name).
+    """
+    name = str(getattr(state, "name", "--state"))
+    extractor = environ.get("MELTANO_EXTRACTOR_NAME")
+    if not extractor:
+        return name
+    prefix = f"{environ.get('MELTANO_ENVIRONMENT') or '<environment>'}:{extractor}-to-"
+    return f"ID {prefix}<loader> (meltano state list '{prefix}*' names it)"
 
 
 class OneLineErrors(SingerCommand):
@@ -186,9 +214,23 @@ class CommandLine(Tap):
             self._raise_env_problems()
         schema = self.config_jsonschema
         self.append_builtin_config(schema)
-        errors = settings.validate(self._config, schema, self.logger)
+        typed_text_values(self._config, schema)
+        # Discovery does not validate (the SDK's ``cb_discover``): nor does it warn.
+        errors = settings.validate(self._config, schema, self.logger, warn_unknown=validate)
+        errors += personal.unknown_names(self._config.get(personal.SETTING), PERSONAL_DATA)
         if errors and validate:
             raise ConfigValidationError(errors[0], errors=errors, schema=schema)
+        # Before the stream maps read the catalog: they must not see what is withheld.
+        including = self._config.get(personal.SETTING)
+        personal.withhold_in_catalog(self.input_catalog, including, PERSONAL_DATA)
+        synced = personal.synced(self.input_catalog, PERSONAL_DATA)
+        if line := personal.left_out_line(including, synced):
+            self.services.notes.append(line)
+        if isinstance(maps := self._config.get("stream_maps"), dict):
+            kept, aside = maps_of_synced_streams(maps, self.input_catalog, OWN_STREAMS)
+            if aside:
+                self.logger.info("%s", set_aside_line(aside))
+                self._config["stream_maps"] = kept
         if setup_mapper:
             self.setup_mapper()
         if state is not None:
@@ -264,7 +306,7 @@ class CommandLine(Tap):
             # The SDK would read any JSON value here: a list ends in a traceback, null or an
             # empty list in a silent full resync. Only a state object of this tap passes.
             text = state.read()
-            parse_state_text(text, getattr(state, "name", "--state"), OWN_STREAMS)
+            parse_state_text(text, state_source(state, os.environ), OWN_STREAMS)
             kwargs["state"] = io.StringIO(text)
         catalog = kwargs.get("catalog")
         if catalog is not None and not kwargs.get("about"):

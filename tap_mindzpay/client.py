@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
-from tap_mindzpay import schemas
+from tap_mindzpay import personal, schemas
 from tap_mindzpay.auth import request_headers
 from tap_mindzpay.capture.engine import CHUNK
 from tap_mindzpay.capture.partition import capture_partition
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
     import requests
     from singer_sdk.helpers.types import Context, TapState
+    from singer_sdk.singerlib import MetadataMapping
     from singer_sdk.tap_base import Tap
 
     from tap_mindzpay.auth import MindzPayAuthenticator
@@ -74,6 +75,9 @@ class MindzPayStream(FastRecordSync, ListedStream):
     #: Performance lever: ``conform`` stands in for the SDK's type conformance on a flat
     #: schema. Set to False for the plain SDK path; tests/test_fastpath_equivalence.py compares.
     fast_conformance: ClassVar[bool] = True
+    #: Properties that are personal data (LGPD), emitted only when ``include_personal_data``
+    #: asks for them (``personal``); declaring them is all a stream needs.
+    personal_data: ClassVar[tuple[str, ...]] = ()
 
     live_capture: tuple[CaptureState, dict[str, Any]] | None = None
     _written = False
@@ -98,6 +102,18 @@ class MindzPayStream(FastRecordSync, ListedStream):
             progress=self.progress,
             stop_if_asked=self.stop_if_asked,
         )
+
+    @property
+    @override
+    def metadata(self) -> MetadataMapping:
+        metadata = super().metadata
+        catalog = self._tap.input_catalog
+        if self.personal_data and (catalog is None or catalog.get_stream(self.name) is None):
+            # The tap's own metadata (discovery, or a run without a catalog); an input
+            # catalog's is withheld from when the tap starts (``cli``).
+            value = self.services.config.get(personal.SETTING)
+            personal.mark_defaults(metadata, value, self.name, self.personal_data)
+        return metadata
 
     @override
     def log(self, message: str, *args: Any, level: int = logging.INFO, **kwargs: Any) -> None:

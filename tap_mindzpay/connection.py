@@ -124,6 +124,8 @@ class ConnectionCheck:
         token_url_configured: Whether ``token_url`` was set (names the setting to check).
         timeout: Seconds per HTTP exchange (``request_timeout``).
         user_agent: Sent as ``User-Agent``.
+        sandbox: Whether the API is the embedded sandbox (a refused secret is then the
+            setting's, not the platform admin's).
     """
 
     api_base: str
@@ -135,6 +137,7 @@ class ConnectionCheck:
     token_url_configured: bool = False
     timeout: float = 60.0
     user_agent: str = "tap-mindzpay"
+    sandbox: bool = False
     session: requests.Session = field(default_factory=requests.Session)
     _secrets: Secrets = field(default_factory=Secrets)
 
@@ -158,10 +161,16 @@ class ConnectionCheck:
         status = response.status_code
         where = f"MindzPay's token endpoint {self.token_url}"
         if status in {HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED}:
+            fix = (
+                "the embedded sandbox (sandbox: true) takes its demo app only: unset "
+                "client_id and client_secret"
+                if self.sandbox
+                else "check client_id (APP_ID) and client_secret (API_KEY) under "
+                "Configurações > API in the Mindz admin"
+            )
             msg = (
                 f"bad client id or secret: {where} refused client_id {self.client_id} "
-                f"(HTTP {status}, {_error_detail(response)}); check client_id (APP_ID) and "
-                "client_secret (API_KEY) under Configurações > API in the Mindz admin"
+                f"(HTTP {status}, {_error_detail(response)}); {fix}"
             )
             raise _StopError(EXIT_CREDENTIALS, msg)
         if status == HTTPStatus.FORBIDDEN:

@@ -62,13 +62,17 @@ def sync_log_level(level: int) -> int:
     """The level of a stream's log line, given the exception being handled (if any).
 
     The SDK logs "An unhandled error occurred while syncing" at ERROR for every stream that
-    ``--test`` stops at its one-record limit; that stop is the test succeeding: DEBUG.
+    ``--test`` stops at its one-record limit; that stop is the test succeeding: DEBUG. Before a
+    fatal error of the tap (``FatalAPIError``: its one line, naming the stream, follows) the
+    SDK's line would only say the same thing first: DEBUG too.
     """
     error = sys.exc_info()[1]
-    if (
-        level >= logging.ERROR
-        and isinstance(error, (AbortedSyncFailedException, AbortedSyncPausedException))
-        and isinstance(error.__cause__, MaxRecordsLimitException)
+    if level < logging.ERROR:
+        return level
+    if isinstance(error, FatalAPIError):
+        return logging.DEBUG
+    if isinstance(error, (AbortedSyncFailedException, AbortedSyncPausedException)) and isinstance(
+        error.__cause__, MaxRecordsLimitException
     ):
         return logging.DEBUG
     return level

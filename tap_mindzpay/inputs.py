@@ -1,4 +1,4 @@
-"""Checks of the command's input files before anything starts: ``--config`` and ``--catalog``.
+"""Checks of the command's input before anything starts: ``--config`` and ``--catalog``.
 
 Each problem is one line naming the file and what to do (``cli`` prints it); nothing of a
 file's text is repeated, since a config file holds secrets.
@@ -6,11 +6,12 @@ file's text is repeated, since a config file holds secrets.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from singer_sdk.singerlib import Catalog
 
@@ -18,6 +19,26 @@ if TYPE_CHECKING:
     from collections.abc import Collection
 
 LOGGER = logging.getLogger("tap-mindzpay")
+
+
+def typed_text_values(config: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Turn the texts ``true``/``false`` and JSON lists into values, in place.
+
+    A plugin defined inline in Meltano (no setting kinds) gets every value as text:
+    ``sandbox: true`` arrives as ``"true"``. Other texts (``yes``) are left to the validation.
+    """
+    for name, prop in schema.get("properties", {}).items():
+        value = config.get(name)
+        if not isinstance(value, str):
+            continue
+        types = prop.get("type", [])
+        types = {types} if isinstance(types, str) else set(types)
+        word = value.strip().lower()
+        if "boolean" in types and word in {"true", "false"}:
+            config[name] = word == "true"
+        elif "array" in types and value.lstrip().startswith("["):
+            with contextlib.suppress(ValueError):
+                config[name] = json.loads(value)
 
 
 class CatalogError(ValueError):

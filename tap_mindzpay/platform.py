@@ -16,8 +16,8 @@ subscription's plan a plan, an enrollment's payment a payment). Their lists are 
   403 on the first request: the stream is skipped with one warning saying how to grant the
   permission or deselect the stream, and the run summary lists it (``get_records``); a 403
   after the first page, or any other refusal, stops the run as everywhere else;
-* properties in ``personal_data`` are in the schema but not selected unless a catalog (or a
-  Meltano ``select``) asks for them: discovery writes ``selected-by-default: false`` for them.
+* properties in ``personal_data`` are in the schema but emitted only when the setting
+  ``include_personal_data`` asks for them (``personal``).
 
 Partition state shape (one partition: the stream itself; the SDK owns the first two keys)::
 
@@ -28,7 +28,7 @@ Partition state shape (one partition: the stream itself; the SDK owns the first 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from typing_extensions import override
 
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from singer_sdk.helpers.types import Context, Record
-    from singer_sdk.singerlib import MetadataMapping
 
 
 class PlatformStream(MindzPayStream):
@@ -53,20 +52,6 @@ class PlatformStream(MindzPayStream):
     replication_key = endpoints.SORT_UPDATED_AT
     #: Read newest first: the bookmark moves when the read is complete, not per record.
     is_sorted = False
-    #: Properties that are personal data (LGPD): discovered as ``selected-by-default: false``.
-    personal_data: ClassVar[tuple[str, ...]] = ()
-
-    @property
-    @override
-    def metadata(self) -> MetadataMapping:
-        metadata = super().metadata
-        catalog = self._tap.input_catalog
-        if catalog is None or catalog.get_stream(self.tap_stream_id) is None:
-            # Metadata of the tap's own (no catalog entry to follow): leave personal data out.
-            for name in self.personal_data:
-                entry = metadata[("properties", name)]
-                entry.selected_by_default = False
-        return metadata
 
     @override
     def get_replication_key_signpost(self, context: Context | None = None) -> None:

@@ -24,7 +24,6 @@ import msgspec
 import requests
 from requests.sessions import merge_setting
 
-from tap_mindzpay.auth import AuthenticationError
 from tap_mindzpay.errors import (
     ForbiddenError,
     MindzPayAPIError,
@@ -33,6 +32,7 @@ from tap_mindzpay.errors import (
 )
 from tap_mindzpay.retry import RETRY_AFTER_CAP_SECONDS, backoff_seconds
 from tap_mindzpay.services import settle_environment
+from tap_mindzpay.tokenreply import AuthenticationError
 
 if TYPE_CHECKING:
     import logging

@@ -89,6 +89,9 @@ class RunServices:
         self.signals = Signals()
         self._sandbox_lock = threading.Lock()
         self._derived: dict[str, DerivedWriter] = {}
+        self._logger = logger
+        #: Lines about the run's input (what it leaves out), logged once when the sync starts.
+        self.notes: list[str] = []
 
     @classmethod
     def close_all(cls, error: BaseException | None = None) -> None:
@@ -168,6 +171,7 @@ class RunServices:
             user_agent=self.user_agent,
             max_attempts=int(config["max_retries"]) + 1,
             session=self.session(self.token_url, max_retries=0),
+            uninterrupted=self.stop.uninterrupted,
         )
 
     @property
@@ -202,6 +206,8 @@ class RunServices:
             token_requests=lambda: getattr(self.__dict__.get("authenticator"), "token_requests", 0)
         )
         self._reports.append(report)
+        for note in self.notes:
+            self._logger.info("%s", note)
         return report
 
     def check_connection(self) -> CheckResult:
@@ -217,6 +223,7 @@ class RunServices:
             token_url_configured=bool(self.config.get("token_url")),
             timeout=float(self.config["request_timeout"]),
             user_agent=self.user_agent,
+            sandbox=self.demo,
         ).run()
 
     def register_derived(self, name: str, writer: DerivedWriter) -> None:

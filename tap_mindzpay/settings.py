@@ -137,6 +137,14 @@ SETTINGS = th.PropertiesList(
         "that store JSON numbers as floats.",
     ),
     th.Property(
+        "include_personal_data",
+        # true or a list: Meltano's array kind passes a YAML true through as a boolean.
+        th.CustomType({"type": ["boolean", "array"], "items": {"type": "string"}}),
+        default=False,
+        description="Emit personal data (LGPD): true for all, or a list of properties such "
+        "as users.phone. Off: never emitted, whatever the catalog selects.",
+    ),
+    th.Property(
         "sandbox",
         th.BooleanType,
         default=False,
@@ -151,14 +159,23 @@ SETTINGS = th.PropertiesList(
 )
 
 
-def validate(config: dict[str, Any], schema: dict[str, Any], logger: logging.Logger) -> list[str]:
+def validate(
+    config: dict[str, Any],
+    schema: dict[str, Any],
+    logger: logging.Logger,
+    *,
+    warn_unknown: bool = True,
+) -> list[str]:
     """Every problem of ``config`` against ``schema`` and the rules below, one line each.
 
-    Unknown keys are logged as warnings. The SDK's validator also fills in the defaults.
+    Unknown keys are logged as warnings (unless ``warn_unknown`` is false: ``--discover``,
+    which Meltano runs before each run with the same config, so a typo is named once per run).
+    The SDK's validator also fills in the defaults.
     """
     # A warning, not an error: see docs/reliability.md (unknown setting keys). The SDK settings
     # this tap refuses (``UNSUPPORTED_SETTINGS``) get their own error line instead.
-    for line in unknown_settings(config, [*schema["properties"], *UNSUPPORTED_SETTINGS]):
+    unknown = unknown_settings(config, [*schema["properties"], *UNSUPPORTED_SETTINGS])
+    for line in unknown if warn_unknown else ():
         logger.warning("%s", line)
     errors = [_schema_error_line(e) for e in JSONSchemaValidator(schema).iter_errors(config)]
     errors += check_unsupported(config)

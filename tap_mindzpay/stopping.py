@@ -11,17 +11,24 @@ to a minute, or a long ``Retry-After``), the stream registered for that wait (``
 it now, from the handler; a signal that came just before such a wait began stops it as it
 begins. A refresh worker thread waiting before a retry or for the rate budget (``sleep``) looks
 for the signal every ``WORKER_POLL_SECONDS`` and stops. A second signal exits at once; the last
-STATE written is then the one to resume from (every STATE the tap writes is).
+STATE written is then the one to resume from (every STATE the tap writes is); a signal of
+another kind during a stop (Meltano passes a Ctrl-C's stop on as SIGTERM) leaves it alone.
+
+A token grant is not cut in half (``uninterrupted``): a signal that comes while the grant's
+request is out, or while a rotated refresh token is being written, takes effect when the
+rotated token is saved; a refresh token spent by a grant whose answer was dropped is lost.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 import threading
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     import logging
@@ -30,6 +37,20 @@ if TYPE_CHECKING:
 
 #: How often a refresh worker waiting between requests looks for a stop signal.
 WORKER_POLL_SECONDS = 0.1
+
+
+def exit_now(code: int) -> NoReturn:
+    """Exit at once with ``code``, the messages written so far flushed, without a traceback.
+
+    ``sys.exit`` from a signal handler raises ``SystemExit`` wherever the main thread is,
+    possibly inside an exit handler (the thread pools' ``atexit`` join), which then prints a
+    traceback. Every message is written whole (one ``write`` per line), so a flush leaves no
+    half line on stdout.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 class StopControl:
@@ -41,7 +62,11 @@ class StopControl:
         #: The signal that asked the run to stop; ``None`` while it runs.
         self.signal: int | None = None
         self._waiter: Callable[[], None] | None = None
-        self._worker_stop_logged = False
+        #: The stop is said once, by the first thread that stops (a worker, then the main one).
+        self._stop_logged = False
+        #: Depth of ``uninterrupted`` steps in the main thread, and a second signal they held.
+        self._holding = 0
+        self._held_second: int | None = None
 
     def install(self) -> None:
         """Handle SIGTERM and SIGINT with ``handle`` (only the main thread may)."""
@@ -52,13 +77,20 @@ class StopControl:
     def handle(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM/SIGINT: stop before the next API request, after a STATE safe to resume from."""
         del frame
+        if self.signal is not None and signum != self.signal:
+            # Another kind of signal during the stop: a supervisor passing the stop on (Meltano
+            # sends SIGTERM to its plugins after a Ctrl-C). The stop under way stands.
+            return
+        if self._holding and self.signal is not None:
+            self._held_second = signum
+            return
         if self.signal is not None:
             self.logger.error(
                 "Stopped by a second signal %d at once; the last STATE written is safe to "
                 "resume from.",
                 signum,
             )
-            sys.exit(128 + signum)
+            exit_now(128 + signum)
         self.signal = signum
         self.logger.warning(
             "Signal %d: stopping before the next API request, after writing a final STATE "
@@ -66,8 +98,29 @@ class StopControl:
             signum,
         )
         waiter = self._waiter
-        if waiter is not None:
+        if waiter is not None and not self._holding:
             waiter()
+
+    @contextmanager
+    def uninterrupted(self) -> Iterator[None]:
+        """A step a stop must not cut in half; a signal during it acts when it ends.
+
+        Signal handlers run in the main thread only, so a worker thread's step needs nothing.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        self._holding += 1
+        try:
+            yield
+        finally:
+            self._holding -= 1
+        if self._holding == 0 and self.signal is not None:
+            if self._held_second is not None:
+                self.handle(self._held_second, None)
+            waiter = self._waiter
+            if waiter is not None:
+                waiter()
 
     def stop_if_asked(self, write_state: Callable[[], None], logger: logging.Logger) -> None:
         """Stop the run here if a signal asked for it.
@@ -90,18 +143,20 @@ class StopControl:
             return
         if threading.current_thread() is threading.main_thread():
             write_state()
-            logger.error(
-                "Stopped by signal %d before the next request; the STATE just written is safe "
-                "to resume from.",
-                signum,
-            )
+            if not self._stop_logged:  # the SystemExit may pass another check on its way
+                self._stop_logged = True
+                logger.error(
+                    "Stopped by signal %d before the next request; the STATE just written is "
+                    "safe to resume from.",
+                    signum,
+                )
             raise SystemExit(128 + signum)
         self._stop_worker(signum, logger)
 
     def _stop_worker(self, signum: int, logger: logging.Logger) -> None:
         """A refresh worker stops by raising; the main thread then exits with it."""
-        if not self._worker_stop_logged:
-            self._worker_stop_logged = True
+        if not self._stop_logged:
+            self._stop_logged = True
             logger.error(
                 "Stopped by signal %d while refreshing; the last STATE written is safe to "
                 "resume from.",

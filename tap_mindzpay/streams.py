@@ -103,8 +103,9 @@ class SubscriptionsStream(AccountChildStream):
 class UsersStream(PlatformStream):
     """Platform users (learners, buyers, teachers): what invoices' and payments' client_id name.
 
-    Personal data under the LGPD (``PERSONAL_DATA``) is in the schema but not selected by
-    default; a user removed on an LGPD request gets ``_sdc_deleted_at`` from the sweep.
+    Personal data under the LGPD (``PERSONAL_DATA``) is in the schema but emitted only when
+    ``include_personal_data`` names it; a user removed on an LGPD request gets
+    ``_sdc_deleted_at`` from the sweep.
     """
 
     name = "users"

@@ -50,6 +50,10 @@ def meltano_kind(schema: dict[str, Any]) -> str:
     types = schema.get("type", [])
     types = [types] if isinstance(types, str) else types
     non_null = [kind for kind in types if kind != "null"]
+    if sorted(non_null) == ["array", "boolean"]:
+        # true or a list (include_personal_data): Meltano's array kind, which passes a YAML
+        # true through as a boolean.
+        return "array"
     assert len(non_null) == 1, f"expected one non-null type, got {schema}"
     if non_null[0] == "string" and schema.get("format") == "date-time":
         return "date_iso8601"

@@ -103,8 +103,9 @@ def _refused(app: Sandbox, request: Request, kind: str, params: dict[str, str]) 
         app.faults.count("forbidden_account_id")
         message = f"The API credential has no permission on MindzPay account {denied}"
         return Reply.error(403, "forbidden", message)
-    if app.faults.roll("echo_secret"):
-        return Reply.json(400, {"error": _echo_secret(app, request)})
+    echoed = _careless(app, request)
+    if echoed is not None:
+        return echoed
     if kind == "accounts" and app.faults.roll("forbidden_accounts"):
         message = "The API credential has no permission on MindzPay accounts"
         return Reply.error(403, "forbidden", message)
@@ -118,6 +119,15 @@ def _refused(app: Sandbox, request: Request, kind: str, params: dict[str, str]) 
     return None
 
 
+def _careless(app: Sandbox, request: Request) -> Reply | None:
+    """The faults of a careless API whose errors repeat what they should not, if one strikes."""
+    if app.faults.roll("echo_secret"):
+        return Reply.json(400, {"error": _echo_secret(app, request)})
+    if app.faults.roll("echo_personal"):
+        return Reply.error(422, "invalid_request", _echo_personal(app))
+    return None
+
+
 def _account_id(app: Sandbox, owner: str) -> int | None:
     """The account id of a path's owner (an account key, or an id for subscriptions)."""
     if owner.isdigit():
@@ -125,6 +135,15 @@ def _account_id(app: Sandbox, owner: str) -> int | None:
     with app.world.lock:
         account = app.world.account_by_key(owner)
     return int(account["id"]) if account else None
+
+
+def _echo_personal(app: Sandbox) -> str:
+    """A careless API's validation error: it quotes a user's CPF/CNPJ and e-mail address."""
+    with app.world.lock:
+        users = app.world.records["users"]
+        user = users[min(users)] if users else {"cpf_cnpj": "12345678909", "email": "a@b.com.br"}
+        document, email = user["cpf_cnpj"], user["email"]
+    return f"Client {document} ({email}) has an invalid document for this operation"
 
 
 def _echo_secret(app: Sandbox, request: Request) -> dict[str, str]:

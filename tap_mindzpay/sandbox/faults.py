@@ -19,6 +19,8 @@ Rates are probabilities per API request (admin calls under `/_sandbox/` are neve
 | `forbidden_accounts` | 403 `forbidden` on the accounts list (a credential without permission) |
 | `forbidden_account_id` | 403 `forbidden` on every request under that account (id or key) |
 | `echo_secret` | 400 `bad_request` repeating the bearer token and client_secret (message, url) |
+| `echo_personal` | 422 `invalid_request` quoting a user's CPF/CNPJ and e-mail address |
+| `token_redirect` | the token endpoint answers 307 to another host over plain http |
 | `undeclared_properties` | 1: every record carries properties no schema declares (not a rate) |
 | `boletos_never_expire` | 1: unpaid boletos stay `pending` for ever, past due (not a rate) |
 | `page_cap` | lists serve at most this many records a page whatever `limit` asks (`meta.limit`) |
@@ -49,6 +51,8 @@ RATE_KEYS = (
     "refresh_race",
     "forbidden_accounts",
     "echo_secret",
+    "echo_personal",
+    "token_redirect",
 )
 NUMBER_KEYS = (
     "slow_seconds",

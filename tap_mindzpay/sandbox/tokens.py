@@ -118,6 +118,10 @@ class Tokens:
         return headers
 
 
+#: Where the ``token_redirect`` fault sends a grant: another host, plain http.
+TOKEN_REDIRECT_TARGET = "http://elsewhere.invalid/oauth/token"  # noqa: S105 - a URL
+
+
 def grant(app: Sandbox, request: Request) -> Reply:
     """`POST /oauth/token`: a form-encoded grant, answered `Cache-Control: no-store`."""
     form = {k: v[-1] for k, v in parse_qs(request.body.decode()).items()}
@@ -125,6 +129,9 @@ def grant(app: Sandbox, request: Request) -> Reply:
     if instead is not None:
         app.count(KEY, instead.status)
         return instead
+    if app.faults.roll("token_redirect"):
+        app.count(KEY, 307)
+        return Reply(307, b"", {"Location": TOKEN_REDIRECT_TARGET})
     config, tokens = app.config, app.tokens
     status, body = 200, None
     if form.get("client_id") != config.client_id or not secrets.compare_digest(

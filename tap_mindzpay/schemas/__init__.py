@@ -159,8 +159,8 @@ INVOICE_STATUS_CHANGES = stream_schema(
 #: A list of ids of another platform resource (a course's teachers, a bundle's courses).
 ID_LIST: Schema = {"type": ["array", "null"], "items": {"type": "integer"}}
 
-#: User properties that are personal data under Brazil's LGPD: in the schema, but not selected
-#: unless a catalog or Meltano ``select`` asks for them (``platform.PlatformStream``).
+#: User properties that are personal data under Brazil's LGPD: in the schema, but emitted only
+#: when the setting ``include_personal_data`` names them (``personal``).
 PERSONAL_DATA = (
     "cpf_cnpj",
     "phone",

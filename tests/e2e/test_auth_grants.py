@@ -3,7 +3,8 @@
 What the sandbox counts (``GET /_sandbox/stats``: requests by endpoint and status) is the proof:
 token requests of a sync whose lifetime is short (one per lifetime, none answered 401), refresh
 tokens rotated within a run and carried to the next run through ``refresh_token_file``, a spent
-refresh token refused with one line, and one token request for many concurrent 401s.
+refresh token refused with one line, one token request for many concurrent 401s, and two shards
+sharing one rotating refresh token through one ``refresh_token_file``, run at once, five times.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import math
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -228,3 +230,56 @@ def refreshed(sandbox: SandboxProcess) -> int:
         "POST /mindzpay/accounts/{account_key}/invoices/{invoice_id}/refresh", {}
     )
     return int(by_status.get("200", 0))
+
+
+#: Rounds of two shards at once sharing one rotating refresh token (each round grants many times).
+SHARD_ROUNDS = 5
+
+
+def test_two_shards_sharing_a_rotating_refresh_token_file_run_at_once_without_a_refused_grant(
+    sandbox_factory: Any,
+    tmp_path: Path,
+) -> None:
+    # 2 s tokens over runs of several seconds: each shard grants again and again, each grant
+    # spends the file's token and rotates it, and the two shards' grants interleave.
+    sandbox = sandbox_factory(
+        seed=21,
+        accounts=2,
+        invoices_per_account=60,
+        extra_args=("--token-ttl", "2", "--latency-ms", "40"),
+    )
+    keys = sorted(r["key"] for r in sandbox.truth("accounts"))
+    token_file = tmp_path / "refresh-token"
+    token_file.write_text(DEMO_REFRESH + "\n", encoding="utf-8")
+    configs = [
+        sandbox.tap_config(
+            refresh_token_file=str(token_file),
+            account_keys=[key],
+            page_size=10,
+            max_concurrency=1,
+        )
+        for key in keys
+    ]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for round_number in range(SHARD_ROUNDS):
+            workdirs = [tmp_path / f"round-{round_number}-{shard}" for shard in range(2)]
+            runs = list(
+                pool.map(
+                    lambda config, workdir: run_tap(config, workdir=workdir), configs, workdirs
+                )
+            )
+            grants = token_answers(sandbox)
+            assert grants.keys() == {"200"}, (round_number, grants, runs[0].stderr[-2000:])
+            for run in runs:
+                assert run.returncode == 0, run.stderr[-3000:]
+            folded = fold_messages([m for run in runs for m in run.messages])
+            for stream in ("accounts", *CHILD_STREAMS):
+                truth = sandbox.truth(stream)
+                comparison = compare_with_truth(stream, folded.get(stream, {}), truth)
+                assert comparison.ok, comparison.summary()
+    rotated = issued(sandbox)["refresh_tokens"]
+    # Every grant rotated the token (the demo token, then one per grant); the file holds the
+    # last, and more than one grant per run shows the two shards' grants interleaved.
+    assert len(rotated) == 1 + grants["200"]
+    assert grants["200"] > 2 * SHARD_ROUNDS, grants
+    assert token_file.read_text(encoding="utf-8").strip() == rotated[-1]

@@ -9,8 +9,9 @@ every enrollment's `payment_id`, and every platform stream must equal the truth 
 sweep due and must read each platform list with a handful of requests.
 
 The personal-data tests run on the shared frozen sandbox: a default sync leaves the users'
-personal data out of the SCHEMA and every RECORD, a catalog that selects it gets it equal to the
-truth, and the README's stream map hashes `email`.
+personal data out of the SCHEMA and every RECORD, so does a catalog that selects it (with one
+line saying so), `include_personal_data` gets what it names equal to the truth, and the
+README's stream map hashes `email`.
 """
 
 from __future__ import annotations
@@ -178,18 +179,67 @@ def test_default_sync_leaves_personal_data_out_of_schema_and_records(
     assert comparison.ok, comparison.summary()
 
 
-def test_catalog_selecting_personal_data_gets_it_equal_to_truth(
+def test_catalog_selecting_personal_data_without_the_setting_gets_none_and_one_line(
     sandbox: SandboxProcess, discovered_catalog: dict[str, Any], tmp_path: Path
 ) -> None:
+    """Meltano's default `*.*` selects every property: a catalog's selection is not consent."""
     catalog = _users_only(discovered_catalog, personal=True)
     run = run_tap(sandbox.tap_config(), catalog=catalog, workdir=tmp_path).check()
     assert run.streams() == {"users"}
-    assert set(PERSONAL) <= set(run.schemas()["users"]["schema"]["properties"])
+    assert not set(PERSONAL) & set(run.schemas()["users"]["schema"]["properties"])
+    assert all(not set(PERSONAL) & set(record) for record in run.records("users"))
+    folded = fold_messages(run.messages)["users"]
+    comparison = compare_with_truth("users", folded, sandbox.truth("users"), unselected=PERSONAL)
+    assert comparison.ok, comparison.summary()
+    told = [line for line in run.stderr.splitlines() if "Personal data (LGPD) left out" in line]
+    assert len(told) == 1, run.stderr[-3000:]
+    assert "users.cpf_cnpj" in told[0]
+    assert "include_personal_data" in told[0]
+
+
+@pytest.mark.parametrize(
+    ("setting", "emitted"),
+    [
+        (True, PERSONAL),
+        ("true", PERSONAL),  # what an inline Meltano definition (no kinds) passes
+        (["users.cpf_cnpj", "phone"], ("cpf_cnpj", "phone")),
+    ],
+    ids=["true", "text-true", "list"],
+)
+def test_include_personal_data_emits_what_it_names_equal_to_truth(
+    setting: object,
+    emitted: tuple[str, ...],
+    sandbox: SandboxProcess,
+    discovered_catalog: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    catalog = _users_only(discovered_catalog, personal=True)
+    config = sandbox.tap_config(include_personal_data=setting)
+    run = run_tap(config, catalog=catalog, workdir=tmp_path).check()
+    properties = set(run.schemas()["users"]["schema"]["properties"])
+    assert set(PERSONAL) & properties == set(emitted)
     folded = fold_messages(run.messages)["users"]
     truth = sandbox.truth("users")
     assert any(row["cpf_cnpj"] for row in truth)
-    comparison = compare_with_truth("users", folded, truth, unselected=())
+    left_out = tuple(name for name in PERSONAL if name not in emitted)
+    comparison = compare_with_truth("users", folded, truth, unselected=left_out)
     assert comparison.ok, comparison.summary()
+
+
+def test_include_personal_data_naming_an_unknown_property_is_one_line(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    config = sandbox.tap_config(include_personal_data=["users.cpff"])
+    run = run_tap(config, workdir=tmp_path)
+    assert run.returncode == 1
+    assert run.messages == []
+    assert "Traceback" not in run.stderr
+    told = [line for line in run.stderr.splitlines() if "config error" in line]
+    assert told == [
+        "tap-mindzpay: config error: setting include_personal_data: 'users.cpff' is not a "
+        "personal-data property; the tap's are "
+        + ", ".join(sorted(f"users.{name}" for name in PERSONAL))
+    ]
 
 
 def test_stream_map_from_the_readme_hashes_email(

@@ -75,6 +75,20 @@ def test_wrong_secret_is_a_bad_client_id_or_secret_with_exit_3(sandbox, tmp_path
     assert secret not in done.stderr
 
 
+def test_wrong_secret_in_sandbox_mode_names_the_settings_not_the_mindz_admin(tmp_path):
+    secret = "wrong-secret-value-5678"  # noqa: S105 - a deliberately wrong test value
+    done = check({"sandbox": True, "client_secret": secret}, tmp_path)
+    assert done.returncode == connection.EXIT_CREDENTIALS
+    line = check_line(done)
+    assert " failed: bad client id or secret: " in line
+    assert line.endswith(
+        "the embedded sandbox (sandbox: true) takes its demo app only: unset client_id and "
+        "client_secret"
+    )
+    assert "Mindz admin" not in done.stderr
+    assert secret not in done.stderr
+
+
 def test_unknown_client_id_is_a_bad_client_id_or_secret_with_exit_3(sandbox, tmp_path):
     done = check(sandbox.tap_config(client_id="someone-else"), tmp_path)
     assert done.returncode == connection.EXIT_CREDENTIALS

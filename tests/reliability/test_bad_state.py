@@ -205,11 +205,11 @@ def real_state(sandbox: SandboxProcess, tmp_path_factory: pytest.TempPathFactory
 
 
 def run_with_state_text(
-    config: dict[str, Any], text: str, tmp_path: Path
+    config: dict[str, Any], text: str, tmp_path: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
     (tmp_path / "state.json").write_text(text, encoding="utf-8")
-    return run_tap_cli("--config", "config.json", "--state", "state.json", cwd=tmp_path)
+    return run_tap_cli("--config", "config.json", "--state", "state.json", cwd=tmp_path, env=env)
 
 
 @pytest.mark.parametrize(
@@ -244,3 +244,18 @@ def test_the_real_state_unbroken_resumes_without_error(sandbox, real_state, tmp_
     truth_size = len(sandbox.truth("invoices"))
     # A resumed sync re-reads only the accounts (full table) and what changed: far from a resync.
     assert len(records) < truth_size / 10, len(records)
+
+
+def test_bad_state_under_meltano_names_the_state_id_not_the_run_file(sandbox, tmp_path):
+    """Meltano passes its stored state as a file under .meltano/run/ and tells the tap its
+    environment and its own name (not the loader's): the line names the state ID to look up."""
+    meltano_env = {"MELTANO_ENVIRONMENT": "prod", "MELTANO_EXTRACTOR_NAME": "tap-mindzpay"}
+    text = json.dumps({"bookmarks": {"invoices": []}})
+    done = run_with_state_text(sandbox.tap_config(), text, tmp_path, env=meltano_env)
+    assert done.returncode != 0
+    (line,) = [line for line in done.stderr.splitlines() if "the tap will not guess" in line]
+    assert (
+        "state ID prod:tap-mindzpay-to-<loader> (meltano state list 'prod:tap-mindzpay-to-*' "
+        "names it): bookmarks.invoices must be an object"
+    ) in line
+    assert "state.json" not in done.stderr

@@ -32,8 +32,9 @@ class FakeTokenEndpoint(requests.Session):
         self.answers = answers or []
         self.issued = 0
 
-    def post(self, url: str, data: Any = None, **_kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def post(self, url: str, data: Any = None, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         assert isinstance(data, dict), "the grant must be form-encoded (a dict for requests)"
+        assert kwargs.get("allow_redirects") is False, "a redirect would re-send the secret"
         self.bodies.append(dict(data))
         status, body = (
             self.answers.pop(0)
@@ -266,7 +267,8 @@ def test_refresh_token_file_keeps_the_rotated_token_for_the_next_run(tmp_path):
     assert session.bodies[0]["refresh_token"] == REFRESH  # seeded from the setting
     assert path.read_text(encoding="utf-8") == "refresh-token-2\n"
     assert path.stat().st_mode & 0o777 == 0o600
-    assert [p.name for p in tmp_path.iterdir()] == ["refresh-token"]  # no temporary left
+    # No temporary left; the lock file stays (removing it would let two shards lock two files).
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".refresh-token.lock", "refresh-token"]
     # The next run: the file wins over the (now spent) setting.
     second = FakeTokenEndpoint()
     make(second, refresh_token=REFRESH, refresh_token_file=path).access_token()
@@ -300,3 +302,72 @@ def test_redact_hides_every_secret_seen():
     token = auth.access_token()
     text = auth.redact(f"{SECRET} {REFRESH} {token} fine")
     assert text == "*** *** *** fine"
+
+
+def test_a_grant_spends_the_token_another_shard_wrote_to_the_file_since(tmp_path):
+    path = tmp_path / "refresh-token"
+    path.write_text(REFRESH + "\n", encoding="utf-8")
+    session = FakeTokenEndpoint(
+        [
+            (200, {"access_token": "a1", "expires_in": 100, "refresh_token": "mine-2"}),
+            (200, {"access_token": "a2", "expires_in": 100, "refresh_token": "mine-4"}),
+        ]
+    )
+    clock = Clock()
+    auth = make(session, clock, refresh_token_file=path)
+    auth.access_token()
+    path.write_text("theirs-3\n", encoding="utf-8")  # another shard granted with mine-2
+    clock.now = 1000
+    auth.access_token()
+    assert [b["refresh_token"] for b in session.bodies] == [REFRESH, "theirs-3"]
+    assert path.read_text(encoding="utf-8") == "mine-4\n"
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_of_the_token_call_is_refused_in_one_line_without_following(status):
+    session = FakeTokenEndpoint([(status, {})])
+    with pytest.raises(FatalAPIError) as caught:
+        make(session).access_token()
+    assert f"answered HTTP {status} (a redirect), which the tap does not follow" in str(
+        caught.value
+    )
+    assert len(session.bodies) == 1
+
+
+def test_an_access_token_with_a_line_break_is_refused_without_quoting_it():
+    token = "abc123\r\nX-Injected: yes"  # noqa: S105 - a fake token
+    session = FakeTokenEndpoint([(200, {"access_token": token, "expires_in": 100})])
+    auth = make(session)
+    with pytest.raises(FatalAPIError, match="line break or NUL") as caught:
+        auth.access_token()
+    assert "abc123" not in str(caught.value)
+    # Printed as http.client prints a refused header, the token is still redacted.
+    assert "abc123" not in auth.redact(f"Invalid header value {('Bearer ' + token).encode()!r}")
+
+
+def test_a_signal_during_a_grant_acts_once_the_rotated_token_is_saved(tmp_path):
+    path = tmp_path / "refresh-token"
+    path.write_text(REFRESH + "\n", encoding="utf-8")
+    events: list[str] = []
+
+    class Deferring:
+        def __enter__(self) -> None:
+            events.append("hold")
+
+        def __exit__(self, *exc: object) -> None:
+            events.append(f"release, file holds {path.read_text(encoding='utf-8').strip()}")
+
+    session = FakeTokenEndpoint(
+        [(200, {"access_token": "a1", "expires_in": 100, "refresh_token": "refresh-token-2"})]
+    )
+    make(session, refresh_token_file=path, uninterrupted=Deferring).access_token()
+    assert events == ["hold", "release, file holds refresh-token-2"]
+
+
+def test_personal_data_and_secrets_in_an_error_body_are_redacted():
+    auth = make(FakeTokenEndpoint())
+    text = auth.redact(
+        f"422: cpf 123.456.789-09 or 12345678909, cnpj 12.345.678/0001-95, "
+        f"maria.silva+x@escola.com.br, key {SECRET}, invoice 4821"
+    )
+    assert text == "422: cpf *** or ***, cnpj ***, ***, key ***, invoice 4821"

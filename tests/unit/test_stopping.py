@@ -75,3 +75,46 @@ def test_a_refresh_worker_waiting_before_a_request_stops_when_the_signal_comes(
     assert isinstance(raised[0], SystemExit)
     assert raised[0].code == 128 + signal.SIGTERM
     assert "Stopped by signal 15 while refreshing" in caplog.text
+
+
+def test_a_signal_inside_an_uninterrupted_step_stops_the_wait_only_when_the_step_ends():
+    stop = StopControl(logging.getLogger("test"))
+    stopped: list[str] = []
+    with stop.waiting(lambda: stopped.append("stopped")):
+        with stop.uninterrupted():
+            stop.handle(15, None)
+            assert stopped == [], "the step was cut in half"
+        assert stopped == ["stopped"]
+    assert stop.signal == 15
+
+
+def _exit_raises(code: int) -> None:
+    raise SystemExit(code)
+
+
+def test_a_second_signal_inside_an_uninterrupted_step_exits_when_the_step_ends(monkeypatch):
+    monkeypatch.setattr("tap_mindzpay.stopping.exit_now", _exit_raises)
+    stop = StopControl(logging.getLogger("test"))
+    steps: list[str] = []
+
+    def step() -> None:
+        with stop.uninterrupted():
+            stop.handle(2, None)
+            stop.handle(2, None)
+            steps.append("finished")
+
+    with pytest.raises(SystemExit) as caught:
+        step()
+    assert steps == ["finished"]
+    assert caught.value.code == 128 + 2
+
+
+def test_a_sigterm_passed_on_after_a_ctrl_c_leaves_the_stop_under_way(monkeypatch):
+    monkeypatch.setattr("tap_mindzpay.stopping.exit_now", _exit_raises)
+    stop = StopControl(logging.getLogger("test"))
+    stop.handle(signal.SIGINT, None)
+    stop.handle(signal.SIGTERM, None)  # Meltano's graceful termination after the Ctrl-C
+    assert stop.signal == signal.SIGINT
+    with pytest.raises(SystemExit) as caught:
+        stop.handle(signal.SIGINT, None)  # Ctrl-C again: at once
+    assert caught.value.code == 128 + signal.SIGINT
