@@ -34,6 +34,7 @@ RANKS = {
     "summary": 3,
     "capture.state": 3,
     "capture.codec": 2,
+    "capture.packing": 1,
     "capture.deferral": 3,
     "capture.schedule": 2,
     "capture.fetching": 4,

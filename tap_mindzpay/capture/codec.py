@@ -6,20 +6,24 @@ and the others one by one: its memory grows with the ids held, not with the rang
 of 64 bits, from any base, with gaps). On the wire a ``StatusMap`` is one byte per id over its
 range when the ids are dense (a million invoices cost about a megabyte before compression, a few
 hundred kilobytes after), or each id (as a delta) with its byte when they are sparse. A column
-is four or eight bytes per entry, little-endian.
+is four or eight bytes per entry, little-endian (``packing``).
 
-Decoding is bounded: no packed field decompresses to more than ``MAX_UNPACKED_BYTES``, so a
-crafted or corrupted state fails with one line instead of allocating gigabytes.
+Decoding is bounded (``packing``): a crafted or corrupted state fails with one line instead of
+allocating gigabytes.
 """
 
 from __future__ import annotations
 
-import base64
 import heapq
-import sys
-import zlib
-from array import array
 from typing import TYPE_CHECKING
+
+from tap_mindzpay.capture.packing import (
+    MAX_UNPACKED_BYTES,
+    pack,
+    pack_columns,
+    unpack,
+    unpack_columns,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -28,17 +32,11 @@ if TYPE_CHECKING:
 ABSENT = 0
 #: At most this many distinct statuses per map (one byte each, 0 is ``ABSENT``).
 MAX_LABELS = 255
-#: zlib level: the state is written every few seconds at most, and level 6 is within a few
-#: percent of 9 on these bytes at a fraction of the time.
-LEVEL = 6
 #: Ids per in-memory chunk of dense ids (a power of two): a dense million ids cost about what
 #: one byte each does.
 CHUNK_BITS = 8
 CHUNK_IDS = 1 << CHUNK_BITS
 _LOW = CHUNK_IDS - 1
-#: The most bytes one packed field of a state may decompress to: 256 MiB is a dense status map
-#: of a quarter of a billion ids, or 28 million sparse ones, far beyond any real partition.
-MAX_UNPACKED_BYTES = 256 << 20
 #: A map spanning more than this many ids per id held (plus ``DENSE_SLACK``) is written sparse.
 DENSE_SPAN_PER_ID = 8
 DENSE_SLACK = 4096
@@ -80,32 +78,6 @@ class IdSet:
     def __iter__(self) -> Iterator[int]:
         """The ids, ascending."""
         return iter(self._map)
-
-
-def pack(raw: bytes) -> str:
-    """Zlib + base64 text of ``raw``."""
-    return base64.b64encode(zlib.compress(raw, LEVEL)).decode()
-
-
-def unpack(text: str, max_bytes: int = MAX_UNPACKED_BYTES) -> bytes:
-    """The bytes ``pack`` wrote, if they are at most ``max_bytes``.
-
-    Raises:
-        ValueError: Not base64 (``binascii.Error`` is one), not zlib data (``zlib.error``),
-            truncated, or more than ``max_bytes`` once decompressed.
-    """
-    if len(text) > 2 * MAX_UNPACKED_BYTES:
-        msg = f"packed text of {len(text):,} characters is beyond any state this tap writes"
-        raise ValueError(msg)
-    inflate = zlib.decompressobj()
-    raw = inflate.decompress(base64.b64decode(text.encode(), validate=True), max_bytes)
-    if inflate.unconsumed_tail:
-        msg = f"packed data decompresses to more than {max_bytes:,} bytes"
-        raise ValueError(msg)
-    if not inflate.eof:
-        msg = "packed data is truncated"
-        raise ValueError(msg)
-    return raw
 
 
 def decode_ids(text: str) -> IdSet:
@@ -333,43 +305,3 @@ class StatusMap:
                 msg = "sparse ids must ascend within 64 bits, each with a status"
                 raise ValueError(msg)
             self._put(record_id, code)
-
-
-def pack_columns(columns: Sequence[Sequence[int]], typecodes: str) -> str:
-    """Columns of equal length (one ``array`` typecode each), packed one after the other."""
-    raw = bytearray()
-    for column, typecode in zip(columns, typecodes, strict=True):
-        values = array(typecode, column)
-        if sys.byteorder == "big":  # pragma: no cover - the state is little-endian everywhere
-            values.byteswap()
-        raw += values.tobytes()
-    return pack(bytes(raw))
-
-
-def unpack_columns(text: str, count: int, layouts: Sequence[str]) -> list[array[int]]:
-    """The columns ``pack_columns`` wrote (``count`` entries each) in one of ``layouts``.
-
-    The layout is the one whose width matches the bytes (a state written with an older, narrower
-    layout reads as well).
-
-    Raises:
-        ValueError: The bytes are not ``count`` entries of any of the layouts.
-    """
-    widest = max(sum(array(code).itemsize for code in layout) for layout in layouts)
-    raw = unpack(text, max_bytes=count * widest)
-    for typecodes in layouts:
-        widths = [array(typecode).itemsize for typecode in typecodes]
-        if len(raw) == count * sum(widths):
-            break
-    else:
-        msg = f"{len(raw)} bytes are not {count} entries of the state's columns"
-        raise ValueError(msg)
-    columns, start = [], 0
-    for typecode, width in zip(typecodes, widths, strict=True):
-        values = array(typecode)
-        values.frombytes(raw[start : start + count * width])
-        if sys.byteorder == "big":  # pragma: no cover
-            values.byteswap()
-        columns.append(values)
-        start += count * width
-    return columns

@@ -16,7 +16,7 @@ is ``labels[k - 1]``), or, when the ids are sparse, ``{"labels", "ids", "codes"}
 the delta from the previous one, unsigned 64 bits, and its byte), so a sweep can tell which
 records support deleted and a change can say which status it came from. ``in_flight`` holds the
 records whose status may still move, as packed columns of ``count`` entries
-(``codec.pack_columns``, layout ``COLUMNS``): the id (as the delta from the previous one), a
+(``packing.pack_columns``, layout ``COLUMNS``): the id (as the delta from the previous one), a
 CRC-32 of its last seen ``updated_at``, the minute (since the Unix epoch) since which its status
 is unchanged (``schedule.unchanged_since``), the minute it was last read, listed or refreshed (0:
 never) and its link (``RefreshRule.link``: an invoice's payment id, a payment's due day),
@@ -25,7 +25,7 @@ stored as the difference from the id (-2**63: none). Their status is the one in
 version) is read with status ``None``, as an upgraded version 1 id is.
 
 Every STATE the tap writes is one it reads back, whatever phase it is written in. Decoding is
-bounded (``codec.MAX_UNPACKED_BYTES``, ``MAX_IN_FLIGHT``): a crafted or corrupted state fails
+bounded (``packing.MAX_UNPACKED_BYTES``, ``MAX_IN_FLIGHT``): a crafted or corrupted state fails
 with one line.
 
 At 1M invoices with 100,000 waiting the last STATE is 1.5 MB (``make bench``, figure S).
@@ -46,7 +46,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from tap_mindzpay.capture.codec import StatusMap, decode_ids, pack_columns, unpack_columns
+from tap_mindzpay.capture.codec import StatusMap, decode_ids
+from tap_mindzpay.capture.packing import pack_columns, unpack_columns
 from tap_mindzpay.timestamps import parse_timestamp
 
 if TYPE_CHECKING:

@@ -15,10 +15,11 @@ the truth comparison right after it would be unfair. The incremental sync proves
 shift injected during the full sync was repaired.
 
 The suite runs once per platform in ``PLATFORMS``: the contract as written, and a platform that
-differs the way a real one can (the rate-limit reset sent as a Unix time; platform resources
-the credential may not read and invoices whose Refresh always fails, both during the full sync
-only: permission granted and the invoices healed by the incremental sync, which must then
-catch up with the truth). A new way to differ is one line in ``PLATFORMS``.
+differs the way a real one can (the rate-limit reset sent as a Unix time; pages capped below
+the size asked; ids past 32 bits for new records; platform resources the credential may not
+read and invoices whose Refresh always fails, both during the full sync only: permission
+granted and the invoices healed by the incremental sync, which must then catch up with the
+truth). A new way to differ is one line in ``PLATFORMS``.
 
 The injected faults, summed by kind over all runs, are printed and written to
 ``output/chaos-summary.json`` (``chaos-summary-<platform>.json`` for the other platforms;
@@ -95,7 +96,8 @@ class Platform:
 PLATFORMS = {
     "contract": Platform(),
     "differing": Platform(
-        switches={"reset_header_epoch": 1},
+        # Pages capped below page_size (reported in meta.limit); ids created from 2^40 on.
+        switches={"reset_header_epoch": 1, "page_cap": 7, "id_base": 2**40},
         full_sync_only={"forbidden_resources": "plans,bundles"},
         poisoned=2,
         # The default: a poisoned invoice costs all of them (with backoff) before it is deferred.

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from helpers import run_tap, run_tap_cli
 
-from tap_mindzpay.capture.codec import MAX_UNPACKED_BYTES
+from tap_mindzpay.capture.packing import MAX_UNPACKED_BYTES
 
 if TYPE_CHECKING:
     import subprocess

@@ -10,8 +10,9 @@ import zlib
 
 import pytest
 
-from tap_mindzpay.capture import codec
-from tap_mindzpay.capture.codec import IdSet, StatusMap, pack, pack_columns
+from tap_mindzpay.capture import packing
+from tap_mindzpay.capture.codec import IdSet, StatusMap
+from tap_mindzpay.capture.packing import pack, pack_columns
 from tap_mindzpay.capture.state import CaptureState, CaptureStateError, Flight, stamp_of
 from tap_mindzpay.capture.statecheck import StateError, parse_state_text
 
@@ -114,7 +115,7 @@ def _bomb(size: int) -> str:
     return base64.b64encode(b"".join([*parts, inflate.flush()])).decode()
 
 
-BOMB = _bomb(codec.MAX_UNPACKED_BYTES + (1 << 20))
+BOMB = _bomb(packing.MAX_UNPACKED_BYTES + (1 << 20))
 
 
 @pytest.mark.parametrize(
