@@ -69,6 +69,8 @@ class MindzPayStream(FastRecordSync, ListedStream):
     child_context: ClassVar[Mapping[str, str]] = {}
     #: Written while another stream syncs (``DerivedStream``), never synced by itself.
     derived: ClassVar[bool] = False
+    #: ``start_date`` filters the records of this stream's partitions by ``created_at``.
+    start_date_filters: ClassVar[bool] = True
     #: STATE at least this often, so that a killed run loses little work.
     STATE_MSG_FREQUENCY = 500
     #: Performance lever: ``conform`` stands in for the SDK's type conformance on a flat
@@ -181,8 +183,7 @@ class MindzPayStream(FastRecordSync, ListedStream):
                 context,
                 sweep_interval_hours=float(self.config.get("sweep_interval_hours", 24)),
                 max_concurrency=self.prefetch_depth,
-                where=f"stream {self.name}"
-                + (f", account {context['account_key']}" if context else ""),
+                where=partition_label(self.name, context),
                 log=self.logger.info,
             )
         report = self.progress(context)
@@ -320,6 +321,15 @@ class MindzPayStream(FastRecordSync, ListedStream):
         )
 
 
+def partition_label(stream: str, context: Context | None) -> str:
+    """A partition as error messages name it: the stream, and its account or parent ids."""
+    if not context:
+        return f"stream {stream}"
+    if "account_key" in context:
+        return f"stream {stream}, account {context['account_key']}"
+    return f"stream {stream}, " + ", ".join(f"{key} {value}" for key, value in context.items())
+
+
 def schemas_shaper(stream: MindzPayStream, config: Mapping[str, Any]) -> RecordShaper:
     """The record shaper of ``stream`` (its schema as emitted, the run's settings)."""
     return RecordShaper(
@@ -327,6 +337,6 @@ def schemas_shaper(stream: MindzPayStream, config: Mapping[str, Any]) -> RecordS
         properties=stream.schema["properties"],
         money_fields=schemas.money_fields(schemas.BY_STREAM[stream.name]),
         config=config,
-        per_account=stream.parent_stream_type is not None,
+        per_account=stream.start_date_filters and stream.parent_stream_type is not None,
         logger=stream.logger,
     )

@@ -13,11 +13,19 @@ subscription's plan a plan, an enrollment's payment a payment). Their lists are 
   and marks every id the list no longer has with ``_sdc_deleted_at`` (a user removed on an
   LGPD request);
 * properties in ``personal_data`` are in the schema but not selected unless a catalog (or a
-  Meltano ``select``) asks for them: discovery writes ``selected-by-default: false`` for them.
+  Meltano ``select``) asks for them: discovery writes ``selected-by-default: false`` for them;
+* a nested list (a course's grades, a campaign's links) is a child stream: ``path`` has the
+  parent's ``{placeholders}`` and each parent is a partition with its own bookmark. A parent
+  whose children sync reads its whole list every run (a page per 100 parents): the records
+  changed since its bookmark are emitted, the others only have their children read, so no
+  parent's children are left unread because the parent itself did not change. The sweep's
+  records have their children read already (in the same run's first phase).
 
-Partition state shape (one partition: the stream itself; the SDK owns the first two keys)::
+Partition state shape (one partition: the stream itself, or one per parent with its
+``context``; the SDK owns the keys but ``capture``)::
 
-    {"replication_key": "updated_at",
+    {"context": {"course_id": 7},
+     "replication_key": "updated_at",
      "replication_key_value": "2026-11-23T18:16:17-03:00",
      "capture": {...}}
 """
@@ -36,7 +44,7 @@ from tap_mindzpay.recent import OLDEST, Key, NewestFirstPaginator
 from tap_mindzpay.timestamps import parse_timestamp
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
     from datetime import datetime
 
     from singer_sdk.helpers.types import Context, Record
@@ -51,6 +59,8 @@ class PlatformStream(MindzPayStream):
     is_sorted = False
     #: Properties that are personal data (LGPD): discovered as ``selected-by-default: false``.
     personal_data: ClassVar[tuple[str, ...]] = ()
+    #: Platform records are never filtered by ``start_date`` (an old one still has to resolve).
+    start_date_filters = False
 
     @property
     @override
@@ -81,7 +91,8 @@ class PlatformStream(MindzPayStream):
         """The records updated at or after the bookmark, newest first (every one on a first run)."""
         state = self.get_context_state(context)
         since = self._bookmark(self.get_starting_replication_key_value(context))
-        paginator = NewestFirstPaginator(self.page_size, since=since)
+        children = self._children_synced()
+        paginator = NewestFirstPaginator(self.page_size, since=None if children else since)
         url = self.get_url(context)
         report = self.progress(context)
         decoder = self.list_decoder()
@@ -100,13 +111,36 @@ class PlatformStream(MindzPayStream):
                 records, total = self.parse_page(body, url)
                 counter.increment()
                 report.listed(offset, len(records), total, phase="new")
-                start, end = paginator.advance([self._key(r) for r in records], total)
-                yield from records[start:end]
+                keys = [self._key(r) for r in records]
+                start, end = paginator.advance(keys, total)
+                for key, record in zip(keys[start:end], records[start:end], strict=True):
+                    if since is not None and key[0] < since:
+                        # Unchanged: not emitted again, but its children are read.
+                        self._process_record(record, child_context=context)
+                    else:
+                        yield record
         newest = paginator.newest
         if newest is not None and (since is None or newest > since):
             # Every record read is written (the SDK asked for the next one): move the bookmark.
             state[REPLICATION_KEY] = self.replication_key
             state[REPLICATION_KEY_VALUE] = newest.isoformat()
+
+    @override
+    def generate_child_contexts(
+        self, record: dict[str, Any], context: Context | None
+    ) -> Iterable[Context | None]:
+        # A record the sweep re-emits had its children read in this run's first phase.
+        if self.capturing:
+            return ()
+        return super().generate_child_contexts(record, context)
+
+    def _children_synced(self) -> bool:
+        """Whether a child stream reads this stream's records as parents in this run."""
+        return any(
+            not child.derived and (child.selected or child.has_selected_descendents)
+            for child in self.child_streams
+            if isinstance(child, MindzPayStream)
+        )
 
     def _bookmark(self, value: object) -> datetime | None:
         if value is None:

@@ -84,7 +84,8 @@ class Platform:
         course_count = self.world.config.courses
         for course_id in range(1, course_count + 1):
             teachers = sorted(rng.sample(self.buyers, rng.choice([1, 1, 2])))
-            created = start + timedelta(days=course_id * 6)
+            # Six days apart (closer in a school of more than 100 courses: all in the past).
+            created = start + timedelta(days=course_id * min(6.0, 600 / course_count))
             self._insert("courses", platform_data.new_course(rng, course_id, created, teachers))
         for bundle_id in range(1, BUNDLES + 1):
             courses = sorted(

@@ -143,15 +143,18 @@ class School:
         cfg = world.config
         rng = random.Random(f"{cfg.seed}:school")
         for course in list(world.records["courses"].values()):
+            # Built over the course's first weeks: each record has its own moment.
             created = _moment(course["created_at"])
-            for user_id in course["teacher_ids"]:
+            for index, user_id in enumerate(course["teacher_ids"]):
+                moment = created + timedelta(hours=index)
                 self._add(
-                    "course_teachers", school_data.new_teacher, rng, course["id"], user_id, created
+                    "course_teachers", school_data.new_teacher, rng, course["id"], user_id, moment
                 )
             for position in range(1, rng.choice([1, 2, 2, 3]) + 1):
-                grade = self._add_grade(course["id"], position, rng, created)
+                moment = created + timedelta(days=position)
+                grade = self._add_grade(course["id"], position, rng, moment)
                 for lesson in range(1, rng.randint(2, 8) + 1):
-                    self._add_lesson(rng, grade, lesson, created)
+                    self._add_lesson(rng, grade, lesson, moment + timedelta(hours=lesson))
         buyers = world.platform.buyers
         for user_id in sorted(rng.sample(buyers, min(STAFF, len(buyers)))):
             created = EPOCH - timedelta(days=rng.randint(30, 600))
@@ -218,10 +221,12 @@ class School:
             wanted = rng.choice([0, 1, 1, 2]) if "excluded" not in stream else rng.choice([0, 0, 1])
             if stream == "email_campaign_lists":
                 wanted = max(1, wanted)  # a campaign is sent to at least one list
-            for target in sorted(rng.sample(pools[field], min(wanted, len(pools[field])))):
+            targets = sorted(rng.sample(pools[field], min(wanted, len(pools[field]))))
+            for index, target in enumerate(targets):
                 record_id = self.world.take_id(stream)
+                moment = min(created + timedelta(minutes=index), self.world.now)
                 record = school_data.new_campaign_link(
-                    record_id, stream, campaign["id"], target, created
+                    record_id, stream, campaign["id"], target, moment
                 )
                 self.world.insert(stream, record, str(campaign["id"]))
 
