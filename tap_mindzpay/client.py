@@ -42,6 +42,7 @@ from tap_mindzpay.errors import sync_log_level
 from tap_mindzpay.fastpath import FastRecordSync
 from tap_mindzpay.listing import ListedStream
 from tap_mindzpay.requester import Requester
+from tap_mindzpay.schemas import school as school_schemas
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Mapping
@@ -57,6 +58,10 @@ if TYPE_CHECKING:
     from tap_mindzpay.capture.state import CaptureState
     from tap_mindzpay.progress import PartitionReport
     from tap_mindzpay.services import RunServices, Transitions
+
+
+#: Each stream's schema by the stream's name: the MindzPay and platform ones, and the rest.
+STREAM_SCHEMAS: dict[str, schemas.Schema] = {**schemas.BY_STREAM, **school_schemas.BY_STREAM}
 
 
 class MindzPayStream(FastRecordSync, ListedStream):
@@ -84,7 +89,7 @@ class MindzPayStream(FastRecordSync, ListedStream):
     def __init__(self, tap: Tap, services: RunServices) -> None:
         """Create the stream with the schema of its name (``schemas``) and the run's services."""
         self.services = services
-        schema = schemas.BY_STREAM[self.name]
+        schema = STREAM_SCHEMAS[self.name]
         if services.config.get("money_as_string"):
             schema = schemas.money_as_strings(schema)
         super().__init__(tap, schema=copy.deepcopy(schema))
@@ -335,7 +340,7 @@ def schemas_shaper(stream: MindzPayStream, config: Mapping[str, Any]) -> RecordS
     return RecordShaper(
         stream=stream.name,
         properties=stream.schema["properties"],
-        money_fields=schemas.money_fields(schemas.BY_STREAM[stream.name]),
+        money_fields=schemas.money_fields(STREAM_SCHEMAS[stream.name]),
         config=config,
         per_account=stream.start_date_filters and stream.parent_stream_type is not None,
         logger=stream.logger,

@@ -51,6 +51,7 @@ RANKS = {
     "redaction": 1,
     "retry": 1,
     "schemas": 1,
+    "schemas.school": 2,
     "timestamps": 1,
     "tokenfile": 1,
     "endpoints": 0,

@@ -269,11 +269,6 @@ BY_STREAM: dict[str, Schema] = {
     "enrollments": ENROLLMENTS,
 }
 
-# The rest of the platform's schemas build on the fragments above, so they load after them.
-from tap_mindzpay.schemas import school  # noqa: E402
-
-BY_STREAM.update(school.BY_STREAM)
-
 
 def money_fields(schema: Schema) -> tuple[str, ...]:
     """Names of the top-level properties that use the ``MONEY`` fragment."""
