@@ -19,7 +19,8 @@ subscription's plan a plan, an enrollment's payment a payment). Their lists are 
   whose children sync reads its whole list every run (a page per 100 parents): the records
   changed since its bookmark are emitted, the others only have their children read, so no
   parent's children are left unread because the parent itself did not change. The sweep's
-  records have their children read already (in the same run's first phase).
+  records have their children read already (in the same run's first phase). A nested list's
+  partitions write STATE at the run's cadence, and its platform-wide parent once at its end.
 
 Partition state shape (one partition: the stream itself, or one per parent with its
 ``context``; the SDK owns the keys but ``capture``)::
@@ -124,6 +125,29 @@ class PlatformStream(MindzPayStream):
             # Every record read is written (the SDK asked for the next one): move the bookmark.
             state[REPLICATION_KEY] = self.replication_key
             state[REPLICATION_KEY_VALUE] = newest.isoformat()
+
+    @override
+    def write_sync_end_state(self) -> None:
+        # A STATE carries every partition's state: one per parent of a nested list would make
+        # the output grow with the square of the parents. A nested list's partitions write
+        # at the run's cadence; the platform-wide parent writes once its children are done.
+        if self.parent_stream_type is not None:
+            self.checkpoint(force=True)
+        elif self.child_streams:
+            self._write_state_now()
+        else:
+            super().write_sync_end_state()
+
+    @override
+    def checkpoint(self, *, force: bool) -> None:
+        if self.parent_stream_type is None or self.services.stop.signal is not None:
+            super().checkpoint(force=force)
+            return
+        # A nested list's partition: its capture section goes into the state now, the STATE
+        # itself at the run's cadence (``write_sync_end_state``).
+        if self.live_capture is not None:
+            self.live_capture[0].write(self.live_capture[1])
+        self.offer_state(1)
 
     @override
     def generate_child_contexts(

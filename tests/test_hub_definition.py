@@ -253,12 +253,19 @@ def test_meltano_adds_the_definition_to_an_empty_project(tmp_path):
 
 
 def test_meltano_yml_and_the_definition_select_all_but_the_personal_data():
-    """Meltano's default `*.*` would select the users' personal data; both definitions exclude
-    exactly the properties the tap discovers as not selected by default."""
-    from tap_mindzpay.schemas import PERSONAL_DATA  # noqa: PLC0415
+    """Meltano's default `*.*` would select the personal data (users', contacts'); both
+    definitions exclude exactly the properties the tap discovers as not selected by default."""
+    from tap_mindzpay.platform import PlatformStream  # noqa: PLC0415
+    from tap_mindzpay.streams import STREAM_TYPES  # noqa: PLC0415
 
     project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
     [tap] = [p for p in project["plugins"]["extractors"] if p["name"] == "tap-mindzpay"]
-    wanted = ["*.*", *(f"!users.{name}" for name in PERSONAL_DATA)]
+    personal = [
+        f"!{t.name}.{name}"
+        for t in STREAM_TYPES
+        if issubclass(t, PlatformStream)
+        for name in t.personal_data
+    ]
+    wanted = ["*.*", *personal]
     assert sorted(tap["select"]) == sorted(wanted)
     assert sorted(hub_definition()["select"]) == sorted(wanted)
