@@ -166,10 +166,18 @@ class School:
             for _ in range(rng.randint(8, 30)):
                 offset = timedelta(days=rng.uniform(0, 30 * (12 - list_id)))
                 self._subscribe(rng, list_id, created + offset)
+        sales = self._paid_sales()
         for index in range(cfg.campaigns):
             created = EPOCH - timedelta(days=60) + timedelta(days=60 * index / cfg.campaigns)
             scheduled = created + timedelta(hours=rng.randint(6, 72))
-            self._new_campaign(rng, created, None if index % 7 == 6 else scheduled)  # noqa: PLR2004
+            # A campaign promotes what sells: the courses and plans bought in its week.
+            week = [(c, p) for at, c, p in sales if scheduled <= at < scheduled + timedelta(days=7)]
+            promoted = {
+                "course_id": sorted({c for c, _ in week if c}),
+                "plan_id": sorted({p for _, p in week if p}),
+            }
+            draft = index % 7 == 6  # noqa: PLR2004
+            self._new_campaign(rng, created, None if draft else scheduled, promoted)
         self.send_due(lambda _kind: None, rng)
 
     def _add(
@@ -207,8 +215,21 @@ class School:
         record["updated_at"] = max(record["updated_at"], ts(moment))
         self.world.touch("email_lists", list_id)
 
+    def _paid_sales(self) -> list[tuple[datetime, int | None, int | None]]:
+        """(paid_at, course_id, plan_id) of the enrollments bought by a paid payment."""
+        payments = self.world.records["payments"]
+        return [
+            (_moment(payments[e["payment_id"]]["paid_at"]), e["course_id"], e["plan_id"])
+            for e in self.world.records["enrollments"].values()
+            if e["payment_id"] in payments and payments[e["payment_id"]]["status"] == "paid"
+        ]
+
     def _new_campaign(
-        self, rng: random.Random, created: datetime, scheduled: datetime | None
+        self,
+        rng: random.Random,
+        created: datetime,
+        scheduled: datetime | None,
+        promoted: dict[str, list[int]] | None = None,
     ) -> None:
         campaign = self._add("email_campaigns", school_data.new_campaign, rng, created, scheduled)
         records = self.world.records
@@ -221,7 +242,10 @@ class School:
             wanted = rng.choice([0, 1, 1, 2]) if "excluded" not in stream else rng.choice([0, 0, 1])
             if stream == "email_campaign_lists":
                 wanted = max(1, wanted)  # a campaign is sent to at least one list
-            targets = sorted(rng.sample(pools[field], min(wanted, len(pools[field]))))
+            pool = pools[field]
+            if "excluded" not in stream and promoted and promoted.get(field):
+                pool = promoted[field]
+            targets = sorted(rng.sample(pool, min(wanted, len(pool))))
             for index, target in enumerate(targets):
                 record_id = self.world.take_id(stream)
                 moment = min(created + timedelta(minutes=index), self.world.now)
