@@ -87,7 +87,7 @@ class PartitionReport:
         self.retries = 0
         self.throttled = 0
         self.progress_lines = 0
-        self._capture: Mapping[str, int] = {}
+        self._captures: list[Mapping[str, int]] = []
         self.phase = "new"
         self.done = 0
         self.total: int | None = None
@@ -99,8 +99,14 @@ class PartitionReport:
     # -- hooks ---------------------------------------------------------------------------
 
     def attach_capture(self, counts: Mapping[str, int]) -> None:
-        """Read changed/settled/deleted/swept from the capture engine's live counts."""
-        self._capture = counts
+        """Read changed/settled/deleted/swept from the capture engine's live counts.
+
+        A nested list's partitions (one per parent) share one report: their counts add up.
+        """
+        self._captures.append(counts)
+
+    def _captured(self, name: str) -> int:
+        return sum(counts.get(name, 0) for counts in self._captures)
 
     def request(self, status: int | None) -> None:
         """One HTTP exchange of the request path (``None``: no answer, e.g. a reset)."""
@@ -160,17 +166,17 @@ class PartitionReport:
     @property
     def changed(self) -> int:
         """Records re-emitted because they changed (refresh) or moved since the last sweep."""
-        return self._capture.get("changed", 0) + self._capture.get("swept", 0)
+        return self._captured("changed") + self._captured("swept")
 
     @property
     def settled(self) -> int:
         """In-flight records that left the in-flight set."""
-        return self._capture.get("settled", 0)
+        return self._captured("settled")
 
     @property
     def deleted(self) -> int:
         """Deletion markers emitted."""
-        return self._capture.get("deleted", 0)
+        return self._captured("deleted")
 
     @property
     def emitted(self) -> int:
