@@ -4,10 +4,10 @@ Each run has its own sandbox process (2 accounts x 300 invoices, a school of 12 
 e-mail campaigns, frozen clock, its own client_secret and refresh token) with faults switched
 on: 10% 5xx, 5% 429 with Retry-After, 2% connection resets, 1% truncated 200 bodies, 1% slow
 bodies past the tap's 1 s ``request_timeout``, a refresh-token race, every access token revoked
-every 3 s, and shifting invoice pages during the full sync. The tap runs as a process piped into target-jsonl; then the
-clock moves six hours and an incremental sync resumes from the STATE the target emitted. What
-landed, folded by id, must equal ``/_sandbox/truth/{stream}`` for every stream, and no byte the
-tap wrote may contain the client_secret or any token the sandbox issued.
+every 3 s, and shifting invoice pages during the full sync. The tap runs as a process piped into
+target-jsonl; then the clock moves six hours and an incremental sync resumes from the STATE the
+target emitted. What landed, folded by id, must equal ``/_sandbox/truth/{stream}`` for every
+stream, and no byte the tap wrote may contain the client_secret or any token the sandbox issued.
 
 Shifting pages (support deletes a record while the tap pages) is on for the full sync only: a
 record deleted after the incremental sync's sweep read it can only be seen by the next sync, so
