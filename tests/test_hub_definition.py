@@ -272,7 +272,7 @@ def test_meltano_yml_and_the_definition_select_all_but_the_personal_data():
 
 
 def test_shard_b_leaves_out_exactly_the_platform_streams():
-    """The platform streams have no account: shard A loads them, shard B none, so each lands once."""
+    """The platform streams have no account: shard A loads them, B none: each lands once."""
     from tap_mindzpay.platform import PlatformStream  # noqa: PLC0415
     from tap_mindzpay.streams import STREAM_TYPES  # noqa: PLC0415
 
