@@ -5,9 +5,8 @@
   partition's bookmark at the offset hint kept in the same partition state, pages fetched ahead
   (``max_concurrency``), every request through the stream's ``requester``;
 * ``get_records``: the new records, then the change-capture phases (``capture.partition``);
-* ``post_process``: record shaping (``conform``);
-* ``_sync_records``: the fast record path (``fastpath``) where the SDK's record steps are the
-  identity, else the SDK's loop; the run report's partition start and end.
+* ``post_process``: record shaping (``conform``); ``_sync_records``: the fast record path
+  (``fastpath``) where the SDK's record steps are the identity, else the SDK's loop.
 
 Partition state shape (per stream and account; the SDK owns the first three keys)::
 
@@ -16,10 +15,9 @@ Partition state shape (per stream and account; the SDK owns the first three keys
      "offset_hint": 1200,
      "capture": {...}}
 
-``offset_hint`` is an offset at or before the first record after the bookmark when the state was
-written; it is verified by ids before use (see ``paging``), so a stale hint costs a request or
-two, never a record. State without it pages from offset 0 and skips what is at or below the
-bookmark. ``capture`` is the change-capture state (``capture.state``).
+``offset_hint``: an offset at or before the first record after the bookmark, checked by ids
+before use (``paging``): a stale one costs a request or two, never a record; none: offset 0.
+``capture``: the change-capture state (``capture.state``).
 """
 
 from __future__ import annotations
@@ -41,7 +39,9 @@ from tap_mindzpay.conform import RecordShaper, catalog_conformance
 from tap_mindzpay.errors import sync_log_level
 from tap_mindzpay.fastpath import FastRecordSync
 from tap_mindzpay.listing import ListedStream
+from tap_mindzpay.progress import partition_label
 from tap_mindzpay.requester import Requester
+from tap_mindzpay.schemas.school import STREAM_SCHEMAS
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Mapping
@@ -70,6 +70,8 @@ class MindzPayStream(FastRecordSync, ListedStream):
     child_context: ClassVar[Mapping[str, str]] = {}
     #: Written while another stream syncs (``DerivedStream``), never synced by itself.
     derived: ClassVar[bool] = False
+    #: ``start_date`` filters the records of this stream's partitions by ``created_at``.
+    start_date_filters: ClassVar[bool] = True
     #: STATE at least this often, so that a killed run loses little work.
     STATE_MSG_FREQUENCY = 500
     #: Performance lever: ``conform`` stands in for the SDK's type conformance on a flat
@@ -86,7 +88,7 @@ class MindzPayStream(FastRecordSync, ListedStream):
     def __init__(self, tap: Tap, services: RunServices) -> None:
         """Create the stream with the schema of its name (``schemas``) and the run's services."""
         self.services = services
-        schema = schemas.BY_STREAM[self.name]
+        schema = STREAM_SCHEMAS[self.name]
         if services.config.get("money_as_string"):
             schema = schemas.money_as_strings(schema)
         super().__init__(tap, schema=copy.deepcopy(schema))
@@ -197,8 +199,7 @@ class MindzPayStream(FastRecordSync, ListedStream):
                 context,
                 sweep_interval_hours=float(self.config.get("sweep_interval_hours", 24)),
                 max_concurrency=self.prefetch_depth,
-                where=f"stream {self.name}"
-                + (f", account {context['account_key']}" if context else ""),
+                where=partition_label(self.name, context),
                 logger=self.logger,
             )
         report = self.progress(context)
@@ -341,9 +342,9 @@ def schemas_shaper(stream: MindzPayStream, config: Mapping[str, Any]) -> RecordS
     return RecordShaper(
         stream=stream.name,
         properties=stream.schema["properties"],
-        money_fields=schemas.money_fields(schemas.BY_STREAM[stream.name]),
+        money_fields=schemas.money_fields(STREAM_SCHEMAS[stream.name]),
         config=config,
-        per_account=stream.parent_stream_type is not None,
+        per_account=stream.start_date_filters and stream.parent_stream_type is not None,
         logger=stream.logger,
         drift=stream.services.run_report.drift(stream.name),
     )

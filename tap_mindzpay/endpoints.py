@@ -23,6 +23,22 @@ COURSES_PATH: Final = "/courses"
 BUNDLES_PATH: Final = "/bundles"
 PLANS_PATH: Final = "/plans"
 ENROLLMENTS_PATH: Final = "/enrollments"
+#: The rest of the platform: curriculum, staff and e-mail marketing; nested lists per parent.
+COURSE_GRADES_PATH: Final = "/courses/{course_id}/grades"
+COURSE_GRADE_DETAILS_PATH: Final = "/courses/{course_id}/grades/{grade_id}/details"
+COURSE_TEACHERS_PATH: Final = "/courses/{course_id}/teachers"
+TEAMS_PATH: Final = "/teams"
+EMAIL_LISTS_PATH: Final = "/email-lists"
+EMAILS_PATH: Final = "/email-lists/{email_list_id}/emails"
+EMAIL_CAMPAIGNS_PATH: Final = "/email-campaigns"
+EMAIL_CAMPAIGN_COURSES_PATH: Final = "/email-campaigns/{email_campaign_id}/courses"
+EMAIL_CAMPAIGN_PLANS_PATH: Final = "/email-campaigns/{email_campaign_id}/plans"
+EMAIL_CAMPAIGN_LISTS_PATH: Final = "/email-campaigns/{email_campaign_id}/lists"
+EMAIL_CAMPAIGN_EXCLUDED_COURSES_PATH: Final = (
+    "/email-campaigns/{email_campaign_id}/excluded-courses"
+)
+EMAIL_CAMPAIGN_EXCLUDED_PLANS_PATH: Final = "/email-campaigns/{email_campaign_id}/excluded-plans"
+EMAIL_CAMPAIGN_EXCLUDED_LISTS_PATH: Final = "/email-campaigns/{email_campaign_id}/excluded-lists"
 #: Relative to a list path: fetch one record, and bring an invoice up to date.
 GET_ONE_SUFFIX: Final = "/{id}"
 INVOICE_REFRESH_SUFFIX: Final = "/{id}/refresh"

@@ -2,10 +2,9 @@
 
 The SDK writes each record in steps that, for most runs of this tap, change nothing: it pops
 deselected properties (a walk over every property of every record), conforms types (level
-``NONE`` here: ``conform`` shapes flat records itself), passes the record
-through each stream map (the SDK's identity map), builds a ``RecordMessage`` and its dict, and
-hands that to the writer. ``identity_record_path`` says when all those steps are provably the
-identity for a stream:
+``NONE`` here: ``conform`` shapes flat records itself), passes the record through each stream
+map (the SDK's identity map), builds a ``RecordMessage`` and its dict, and hands that to the
+writer. ``identity_record_path`` says when all those steps are provably the identity:
 
 * no property of the stream is deselected in the catalog (its selection mask is all true);
 * the stream's only map is the SDK's default ``SameRecordTransform``, under the stream's own
@@ -16,10 +15,9 @@ Then ``RecordWriter.write_record`` encodes the dict ``RecordMessage.to_dict`` wo
 (``type``, ``stream``, ``record``, ``version`` when set, ``time_extracted``) with the SDK's own
 msgspec encoder, so the line is the SDK's line, byte for byte apart from the extraction time
 (taken once per API response instead of once per record). ``FastRecordSync`` is the SDK's
-``_sync_records`` loop, step for step, writing through it and moving an integer bookmark of a
-sorted stream in place; a dry run's record limit (``--test``, the SDK's standard tests) stops it
-where it stops the SDK's loop. Anything else (stream maps, deselected properties, flattening,
-another writer) takes the SDK's path. ``tests/test_fastpath_equivalence.py`` runs both and
+``_sync_records`` loop, step for step (a dry run's record limit stops it where it stops the
+SDK's). Anything else (stream maps, deselected properties, flattening, another writer) takes
+the SDK's path. ``tests/test_fastpath_equivalence.py`` runs both and
 compares them; ``make bench`` (figure 6) measures what the path buys, and it stays only while
 that is at least 20% of throughput.
 """
@@ -174,11 +172,10 @@ class FastRecordSync(Stream):
     ) -> Generator[dict[str, Any], Any, Any]:
         """``Stream._sync_records`` (singer-sdk 0.54) for a stream on the fast record path.
 
-        The same steps in the same order (the record limit, post_process, partition keys and
-        child syncs, RECORD, bookmark, a STATE offered every ``STATE_MSG_FREQUENCY`` records, the
-        final STATE), minus
-        what is the identity on this path: the RECORD goes straight to ``writer`` (see
-        ``fastpath``) and an integer bookmark of a sorted stream moves in place.
+        The same steps in the same order (record limit, post_process, partition keys and child
+        syncs, RECORD, bookmark, a STATE every ``STATE_MSG_FREQUENCY`` records, the final one:
+        ``write_sync_end_state``), but the RECORD goes straight to ``writer`` and an integer
+        bookmark of a sorted stream moves in place.
         """
         record_counter = self.get_record_counter()
         timer = self.get_sync_timer()
@@ -198,6 +195,10 @@ class FastRecordSync(Stream):
                     self._finalize_state(self.get_context_state(current_context))
         if not context:
             self._finalize_state(self.stream_state)
+        self.write_sync_end_state()
+
+    def write_sync_end_state(self) -> None:
+        """The SDK's STATE at the end of a sync (of one partition, for a child stream)."""
         self._write_state_message()
 
     def _sync_partition_fast(  # noqa: C901, PLR0912, PLR0915 - the SDK's steps, inlined

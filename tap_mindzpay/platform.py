@@ -17,11 +17,20 @@ subscription's plan a plan, an enrollment's payment a payment). Their lists are 
   permission or deselect the stream, and the run summary lists it (``get_records``); a 403
   after the first page, or any other refusal, stops the run as everywhere else;
 * properties in ``personal_data`` are in the schema but emitted only when the setting
-  ``include_personal_data`` asks for them (``personal``).
+  ``include_personal_data`` asks for them (``personal``);
+* a nested list (a course's grades, a campaign's links) is a child stream: ``path`` has the
+  parent's ``{placeholders}`` and each parent is a partition with its own bookmark. A parent
+  whose children sync reads its whole list every run (a page per 100 parents): the records
+  changed since its bookmark are emitted, the others only have their children read, so no
+  parent's children are left unread because the parent itself did not change. The sweep's
+  records have their children read already (in the same run's first phase). A nested list's
+  partitions write STATE at the run's cadence, and its platform-wide parent once at its end.
 
-Partition state shape (one partition: the stream itself; the SDK owns the first two keys)::
+Partition state shape (one partition: the stream itself, or one per parent with its
+``context``; the SDK owns the keys but ``capture``)::
 
-    {"replication_key": "updated_at",
+    {"context": {"course_id": 7},
+     "replication_key": "updated_at",
      "replication_key_value": "2026-11-23T18:16:17-03:00",
      "capture": {...}}
 """
@@ -52,6 +61,8 @@ class PlatformStream(MindzPayStream):
     replication_key = endpoints.SORT_UPDATED_AT
     #: Read newest first: the bookmark moves when the read is complete, not per record.
     is_sorted = False
+    #: Platform records are never filtered by ``start_date`` (an old one still has to resolve).
+    start_date_filters = False
 
     @override
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
@@ -82,7 +93,8 @@ class PlatformStream(MindzPayStream):
         """The records updated at or after the bookmark, newest first (every one on a first run)."""
         state = self.get_context_state(context)
         since = self._bookmark(self.get_starting_replication_key_value(context))
-        paginator = NewestFirstPaginator(self.page_size, since=since)
+        children = self._children_synced()
+        paginator = NewestFirstPaginator(self.page_size, since=None if children else since)
         url = self.get_url(context)
         report = self.progress(context)
         decoder = self.list_decoder()
@@ -106,7 +118,12 @@ class PlatformStream(MindzPayStream):
                 if keys and paginator.pages == 0:
                     api_newest = keys[0][0]
                 start, end = paginator.advance(keys, total, limit)
-                yield from records[start:end]
+                for key, record in zip(keys[start:end], records[start:end], strict=True):
+                    if since is not None and key[0] < since:
+                        # Unchanged: not emitted again, but its children are read.
+                        self._process_record(record, child_context=context)
+                    else:
+                        yield record
         if since is not None and (api_newest is None or api_newest < since):
             # Nothing is lost, but nothing will be read until the API catches up with the
             # bookmark: a state from another platform, or a clock far ahead, looks like this.
@@ -123,6 +140,46 @@ class PlatformStream(MindzPayStream):
             # Every record read is written (the SDK asked for the next one): move the bookmark.
             state[REPLICATION_KEY] = self.replication_key
             state[REPLICATION_KEY_VALUE] = newest.isoformat()
+
+    @override
+    def write_sync_end_state(self) -> None:
+        # A STATE carries every partition's state: one per parent of a nested list would make
+        # the output grow with the square of the parents. A nested list's partitions write
+        # at the run's cadence; the platform-wide parent writes once its children are done.
+        if self.parent_stream_type is not None:
+            self.checkpoint(force=True)
+        elif self.child_streams:
+            self._write_state_now()
+        else:
+            super().write_sync_end_state()
+
+    @override
+    def checkpoint(self, *, force: bool) -> None:
+        if self.parent_stream_type is None or self.services.stop.signal is not None:
+            super().checkpoint(force=force)
+            return
+        # A nested list's partition: its capture section goes into the state now, the STATE
+        # itself at the run's cadence (``write_sync_end_state``).
+        if self.live_capture is not None:
+            self.live_capture[0].write(self.live_capture[1])
+        self.offer_state(1)
+
+    @override
+    def generate_child_contexts(
+        self, record: dict[str, Any], context: Context | None
+    ) -> Iterable[Context | None]:
+        # A record the sweep re-emits had its children read in this run's first phase.
+        if self.capturing:
+            return ()
+        return super().generate_child_contexts(record, context)
+
+    def _children_synced(self) -> bool:
+        """Whether a child stream reads this stream's records as parents in this run."""
+        return any(
+            not child.derived and (child.selected or child.has_selected_descendents)
+            for child in self.child_streams
+            if isinstance(child, MindzPayStream)
+        )
 
     def _bookmark(self, value: object) -> datetime | None:
         if value is None:

@@ -43,6 +43,15 @@ def account_label(context: Mapping[str, Any] | None) -> str:
     return str(context.get("account_key") or context.get("account_id") or ALL_ACCOUNTS)
 
 
+def partition_label(stream: str, context: Mapping[str, Any] | None) -> str:
+    """A partition as error messages name it: the stream, and its account or parent ids."""
+    if not context:
+        return f"stream {stream}"
+    if "account_key" in context:
+        return f"stream {stream}, account {context['account_key']}"
+    return f"stream {stream}, " + ", ".join(f"{key} {value}" for key, value in context.items())
+
+
 def duration(seconds: float) -> str:
     """``4.2 s``, ``3 min 05 s``, ``2 h 07 min``."""
     if seconds < MINUTE:
@@ -89,7 +98,7 @@ class PartitionReport:
         self.progress_lines = 0
         #: List pages answered (a partition refused before its first page has read nothing).
         self.pages = 0
-        self._capture: Mapping[str, int] = {}
+        self._captures: list[Mapping[str, int]] = []
         self.phase = "new"
         self.done = 0
         self.total: int | None = None
@@ -101,8 +110,14 @@ class PartitionReport:
     # -- hooks ---------------------------------------------------------------------------
 
     def attach_capture(self, counts: Mapping[str, int]) -> None:
-        """Read changed/settled/deleted/swept from the capture engine's live counts."""
-        self._capture = counts
+        """Read changed/settled/deleted/swept from the capture engine's live counts.
+
+        A nested list's partitions (one per parent) share one report: their counts add up.
+        """
+        self._captures.append(counts)
+
+    def _captured(self, name: str) -> int:
+        return sum(counts.get(name, 0) for counts in self._captures)
 
     def request(self, status: int | None) -> None:
         """One HTTP exchange of the request path (``None``: no answer, e.g. a reset)."""
@@ -163,22 +178,22 @@ class PartitionReport:
     @property
     def changed(self) -> int:
         """Records re-emitted because they changed (refresh) or moved since the last sweep."""
-        return self._capture.get("changed", 0) + self._capture.get("swept", 0)
+        return self._captured("changed") + self._captured("swept")
 
     @property
     def settled(self) -> int:
         """In-flight records that left the in-flight set."""
-        return self._capture.get("settled", 0)
+        return self._captured("settled")
 
     @property
     def deleted(self) -> int:
         """Deletion markers emitted."""
-        return self._capture.get("deleted", 0)
+        return self._captured("deleted")
 
     @property
     def deferred(self) -> int:
         """Ids whose refresh still failed after its retries: left for the next run."""
-        return self._capture.get("deferred", 0)
+        return self._captured("deferred")
 
     @property
     def emitted(self) -> int:

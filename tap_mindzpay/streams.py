@@ -15,6 +15,7 @@ from tap_mindzpay.client import MindzPayStream
 from tap_mindzpay.derived import DerivedStream
 from tap_mindzpay.platform import PlatformStream
 from tap_mindzpay.schemas import PERSONAL_DATA
+from tap_mindzpay.schemas.school import CONTACT_PERSONAL_DATA
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -114,10 +115,11 @@ class UsersStream(PlatformStream):
 
 
 class CoursesStream(PlatformStream):
-    """Courses of the school: price, access days, teachers (user ids)."""
+    """Courses of the school: price, access days, teachers (user ids); parent of their lists."""
 
     name = "courses"
     path = endpoints.COURSES_PATH
+    child_context = {"course_id": "id"}  # noqa: RUF012 - read only
 
 
 class BundlesStream(PlatformStream):
@@ -141,6 +143,111 @@ class EnrollmentsStream(PlatformStream):
     path = endpoints.ENROLLMENTS_PATH
 
 
+class CourseGradesStream(PlatformStream):
+    """A course's grades (modules), per course; parent of their lessons."""
+
+    name = "course_grades"
+    path = endpoints.COURSE_GRADES_PATH
+    parent_stream_type = CoursesStream
+    child_context = {"course_id": "course_id", "grade_id": "id"}  # noqa: RUF012 - read only
+
+
+class CourseGradeDetailsStream(PlatformStream):
+    """A grade's details (lessons: kind, position, duration), per course grade."""
+
+    name = "course_grade_details"
+    path = endpoints.COURSE_GRADE_DETAILS_PATH
+    parent_stream_type = CourseGradesStream
+
+
+class CourseTeachersStream(PlatformStream):
+    """A course's teachers (user ids) and what each may see and do, per course."""
+
+    name = "course_teachers"
+    path = endpoints.COURSE_TEACHERS_PATH
+    parent_stream_type = CoursesStream
+
+
+class TeamsStream(PlatformStream):
+    """The school's staff (user ids) and their permissions (finance, marketing, ...)."""
+
+    name = "teams"
+    path = endpoints.TEAMS_PATH
+
+
+class EmailListsStream(PlatformStream):
+    """E-mail lists; parent of their contacts."""
+
+    name = "email_lists"
+    path = endpoints.EMAIL_LISTS_PATH
+    child_context = {"email_list_id": "id"}  # noqa: RUF012 - read only
+
+
+class EmailsStream(PlatformStream):
+    """A list's contacts, per e-mail list; address and name are personal data (LGPD)."""
+
+    name = "emails"
+    path = endpoints.EMAILS_PATH
+    parent_stream_type = EmailListsStream
+    personal_data = CONTACT_PERSONAL_DATA
+
+
+class EmailCampaignsStream(PlatformStream):
+    """E-mail campaigns: status, when sent, recipients, opens, clicks; parent of their links."""
+
+    name = "email_campaigns"
+    path = endpoints.EMAIL_CAMPAIGNS_PATH
+    child_context = {"email_campaign_id": "id"}  # noqa: RUF012 - read only
+
+
+class CampaignLinkStream(PlatformStream):
+    """One of a campaign's six link lists (targeted or excluded courses, plans, lists)."""
+
+    parent_stream_type = EmailCampaignsStream
+
+
+class EmailCampaignCoursesStream(CampaignLinkStream):
+    """Courses a campaign targets."""
+
+    name = "email_campaign_courses"
+    path = endpoints.EMAIL_CAMPAIGN_COURSES_PATH
+
+
+class EmailCampaignPlansStream(CampaignLinkStream):
+    """Plans a campaign targets."""
+
+    name = "email_campaign_plans"
+    path = endpoints.EMAIL_CAMPAIGN_PLANS_PATH
+
+
+class EmailCampaignListsStream(CampaignLinkStream):
+    """E-mail lists a campaign is sent to."""
+
+    name = "email_campaign_lists"
+    path = endpoints.EMAIL_CAMPAIGN_LISTS_PATH
+
+
+class EmailCampaignExcludedCoursesStream(CampaignLinkStream):
+    """Courses whose buyers a campaign leaves out."""
+
+    name = "email_campaign_excluded_courses"
+    path = endpoints.EMAIL_CAMPAIGN_EXCLUDED_COURSES_PATH
+
+
+class EmailCampaignExcludedPlansStream(CampaignLinkStream):
+    """Plans whose subscribers a campaign leaves out."""
+
+    name = "email_campaign_excluded_plans"
+    path = endpoints.EMAIL_CAMPAIGN_EXCLUDED_PLANS_PATH
+
+
+class EmailCampaignExcludedListsStream(CampaignLinkStream):
+    """E-mail lists whose contacts a campaign leaves out."""
+
+    name = "email_campaign_excluded_lists"
+    path = endpoints.EMAIL_CAMPAIGN_EXCLUDED_LISTS_PATH
+
+
 #: Payments sync before invoices, account by account: an invoice waiting for its payment is
 #: refreshed in the run that sees the payment paid (``capture.schedule``).
 STREAM_TYPES: tuple[type[MindzPayStream], ...] = (
@@ -154,4 +261,17 @@ STREAM_TYPES: tuple[type[MindzPayStream], ...] = (
     BundlesStream,
     PlansStream,
     EnrollmentsStream,
+    CourseGradesStream,
+    CourseGradeDetailsStream,
+    CourseTeachersStream,
+    TeamsStream,
+    EmailListsStream,
+    EmailsStream,
+    EmailCampaignsStream,
+    EmailCampaignCoursesStream,
+    EmailCampaignPlansStream,
+    EmailCampaignListsStream,
+    EmailCampaignExcludedCoursesStream,
+    EmailCampaignExcludedPlansStream,
+    EmailCampaignExcludedListsStream,
 )

@@ -20,6 +20,7 @@ from helpers.sandbox import shared_sandbox
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
 from tap_mindzpay.client import MindzPayStream
+from tap_mindzpay.streams import STREAM_TYPES
 from tap_mindzpay.tap import TapMindzPay
 
 if TYPE_CHECKING:
@@ -75,11 +76,19 @@ def test_the_record_limit_stops_the_fast_record_path_where_it_stops_the_sdk_loop
     taken, fast_out = _dry_run(monkeypatch, limit, fast=True)
     assert set(taken) >= {"accounts", "invoices", "payments", "subscriptions"}
     fast_records = _records(fast_out)
-    # Each stream's partitions (invoice_status_changes is written from the invoices' sync).
+    # Each stream's partitions (invoice_status_changes is written from the invoices' sync):
+    # keyed by the context its parent hands down (an account, a course, a campaign, ...).
+    context_keys = {
+        t.name: tuple(t.parent_stream_type.child_context)
+        for t in STREAM_TYPES
+        if t.parent_stream_type is not None and issubclass(t.parent_stream_type, MindzPayStream)
+    }
     per_partition = Counter(
-        (line.split(" ", 1)[0], json.loads(line.split(" ", 1)[1]).get("account_key"))
-        for line in fast_records
-        if not line.startswith("invoice_status_changes ")
+        (stream, tuple(record.get(key) for key in context_keys.get(stream, ())))
+        for stream, record in (
+            (line.split(" ", 1)[0], json.loads(line.split(" ", 1)[1])) for line in fast_records
+        )
+        if stream != "invoice_status_changes"
     )
     assert max(per_partition.values()) == limit  # the limit was reached, and never passed
     monkeypatch.undo()

@@ -260,3 +260,14 @@ def test_neither_definition_relies_on_select_for_the_personal_data():
     [tap] = [p for p in project["plugins"]["extractors"] if p["name"] == "tap-mindzpay"]
     assert "select" not in tap
     assert "select" not in hub_definition()
+
+
+def test_shard_b_leaves_out_exactly_the_platform_streams():
+    """The platform streams have no account: shard A loads them, B none: each lands once."""
+    from tap_mindzpay.platform import PlatformStream  # noqa: PLC0415
+    from tap_mindzpay.streams import STREAM_TYPES  # noqa: PLC0415
+
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
+    [shard] = [p for p in project["plugins"]["extractors"] if p["name"].endswith("--shard-b")]
+    platform = [f"!{t.name}" for t in STREAM_TYPES if issubclass(t, PlatformStream)]
+    assert sorted(shard["select_filter"]) == sorted(platform)

@@ -57,6 +57,7 @@ RANKS = {
     "streammaps": 1,
     "retry": 1,
     "schemas": 1,
+    "schemas.school": 2,
     "timestamps": 1,
     "tokenfile": 1,
     "tokenreply": 1,

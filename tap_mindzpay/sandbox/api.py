@@ -12,7 +12,7 @@ import json
 import re
 from typing import TYPE_CHECKING
 
-from tap_mindzpay.sandbox import platform
+from tap_mindzpay.sandbox import platform, school
 from tap_mindzpay.sandbox.messages import ApiError, Reply
 from tap_mindzpay.sandbox.tokens import RateLimitedError
 
@@ -27,6 +27,7 @@ SORTS = {
     "payments": ("id", "created_at", "amount", "status"),
     "subscriptions": ("id", "created_at", "customer_email", "active"),
     **platform.SORTS,
+    **school.SORTS,
 }
 _ACCOUNT = r"/mindzpay/accounts/(?P<owner>[^/]+)"
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
@@ -42,6 +43,7 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         "get",
     ),
     *platform.ROUTES,
+    *school.ROUTES,
 ]
 TEMPLATES = {
     "accounts": "/mindzpay/accounts",
@@ -165,6 +167,8 @@ def template(kind: str, params: dict[str, str]) -> str:
     """The endpoint template a request is counted under (`/mindzpay/accounts/{account_key}/…`)."""
     if kind in TEMPLATES:
         return TEMPLATES[kind]
+    if kind.startswith("school_"):
+        return school.template(kind, params)
     stream = params["stream"]
     if kind.startswith("platform_"):
         return platform.template(kind, stream)
@@ -185,6 +189,8 @@ def _body(app: Sandbox, kind: str, params: dict[str, str], query: dict[str, str]
             return world.record_json(stream, int(params["id"]))
         if kind == "platform_list":
             return _page(app, params["stream"], "all", query)
+        if kind.startswith("school_"):
+            return _school(app, kind, params, query)
         stream, owner = params.get("stream", "invoices"), params["owner"]
         _check_owner(app, stream, owner)
         if kind == "list":
@@ -202,6 +208,19 @@ def _body(app: Sandbox, kind: str, params: dict[str, str], query: dict[str, str]
             )
             world.refresh_invoice(record_id)
         return world.record_json(stream, record_id)
+
+
+def _school(app: Sandbox, kind: str, params: dict[str, str], query: dict[str, str]) -> bytes:
+    """A school list (one partition: its parent's children) or one record of it."""
+    world = app.world
+    stream = school.stream_of(kind, params)
+    owner = school.owner(world, stream, params)
+    if kind.startswith("school_list"):
+        return _page(app, stream, owner, query)
+    record = world.records[stream].get(int(params["id"]))
+    if record is None or world.owner(stream, record) != owner:
+        raise ApiError(404, "not_found", f"{stream.replace('_', ' ').capitalize()[:-1]} not found")
+    return world.record_json(stream, int(params["id"]))
 
 
 def _check_owner(app: Sandbox, stream: str, owner: str) -> None:

@@ -37,6 +37,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--accounts", type=int, default=3)
     add("--invoices-per-account", type=int, default=2000)
     add("--subscriptions-per-account", type=int, default=0, help="0 = invoices / 8")
+    add("--courses", type=int, default=60, help="courses of the school (each with its lessons)")
+    add("--campaigns", type=int, default=8, help="e-mail campaigns drawn into the history")
     add("--speed", type=float, default=60.0, help="simulated seconds per wall second")
     add("--frozen", action="store_true", help="the clock moves only by POST /_sandbox/advance")
     add(
@@ -67,6 +69,8 @@ def build(args: argparse.Namespace) -> Sandbox:
         accounts=args.accounts,
         invoices_per_account=args.invoices_per_account,
         subscriptions_per_account=args.subscriptions_per_account,
+        courses=args.courses,
+        campaigns=args.campaigns,
     )
     storage = Storage(args.db) if args.db else None
     world = storage.load() if storage else None

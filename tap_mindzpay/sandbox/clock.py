@@ -98,6 +98,7 @@ class Lifecycle:
             world.platform.begin_step(world.step)
             self._step(rng, dt / 3600.0, bump)
             world.platform.step(dt / 3600.0, bump)
+            world.school.step(world.step, dt / 3600.0, bump)
         return applied
 
     def _step(self, rng: random.Random, hours: float, bump: Callable[[str], None]) -> None:

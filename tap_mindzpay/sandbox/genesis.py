@@ -54,6 +54,7 @@ def generate(world: World) -> None:
             world.hidden[invoice_id] = outcome(rng, record["status"])
     _boleto_history(world)
     world.platform.generate_enrollments()
+    world.school.generate()  # its own seeded draws, after the users and courses it links to
 
 
 def _boleto_history(world: World) -> None:

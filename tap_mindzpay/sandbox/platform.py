@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from tap_mindzpay.sandbox.world import World
 
 PLATFORM_STREAMS = ("users", "courses", "bundles", "plans", "enrollments")
-COURSES, BUNDLES, PLANS = 60, 12, 40
+BUNDLES, PLANS = 12, 40
 BROWSER_EVERY = 5  # every fifth user id never buys: the only users an LGPD request removes
 MAX_BUYERS = 25_000
 MAX_ENROLLMENTS = 30_000
@@ -81,16 +81,22 @@ class Platform:
         year = 365 * 86400.0
         for offset in sorted(rng.random() * year for _ in range(buyers * 5 // 4 + 1)):
             self.add_user(rng, start + timedelta(seconds=offset))
-        for course_id in range(1, COURSES + 1):
+        course_count = self.world.config.courses
+        for course_id in range(1, course_count + 1):
             teachers = sorted(rng.sample(self.buyers, rng.choice([1, 1, 2])))
-            created = start + timedelta(days=course_id * 6)
+            # Six days apart (closer in a school of more than 100 courses: all in the past).
+            created = start + timedelta(days=course_id * min(6.0, 600 / course_count))
             self._insert("courses", platform_data.new_course(rng, course_id, created, teachers))
         for bundle_id in range(1, BUNDLES + 1):
-            courses = sorted(rng.sample(range(1, COURSES + 1), rng.randint(2, 5)))
+            courses = sorted(
+                rng.sample(range(1, course_count + 1), min(course_count, rng.randint(2, 5)))
+            )
             created = start + timedelta(days=400 + bundle_id * 20)
             self._insert("bundles", platform_data.new_bundle(rng, bundle_id, created, courses))
         for plan_id in range(1, PLANS + 1):
-            courses = sorted(rng.sample(range(1, COURSES + 1), rng.randint(3, 12)))
+            courses = sorted(
+                rng.sample(range(1, course_count + 1), min(course_count, rng.randint(3, 12)))
+            )
             created = start + timedelta(days=360 + plan_id * 2)
             self._insert("plans", platform_data.new_plan(rng, plan_id, created, courses))
         for stream in ("courses", "bundles", "plans"):
@@ -125,7 +131,7 @@ class Platform:
         records = self.world.records
         kind = rng.choices(["course_id", "bundle_id", "plan_id"], weights=[70, 15, 15])[0]
         if kind == "course_id":
-            target = rng.randint(1, COURSES)
+            target = rng.randint(1, self.world.config.courses)
             days = records["courses"][target]["access_days"]
         elif kind == "bundle_id":
             target, days = rng.randint(1, BUNDLES), 365

@@ -24,6 +24,7 @@ from tap_mindzpay.sandbox import data, genesis
 from tap_mindzpay.sandbox.clock import Lifecycle
 from tap_mindzpay.sandbox.data import EPOCH, RECENT, Record, ts
 from tap_mindzpay.sandbox.platform import PLATFORM_STREAMS, Platform
+from tap_mindzpay.sandbox.school import OWNER_FIELD, SCHOOL_STREAMS, School
 
 if TYPE_CHECKING:
     import random
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 STREAMS = ("accounts", "invoices", "payments", "subscriptions")
-ALL_STREAMS = (*STREAMS, *PLATFORM_STREAMS)
+ALL_STREAMS = (*STREAMS, *PLATFORM_STREAMS, *SCHOOL_STREAMS)
 IN_FLIGHT = data.IN_FLIGHT_STATUSES
 #: The streams whose new ids the `id_base` switch moves, and the largest gap between two.
 SPARSE_ID_STREAMS = frozenset({"invoices", "payments", "subscriptions"})
@@ -46,6 +47,8 @@ class WorldConfig:
     accounts: int = 3
     invoices_per_account: int = 2000
     subscriptions_per_account: int = 0  # 0 = invoices / 8
+    courses: int = 60
+    campaigns: int = 8
 
 
 class World:
@@ -75,6 +78,7 @@ class World:
         # id -> account key of the in-flight invoices and of the pending payments
         self._watch: dict[str, dict[int, str]] = {"invoices": {}, "payments": {}}
         self.platform = Platform(self)
+        self.school = School(self)
         self.clock = Lifecycle(self)
         if generate:
             genesis.generate(self)
@@ -173,6 +177,9 @@ class World:
         """The account partition a record lives in (key, or id for subscriptions)."""
         if stream == "accounts" or stream in PLATFORM_STREAMS:
             return "all"
+        if stream in OWNER_FIELD:
+            field = OWNER_FIELD[stream]
+            return "all" if field is None else str(record[field])
         if stream == "subscriptions":
             return str(record["account_id"])
         return str(record["account_key"])
@@ -314,6 +321,8 @@ def _owner_sort_key(world: World, stream: str) -> Callable[[str], Any]:
         return lambda owner: owner
     if stream == "subscriptions":
         return int
+    if stream in OWNER_FIELD:
+        return lambda owner: int(owner) if owner.isdigit() else 0
     order = {a["key"]: a["id"] for a in world.records["accounts"].values()}
     return lambda owner: order.get(owner, 0)
 

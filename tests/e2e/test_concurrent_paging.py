@@ -34,7 +34,7 @@ def test_full_then_incremental_sync_with_pages_fetched_ahead_lands_the_truth_row
     full = sync_into_jsonl(config, target_jsonl, tmp_path / "full")
     # A full sync hands out each record once (its list pages overlap and are fetched ahead).
     for stream in TRUTH_STREAMS:
-        ids = [row["id"] for row in full.rows[stream]]
+        ids = [row["id"] for row in full.rows.get(stream, [])]
         assert len(ids) == len(set(ids)), f"{stream}: a record landed twice"
     # Undeclared properties are dropped, with one warning per stream (one set of names each):
     # the tap's for flat schemas, the SDK's for the streams with arrays (its conformance on).
@@ -42,13 +42,15 @@ def test_full_then_incremental_sync_with_pages_fetched_ahead_lands_the_truth_row
     warnings = stderr.count("not found in the schema; dropped") + stderr.count(
         "not found in catalog schema. Ignoring."
     )
-    assert warnings == len(TRUTH_STREAMS), full.piped.tap_stderr[-3000:]
+    # (A link list of this world may be empty: no record, no warning.)
+    listed = [stream for stream in TRUTH_STREAMS if full.rows.get(stream)]
+    assert warnings == len(listed), full.piped.tap_stderr[-3000:]
 
     sandbox.advance(6 * 3600)  # new records, provider answers, merchant edits, deletions
     later = sync_into_jsonl(config, target_jsonl, tmp_path / "later", state=full.state)
     for stream in TRUTH_STREAMS:
         keys = catalog_keys[stream]
-        folded = fold(full.rows[stream] + later.rows.get(stream, []), keys)
+        folded = fold(full.rows.get(stream, []) + later.rows.get(stream, []), keys)
         # A record support deleted lands as its deletion marker; the truth no longer has it.
         landed = {k: row for k, row in folded.items() if not row.get("_sdc_deleted_at")}
         truth = sandbox.truth(stream)

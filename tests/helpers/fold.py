@@ -32,13 +32,16 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "plans": ("id",),
     "enrollments": ("id",),
 }
-#: Truth fields a default selection leaves out: the users' personal data under the LGPD (the
+#: Every other stream the sandbox has truth for is keyed by `id` (the rest of the platform).
+ID_KEY: tuple[str, ...] = ("id",)
+#: Truth fields a default selection leaves out: personal data under the LGPD (the
 #: contract's list, written out here so a test fails if the tap selects a different set).
 UNSELECTED_BY_DEFAULT: dict[str, tuple[str, ...]] = {
     "users": (
         *("cpf_cnpj", "phone", "birth_date"),
         *("zip_code", "street", "house_number", "complement", "district"),
     ),
+    "emails": ("email", "first_name", "last_name"),
 }
 
 _MONEY = re.compile(r"^-?\d+\.\d{2}$")
@@ -227,7 +230,7 @@ def compare_with_truth(  # noqa: PLR0913 - the comparison and its two options
     Truth fields in `unselected` (default: `UNSELECTED_BY_DEFAULT` of the stream) must be
     absent from the records; pass `()` when a catalog selected them.
     """
-    keys = key_properties or PRIMARY_KEYS[stream]
+    keys = key_properties or PRIMARY_KEYS.get(stream, ID_KEY)
     left_out = set(UNSELECTED_BY_DEFAULT.get(stream, ()) if unselected is None else unselected)
     expected = fold(truth, keys)
     comparison = Comparison(stream, len(expected), len(folded))

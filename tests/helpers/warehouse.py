@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from tap_mindzpay import schemas
+from tap_mindzpay import client
 
 from .fold import UNSELECTED_BY_DEFAULT, values_equal
 from .sandbox import TRUTH_STREAMS
@@ -46,18 +46,7 @@ CHANGES_STREAM = "invoice_status_changes"
 #: Every table a full load writes: the truth streams and the derived history stream.
 STREAMS = (*TRUTH_STREAMS, CHANGES_STREAM)
 #: The schema of each stream as the tap declares it: the columns every table must have.
-STREAM_SCHEMAS: dict[str, dict[str, Any]] = {
-    "accounts": schemas.ACCOUNTS,
-    "invoices": schemas.INVOICES,
-    "payments": schemas.PAYMENTS,
-    "subscriptions": schemas.SUBSCRIPTIONS,
-    "users": schemas.USERS,
-    "courses": schemas.COURSES,
-    "bundles": schemas.BUNDLES,
-    "plans": schemas.PLANS,
-    "enrollments": schemas.ENROLLMENTS,
-    CHANGES_STREAM: schemas.INVOICE_STATUS_CHANGES,
-}
+STREAM_SCHEMAS: Mapping[str, dict[str, Any]] = client.STREAM_SCHEMAS
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(TRUTH_STREAMS, ("id",)),
     CHANGES_STREAM: ("invoice_id", "to_status", "observed_at"),
