@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,17 @@ from helpers.finance import (
 )
 from helpers.meltano import MELTANO_WORKER, IsolatedMeltano, MeltanoResult, Pipeline
 from helpers.sandbox import MINDZPAY_STREAMS, PLATFORM_STREAMS, TRUTH_STREAMS
+from helpers.school import (
+    CAMPAIGN_REACH_SQL,
+    COURSE_CONTENT_SQL,
+    TEACHER_REVENUE_SQL,
+    campaign_reach_differences,
+    course_content_differences,
+    expected_campaign_reach,
+    expected_course_content,
+    expected_teacher_revenue,
+    teacher_revenue_differences,
+)
 from helpers.services import (
     connect_postgres,
     postgres_connection_env,
@@ -575,86 +586,29 @@ def test_customer_overview_equals_the_truth_per_email(built: Built) -> None:
 # -- the marts of the rest of the platform --------------------------------------------------------
 
 
-def _paid_sales(built: Built) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(enrollment, payment) of every live enrollment bought by a payment with status paid."""
-    payments = {r["id"]: r for r in built.truth["payments"]}
-    return [
-        (enrollment, payments[enrollment["payment_id"]])
-        for enrollment in built.truth["enrollments"]
-        if enrollment["payment_id"] in payments
-        and payments[enrollment["payment_id"]]["status"] == "paid"
-    ]
-
-
 def test_mart_teacher_revenue_equals_paid_revenue_of_each_teachers_courses(built: Built) -> None:
-    sales = {(e["course_id"], p["id"]): p for e, p in _paid_sales(built) if e["course_id"]}
-    courses_of: dict[int, set[int]] = {}
-    for teacher in built.truth["course_teachers"]:
-        courses_of.setdefault(teacher["user_id"], set()).add(teacher["course_id"])
-    want = {}
-    for user_id, courses in courses_of.items():
-        mine = [p for (course, _), p in sales.items() if course in courses]
-        gross = sum((Decimal(p["amount"]) for p in mine), Decimal(0))
-        net = gross - sum((Decimal(p["fee"]) for p in mine), Decimal(0))
-        want[user_id] = (len(courses), len(mine), gross, net)
+    want = expected_teacher_revenue(built.truth)
     assert any(count for _, count, _, _ in want.values()), "no teacher sold: nothing proven"
-    rows = built.rows(
-        f"SELECT teacher_user_id, courses, paid_payments, gross_revenue, net_revenue "  # noqa: S608
-        f"FROM {MARTS}.mart_teacher_revenue"
-    )
-    got = {r[0]: (r[1], r[2], Decimal(str(r[3])), Decimal(str(r[4]))) for r in rows}
-    assert got == want
+    rows = built.rows(TEACHER_REVENUE_SQL.format(MARTS))
+    wrong = teacher_revenue_differences(rows, {RAW_SCHEMA: built.truth})
+    assert not wrong, f"{len(wrong)} teachers differ (truth, mart): {list(wrong.items())[:5]}"
 
 
 def test_mart_course_content_equals_modules_lessons_and_duration_of_the_truth(
     built: Built,
 ) -> None:
-    want: dict[int, list[int]] = {c["id"]: [0, 0, 0] for c in built.truth["courses"]}
-    for grade in built.truth["course_grades"]:
-        want[grade["course_id"]][0] += 1
-    for lesson in built.truth["course_grade_details"]:
-        want[lesson["course_id"]][1] += 1
-        want[lesson["course_id"]][2] += lesson["duration_seconds"]
-    sales: dict[int, set[int]] = {}
-    for enrollment, payment in _paid_sales(built):
-        if enrollment["course_id"]:
-            sales.setdefault(enrollment["course_id"], set()).add(payment["id"])
-    rows = built.rows(
-        f"SELECT course_id, modules, lessons, total_duration_seconds, paid_payments "  # noqa: S608
-        f"FROM {MARTS}.mart_course_content"
-    )
-    got = {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
-    assert got == {k: (*v, len(sales.get(k, ()))) for k, v in want.items()}
+    want = expected_course_content(built.truth)
+    assert any(lessons for _, lessons, _, _ in want.values()), "no lesson: nothing proven"
+    rows = built.rows(COURSE_CONTENT_SQL.format(MARTS))
+    wrong = course_content_differences(rows, {RAW_SCHEMA: built.truth})
+    assert not wrong, f"{len(wrong)} courses differ (truth, mart): {list(wrong.items())[:5]}"
 
 
 def test_mart_campaign_reach_equals_paid_payments_of_targets_in_the_week_after_sending(
     built: Built,
 ) -> None:
-    targets: dict[int, tuple[set[int], set[int]]] = {
-        c["id"]: (set(), set()) for c in built.truth["email_campaigns"]
-    }
-    for link in built.truth["email_campaign_courses"]:
-        targets[link["email_campaign_id"]][0].add(link["course_id"])
-    for link in built.truth["email_campaign_plans"]:
-        targets[link["email_campaign_id"]][1].add(link["plan_id"])
-    sales = _paid_sales(built)
-    want = {}
-    for campaign in built.truth["email_campaigns"]:
-        courses, plans = targets[campaign["id"]]
-        paid: dict[int, Decimal] = {}
-        if campaign["sent_at"]:
-            sent = _parse(campaign["sent_at"])
-            for enrollment, payment in sales:
-                when = _parse(payment["paid_at"])
-                aimed = enrollment["course_id"] in courses or enrollment["plan_id"] in plans
-                if aimed and sent <= when < sent + timedelta(days=7):
-                    paid[payment["id"]] = Decimal(payment["amount"])
-        stats = (campaign["recipients"], campaign["opens"], campaign["clicks"])
-        want[campaign["id"]] = (*stats, len(paid), sum(paid.values(), Decimal(0)))
-    rows = built.rows(
-        "SELECT email_campaign_id, recipients, opens, clicks, paid_payments_7d, "  # noqa: S608
-        f"paid_revenue_7d FROM {MARTS}.mart_campaign_reach"
-    )
-    got = {r[0]: (*r[1:5], Decimal(str(r[5]))) for r in rows}
+    want = expected_campaign_reach(built.truth)
     assert any(row[3] for row in want.values()), "no sale attributed to a campaign: nothing proven"
-    assert got == want
+    rows = built.rows(CAMPAIGN_REACH_SQL.format(MARTS))
+    wrong = campaign_reach_differences(rows, {RAW_SCHEMA: built.truth})
+    assert not wrong, f"{len(wrong)} campaigns differ (truth, mart): {list(wrong.items())[:5]}"

@@ -13,6 +13,9 @@ dbt project in a temp dir lists this clone's transform/ in its packages.yml (`lo
 * mart_mrr_by_subscription equals the truth's subscriptions month by month (MRR, the month
   before's, movement), and mart_mrr_by_month is its sum;
 * mart_customer_overview equals the truth per customer e-mail;
+* the marts of the rest of the platform (mart_teacher_revenue, mart_course_content,
+  mart_campaign_reach) equal what `helpers.school` computes from each shard's truth, per shard,
+  their staging keyed by (source_relation, id) with ids repeating across shards;
 * the dashboard, opened in headless Chromium, draws the marts' numbers;
 * after both sandbox clocks move, an incremental sync of each shard and a second build, the MRR of
   every month that was already closed at the first build is unchanged.
@@ -43,7 +46,15 @@ from helpers.finance import (
 )
 from helpers.meltano import MELTANO_WORKER, IsolatedMeltano, Pipeline
 from helpers.processes import PROJECT_ROOT, child_env, meltano_plugin_executable, venv_script
-from helpers.sandbox import MINDZPAY_STREAMS, TRUTH_STREAMS
+from helpers.sandbox import MINDZPAY_STREAMS, PLATFORM_STREAMS, TRUTH_STREAMS
+from helpers.school import (
+    CAMPAIGN_REACH_SQL,
+    COURSE_CONTENT_SQL,
+    TEACHER_REVENUE_SQL,
+    campaign_reach_differences,
+    course_content_differences,
+    teacher_revenue_differences,
+)
 from helpers.services import require_plugins
 from helpers.warehouse import duckdb_target_env
 
@@ -75,6 +86,10 @@ QUERIES = {
         "SELECT course_id, course_name, gross_revenue, net_revenue "  # noqa: S608 - fixed names
         f"FROM {MARTS}.mart_revenue_by_course"
     ),
+    "teachers": TEACHER_REVENUE_SQL.format(MARTS),
+    "content": COURSE_CONTENT_SQL.format(MARTS),
+    "campaigns": CAMPAIGN_REACH_SQL.format(MARTS),
+    "lessons": f"SELECT source_relation, id FROM {STAGING}.stg_mindz__course_grade_details",  # noqa: S608 - fixed names
     "aging": (
         "SELECT status, periods_observed, average_days, longest_days "  # noqa: S608 - fixed names
         f"FROM {MARTS}.mart_invoice_status_aging"
@@ -299,6 +314,29 @@ def test_customer_overview_equals_the_truth_per_email(installed: Installed) -> N
     build = installed.first
     wrong = customer_differences(build.rows["customers"], build.truth)
     assert not wrong, f"{len(wrong)} customers differ (truth, mart): {list(wrong.items())[:5]}"
+
+
+def test_school_marts_equal_each_shards_truth(installed: Installed) -> None:
+    build = installed.first
+    # Each shard loaded every platform stream, so the union of both is what the marts read.
+    assert all(build.truth[s][stream] for s in SHARDS for stream in PLATFORM_STREAMS)
+    lessons = build.rows["lessons"]
+    assert len(set(lessons)) == len(lessons), "a (source_relation, id) twice in staging"
+    ids = {shard: {i for s, i in lessons if s == shard} for shard in SHARDS}
+    assert ids == {s: {r["id"] for r in build.truth[s]["course_grade_details"]} for s in SHARDS}
+    assert ids["shard_a"] & ids["shard_b"], "the two shards share no lesson id: keys untested"
+    checks = (
+        ("teachers", teacher_revenue_differences),
+        ("content", course_content_differences),
+        ("campaigns", campaign_reach_differences),
+    )
+    for name, differences in checks:
+        rows = build.rows[name]
+        assert {row[0] for row in rows} == set(SHARDS), f"{name}: a shard has no row"
+        wrong = differences(rows, build.truth)
+        assert not wrong, (
+            f"{name}: {len(wrong)} rows differ (truth, mart): {list(wrong.items())[:5]}"
+        )
 
 
 # -- the dashboard --------------------------------------------------------------------------------

@@ -1,22 +1,25 @@
 -- What each course holds and what it sold: its modules (course grades), lessons (grade details)
 -- and their total duration, next to its paid payments and revenue (mart_revenue_by_course).
--- Removed lessons are not counted; a course without modules has zeros.
+-- Removed lessons are not counted; a course without modules has zeros. Ids repeat across shards,
+-- so a course is a (source_relation, id) and every join matches source_relation.
 with modules as (
-    select course_id, count(*) as modules
+    select source_relation, course_id, count(*) as modules
     from {{ ref('stg_mindz__course_grades') }}
-    group by course_id
+    group by source_relation, course_id
 ),
 
 lessons as (
     select
+        source_relation,
         course_id,
         count(*) as lessons,
         sum(duration_seconds) as duration_seconds
     from {{ ref('stg_mindz__course_grade_details') }}
-    group by course_id
+    group by source_relation, course_id
 )
 
 select
+    courses.source_relation,
     courses.id as course_id,
     courses.name as course_name,
     courses.status as course_status,
@@ -27,8 +30,11 @@ select
     revenue.gross_revenue
 from {{ ref('stg_mindz__courses') }} as courses
 left join modules
-    on modules.course_id = courses.id
+    on modules.source_relation = courses.source_relation
+    and modules.course_id = courses.id
 left join lessons
-    on lessons.course_id = courses.id
+    on lessons.source_relation = courses.source_relation
+    and lessons.course_id = courses.id
 inner join {{ ref('mart_revenue_by_course') }} as revenue
-    on revenue.course_id = courses.id
+    on revenue.source_relation = courses.source_relation
+    and revenue.course_id = courses.id

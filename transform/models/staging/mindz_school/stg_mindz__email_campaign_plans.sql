@@ -4,6 +4,7 @@ with latest as (
 )
 
 select
+    source_relation,
     cast(id as bigint) as id,
     cast(email_campaign_id as bigint) as email_campaign_id,
     cast(plan_id as bigint) as plan_id,

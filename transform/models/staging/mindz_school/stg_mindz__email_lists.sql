@@ -4,6 +4,7 @@ with latest as (
 )
 
 select
+    source_relation,
     cast(id as bigint) as id,
     name,
     code,

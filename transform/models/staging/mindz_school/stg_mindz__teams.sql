@@ -4,6 +4,7 @@ with latest as (
 )
 
 select
+    source_relation,
     cast(id as bigint) as id,
     cast(user_id as bigint) as user_id,
     admin,
