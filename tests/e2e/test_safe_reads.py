@@ -1,4 +1,5 @@
-"""Reads that agree with the API: capped pages, deletions confirmed by GET, start_date, 64-bit ids.
+"""Reads that agree with the API: capped pages, deletions confirmed by GET, hidden live records,
+start_date, 64-bit ids.
 
 Tap and sandbox run as processes. Each test folds what the tap emitted over its runs (a
 deletion marker drops the record) and compares it with the sandbox's truth on whole rows.
