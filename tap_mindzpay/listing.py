@@ -19,6 +19,7 @@ from tap_mindzpay import endpoints
 from tap_mindzpay.errors import MalformedRecordError, MindzPayAPIError
 from tap_mindzpay.paging import ListPage, OffsetPaginator, list_page, list_params
 from tap_mindzpay.prefetch import PagePrefetcher
+from tap_mindzpay.progress import partition_label
 from tap_mindzpay.settings import DEFAULT_MAX_CONCURRENCY
 
 if TYPE_CHECKING:
@@ -151,13 +152,23 @@ class ListedStream(RESTStream[int]):
     def request_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Page the list ascending by id from the bookmark; ids guard against offset shifts."""
         state = self.get_context_state(context) if self.replication_key else None
+        paginator = self.new_records_paginator(context)
         with self.get_http_request_counter() as counter:
             counter.with_context(context)
-            for offset, records in self._pages(context, self.new_records_paginator(context), "new"):
+            for offset, records in self._pages(context, paginator, "new"):
                 counter.increment()
                 if records and state is not None:
                     state[OFFSET_HINT_KEY] = offset
                 yield from records
+        if paginator.bookmark_past_the_list:
+            self.logger.warning(
+                "The bookmark of %s (id %s) is after the newest record the API listed (%s); "
+                "no new record is read until the API's ids pass it - check that the state "
+                "belongs to this platform (or the newest records were deleted)",
+                partition_label(self.name, context),
+                paginator.after_id,
+                "none" if paginator.newest_listed is None else f"id {paginator.newest_listed}",
+            )
 
     def page_all(self, context: Context | None) -> Iterator[dict[str, Any]]:
         """Every record of the partition, ascending by id (the sweep; ``start_date`` aside)."""

@@ -206,6 +206,9 @@ class OffsetPaginator(GuardedOffsets):
         offset = max(0, offset_hint or 0) if after_id is not None else 0
         super().__init__(page_size, offset=offset, slack_pages=slack_pages)
         self.watermark = after_id
+        self.after_id = after_id
+        #: The largest id any page showed (``None``: every page was empty).
+        self.newest_listed: int | None = None
 
     def advance(self, ids: Sequence[int], total: int | None, limit: int | None = None) -> int:
         """Take one page and plan the next request.
@@ -227,6 +230,8 @@ class OffsetPaginator(GuardedOffsets):
             msg = f"page at offset {offset} is not sorted by ascending id: {list(ids)[:10]}..."
             raise PaginationError(msg)
         self.learn_size(count, total, limit)
+        if count and (self.newest_listed is None or ids[-1] > self.newest_listed):
+            self.newest_listed = ids[-1]
         watermark = self.watermark
         overlaps = watermark is not None and count > 0 and ids[0] <= watermark
         anchored = self.anchored(nothing_emitted=watermark is None, overlaps=overlaps)
@@ -244,6 +249,17 @@ class OffsetPaginator(GuardedOffsets):
             return start
         self.step_on(count, total, progressed=start < count, where=f"last id {self.watermark}")
         return start
+
+    @property
+    def bookmark_past_the_list(self) -> bool:
+        """Whether a finished read showed no id at or above ``after_id`` (the bookmark).
+
+        The list's newest record is then older than the bookmark: nothing is lost, but nothing
+        is read until the API's ids reach it (a state from another platform looks like this).
+        """
+        if not self._finished or self.after_id is None:
+            return False
+        return self.newest_listed is None or self.newest_listed < self.after_id
 
     def planned_offsets(self, total: int, after: int, count: int) -> list[int]:
         """The next ``count`` offsets past ``after`` this paginator asks for if nothing shifts.

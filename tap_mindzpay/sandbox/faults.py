@@ -28,6 +28,7 @@ Rates are probabilities per API request (admin calls under `/_sandbox/` are neve
 | `reset_header_epoch` | 1: `X-RateLimit-Reset` is the Unix time of the reset (not seconds) |
 | `forbidden_resources` | comma list of platform resources (`users,plans`) answering 403 |
 | `poison_invoices` | comma list of invoice ids whose Refresh and Get always answer 500 |
+| `list_hides` | comma list of invoice ids lists (and `meta.total`) leave out; Get serves them |
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ NUMBER_KEYS = (
 LIST_KEYS = (
     "forbidden_resources",
     "poison_invoices",
+    "list_hides",
 )
 
 

@@ -1,4 +1,5 @@
-"""Reads that agree with the API: capped pages, deletions confirmed by GET, start_date, 64-bit ids.
+"""Reads that agree with the API: capped pages, deletions confirmed by GET, hidden live records,
+start_date, 64-bit ids.
 
 Tap and sandbox run as processes. Each test folds what the tap emitted over its runs (a
 deletion marker drops the record) and compares it with the sandbox's truth on whole rows.
@@ -121,3 +122,43 @@ def test_ids_past_32_bits_from_a_sparse_range_are_tracked_and_their_state_resume
         assert partition["replication_key_value"] >= ID_BASE
     live = {r["id"] for r in sandbox.truth("invoices")}
     assert held == live
+
+
+def test_invoices_a_list_hides_are_kept_as_they_are_and_only_the_deleted_one_is_marked(
+    sandbox_factory: Any, tmp_path: Path
+) -> None:
+    sandbox: SandboxProcess = sandbox_factory(seed=34, accounts=1, invoices_per_account=120)
+    config = sandbox.tap_config(sweep_interval_hours=0)
+    first = run_tap(config, workdir=tmp_path / "first").check()
+    _assert_equals_truth(sandbox, first.messages)
+    ids = sorted(r["id"] for r in sandbox.truth("invoices"))
+    hidden = {ids[10], ids[len(ids) // 2]}
+    sandbox.admin("POST", "/_sandbox/faults", body={"list_hides": sorted(hidden)})
+    # Support deletes exactly one invoice: every len(ids)-th by id order is the newest.
+    assert sandbox.admin("POST", "/_sandbox/delete", params={"every": len(ids)}) == {"deleted": 1}
+    deleted = _deleted_ids(sandbox, "invoices")
+    assert deleted == {ids[-1]}
+    sandbox.reset_stats()
+    second = run_tap(config, state=first.final_state, workdir=tmp_path / "second").check()
+    assert sandbox.stats()["faults"].get("list_hides", 0) > 0, "the list hid nothing"
+    assert _markers(second, "invoices") == deleted
+    # The deletion was confirmed by a 404 (the sweep's GET, or a refresh's if it was in flight);
+    # the hidden ones were found by a GET answering 200.
+    by_get = _requests(sandbox, INVOICE_GET)
+    assert by_get.get("200", 0) == len(hidden), by_get
+    assert by_get.get("404", 0) + _requests(sandbox, INVOICE_REFRESH).get("404", 0) == 1
+    folded = fold_messages(second.messages).get("invoices", {})
+    emitted = {key: r for key, r in folded.items() if r["id"] in hidden}
+    assert {r["id"] for r in emitted.values()} == hidden
+    truth = sandbox.truth("invoices")
+    # Emitted by this run as they are (whole rows, not only folded in from the first run).
+    comparison = compare_with_truth("invoices", emitted, [r for r in truth if r["id"] in hidden])
+    assert comparison.ok, comparison.summary()
+    _assert_equals_truth(sandbox, first.messages + second.messages)
+    state = second.final_state
+    assert state is not None
+    (partition,) = state["bookmarks"]["invoices"]["partitions"]
+    capture = CaptureState.read(partition, "invoices")
+    assert capture.statuses is not None
+    assert hidden <= set(capture.statuses)
+    assert set(capture.statuses) == {r["id"] for r in truth}

@@ -11,6 +11,7 @@ rows, and its summary with what happened.
 from __future__ import annotations
 
 import copy
+import re
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -200,3 +201,25 @@ def test_a_platform_bookmark_after_the_newest_record_gets_one_warning(
     newest = max(r["updated_at"] for r in world.truth("courses"))
     assert "(updated_at 2099-01-01T00:00:00-03:00) is after the newest record" in lines[0]
     assert f"the API returned ({newest})" in lines[0]
+
+
+def test_an_invoices_bookmark_after_every_id_gets_one_warning_naming_its_account(
+    world: SandboxProcess, faults: Any, tmp_path: Path
+) -> None:
+    faults()
+    account = min(world.truth("accounts"), key=lambda a: a["id"])
+    far = 10**12
+    assert far > max(r["id"] for r in world.truth("invoices"))
+    partition = {
+        "context": {"account_id": account["id"], "account_key": account["key"]},
+        "replication_key": "id",
+        "replication_key_value": far,
+    }
+    state = {"bookmarks": {"invoices": {"partitions": [partition]}}}
+    run = run_tap(world.tap_config(), state=state, workdir=tmp_path).check()
+    lines = [line for line in warnings(run) if "The bookmark of stream " in line]
+    assert len(lines) == 1, warnings(run)
+    assert f"stream invoices, account {account['key']} (id {far}) is after the newest" in lines[0]
+    listed = re.search(r"the API listed \(id (\d+)\)", lines[0])
+    assert listed is not None, lines[0]
+    assert int(listed[1]) in {r["id"] for r in world.truth("invoices")}

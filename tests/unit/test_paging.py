@@ -177,3 +177,28 @@ def test_an_api_that_serves_nothing_before_meta_total_stops_with_one_error():
 
     with pytest.raises(PaginationError, match="made no progress"):
         drain_capped(OffsetPaginator(3), pages)
+
+
+@pytest.mark.parametrize(
+    ("ids", "after_id", "past"),
+    [
+        (list(range(1, 301)), 300, False),  # caught up: the newest id is the bookmark
+        (list(range(1, 301)), 250, False),  # new records after the bookmark
+        (list(range(1, 301)), 301, True),  # the newest listed id is below the bookmark
+        (list(range(1, 301)), 10**12, True),  # a state from another platform
+        ([], 5, True),  # the list is empty (meta.total 0)
+        (list(range(1, 301)), None, False),  # no bookmark: nothing to be past
+    ],
+)
+def test_a_finished_read_says_whether_the_bookmark_is_past_every_listed_id(ids, after_id, past):
+    paginator = OffsetPaginator(100, after_id=after_id, offset_hint=250)
+    drain(paginator, static_list(ids))
+    assert paginator.bookmark_past_the_list is past
+    assert paginator.newest_listed == (ids[-1] if ids else None)
+
+
+def test_an_unfinished_read_never_says_the_bookmark_is_past_the_list():
+    paginator = OffsetPaginator(100, after_id=10**12)
+    paginator.advance(list(range(1, 101)), 300)
+    assert not paginator.finished
+    assert not paginator.bookmark_past_the_list
