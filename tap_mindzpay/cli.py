@@ -224,7 +224,8 @@ class CommandLine(Tap):
         including = self._config.get(personal.SETTING)
         personal.withhold_in_catalog(self.input_catalog, including, PERSONAL_DATA)
         synced = personal.synced(self.input_catalog, PERSONAL_DATA)
-        if line := personal.left_out_line(including, synced):
+        # Said by the sync, not by the discovery before it (Meltano runs both).
+        if validate and (line := personal.left_out_line(including, synced)):
             self.services.notes.append(line)
         if isinstance(maps := self._config.get("stream_maps"), dict):
             kept, aside = maps_of_synced_streams(maps, self.input_catalog, OWN_STREAMS)

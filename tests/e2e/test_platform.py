@@ -28,6 +28,8 @@ import pytest
 from helpers import SandboxProcess, compare_with_truth, fold_messages, run_tap
 from helpers.sandbox import LIST_TEMPLATES, PARENTS, PLATFORM_STREAMS
 
+from tap_mindzpay.streams import STREAM_TYPES
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -278,7 +280,7 @@ def test_include_personal_data_naming_an_unknown_property_is_one_line(
     assert told == [
         "tap-mindzpay: config error: setting include_personal_data: 'users.cpff' is not a "
         "personal-data property; the tap's are "
-        + ", ".join(sorted(f"users.{name}" for name in PERSONAL))
+        + ", ".join(sorted(f"{s.name}.{name}" for s in STREAM_TYPES for name in s.personal_data))
     ]
 
 

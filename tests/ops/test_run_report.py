@@ -302,10 +302,11 @@ def test_small_run_prints_no_progress_and_one_plain_summary_block(sandbox, tmp_p
 
 
 def test_a_run_stopped_by_sigterm_summarises_what_it_did_and_why(sandbox_factory, tmp_path):
-    # Large enough that the run, with pages fetched ahead, outlasts a few progress intervals.
+    # Large enough, and paged one request at a time, that the run outlasts many progress
+    # intervals: the stop always comes while the second account's work is under way.
     sandbox = sandbox_factory(seed=6, accounts=2, invoices_per_account=2000)
     sandbox.admin("POST", "/_sandbox/faults", body={"latency_ms": 20})
-    argv, _ = tap_argv(sandbox.tap_config(page_size=10), tmp_path)
+    argv, _ = tap_argv(sandbox.tap_config(page_size=10, max_concurrency=1), tmp_path)
     stdout_path = tmp_path / "stdout.jsonl"
     stderr_path = tmp_path / "stderr.txt"
     with stdout_path.open("w") as out, stderr_path.open("w+") as err:
