@@ -22,19 +22,12 @@ from typing import Any
 import duckdb
 import requests
 
+from tap_mindzpay.streams import STREAM_TYPES
+
 ROOT = Path(__file__).resolve().parent.parent
-# Streams with a truth endpoint; invoice_status_changes is an observation log, counted only.
-TRUTH_STREAMS = (
-    "accounts",
-    "invoices",
-    "payments",
-    "subscriptions",
-    "users",
-    "courses",
-    "bundles",
-    "plans",
-    "enrollments",
-)
+# Streams with a truth endpoint (every stream of the tap); invoice_status_changes, written while
+# invoices sync, is an observation log, counted only.
+TRUTH_STREAMS = tuple(stream.name for stream in STREAM_TYPES if not stream.derived)  # type: ignore[misc]
 LOG_STREAMS: tuple[str, ...] = ("invoice_status_changes",)
 TIMEOUT = 30
 
@@ -128,6 +121,9 @@ MART_TABLES = (
     "mart_daily_overview",
     "mart_invoice_status_aging",
     "mart_customer_overview",
+    "mart_teacher_revenue",
+    "mart_course_content",
+    "mart_campaign_reach",
 )
 
 
@@ -197,7 +193,7 @@ def main() -> int:
     )
 
     print()
-    print(f"{'table':24} {'in DuckDB':>10} {'sandbox':>10}  {'match':5}  this run")
+    print(f"{'table':32} {'in DuckDB':>10} {'sandbox':>10}  {'match':5}  this run")
     mismatches = 0
     for table in (*TRUTH_STREAMS, *LOG_STREAMS):
         counts = landed.get(table, {"rows": 0, "live": 0, "last_batched_at": None})
@@ -219,7 +215,7 @@ def main() -> int:
             if written is not None:
                 change += f", {written} rows written (new or changed)"
         print(
-            f"{table:24} {counts['live']:>10} "
+            f"{table:32} {counts['live']:>10} "
             f"{'-' if expected is None else expected:>10}  "
             f"{'-' if expected is None else ('yes' if ok else 'NO'):5}  {change}"
         )
