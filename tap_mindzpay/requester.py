@@ -178,18 +178,18 @@ class Requester:
             response, problem = self._send(method, url, params, token)
             report.request(None if response is None else response.status_code)
             retry_after: float | None = None
+            if response is not None and response.status_code == HTTPStatus.UNAUTHORIZED:
+                if refreshes >= MAX_401_REFRESHES:
+                    raise self._credential_error(response, refreshes)
+                refreshes += 1
+                auth.invalidate(token)
+                self.logger.info("401 on %s %s: refreshing the access token", method, path)
+                continue
+            # Any other outcome ends the 401 episode, a lost connection too: a 401 after a
+            # retry's backoff is a new expiry or revocation (tokens are revoked at any time),
+            # not the refreshed token being refused, so it earns its own refreshes.
+            refreshes = 0
             if response is not None:
-                if response.status_code == HTTPStatus.UNAUTHORIZED:
-                    if refreshes >= MAX_401_REFRESHES:
-                        raise self._credential_error(response, refreshes)
-                    refreshes += 1
-                    auth.invalidate(token)
-                    self.logger.info("401 on %s %s: refreshing the access token", method, path)
-                    continue
-                # Any other answer ends the 401 episode: a 401 after a 5xx and a backoff is
-                # a new expiry or revocation (tokens are revoked at any time), not the
-                # refreshed token being refused, so it earns its own refreshes.
-                refreshes = 0
                 done, body, problem, retry_after = self._outcome(
                     method, path, response, context, not_found_ok=not_found_ok, decoder=decoder
                 )

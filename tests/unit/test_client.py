@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 SECRET = "unit-test-secret"  # noqa: S105 - a fake secret the tests hunt for
 Reply = tuple[int, dict[str, str], bytes]
+DROP = 0  # a "status" that closes the connection without an answer
 
 
 def envelope(ids: list[int], total: int) -> bytes:
@@ -56,6 +57,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, reply: Reply) -> None:
         status, headers, body = reply
+        if status == DROP:  # the connection closes with no answer: a ConnectionError
+            self.close_connection = True
+            return
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -142,6 +146,25 @@ def test_401_that_persists_after_two_refreshes_stops_naming_the_credential_setti
         get(make_stream(server))
     assert "client_id, client_secret and refresh_token" in str(caught.value)
     assert SECRET not in str(caught.value)
+
+
+def test_a_lost_connection_between_401s_ends_the_401_episode(server: Scripted, waits: list[float]):
+    # Two refreshed tokens refused, then a lost connection and a backoff, then a 401: a
+    # revocation after the backoff (tokens are revoked at any time), not the credential
+    # refused a third time; the refreshes start over and the request ends answered.
+    refused = (401, {}, b'{"error":{"code":"invalid_token","message":"revoked"}}')
+    server.replies = [refused, refused, (DROP, {}, b""), refused, refused]
+    assert get(make_stream(server)) == {"data": [], "meta": {"total": 0}}
+    assert len(waits) == 1  # one backoff: the lost connection's
+    assert [auth for _, auth in server.seen] == [f"Bearer tok-{n}" for n in (1, 2, 3, 3, 4, 5)]
+
+
+@pytest.mark.usefixtures("waits")
+def test_three_401s_in_a_row_around_no_other_outcome_stop(server: Scripted):
+    refused = (401, {}, b'{"error":{"code":"invalid_token","message":"revoked"}}')
+    server.replies = [refused, refused, (DROP, {}, b""), refused, refused, refused]
+    with pytest.raises(AuthenticationError, match="after 2 refreshes"):
+        get(make_stream(server))
 
 
 def test_429_waits_at_least_retry_after(server: Scripted, waits: list[float]):
