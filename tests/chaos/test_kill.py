@@ -162,10 +162,9 @@ def test_sigterm_writes_a_state_to_resume_from_and_the_rerun_loses_nothing(targe
     print("SIGTERM stops (line, of about):", stops)  # noqa: T201
 
 
-#: The sandbox's Retry-After once faults begin: a tap that waited it out would stop that late.
-RETRY_AFTER_SECONDS = 120
-#: A stop that came at once takes well under a second; one that waited takes RETRY_AFTER_SECONDS.
-STOP_BOUND_SECONDS = 10
+#: The sandbox's Retry-After once faults begin (the longest the tap honours): a tap that waited
+#: it out would stop five minutes late. The test tells the two apart, not how fast a stop is.
+RETRY_AFTER_SECONDS = 300
 
 
 def test_sigterm_during_a_retry_wait_stops_at_once_with_a_state_to_resume_from(tmp_path):
@@ -204,9 +203,10 @@ def test_sigterm_during_a_retry_wait_stops_at_once_with_a_state_to_resume_from(t
         assert faulted
         assert announced in stderr
         assert code == 128 + signal.SIGTERM, stderr[-3000:]
-        assert stopped_after < STOP_BOUND_SECONDS, (
+        assert stopped_after < RETRY_AFTER_SECONDS, (
             f"the stop waited for the retry: {stopped_after:.1f} s"
         )
+        assert "retry 2/20" not in stderr, "a request was retried after the signal"
         first = parse_messages(out_path.read_text(encoding="utf-8"))
         if "Stopped by signal 15 before the next request; the STATE just written" in stderr:
             assert first[-1]["type"] == "STATE", "the last message of a stopped run"
