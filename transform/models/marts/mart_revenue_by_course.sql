@@ -1,30 +1,15 @@
 -- Revenue per course: the MindzPay payments with status paid whose Mindz enrollment is for the
--- course (enrollments for a bundle or a plan name no course and count for none). A payment counts
--- once per course even if several enrollments for that course name it. Every course has a row,
--- those that sold nothing with zeros.
-with paid_sales as (
-    select distinct
-        enrollments.source_relation,
-        enrollments.course_id,
-        payments.id as payment_id,
-        payments.amount,
-        payments.fee
-    from {{ ref('stg_mindz__enrollments') }} as enrollments
-    inner join {{ ref('stg_mindzpay__payments') }} as payments
-        on payments.source_relation = enrollments.source_relation
-        and payments.id = enrollments.payment_id
-    where enrollments.course_id is not null
-        and payments.status = 'paid'
-),
-
-per_course as (
+-- course (int_mindzpay__paid_course_sales: enrollments for a bundle or a plan name no course and
+-- count for none; a payment counts once per course even if several enrollments for that course
+-- name it). Every course has a row, those that sold nothing with zeros.
+with per_course as (
     select
         source_relation,
         course_id,
         count(*) as paid_payments,
         sum(amount) as gross_revenue,
         sum(amount) - sum(fee) as net_revenue
-    from paid_sales
+    from {{ ref('int_mindzpay__paid_course_sales') }}
     group by source_relation, course_id
 )
 

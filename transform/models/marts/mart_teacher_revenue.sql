@@ -1,26 +1,12 @@
 -- Paid revenue per teacher through their courses: for each user who teaches a course (Mindz
 -- course teachers), the MindzPay payments with status paid whose enrollment is for one of those
--- courses, counted once per course (as in mart_revenue_by_course). Every teacher has a row, those
--- whose courses sold nothing with zeros. Ids repeat across shards, so every join matches
--- source_relation and a teacher is a (source_relation, user id).
+-- courses, counted once per course (int_mindzpay__paid_course_sales, as mart_revenue_by_course
+-- counts them). Every teacher has a row, those whose courses sold nothing with zeros. Ids repeat
+-- across shards, so every join matches source_relation and a teacher is a (source_relation,
+-- user id).
 with teaching as (
     select distinct source_relation, user_id, course_id
     from {{ ref('stg_mindz__course_teachers') }}
-),
-
-paid_sales as (
-    select distinct
-        enrollments.source_relation,
-        enrollments.course_id,
-        payments.id as payment_id,
-        payments.amount,
-        payments.fee
-    from {{ ref('stg_mindz__enrollments') }} as enrollments
-    inner join {{ ref('stg_mindzpay__payments') }} as payments
-        on payments.source_relation = enrollments.source_relation
-        and payments.id = enrollments.payment_id
-    where enrollments.course_id is not null
-        and payments.status = 'paid'
 )
 
 select
@@ -31,7 +17,7 @@ select
     {{ money('coalesce(sum(paid_sales.amount), 0)') }} as gross_revenue,
     {{ money('coalesce(sum(paid_sales.amount) - sum(paid_sales.fee), 0)') }} as net_revenue
 from teaching
-left join paid_sales
+left join {{ ref('int_mindzpay__paid_course_sales') }} as paid_sales
     on paid_sales.source_relation = teaching.source_relation
     and paid_sales.course_id = teaching.course_id
 group by teaching.source_relation, teaching.user_id
