@@ -9,14 +9,23 @@ outputs must be equal message for message (SCHEMA, RECORD with whole rows, STATE
 only ``time_extracted`` and when a sweep ran, by
 the run's clock, differ), and both make the same requests per endpoint (a page fetched
 ahead and taken stands in for the child's request; none is wasted).
+
+A SIGTERM while the child lists of a page of parents are in flight (the sandbox adds latency to
+every request) stops the tap with a STATE as its last message; the rerun from that STATE lands
+every platform stream, nested ones included, equal to the truth on whole rows.
 """
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import run_tap
+from helpers import child_env, compare_with_truth, fold_messages, parse_messages, run_tap
+from helpers.sandbox import PLATFORM_STREAMS
+from helpers.singer import tap_argv
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -87,3 +96,46 @@ def test_first_pages_fetched_ahead_emit_what_serial_reads_emit_full_and_incremen
     assert any(m["type"] == "RECORD" for m in serial), "nothing changed: nothing compared"
     assert ahead == serial
     assert ahead_requests == serial_requests
+
+
+#: Added to every API request: child pages are still in flight when the signal comes.
+LATENCY_MS = 50
+#: A RECORD of a grade's lessons: the tap is inside the nested reads (courses, grades, lessons).
+LESSON_LINE = b'"stream":"course_grade_details"'
+
+
+def _stopped_in_nested_reads(sandbox: SandboxProcess, workdir: Path) -> tuple[int, str, str]:
+    """Run the tap, SIGTERM it once a lesson landed; its exit code, stdout and stderr."""
+    sandbox.admin("POST", "/_sandbox/faults", body={"latency_ms": LATENCY_MS})
+    argv, _ = tap_argv(sandbox.tap_config(page_size=PAGE_SIZE), workdir)
+    out_path, err_path = workdir / "stdout.jsonl", workdir / "stderr.txt"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        tap = subprocess.Popen(
+            argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=child_env(), cwd=workdir
+        )
+        while tap.poll() is None and LESSON_LINE not in out_path.read_bytes():
+            time.sleep(0.02)
+        tap.send_signal(signal.SIGTERM)
+        code = tap.wait(timeout=120)
+    sandbox.admin("POST", "/_sandbox/faults", body={"latency_ms": 0})
+    return code, out_path.read_text(encoding="utf-8"), err_path.read_text(encoding="utf-8")
+
+
+def test_sigterm_while_child_pages_are_fetched_ahead_stops_with_a_state_the_rerun_resumes(
+    sandbox_factory: Any, tmp_path: Path
+) -> None:
+    world = sandbox_factory(seed=12, accounts=1, invoices_per_account=50, extra_args=SCHOOL)
+    code, stdout, stderr = _stopped_in_nested_reads(world, tmp_path)
+    assert code == 128 + signal.SIGTERM, stderr[-3000:]
+    assert "Stopped by signal 15" in stderr, stderr[-3000:]
+    stopped = parse_messages(stdout)
+    assert stopped[-1]["type"] == "STATE", "the last message of a stopped run"
+    rerun = run_tap(
+        world.tap_config(page_size=PAGE_SIZE),
+        state=stopped[-1]["value"],
+        workdir=tmp_path / "rerun",
+    ).check()
+    folded = fold_messages([*stopped, *rerun.messages])
+    for stream in PLATFORM_STREAMS:
+        comparison = compare_with_truth(stream, folded.get(stream, {}), world.truth(stream))
+        assert comparison.ok, comparison.summary()
