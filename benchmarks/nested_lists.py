@@ -1,6 +1,6 @@
 """Requests of an incremental sync with nothing changed, for a school with many nested lists.
 
-    .venv/bin/python benchmarks/nested_lists.py [--courses 200] [--campaigns 50]
+    .venv/bin/python benchmarks/nested_lists.py [--courses 200] [--campaigns 50] [--latency-ms 100]
 
 A frozen sandbox (seed 42, one account of 100 invoices) whose school has `--courses` courses
 (about 10 lessons each: ~2,000 for 200) and `--campaigns` e-mail campaigns. The tap runs as a
@@ -16,12 +16,15 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from capture_requests import _sync  # the sibling benchmark's sync-and-count
-from helpers import SandboxProcess
+from figures_latency import set_latency
+from helpers import SandboxProcess, run_tap
 
 #: The sandbox's default rate limit: requests per window per access token.
 RATE_LIMIT, RATE_WINDOW = 6000, 60.0
@@ -32,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--courses", type=int, default=200)
     parser.add_argument("--campaigns", type=int, default=50)
+    parser.add_argument("--latency-ms", type=int, default=100)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="nested-lists-"))
     school = ("--courses", str(args.courses), "--campaigns", str(args.campaigns))
@@ -41,6 +45,9 @@ def main() -> None:
         config = box.tap_config(sweep_interval_hours=24)
         state, full, full_detail = _sync(box, config, None, root / "full")
         _, quiet, quiet_detail = _sync(box, config, state, root / "quiet")
+        set_latency(box, args.latency_ms)
+        serial = _timed_sync({**config, "max_concurrency": 1}, state, root / "serial")
+        ahead = _timed_sync(config, state, root / "ahead")
     print(f"school: {sizes}")
     for label, total, detail in (
         ("full sync", full, full_detail),
@@ -54,6 +61,18 @@ def main() -> None:
         f"the incremental sync uses {quiet / RATE_LIMIT:.0%} of one {RATE_WINDOW:.0f}-s window of "
         f"{RATE_LIMIT} requests: at least {seconds:.1f} s at the full rate"
     )
+    print(
+        f"incremental sync at {args.latency_ms} ms a request: serial (max_concurrency 1) "
+        f"{serial:.1f} s, default (child lists' first pages fetched ahead) {ahead:.1f} s, "
+        f"ratio {serial / ahead:.1f}x"
+    )
+
+
+def _timed_sync(config: dict[str, Any], state: dict[str, Any] | None, workdir: Path) -> float:
+    """Wall seconds of one tap run as a process (its start included)."""
+    started = time.monotonic()
+    run_tap(config, state=state, workdir=workdir, timeout=1800).check()
+    return time.monotonic() - started
 
 
 if __name__ == "__main__":

@@ -261,10 +261,28 @@ class PageDecoder:
             self._note_undeclared(content)
         return body
 
-    def restart(self) -> None:
-        """A new list read begins: its first page is read for undeclared properties."""
+    def restart(self, *, read: int = 0) -> None:
+        """A new list read begins: its first page is read for undeclared properties.
+
+        ``read``: pages of it decoded already (by ``decode_first``, fetched ahead).
+        """
         with self._lock:
-            self._pages = 0
+            self._pages = read
+
+    def decode_first(self, content: bytes) -> Any:  # noqa: ANN401 - a list envelope (a dict)
+        """``decode`` for the first page of a read not begun yet (fetched ahead of it).
+
+        Read for undeclared properties, as every read's first page is, without counting it in
+        the pages of the read under way (``restart`` counts it when its read takes it).
+        """
+        body = self._typed.decode(content)
+        self._note_undeclared(content)
+        return body
+
+    @property
+    def first_page(self) -> FirstPageDecoder:
+        """A body decoder of first pages fetched ahead (``decode_first``)."""
+        return FirstPageDecoder(self)
 
     def _note_undeclared(self, content: bytes) -> None:
         page = _plain.decode(content)
@@ -272,6 +290,18 @@ class PageDecoder:
         for record in records if isinstance(records, list) else ():
             if isinstance(record, dict):
                 self._shaper.note_keys(tuple(record), record.get("id"))
+
+
+class FirstPageDecoder:
+    """``PageDecoder.decode_first`` as a body decoder (``requester.BodyDecoder``)."""
+
+    def __init__(self, decoder: PageDecoder) -> None:
+        """Decode with ``decoder``."""
+        self._decoder = decoder
+
+    def decode(self, content: bytes) -> Any:  # noqa: ANN401 - a list envelope (a dict)
+        """The page's envelope with declared properties only; raises if not of that form."""
+        return self._decoder.decode_first(content)
 
 
 def catalog_conformance(

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_mindzpay.capture.partition import RefreshRule
-    from tap_mindzpay.conform import PageDecoder, RecordShaper
+    from tap_mindzpay.conform import FirstPageDecoder, PageDecoder, RecordShaper
     from tap_mindzpay.progress import PartitionReport
 
 OFFSET_HINT_KEY = "offset_hint"
@@ -109,6 +109,10 @@ class ListedStream(RESTStream[int]):
         decoder = self.shaper.page_decoder
         decoder.restart()
         return decoder
+
+    def first_page_decoder(self) -> FirstPageDecoder | None:
+        """The decoder of a first page fetched ahead of its read (``list_decoder``'s kind)."""
+        return self.shaper.page_decoder.first_page if self.fast_conforming else None
 
     def stop_if_asked(self) -> None:
         """Stop the run here, after a STATE safe to resume from, if a signal asked for it."""

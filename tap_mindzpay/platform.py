@@ -25,6 +25,9 @@ subscription's plan a plan, an enrollment's payment a payment). Their lists are 
   parent's children are left unread because the parent itself did not change. The sweep's
   records have their children read already (in the same run's first phase). A nested list's
   partitions write STATE at the run's cadence, and its platform-wide parent once at its end.
+  The SDK syncs a parent's children one after another; with ``max_concurrency`` above 1 the
+  first page of each child list of a page of parents is fetched ahead (``prefetch.ChildPages``)
+  and the child's read takes it in place of its first request.
 
 Partition state shape (one partition: the stream itself, or one per parent with its
 ``context``; the SDK owns the keys but ``capture``)::
@@ -37,7 +40,7 @@ Partition state shape (one partition: the stream itself, or one per parent with 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from typing_extensions import override
 
@@ -45,18 +48,25 @@ from tap_mindzpay import endpoints
 from tap_mindzpay.client import MindzPayStream
 from tap_mindzpay.errors import ForbiddenError, MalformedRecordError
 from tap_mindzpay.fastpath import REPLICATION_KEY, REPLICATION_KEY_VALUE
+from tap_mindzpay.prefetch import ChildPages
 from tap_mindzpay.recent import OLDEST, Key, NewestFirstPaginator
 from tap_mindzpay.timestamps import parse_timestamp
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
     from datetime import datetime
 
     from singer_sdk.helpers.types import Context, Record
 
+    from tap_mindzpay.conform import PageDecoder
+    from tap_mindzpay.paging import ListPage
+
 
 class PlatformStream(MindzPayStream):
     """A platform-wide Mindz list, newest-updated first down to the ``updated_at`` bookmark."""
+
+    #: The first pages of this child list fetched ahead by its parent's read (``ChildPages``).
+    first_pages: ChildPages | None = None
 
     replication_key = endpoints.SORT_UPDATED_AT
     #: Read newest first: the bookmark moves when the read is complete, not per record.
@@ -99,31 +109,32 @@ class PlatformStream(MindzPayStream):
         report = self.progress(context)
         decoder = self.list_decoder()
         api_newest: datetime | None = None  # the first record of the first page
-        with self.get_http_request_counter() as counter:
-            counter.with_context(context)
-            while not paginator.finished:
-                offset = paginator.current_value
-                params = {
-                    **self.get_url_params(context, offset),
-                    endpoints.PARAM_SORT_BY: endpoints.SORT_UPDATED_AT,
-                    endpoints.PARAM_SORT_DIRECTION: endpoints.SORT_DESCENDING,
-                }
-                body = self.request_json(
-                    "GET", url, params=params, context=context, decoder=decoder
-                )
-                records, total, limit = self.parse_page(body, url)
-                counter.increment()
-                report.listed(offset, len(records), total, phase="new")
-                keys = [self._key(r) for r in records]
-                if keys and paginator.pages == 0:
-                    api_newest = keys[0][0]
-                start, end = paginator.advance(keys, total, limit)
-                for key, record in zip(keys[start:end], records[start:end], strict=True):
-                    if since is not None and key[0] < since:
-                        # Unchanged: not emitted again, but its children are read.
-                        self._process_record(record, child_context=context)
-                    else:
-                        yield record
+        child_pages = self._open_child_pages(children=children)
+        try:
+            with self.get_http_request_counter() as counter:
+                counter.with_context(context)
+                while not paginator.finished:
+                    offset = paginator.current_value
+                    params = self._list_query(context, offset)
+                    records, total, limit = self._list_page(
+                        context, url, params, decoder, first=paginator.pages == 0
+                    )
+                    counter.increment()
+                    report.listed(offset, len(records), total, phase="new")
+                    keys = [self._key(r) for r in records]
+                    if keys and paginator.pages == 0:
+                        api_newest = keys[0][0]
+                    start, end = paginator.advance(keys, total, limit)
+                    if child_pages is not None:
+                        child_pages.plan(self._child_first_pages(records[start:end], context))
+                    for key, record in zip(keys[start:end], records[start:end], strict=True):
+                        if since is not None and key[0] < since:
+                            # Unchanged: not emitted again, but its children are read.
+                            self._process_record(record, child_context=context)
+                        else:
+                            yield record
+        finally:
+            self._close_child_pages(child_pages)
         if since is not None and (api_newest is None or api_newest < since):
             # Nothing is lost, but nothing will be read until the API catches up with the
             # bookmark: a state from another platform, or a clock far ahead, looks like this.
@@ -140,6 +151,104 @@ class PlatformStream(MindzPayStream):
             # Every record read is written (the SDK asked for the next one): move the bookmark.
             state[REPLICATION_KEY] = self.replication_key
             state[REPLICATION_KEY_VALUE] = newest.isoformat()
+
+    def _list_query(self, context: Context | None, offset: int) -> dict[str, Any]:
+        """The query of the list page at ``offset``, newest-updated first."""
+        return {
+            **self.get_url_params(context, offset),
+            endpoints.PARAM_SORT_BY: endpoints.SORT_UPDATED_AT,
+            endpoints.PARAM_SORT_DIRECTION: endpoints.SORT_DESCENDING,
+        }
+
+    def _list_page(
+        self,
+        context: Context | None,
+        url: str,
+        params: dict[str, Any],
+        decoder: PageDecoder | None,
+        *,
+        first: bool,
+    ) -> ListPage:
+        """The list page ``params`` asks for: the one fetched ahead by the parent, else now."""
+        pages = self.first_pages
+        if first and pages is not None:
+            signature = _signature(url, params, decoding=decoder is not None)
+            page = pages.take(
+                (self.name, _frozen(context)), signature, self.stop_if_asked, self.waiting
+            )
+            if page is not None:
+                if decoder is not None:
+                    decoder.restart(read=1)  # decoded ahead (``PageDecoder.decode_first``)
+                return cast("ListPage", page)
+        body = self.request_json("GET", url, params=params, context=context, decoder=decoder)
+        return self.parse_page(body, url)
+
+    def first_page_fetch(
+        self, context: Context
+    ) -> tuple[Hashable, Hashable, Callable[[], ListPage]]:
+        """``(key, signature, fetch)`` of this list's first page for ``context``, to fetch ahead.
+
+        The request is the one ``request_records`` makes first, through the same request path
+        (retries, 401 refresh, rate budget, stop points), decoded as its read would decode it.
+        """
+        url = self.get_url(context)
+        params = self._list_query(context, 0)
+        decoder = self.first_page_decoder()
+
+        def fetch() -> ListPage:
+            body = self.request_json("GET", url, params=params, context=context, decoder=decoder)
+            return self.parse_page(body, url)
+
+        signature = _signature(url, params, decoding=decoder is not None)
+        return (self.name, _frozen(context)), signature, fetch
+
+    def _open_child_pages(self, *, children: bool) -> ChildPages | None:
+        """First pages of the child lists fetched ahead, if children sync and concurrency > 1."""
+        depth = self.prefetch_depth
+        if not children or depth <= 1:
+            return None
+        pages = ChildPages(depth, self.services.child_page_slots(depth))
+        for child in self._prefetched_children():
+            child.first_pages = pages
+        return pages
+
+    def _close_child_pages(self, pages: ChildPages | None) -> None:
+        if pages is None:
+            return
+        pages.close()
+        for child in self._prefetched_children():
+            child.first_pages = None
+
+    def _prefetched_children(self) -> list[PlatformStream]:
+        """The child lists the SDK syncs for each record (``Stream._sync_children``), in order."""
+        return [
+            child
+            for child in self.child_streams
+            if isinstance(child, PlatformStream)
+            and not child.derived
+            and (child.selected or child.has_selected_descendents)
+        ]
+
+    def _child_first_pages(
+        self, records: list[dict[str, Any]], context: Context | None
+    ) -> Iterator[tuple[Hashable, Hashable, Callable[[], ListPage]]]:
+        """The first page of each child list of ``records``, in the order the SDK syncs them.
+
+        A context that cannot be told from the record as read (a property the shaping adds)
+        is left out: that child requests its first page itself.
+        """
+        children = self._prefetched_children()
+        for record in records:
+            try:
+                merged = {**(context or {}), **record}  # as ``Stream._process_record`` does
+                contexts = list(self.generate_child_contexts(merged, context))
+            except KeyError:
+                continue
+            for child_context in contexts:
+                if child_context is None:
+                    continue
+                for child in children:
+                    yield child.first_page_fetch(child_context)
 
     @override
     def write_sync_end_state(self) -> None:
@@ -206,3 +315,13 @@ class PlatformStream(MindzPayStream):
                 f"{updated!r:.60} is not an ISO 8601 timestamp"
             )
             raise MalformedRecordError(msg) from None
+
+
+def _frozen(context: Mapping[str, Any] | None) -> Hashable:
+    """A partition context as a key (contexts are flat: ids)."""
+    return tuple(sorted((context or {}).items()))
+
+
+def _signature(url: str, params: Mapping[str, Any], *, decoding: bool) -> Hashable:
+    """What a list request is: a page fetched ahead stands in only for the same request."""
+    return url, tuple(sorted(params.items())), decoding

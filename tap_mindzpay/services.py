@@ -90,6 +90,7 @@ class RunServices:
         self._sandbox_lock = threading.Lock()
         self._derived: dict[str, DerivedWriter] = {}
         self._logger = logger
+        self._child_page_slots: threading.Semaphore | None = None
         #: Lines about the run's input (what it leaves out), logged once when the sync starts.
         self.notes: list[str] = []
 
@@ -225,6 +226,17 @@ class RunServices:
             user_agent=self.user_agent,
             sandbox=self.demo,
         ).run()
+
+    def child_page_slots(self, size: int) -> threading.Semaphore:
+        """Child lists' first pages in flight at once, across every parent of the run.
+
+        ``size`` (setting ``max_concurrency``) counts on first use. One count for the run: a
+        nested parent (a course's grades) fetches its children's pages ahead while its own
+        parent's are still in flight (``prefetch.ChildPages``).
+        """
+        if self._child_page_slots is None:
+            self._child_page_slots = threading.Semaphore(max(1, size))
+        return self._child_page_slots
 
     def register_derived(self, name: str, writer: DerivedWriter) -> None:
         """A stream written while another syncs, found by name (``derived``)."""

@@ -310,3 +310,127 @@ def test_a_trial_of_serial_paging_that_loses_goes_back_to_paging_ahead(
     # Back ahead after each losing trial (and the next trial twice as late).
     assert pages.ahead_now > 0
     assert pages.serial_pages <= 1 + pages.trials * (TRIAL_PAGES + 1)
+
+
+# -- ChildPages: child lists' first pages fetched ahead ---------------------------------------
+
+
+class ChildLists:
+    """Child lists' first pages served from any thread, counting requests and peak in flight."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.requested: list[str] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.release = threading.Event()
+        self.release.set()
+
+    def fetch(self, key: str) -> Callable[[], str]:
+        def page() -> str:
+            with self.lock:
+                self.requested.append(key)
+                self.in_flight += 1
+                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            self.release.wait()
+            time.sleep(self.delay)
+            with self.lock:
+                self.in_flight -= 1
+            return f"page of {key}"
+
+        return page
+
+    def plan(self, keys: list[str]) -> list[tuple[str, str, Callable[[], str]]]:
+        return [(key, f"GET {key}", self.fetch(key)) for key in keys]
+
+
+def _take(pages: prefetch.ChildPages, key: str, signature: str | None = None) -> object:
+    return pages.take(key, signature or f"GET {key}", lambda: None, nullcontext)
+
+
+def test_child_pages_are_handed_to_the_child_syncs_that_ask_for_them_in_order():
+    lists = ChildLists(delay=0.01)
+    pages = prefetch.ChildPages(4, threading.Semaphore(4))
+    keys = [f"course {n} {child}" for n in range(10) for child in ("grades", "teachers")]
+    pages.plan(lists.plan(keys))
+    assert [_take(pages, key) for key in keys] == [f"page of {key}" for key in keys]
+    pages.close()
+    assert sorted(lists.requested) == sorted(keys)
+    assert lists.peak_in_flight <= 4
+    assert (pages.taken, pages.wasted) == (len(keys), 0)
+
+
+def test_a_child_not_synced_for_a_parent_drops_its_page_and_the_next_page_of_parents_the_rest():
+    lists = ChildLists()
+    pages = prefetch.ChildPages(8, threading.Semaphore(8))
+    pages.plan(lists.plan(["a grades", "a teachers", "b grades", "b teachers"]))
+    assert _take(pages, "a grades") == "page of a grades"
+    # "a teachers" is not synced (not selected, or its parent filtered out by a stream map).
+    assert _take(pages, "b grades") == "page of b grades"
+    pages.plan(lists.plan(["c grades"]))  # the next page of parents: "b teachers" is dropped
+    assert _take(pages, "b teachers") is None
+    assert _take(pages, "c grades") == "page of c grades"
+    pages.close()
+    assert (pages.taken, pages.wasted) == (3, 2)
+
+
+def test_a_child_asking_for_another_request_than_the_one_fetched_ahead_requests_it_itself():
+    lists = ChildLists()
+    pages = prefetch.ChildPages(2, threading.Semaphore(2))
+    pages.plan(lists.plan(["a grades", "b grades"]))
+    assert _take(pages, "a grades", signature="GET a grades, other params") is None
+    assert _take(pages, "unplanned") is None
+    assert _take(pages, "b grades") == "page of b grades"
+    pages.close()
+
+
+def test_child_pages_in_flight_share_the_runs_slots_across_nested_parents():
+    lists = ChildLists()
+    lists.release.clear()
+    slots = threading.Semaphore(3)
+    outer = prefetch.ChildPages(3, slots)
+    inner = prefetch.ChildPages(3, slots)
+    outer.plan(lists.plan(["c1 grades", "c1 teachers", "c2 grades", "c2 teachers"]))
+    inner.plan(lists.plan(["g1 lessons", "g2 lessons"]))
+    deadline = time.monotonic() + 5
+    while len(lists.requested) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    assert lists.requested.count("g1 lessons") == 0  # no slot left: requested by its sync
+    assert lists.peak_in_flight == 3
+    lists.release.set()
+    assert _take(inner, "g1 lessons") is None
+    assert _take(outer, "c1 grades") == "page of c1 grades"
+    outer.close()
+    inner.close()
+    assert lists.peak_in_flight == 3
+
+
+def test_a_child_page_that_failed_in_a_worker_raises_in_the_child_sync_after_a_stop_check():
+    checks: list[str] = []
+
+    def failing() -> str:
+        msg = "HTTP 403"
+        raise RuntimeError(msg)
+
+    pages = prefetch.ChildPages(2, threading.Semaphore(2))
+    pages.plan([("a grades", "GET a grades", failing)])
+    with pytest.raises(RuntimeError, match="HTTP 403"):
+        pages.take("a grades", "GET a grades", lambda: checks.append("stop?"), nullcontext)
+    pages.close()
+    assert checks == ["stop?", "stop?"]
+
+
+def test_closed_child_pages_leave_no_worker_thread_behind():
+    lists = ChildLists(delay=0.01)
+    pages = prefetch.ChildPages(4, threading.Semaphore(4))
+    pages.plan(lists.plan([f"c{n} grades" for n in range(8)]))
+    assert _take(pages, "c0 grades") == "page of c0 grades"
+    pages.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(
+        t.name.startswith("child-page") for t in threading.enumerate()
+    ):
+        time.sleep(0.01)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("child-page")]
