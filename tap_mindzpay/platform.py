@@ -26,7 +26,7 @@ subscription's plan a plan, an enrollment's payment a payment). Their lists are 
   records have their children read already (in the same run's first phase). A nested list's
   partitions write STATE at the run's cadence, and its platform-wide parent once at its end.
   The SDK syncs a parent's children one after another; with ``max_concurrency`` above 1 the
-  first page of each child list of a page of parents is fetched ahead (``prefetch.ChildPages``)
+  first page of each child list of a page of parents is fetched ahead (``childpages.ChildPages``)
   and the child's read takes it in place of its first request.
 
 Partition state shape (one partition: the stream itself, or one per parent with its
@@ -45,10 +45,10 @@ from typing import TYPE_CHECKING, Any, cast
 from typing_extensions import override
 
 from tap_mindzpay import endpoints
+from tap_mindzpay.childpages import ChildPages
 from tap_mindzpay.client import MindzPayStream
 from tap_mindzpay.errors import ForbiddenError, MalformedRecordError
 from tap_mindzpay.fastpath import REPLICATION_KEY, REPLICATION_KEY_VALUE
-from tap_mindzpay.prefetch import ChildPages
 from tap_mindzpay.recent import OLDEST, Key, NewestFirstPaginator
 from tap_mindzpay.timestamps import parse_timestamp
 

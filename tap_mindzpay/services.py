@@ -232,7 +232,7 @@ class RunServices:
 
         ``size`` (setting ``max_concurrency``) counts on first use. One count for the run: a
         nested parent (a course's grades) fetches its children's pages ahead while its own
-        parent's are still in flight (``prefetch.ChildPages``).
+        parent's are still in flight (``childpages.ChildPages``).
         """
         if self._child_page_slots is None:
             self._child_page_slots = threading.Semaphore(max(1, size))

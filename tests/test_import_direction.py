@@ -48,6 +48,7 @@ RANKS = {
     "launcher": 2,
     "paging": 2,
     "prefetch": 3,
+    "childpages": 4,
     "recent": 3,
     "progress": 2,
     "ratebudget": 2,

@@ -3,7 +3,7 @@
 The tap runs as a process against two sandbox processes of the same world (same seed, a school
 of many courses and campaigns, frozen clocks): one with ``max_concurrency`` 1 (every child list
 requested by its own sync, one after another), one with the default (the first page of each
-child list of a page of parents fetched ahead, ``prefetch.ChildPages``). A full sync, then the
+child list of a page of parents fetched ahead, ``childpages.ChildPages``). A full sync, then the
 same hours of changes in both worlds and an incremental sync from each run's state: the two
 outputs must be equal message for message (SCHEMA, RECORD with whole rows, STATE, in order;
 only ``time_extracted`` and when a sweep ran, by

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tap_mindzpay import prefetch
+from tap_mindzpay import childpages, prefetch
 from tap_mindzpay.paging import OffsetPaginator
 from tap_mindzpay.prefetch import (
     PROBE_BELOW_SECONDS,
@@ -345,13 +345,13 @@ class ChildLists:
         return [(key, f"GET {key}", self.fetch(key)) for key in keys]
 
 
-def _take(pages: prefetch.ChildPages, key: str, signature: str | None = None) -> object:
+def _take(pages: childpages.ChildPages, key: str, signature: str | None = None) -> object:
     return pages.take(key, signature or f"GET {key}", lambda: None, nullcontext)
 
 
 def test_child_pages_are_handed_to_the_child_syncs_that_ask_for_them_in_order():
     lists = ChildLists(delay=0.01)
-    pages = prefetch.ChildPages(4, threading.Semaphore(4))
+    pages = childpages.ChildPages(4, threading.Semaphore(4))
     keys = [f"course {n} {child}" for n in range(10) for child in ("grades", "teachers")]
     pages.plan(lists.plan(keys))
     assert [_take(pages, key) for key in keys] == [f"page of {key}" for key in keys]
@@ -363,7 +363,7 @@ def test_child_pages_are_handed_to_the_child_syncs_that_ask_for_them_in_order():
 
 def test_a_child_not_synced_for_a_parent_drops_its_page_and_the_next_page_of_parents_the_rest():
     lists = ChildLists()
-    pages = prefetch.ChildPages(8, threading.Semaphore(8))
+    pages = childpages.ChildPages(8, threading.Semaphore(8))
     pages.plan(lists.plan(["a grades", "a teachers", "b grades", "b teachers"]))
     assert _take(pages, "a grades") == "page of a grades"
     # "a teachers" is not synced (not selected, or its parent filtered out by a stream map).
@@ -377,7 +377,7 @@ def test_a_child_not_synced_for_a_parent_drops_its_page_and_the_next_page_of_par
 
 def test_a_child_asking_for_another_request_than_the_one_fetched_ahead_requests_it_itself():
     lists = ChildLists()
-    pages = prefetch.ChildPages(2, threading.Semaphore(2))
+    pages = childpages.ChildPages(2, threading.Semaphore(2))
     pages.plan(lists.plan(["a grades", "b grades"]))
     assert _take(pages, "a grades", signature="GET a grades, other params") is None
     assert _take(pages, "unplanned") is None
@@ -389,8 +389,8 @@ def test_child_pages_in_flight_share_the_runs_slots_across_nested_parents():
     lists = ChildLists()
     lists.release.clear()
     slots = threading.Semaphore(3)
-    outer = prefetch.ChildPages(3, slots)
-    inner = prefetch.ChildPages(3, slots)
+    outer = childpages.ChildPages(3, slots)
+    inner = childpages.ChildPages(3, slots)
     outer.plan(lists.plan(["c1 grades", "c1 teachers", "c2 grades", "c2 teachers"]))
     inner.plan(lists.plan(["g1 lessons", "g2 lessons"]))
     deadline = time.monotonic() + 5
@@ -414,7 +414,7 @@ def test_a_child_page_that_failed_in_a_worker_raises_in_the_child_sync_after_a_s
         msg = "HTTP 403"
         raise RuntimeError(msg)
 
-    pages = prefetch.ChildPages(2, threading.Semaphore(2))
+    pages = childpages.ChildPages(2, threading.Semaphore(2))
     pages.plan([("a grades", "GET a grades", failing)])
     with pytest.raises(RuntimeError, match="HTTP 403"):
         pages.take("a grades", "GET a grades", lambda: checks.append("stop?"), nullcontext)
@@ -424,7 +424,7 @@ def test_a_child_page_that_failed_in_a_worker_raises_in_the_child_sync_after_a_s
 
 def test_closed_child_pages_leave_no_worker_thread_behind():
     lists = ChildLists(delay=0.01)
-    pages = prefetch.ChildPages(4, threading.Semaphore(4))
+    pages = childpages.ChildPages(4, threading.Semaphore(4))
     pages.plan(lists.plan([f"c{n} grades" for n in range(8)]))
     assert _take(pages, "c0 grades") == "page of c0 grades"
     pages.close()
