@@ -3,21 +3,21 @@
 (DS) is a full sync of 4 accounts whose lists are about a dozen pages each, the size of a real
 school's account, and (H) an hourly incremental sync with nothing new of a large school (20
 accounts and the platform streams); every request takes 100 ms. Both give serial time over the
-tap's time, as (C) and (D) do (``figures_latency``), and (H) its wall time.
+tap's time, as (C) and (D) do (``figures_latency``), and (H) its wall time. The far API's
+set-up and the timed syncs are ``figures_latency``'s: (DS) is (D)'s ``far_paging`` on a smaller
+world, (H) uses its ``settle``, ``set_latency`` and ``timed_runs``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from bench import DATA_STREAMS, Bench, Row, total_requests
-from figures_latency import check_only_paged, run_named, serial_seconds, set_latency
+from bench import Bench, Row, total_requests
+from figures_latency import far_paging, run_named, serial_seconds, set_latency, settle, timed_runs
 
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
-
-    from helpers import SandboxProcess
 
 #: The figures of this module, as ``--only`` names them.
 FIGURES = ("DS", "H")
@@ -60,36 +60,13 @@ def measure(
     return run_named(figures, only, attempt)
 
 
-def _timed_runs(  # noqa: PLR0913 - the tap's inputs, as ``Bench.run_tap`` takes them
-    bench: Bench,
-    sandbox: SandboxProcess,
-    label: str,
-    repeats: int,
-    *,
-    streams: tuple[str, ...] | None = DATA_STREAMS,
-    state: dict[str, Any] | None = None,
-) -> list[float]:
-    """Wall seconds of ``repeats`` tap runs with the same inputs (stats reset before each)."""
-    seconds = []
-    for attempt in range(repeats):
-        sandbox.reset_stats()
-        run = bench.run_tap(f"{label}-{attempt}", sandbox, streams=streams, state=state)
-        seconds.append(run.seconds)
-    return seconds
-
-
 def short_lists(bench: Bench, args: argparse.Namespace) -> Row:
     """Wall time of a full sync of 4 accounts with ~12 pages per list, nothing in flight."""
     latency, accounts, size = args.far_latency_ms, args.short_accounts, args.short_records
     extra = ("--subscriptions-per-account", str(size))
-    with bench.sandbox(accounts=accounts, invoices=size, extra=extra) as sandbox:
-        settled = sandbox.admin("POST", "/_sandbox/settle")["settled"]
-        records = bench.record_count(sandbox)
-        set_latency(sandbox, latency)
-        runs = _timed_runs(bench, sandbox, "short-lists", args.paging_repeats)
-        stats = sandbox.stats()
-        check_only_paged(stats, records, "tap")
-        serial, how = serial_seconds(sandbox, stats, args.far_serial_sample)
+    settled, records, runs, stats, serial, how = far_paging(
+        bench, args, "short-lists", accounts=accounts, invoices=size, extra=extra
+    )
     tap_seconds = min(runs)
     ratio = serial / tap_seconds
     return Row(
@@ -116,15 +93,14 @@ def hourly_school(bench: Bench, args: argparse.Namespace) -> Row:
     """Wall time of an incremental sync with nothing new, every stream, of a large school."""
     latency, accounts, invoices = args.far_latency_ms, args.school_accounts, args.school_invoices
     with bench.sandbox(accounts=accounts, invoices=invoices) as sandbox:
-        settled = sandbox.admin("POST", "/_sandbox/settle")["settled"]
+        settled = settle(sandbox)
         bench.run_tap("school-full", sandbox, streams=None, keep_output=True, timeout=1800)
         state = bench.last_state("school-full")
         (bench.workdir / "school-full.out.jsonl").unlink()
         set_latency(sandbox, latency)
-        runs = _timed_runs(
+        runs, stats = timed_runs(
             bench, sandbox, "school-hourly", args.paging_repeats, streams=None, state=state
         )
-        stats = sandbox.stats()
         refreshes = len(stats.get("refreshes", []))
         if refreshes:
             msg = f"the hourly sync made {refreshes} refreshes: the world had records in flight"

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from bench import Bench, Row, bearer_session, request_counts, total_requests
+from bench import DATA_STREAMS, Bench, Row, bearer_session, request_counts, total_requests
 
 if TYPE_CHECKING:
     import argparse
@@ -208,6 +208,68 @@ def set_latency(sandbox: SandboxProcess, milliseconds: int) -> None:
     sandbox.admin("POST", "/_sandbox/faults", body={"latency_ms": milliseconds})
 
 
+def settle(sandbox: SandboxProcess) -> dict[str, int]:
+    """Nothing in flight (POST /_sandbox/settle), so a sync only pages; what it settled."""
+    settled: dict[str, int] = sandbox.admin("POST", "/_sandbox/settle")["settled"]
+    return settled
+
+
+def timed_runs(  # noqa: PLR0913 - the tap's inputs, as ``Bench.run_tap`` takes them
+    bench: Bench,
+    sandbox: SandboxProcess,
+    label: str,
+    repeats: int,
+    *,
+    streams: tuple[str, ...] | None = DATA_STREAMS,
+    state: dict[str, Any] | None = None,
+    paged: int | None = None,
+) -> tuple[list[float], dict[str, Any]]:
+    """Wall seconds of ``repeats`` tap runs with the same inputs, and the last one's stats.
+
+    The sandbox's stats are reset before each run; with ``paged`` (the records), each run is
+    checked to have paged them all and refreshed nothing (``check_only_paged``).
+    """
+    seconds, stats = [], {}
+    for attempt in range(repeats):
+        sandbox.reset_stats()
+        run = bench.run_tap(f"{label}-{attempt}", sandbox, streams=streams, state=state)
+        seconds.append(run.seconds)
+        stats = sandbox.stats()
+        if paged is not None:
+            check_only_paged(stats, paged, "tap")
+    return seconds, stats
+
+
+class FarPaging(NamedTuple):
+    """A full sync of a settled world timed at a far API's latency, and its serial time."""
+
+    settled: dict[str, int]
+    records: int
+    runs: list[float]
+    stats: dict[str, Any]
+    serial: float
+    how: str
+
+
+def far_paging(  # noqa: PLR0913 - the world of the figure, given explicitly
+    bench: Bench,
+    args: argparse.Namespace,
+    label: str,
+    *,
+    accounts: int,
+    invoices: int,
+    extra: tuple[str, ...] = (),
+) -> FarPaging:
+    """(D) and (DS): a settled world, ``far_latency_ms`` a request, ``paging_repeats`` syncs."""
+    with bench.sandbox(accounts=accounts, invoices=invoices, extra=extra) as sandbox:
+        settled = settle(sandbox)
+        records = bench.record_count(sandbox)
+        set_latency(sandbox, args.far_latency_ms)
+        runs, stats = timed_runs(bench, sandbox, label, args.paging_repeats, paged=records)
+        serial, how = serial_seconds(sandbox, stats, args.far_serial_sample)
+    return FarPaging(settled, records, runs, stats, serial, how)
+
+
 # -- (C) incremental sync with refreshes and a sweep ----------------------------------------------
 
 
@@ -259,17 +321,9 @@ def full_far(bench: Bench, args: argparse.Namespace) -> Row:
     """Wall time of a full sync of several accounts at 100 ms a request, nothing in flight."""
     latency = args.far_latency_ms
     accounts, invoices = args.paging_accounts, args.paging_invoices
-    with bench.sandbox(accounts=accounts, invoices=invoices) as sandbox:
-        settled = sandbox.admin("POST", "/_sandbox/settle")["settled"]
-        records = bench.record_count(sandbox)
-        set_latency(sandbox, latency)
-        runs = []
-        for attempt in range(args.paging_repeats):
-            sandbox.reset_stats()
-            runs.append(bench.run_tap(f"far-paging-{attempt}", sandbox).seconds)
-            stats = sandbox.stats()
-            check_only_paged(stats, records, "tap")
-        serial, how = serial_seconds(sandbox, stats, args.far_serial_sample)
+    settled, records, runs, stats, serial, how = far_paging(
+        bench, args, "far-paging", accounts=accounts, invoices=invoices
+    )
     tap_seconds = min(runs)
     ratio = serial / tap_seconds
     return Row(

@@ -18,8 +18,9 @@ bookmark), the engine:
    already handed out for that id (a new record, a refreshed change) is not emitted again
    (``Engine.sent``, a 16-byte digest per id, kept only in a run whose sweep is due).
 
-A refresh that still fails after its retries is deferred (``deferral``): the id stays in
-flight, unchanged, and is refreshed again next run.
+The per-record requests of both phases (concurrent, in id order) are ``fetching``'s: a refresh
+that still fails after its retries is deferred (``deferral``): the id stays in flight,
+unchanged, and is refreshed again next run.
 
 Status transitions (``on_change``): every record the engine hands out whose status differs from
 the last one it saw for that id is reported with the previous status (``None`` when the id is new
@@ -37,9 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from tap_mindzpay.capture import deferral
 from tap_mindzpay.capture.codec import IdSet, StatusMap
-from tap_mindzpay.capture.fetching import Fetching, UnlistedChecks, fetched_in_order
+from tap_mindzpay.capture.fetching import RecordRequests
 from tap_mindzpay.capture.schedule import unchanged_since
 from tap_mindzpay.capture.state import DELETED_AT, CaptureState, Flight, stamp_of
 from tap_mindzpay.timestamps import parse_timestamp
@@ -109,8 +109,12 @@ class Engine:
     where: str = ""
 
     def __post_init__(self) -> None:
-        """The minute the refresh bookkeeping records (the schedule's clock)."""
+        """The minute the refresh bookkeeping records (the schedule's clock); the requests."""
         self.minute = self.schedule.now if self.schedule else int(self.now.timestamp() // 60)
+        on_stop = partial(self.checkpoint, force=True)
+        self.requests = RecordRequests(
+            self.max_concurrency, on_stop, self._count, self.warn, self.where, self.last_status
+        )
 
     def _count(self, key: str, n: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + n
@@ -197,17 +201,10 @@ class Engine:
         """Refresh in-flight records that are due (or `only` these); yield changes and deletions."""
         if self.in_flight_rule is None:
             return
-        ids = self.due_ids(only)
-        deferrals = self._deferrals()
-        fetch = partial(deferral.call, self.fetch)
-        answers = fetched_in_order(ids, fetch, self._fetching("refresh"))
-        handed = 0
-        for record_id, outcome in answers:
-            if deferrals.deferred(outcome, record_id):
-                continue
+        answers = self.requests.refreshes(self.due_ids(only), self.fetch)
+        for handed, (record_id, record) in enumerate(answers, start=1):
             self._count("refreshed")
-            yield from self._refreshed(record_id, outcome)
-            handed += 1
+            yield from self._refreshed(record_id, record)
             if handed % CHUNK == 0:
                 self.checkpoint(force=False)
 
@@ -215,10 +212,7 @@ class Engine:
         before = self.state.in_flight.pop(record_id)
         previous = self.status_of(record_id)
         if record is None:
-            self._count("deleted")
-            if self.state.statuses is not None:
-                self.state.statuses.discard(record_id)
-            yield self.deletion(record_id)
+            yield self._deleted(record_id)
             return
         if (record.get("status"), stamp_of(record.get("updated_at"))) != (previous, before.stamp):
             self._count("changed")
@@ -259,7 +253,14 @@ class Engine:
             {i for i in old or () if i not in seen}
             | {i for i in self.state.in_flight if i not in seen}
         )
-        yield from self._confirm_unlisted(unlisted, statuses, known)
+        confirm = self.confirm or self.fetch
+        for record_id, found in self.requests.confirmed(unlisted, confirm, known, statuses):
+            if found is None:
+                yield self._deleted(record_id)
+            elif self.predates_start(found):
+                self.state.in_flight.pop(record_id, None)
+            else:
+                yield from self._swept(found, statuses, None)
         self.state.statuses = statuses
         self.state.sweep_hwm = newest
         self.state.sweep_at = self.now.isoformat(timespec="seconds")
@@ -290,42 +291,6 @@ class Engine:
             # sweep has just handed out its latest content, so it leaves the in-flight set.
             self.state.in_flight.pop(record_id, None)
 
-    def _confirm_unlisted(
-        self, unlisted: list[int], statuses: StatusMap, known: int
-    ) -> Iterator[dict[str, Any]]:
-        """Ask for each id the list did not show: a 404 deletes it, a record stays."""
-        confirm = partial(deferral.call, self.confirm or self.fetch)
-        checks = UnlistedChecks(confirm, self.warn, self.where, known)
-        deferrals = self._deferrals()
-        for record_id, record in checks.answers(unlisted, self._fetching("confirm")):
-            if deferrals.deferred(record, record_id):
-                # Not confirmed either way: kept with its last status, asked again next sweep.
-                status = self.status_of(record_id)
-                if status is not UNSEEN:
-                    statuses.set(record_id, status)
-                continue
-            if record is None:
-                self.state.in_flight.pop(record_id, None)
-                if self.state.statuses is not None:
-                    self.state.statuses.discard(record_id)
-                self._count("deleted")
-                yield self.deletion(record_id)
-            elif self.predates_start(record):
-                self.state.in_flight.pop(record_id, None)
-            else:
-                yield from self._swept(record, statuses, None)
-        if unlisted:
-            self._count("unlisted", len(unlisted))
-            self._count("unlisted_present", checks.present)
-
-    def _deferrals(self) -> deferral.Deferrals:
-        """The deferred ids of one phase: warned about and counted (``deferred``)."""
-        return deferral.Deferrals(self.where, self.warn, lambda: self._count("deferred"))
-
-    def _fetching(self, name: str) -> Fetching:
-        """How per-record requests run: ``max_concurrency`` at once; a stop writes STATE."""
-        return Fetching(self.max_concurrency, lambda: self.checkpoint(force=True), name)
-
     def _sent_unchanged(self, record_id: int, record: Mapping[str, Any]) -> bool:
         """Whether this run already handed out ``record`` for this id with the same content.
 
@@ -340,6 +305,10 @@ class Engine:
         self._count("already_sent")
         return True
 
-    def deletion(self, record_id: int) -> dict[str, Any]:
-        """A record that says "support deleted this id" (other fields null)."""
+    def _deleted(self, record_id: int) -> dict[str, Any]:
+        """Forget a deleted id, count it: a record that says "support deleted this id"."""
+        self.state.in_flight.pop(record_id, None)
+        if self.state.statuses is not None:
+            self.state.statuses.discard(record_id)
+        self._count("deleted")
         return {"id": record_id, DELETED_AT: self.now.isoformat(timespec="seconds")}

@@ -1,7 +1,9 @@
 """Per-record requests made concurrently and handed out in id order (refreshes, deletion checks).
 
-``UnlistedChecks`` asks for each id a sweep did not list, and says in one warning line when
-they are a large share of the partition.
+``RecordRequests`` is what the capture engine calls for them: a phase's ids asked for in order,
+an id still failing after its retries deferred (``deferral``). ``UnlistedChecks`` asks for each
+id a sweep did not list, and says in one warning line when they are a large share of the
+partition.
 
 A window of requests runs ahead of the one handed out next, with no barrier between chunks, so
 the workers never wait for the slowest request of a chunk. Every request goes through the
@@ -12,11 +14,16 @@ from __future__ import annotations
 
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+
+from tap_mindzpay.capture import deferral
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
+    from tap_mindzpay.capture.codec import StatusMap
     from tap_mindzpay.capture.deferral import Deferred
 
 T = TypeVar("T")
@@ -116,3 +123,67 @@ class UnlistedChecks:
                 f"{self.gone:,} deleted (marked _sdc_deleted_at) and {self.present:,} still "
                 "there (kept)"
             )
+
+
+@dataclass(frozen=True)
+class RecordRequests:
+    """The per-record requests of one partition's phases (its refreshes, its unlisted ids).
+
+    Each phase asks ``max_concurrency`` at once and hands the answers out in id order. An id
+    whose request still fails after its retries is deferred (warned about, counted
+    ``deferred``), so one record the API cannot answer never blocks the run.
+    """
+
+    max_concurrency: int
+    #: Writes the STATE that matches what was handed out, when a stop is asked in a worker.
+    on_stop: Callable[[], None]
+    #: Adds ``n`` to one of the partition's counts (``deferred``, ``unlisted``, ...).
+    count: Callable[[str, int], None]
+    #: One warning line (a deferred id, a sweep that would delete a large share).
+    warn: Callable[[str], None]
+    #: The stream and account the warnings name.
+    where: str
+    #: The last status seen of an id (``None``: none): what an id not confirmed either way keeps.
+    last_status: Callable[[int], object]
+
+    def refreshes(
+        self, ids: Sequence[int], refresh: Callable[[int], dict[str, Any] | None]
+    ) -> Iterator[tuple[int, dict[str, Any] | None]]:
+        """``(id, refresh(id))`` of the ids in order (``None``: 404), the deferred ones left out."""
+        deferrals = self._deferrals()
+        outcomes = fetched_in_order(ids, partial(deferral.call, refresh), self._fetching("refresh"))
+        for record_id, outcome in outcomes:
+            if not deferrals.deferred(outcome, record_id):
+                yield record_id, outcome
+
+    def confirmed(
+        self,
+        unlisted: Sequence[int],
+        confirm: Callable[[int], dict[str, Any] | None],
+        known: int,
+        statuses: StatusMap,
+    ) -> Iterator[tuple[int, dict[str, Any] | None]]:
+        """``(id, record or None: 404)`` of each id a sweep did not list, asked for by id.
+
+        An id not confirmed either way (deferred) is neither deleted nor handed out: it keeps
+        its last status in ``statuses`` (the sweep's new map), and the next sweep asks again.
+        ``known``: ids the partition held before the sweep (the warning's denominator).
+        """
+        checks = UnlistedChecks(partial(deferral.call, confirm), self.warn, self.where, known)
+        deferrals = self._deferrals()
+        for record_id, record in checks.answers(unlisted, self._fetching("confirm")):
+            if not deferrals.deferred(record, record_id):
+                yield record_id, record
+            elif (status := self.last_status(record_id)) is not None:
+                statuses.set(record_id, status)
+        if unlisted:
+            self.count("unlisted", len(unlisted))
+            self.count("unlisted_present", checks.present)
+
+    def _deferrals(self) -> deferral.Deferrals:
+        """The deferred ids of one phase: warned about and counted (``deferred``)."""
+        return deferral.Deferrals(self.where, self.warn, lambda: self.count("deferred", 1))
+
+    def _fetching(self, name: str) -> Fetching:
+        """How one phase's requests run: ``max_concurrency`` at once; a stop writes STATE."""
+        return Fetching(self.max_concurrency, self.on_stop, name)
