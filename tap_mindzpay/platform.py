@@ -103,13 +103,13 @@ class PlatformStream(MindzPayStream):
         """The records updated at or after the bookmark, newest first (every one on a first run)."""
         state = self.get_context_state(context)
         since = self._bookmark(self.get_starting_replication_key_value(context))
-        children = self._children_synced()
+        children = self._synced_children()
         paginator = NewestFirstPaginator(self.page_size, since=None if children else since)
         url = self.get_url(context)
         report = self.progress(context)
         decoder = self.list_decoder()
         api_newest: datetime | None = None  # the first record of the first page
-        child_pages = self._open_child_pages(children=children)
+        child_pages = self._open_child_pages(children)
         try:
             with self.get_http_request_counter() as counter:
                 counter.with_context(context)
@@ -134,7 +134,10 @@ class PlatformStream(MindzPayStream):
                         else:
                             yield record
         finally:
-            self._close_child_pages(child_pages)
+            if child_pages is not None:
+                child_pages.close()
+                for child in children:
+                    child.first_pages = None
         if since is not None and (api_newest is None or api_newest < since):
             # Nothing is lost, but nothing will be read until the API catches up with the
             # bookmark: a state from another platform, or a clock far ahead, looks like this.
@@ -202,32 +205,15 @@ class PlatformStream(MindzPayStream):
         signature = _signature(url, params, decoding=decoder is not None)
         return (self.name, _frozen(context)), signature, fetch
 
-    def _open_child_pages(self, *, children: bool) -> ChildPages | None:
-        """First pages of the child lists fetched ahead, if children sync and concurrency > 1."""
+    def _open_child_pages(self, children: list[PlatformStream]) -> ChildPages | None:
+        """First pages of ``children`` fetched ahead, if any sync and concurrency is above 1."""
         depth = self.prefetch_depth
         if not children or depth <= 1:
             return None
         pages = ChildPages(depth, self.services.child_page_slots(depth))
-        for child in self._prefetched_children():
+        for child in children:
             child.first_pages = pages
         return pages
-
-    def _close_child_pages(self, pages: ChildPages | None) -> None:
-        if pages is None:
-            return
-        pages.close()
-        for child in self._prefetched_children():
-            child.first_pages = None
-
-    def _prefetched_children(self) -> list[PlatformStream]:
-        """The child lists the SDK syncs for each record (``Stream._sync_children``), in order."""
-        return [
-            child
-            for child in self.child_streams
-            if isinstance(child, PlatformStream)
-            and not child.derived
-            and (child.selected or child.has_selected_descendents)
-        ]
 
     def _child_first_pages(
         self, records: list[dict[str, Any]], context: Context | None
@@ -237,7 +223,7 @@ class PlatformStream(MindzPayStream):
         A context that cannot be told from the record as read (a property the shaping adds)
         is left out: that child requests its first page itself.
         """
-        children = self._prefetched_children()
+        children = self._synced_children()
         for record in records:
             try:
                 merged = {**(context or {}), **record}  # as ``Stream._process_record`` does
@@ -282,13 +268,15 @@ class PlatformStream(MindzPayStream):
             return ()
         return super().generate_child_contexts(record, context)
 
-    def _children_synced(self) -> bool:
-        """Whether a child stream reads this stream's records as parents in this run."""
-        return any(
-            not child.derived and (child.selected or child.has_selected_descendents)
+    def _synced_children(self) -> list[PlatformStream]:
+        """The child lists the SDK syncs for each record (``Stream._sync_children``), in order."""
+        return [
+            child
             for child in self.child_streams
-            if isinstance(child, MindzPayStream)
-        )
+            if isinstance(child, PlatformStream)
+            and not child.derived
+            and (child.selected or child.has_selected_descendents)
+        ]
 
     def _bookmark(self, value: object) -> datetime | None:
         if value is None:
