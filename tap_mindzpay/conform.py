@@ -111,8 +111,8 @@ class RecordShaper:
 
     def shape(self, row: dict[str, Any], *, conform: bool) -> dict[str, Any] | None:
         """Check timestamps, parse money, add derived fields; ``None``: skip the record."""
-        if ("created_at" not in row or "updated_at" not in row) and not row.get(DELETED_AT):
-            missing = "created_at" if "created_at" not in row else "updated_at"
+        missing = _missing_timestamp(row)
+        if missing is not None:
             self.malformed(row, missing, "missing (the contract always sends it)")
             return None
         if not self._parse_money(row, conform=conform):
@@ -130,6 +130,16 @@ class RecordShaper:
             if isinstance(status, int):
                 row["status_label"] = INVOICE_STATUS_LABELS.get(status)
         return row
+
+    def keeps(self, row: Mapping[str, Any]) -> bool:
+        """Whether ``shape`` would keep the record, without a side effect or a warning.
+
+        A parent's children are synced only for a record kept: its children's pages are
+        fetched ahead only then (``platform``).
+        """
+        if _missing_timestamp(row) is not None:
+            return False
+        return all(_is_amount(row.get(field)) for field in self._money_fields)
 
     def _parse_money(self, row: dict[str, Any], *, conform: bool) -> bool:
         """Money strings into ``Decimal`` (or its text, ``money_as_string``) in place.
@@ -226,6 +236,24 @@ class RecordShaper:
             )
         self.drift.skipped_malformed()
         self.logger.warning("Skipping malformed record: %s", msg)
+
+
+def _missing_timestamp(row: Mapping[str, Any]) -> str | None:
+    """The timestamp a record lacks (``created_at``, ``updated_at``), unless it is deleted."""
+    if ("created_at" not in row or "updated_at" not in row) and not row.get(DELETED_AT):
+        return "created_at" if "created_at" not in row else "updated_at"
+    return None
+
+
+def _is_amount(value: object) -> bool:
+    """Whether a money value is absent or a decimal amount (``RecordShaper._parse_money``)."""
+    if value is None or isinstance(value, Decimal):
+        return True
+    try:
+        Decimal(value if type(value) is str else str(value))
+    except InvalidOperation:
+        return False
+    return True
 
 
 class PageDecoder:

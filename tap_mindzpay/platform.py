@@ -225,6 +225,8 @@ class PlatformStream(MindzPayStream):
         """
         children = self._synced_children()
         for record in records:
+            if not self.shaper.keeps(record):
+                continue  # skipped as malformed: the SDK syncs no children of it
             try:
                 merged = {**(context or {}), **record}  # as ``Stream._process_record`` does
                 contexts = list(self.generate_child_contexts(merged, context))
