@@ -41,8 +41,9 @@ class PagePrefetcher:
     """Fetches the pages an ``OffsetPaginator`` will ask for next, ahead of it, in parallel.
 
     Once a page has told ``meta.total``, pages at the offsets the paginator plans
-    (``planned_offsets``) are requested ahead, as many as ``ahead_now`` (up to ``depth``: more
-    while the API is what the stream waits for, fewer while the records' processing is), by a
+    (``planned_offsets``) are requested ahead, as many as ``ahead_now`` (up to ``depth``: against
+    a far API every page left at once; else more while the API is what the stream waits for,
+    fewer while the records' processing is), by a
     pool of daemon threads (``FetchWorkers``) through ``fetch`` (the stream's one request path,
     so every request is under the rate budget). The pages are taken strictly in the paginator's
     order and pass through its id guards exactly as pages fetched one by one do: a page is a
@@ -132,7 +133,7 @@ class PagePrefetcher:
                 records, total, limit = ListPage(*self._take(offset))
                 start = paginator.advance([self._record_id(r) for r in records], total, limit)
                 if self.depth > 1 and total is not None and not paginator.finished:
-                    self._choose()
+                    self._choose(total)
                     self._plan(paginator.current_value, total)
                 yield offset, records, total, start
         finally:
@@ -169,13 +170,18 @@ class PagePrefetcher:
         seconds, pages = self.timed[serial]
         return seconds / pages if pages else None
 
-    def _choose(self) -> None:
+    def _choose(self, total: int) -> None:
         """Serial or ahead for the next pages (see the class docstring)."""
         self._since_switch += 1
         cheap = self.request_seconds is not None and self.request_seconds < PROBE_BELOW_SECONDS
         if not cheap:
-            if not self.ahead_now:
-                self._switch(ahead=min(2, self.depth))  # a slow request: hide it
+            # A slow request: hide it. Every page ``meta.total`` says is left (up to ``depth``)
+            # is requested at once: a short list costs one round trip after its first page.
+            left = max(min(2, self.depth), self._pages_left(total))
+            if self.ahead_now:
+                self.ahead_now = max(self.ahead_now, left)
+            else:
+                self._switch(ahead=left)
             self._trial = False
             return
         if self._trial:
@@ -192,6 +198,11 @@ class PagePrefetcher:
             self._trial = True
             self.trials += 1
             self._switch(ahead=min(2, self.depth) if not self.ahead_now else 0)
+
+    def _pages_left(self, total: int) -> int:
+        """Pages the paginator will still ask for if nothing shifts, up to ``depth``."""
+        paginator = self.paginator
+        return 1 + len(paginator.planned_offsets(total, paginator.current_value, self.depth - 1))
 
     def _switch(self, *, ahead: int) -> None:
         self.ahead_now = ahead

@@ -296,6 +296,24 @@ def test_a_far_api_is_always_paged_ahead():
     assert pages.trials == 0
 
 
+def test_a_far_api_is_asked_for_every_page_meta_total_leaves_at_once():
+    # 100 ids, 10 a page anchored on the last id of the previous one: the first page and ten
+    # more. Each of the ten waits until all ten are requested: a prefetcher that grew its depth
+    # from 2 would never get there (the barrier breaks after the hang guard and the read fails).
+    server = ListServer(list(range(1, 101)), delay=PROBE_BELOW_SECONDS * 1.5)
+    rest = threading.Barrier(10, timeout=120)
+
+    def fetch(offset: int) -> tuple[list[dict[str, int]], int]:
+        if offset:
+            rest.wait()
+        return server.fetch(offset)
+
+    pages = prefetcher(server, depth=16, fetch=fetch)
+    assert emitted(pages) == list(range(1, 101))
+    assert sorted(server.requested) == list(range(0, 91, 9))  # each page once
+    assert pages.wasted == 0
+
+
 def test_a_trial_of_serial_paging_that_loses_goes_back_to_paging_ahead(
     monkeypatch: pytest.MonkeyPatch,
 ):
