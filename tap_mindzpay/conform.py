@@ -134,8 +134,7 @@ class RecordShaper:
     def keeps(self, row: Mapping[str, Any]) -> bool:
         """Whether ``shape`` would keep the record, without a side effect or a warning.
 
-        A parent's children are synced only for a record kept: its children's pages are
-        fetched ahead only then (``platform``).
+        Only a kept parent's children are synced, so only theirs are fetched ahead (``platform``).
         """
         if _missing_timestamp(row) is not None:
             return False
