@@ -232,8 +232,7 @@ class ConnectionCheck:
                 "https://{platform}.mindz.com.br/api/v2"
             )
             raise _StopError(EXIT_UNEXPECTED, msg)
-        data, total, _ = envelope
-        return [record for record in data if isinstance(record, dict)], total
+        return [record for record in envelope.records if isinstance(record, dict)], envelope.total
 
     def _verdict(self, accounts: list[dict[str, Any]]) -> CheckResult:
         if not accounts:

@@ -49,11 +49,16 @@ def list_params(page_size: int, offset: int, sort_by: str = "id") -> dict[str, A
 
 
 class ListPage(NamedTuple):
-    """One list response: its records, ``meta.total`` and ``meta.limit`` (``None``: absent)."""
+    """One list response: its records, ``meta.total`` and ``meta.limit`` (``None``: absent).
+
+    ``seconds``: how long its request took when it was made ahead of the read that takes it
+    (``childpages``); ``None`` when the read makes it.
+    """
 
     records: list[Any]
     total: int | None
     limit: int | None = None
+    seconds: float | None = None
 
 
 def list_page(body: object) -> ListPage | None:

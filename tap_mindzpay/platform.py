@@ -40,6 +40,7 @@ Partition state shape (one partition: the stream itself, or one per parent with 
 
 from __future__ import annotations
 
+from time import monotonic
 from typing import TYPE_CHECKING, Any, cast
 
 from typing_extensions import override
@@ -116,7 +117,7 @@ class PlatformStream(MindzPayStream):
                 while not paginator.finished:
                     offset = paginator.current_value
                     params = self._list_query(context, offset)
-                    records, total, limit = self._list_page(
+                    records, total, limit, _ = self._list_page(
                         context, url, params, decoder, first=paginator.pages == 0
                     )
                     counter.increment()
@@ -199,8 +200,9 @@ class PlatformStream(MindzPayStream):
         decoder = self.first_page_decoder()
 
         def fetch() -> ListPage:
+            began = monotonic()
             body = self.request_json("GET", url, params=params, context=context, decoder=decoder)
-            return self.parse_page(body, url)
+            return self.parse_page(body, url)._replace(seconds=monotonic() - began)
 
         signature = _signature(url, params, decoding=decoder is not None)
         return (self.name, _frozen(context)), signature, fetch

@@ -130,7 +130,7 @@ class PagePrefetcher:
                 if self._ahead and self._ahead[0][0] != offset:
                     self._drop()
                 # (A fetch may answer a plain (records, total) pair: no meta.limit then.)
-                records, total, limit = ListPage(*self._take(offset))
+                records, total, limit, _ = ListPage(*self._take(offset))
                 start = paginator.advance([self._record_id(r) for r in records], total, limit)
                 if self.depth > 1 and total is not None and not paginator.finished:
                     self._choose(total)
@@ -145,7 +145,9 @@ class PagePrefetcher:
         if not self._ahead:
             began = monotonic()
             page = self._fetch(offset)
-            self.request_seconds = monotonic() - began
+            # A page requested ahead by another read (``childpages``) tells its own time.
+            ahead = ListPage(*page).seconds
+            self.request_seconds = monotonic() - began if ahead is None else ahead
             self.serial_pages += 1
             self._took = True
             return page

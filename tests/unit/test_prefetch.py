@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tap_mindzpay import childpages, prefetch
-from tap_mindzpay.paging import OffsetPaginator
+from tap_mindzpay.paging import ListPage, OffsetPaginator
 from tap_mindzpay.prefetch import (
     PROBE_BELOW_SECONDS,
     PROBE_PAGES,
@@ -312,6 +312,27 @@ def test_a_far_api_is_asked_for_every_page_meta_total_leaves_at_once():
     assert emitted(pages) == list(range(1, 101))
     assert sorted(server.requested) == list(range(0, 91, 9))  # each page once
     assert pages.wasted == 0
+
+
+def test_a_first_page_fetched_ahead_elsewhere_tells_its_time_and_the_rest_comes_at_once():
+    # The first page is handed over at once, as a child list's page fetched ahead by its
+    # parent's read is, with the time its request took: a far API's. The ten pages left then
+    # each wait until all ten are requested (a read that took the hand-over for a cheap API
+    # would ask for 2 and the barrier would break after the hang guard).
+    server = ListServer(list(range(1, 101)))
+    rest = threading.Barrier(10, timeout=120)
+
+    def fetch(offset: int) -> ListPage:
+        if not offset:
+            return ListPage(*server.fetch(0), seconds=PROBE_BELOW_SECONDS * 1.5)
+        rest.wait()
+        return ListPage(*server.fetch(offset))
+
+    pages = prefetcher(server, depth=16, fetch=fetch)
+    assert emitted(pages) == list(range(1, 101))
+    assert pages.request_seconds == PROBE_BELOW_SECONDS * 1.5
+    assert sorted(server.requested) == list(range(0, 91, 9))  # each page once
+    assert pages.trials == 0
 
 
 def test_a_trial_of_serial_paging_that_loses_goes_back_to_paging_ahead(
