@@ -46,8 +46,8 @@ from tap_mindzpay.inputs import (
     read_catalog,
     typed_text_values,
 )
-from tap_mindzpay.launcher import SandboxLaunchError
-from tap_mindzpay.paging import PaginationError
+from tap_mindzpay.read.paging import PaginationError
+from tap_mindzpay.run.launcher import SandboxLaunchError
 from tap_mindzpay.services import RunServices
 from tap_mindzpay.streammaps import maps_of_synced_streams, set_aside_line
 from tap_mindzpay.streams import STREAM_TYPES

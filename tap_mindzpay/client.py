@@ -32,15 +32,15 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
 from tap_mindzpay import personal, schemas
-from tap_mindzpay.auth import request_headers
 from tap_mindzpay.capture.engine import CHUNK
 from tap_mindzpay.capture.partition import capture_partition
 from tap_mindzpay.conform import RecordShaper, catalog_conformance
 from tap_mindzpay.errors import sync_log_level
 from tap_mindzpay.fastpath import FastRecordSync
+from tap_mindzpay.http.auth import request_headers
+from tap_mindzpay.http.requester import Requester
 from tap_mindzpay.listing import ListedStream
-from tap_mindzpay.progress import partition_label
-from tap_mindzpay.requester import Requester
+from tap_mindzpay.run.progress import partition_label
 from tap_mindzpay.schemas.school import STREAM_SCHEMAS
 
 if TYPE_CHECKING:
@@ -53,10 +53,10 @@ if TYPE_CHECKING:
     from singer_sdk.singerlib import MetadataMapping
     from singer_sdk.tap_base import Tap
 
-    from tap_mindzpay.auth import MindzPayAuthenticator
     from tap_mindzpay.capture.schedule import Signals
     from tap_mindzpay.capture.state import CaptureState
-    from tap_mindzpay.progress import PartitionReport
+    from tap_mindzpay.http.auth import MindzPayAuthenticator
+    from tap_mindzpay.run.progress import PartitionReport
     from tap_mindzpay.services import RunServices, Transitions
 
 

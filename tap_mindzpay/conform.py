@@ -36,8 +36,8 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from tap_mindzpay.capture.state import DELETED_AT
 from tap_mindzpay.endpoints import INVOICE_STATUS_LABELS
 from tap_mindzpay.errors import MalformedRecordError
+from tap_mindzpay.run.summary import StreamDrift
 from tap_mindzpay.schemas import money_text
-from tap_mindzpay.summary import StreamDrift
 from tap_mindzpay.timestamps import parse_timestamp
 
 if TYPE_CHECKING:

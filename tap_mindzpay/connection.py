@@ -36,12 +36,12 @@ import requests
 
 from tap_mindzpay import endpoints
 from tap_mindzpay.accounts import accounts_line
-from tap_mindzpay.auth import access_token_of, grant_body, request_headers
 from tap_mindzpay.errors import error_detail
-from tap_mindzpay.first_contact import tls_advice
-from tap_mindzpay.paging import list_page, list_params
-from tap_mindzpay.redaction import Secrets
-from tap_mindzpay.retry import retry_after_seconds
+from tap_mindzpay.http.auth import access_token_of, grant_body, request_headers
+from tap_mindzpay.http.first_contact import tls_advice
+from tap_mindzpay.http.redaction import Secrets
+from tap_mindzpay.http.retry import retry_after_seconds
+from tap_mindzpay.read.paging import list_page, list_params
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

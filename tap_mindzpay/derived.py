@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
     from singer_sdk.tap_base import Tap
 
-    from tap_mindzpay.progress import PartitionReport
+    from tap_mindzpay.run.progress import PartitionReport
     from tap_mindzpay.services import RunServices, Transitions
 
 

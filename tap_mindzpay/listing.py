@@ -17,9 +17,9 @@ from typing_extensions import override
 
 from tap_mindzpay import endpoints
 from tap_mindzpay.errors import MalformedRecordError, MindzPayAPIError
-from tap_mindzpay.paging import ListPage, OffsetPaginator, list_page, list_params
-from tap_mindzpay.prefetch import PagePrefetcher
-from tap_mindzpay.progress import partition_label
+from tap_mindzpay.read.paging import ListPage, OffsetPaginator, list_page, list_params
+from tap_mindzpay.read.prefetch import PagePrefetcher
+from tap_mindzpay.run.progress import partition_label
 from tap_mindzpay.settings import DEFAULT_MAX_CONCURRENCY
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from tap_mindzpay.capture.partition import RefreshRule
     from tap_mindzpay.conform import FirstPageDecoder, PageDecoder, RecordShaper
-    from tap_mindzpay.progress import PartitionReport
+    from tap_mindzpay.run.progress import PartitionReport
 
 OFFSET_HINT_KEY = "offset_hint"
 #: Ids the change-capture state can hold: positive, at most 64 bits.

@@ -46,11 +46,11 @@ from typing import TYPE_CHECKING, Any, cast
 from typing_extensions import override
 
 from tap_mindzpay import endpoints
-from tap_mindzpay.childpages import ChildPages
 from tap_mindzpay.client import MindzPayStream
 from tap_mindzpay.errors import ForbiddenError, MalformedRecordError
 from tap_mindzpay.fastpath import REPLICATION_KEY, REPLICATION_KEY_VALUE
-from tap_mindzpay.recent import OLDEST, Key, NewestFirstPaginator
+from tap_mindzpay.read.childpages import ChildPages
+from tap_mindzpay.read.recent import OLDEST, Key, NewestFirstPaginator
 from tap_mindzpay.timestamps import parse_timestamp
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context, Record
 
     from tap_mindzpay.conform import PageDecoder
-    from tap_mindzpay.paging import ListPage
+    from tap_mindzpay.read.paging import ListPage
 
 
 class PlatformStream(MindzPayStream):

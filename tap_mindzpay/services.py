@@ -19,23 +19,23 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import requests
 
 from tap_mindzpay import endpoints
-from tap_mindzpay.auth import MindzPayAuthenticator
-from tap_mindzpay.cadence import StateCadence
 from tap_mindzpay.capture.schedule import Signals
 from tap_mindzpay.connection import CheckResult, ConnectionCheck
-from tap_mindzpay.first_contact import FirstContact
-from tap_mindzpay.launcher import EmbeddedSandbox
-from tap_mindzpay.ratebudget import RateBudget
-from tap_mindzpay.servertime import ServerClock
-from tap_mindzpay.stopping import StopControl
-from tap_mindzpay.summary import RunReport
+from tap_mindzpay.http.auth import MindzPayAuthenticator
+from tap_mindzpay.http.first_contact import FirstContact
+from tap_mindzpay.http.ratebudget import RateBudget
+from tap_mindzpay.http.servertime import ServerClock
+from tap_mindzpay.run.cadence import StateCadence
+from tap_mindzpay.run.launcher import EmbeddedSandbox
+from tap_mindzpay.run.stopping import StopControl
+from tap_mindzpay.run.summary import RunReport
 
 if TYPE_CHECKING:
     import logging
 
     from singer_sdk.helpers.types import Context
 
-    from tap_mindzpay.progress import PartitionReport
+    from tap_mindzpay.run.progress import PartitionReport
 
 
 def settle_environment(session: requests.Session, url: str) -> None:

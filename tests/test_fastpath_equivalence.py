@@ -37,7 +37,8 @@ PLAIN_TAP = """
 import json, sys, types
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.io_base import SingerWriter
-from tap_mindzpay import client, requester
+from tap_mindzpay import client
+from tap_mindzpay.http import requester
 from tap_mindzpay.tap import TapMindzPay
 
 # Each lever must still exist under its name, or this run would silently stay fast.

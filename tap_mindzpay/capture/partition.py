@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context
 
-    from tap_mindzpay.progress import PartitionReport
+    from tap_mindzpay.run.progress import PartitionReport
 
 
 @dataclass(frozen=True)

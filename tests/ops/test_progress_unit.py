@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tap_mindzpay.progress import PartitionReport, duration
-from tap_mindzpay.summary import RunReport, stop_reason
+from tap_mindzpay.run.progress import PartitionReport, duration
+from tap_mindzpay.run.summary import RunReport, stop_reason
 
 
 class Clock:

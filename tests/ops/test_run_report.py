@@ -42,7 +42,7 @@ TAP_WITH_INTERVAL = [
     "-c",
     (
         "import sys\n"
-        "from tap_mindzpay.progress import PartitionReport\n"
+        "from tap_mindzpay.run.progress import PartitionReport\n"
         "PartitionReport.PROGRESS_SECONDS = float(sys.argv.pop(1))\n"
         "from tap_mindzpay.tap import TapMindzPay\n"
         "TapMindzPay.cli()"

@@ -12,7 +12,7 @@ import pytest
 import requests
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_mindzpay.auth import (
+from tap_mindzpay.http.auth import (
     AuthenticationError,
     MindzPayAuthenticator,
     grant_body,
@@ -205,7 +205,7 @@ def test_refused_refresh_token_after_an_unanswered_attempt_falls_back_to_client_
         ]
     )
     auth = make(session, refresh_token=REFRESH)
-    with patch("tap_mindzpay.auth.time.sleep"):
+    with patch("tap_mindzpay.http.auth.time.sleep"):
         assert auth.access_token() == "token-1"
     assert [b["grant_type"] for b in session.bodies] == [
         "refresh_token",

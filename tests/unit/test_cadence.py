@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from tap_mindzpay.cadence import MIN_RECORDS, StateCadence
-from tap_mindzpay.servertime import ServerClock
+from tap_mindzpay.http.servertime import ServerClock
+from tap_mindzpay.run.cadence import MIN_RECORDS, StateCadence
 
 
 def test_small_state_is_due_every_500_records():

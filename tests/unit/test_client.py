@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from tap_mindzpay import client, errors, requester
-from tap_mindzpay.auth import AuthenticationError
+from tap_mindzpay import client, errors
 from tap_mindzpay.errors import MindzPayAPIError
-from tap_mindzpay.ratebudget import RateBudget
-from tap_mindzpay.stopping import StopControl
+from tap_mindzpay.http import requester
+from tap_mindzpay.http.auth import AuthenticationError
+from tap_mindzpay.http.ratebudget import RateBudget
+from tap_mindzpay.run.stopping import StopControl
 from tap_mindzpay.tap import TapMindzPay
 
 if TYPE_CHECKING:
@@ -324,7 +325,7 @@ def test_refresh_record_posts_the_invoice_refresh_and_maps_404_to_none(server: S
 
 
 def test_only_a_refusal_or_an_unknown_host_counts_as_never_reachable():
-    from tap_mindzpay.first_contact import refusal  # noqa: PLC0415 - one pure function
+    from tap_mindzpay.http.first_contact import refusal  # noqa: PLC0415 - one pure function
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

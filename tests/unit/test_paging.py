@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tap_mindzpay.paging import OffsetPaginator, PaginationError
+from tap_mindzpay.read.paging import OffsetPaginator, PaginationError
 
 
 def drain(paginator: OffsetPaginator, pages, *, limit: int = 1000) -> list[int]:

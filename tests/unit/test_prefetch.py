@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tap_mindzpay import childpages, prefetch
-from tap_mindzpay.paging import ListPage, OffsetPaginator
-from tap_mindzpay.prefetch import (
+from tap_mindzpay.read import childpages, prefetch
+from tap_mindzpay.read.paging import ListPage, OffsetPaginator
+from tap_mindzpay.read.prefetch import (
     PROBE_BELOW_SECONDS,
     PROBE_PAGES,
     TRIAL_PAGES,
     PagePrefetcher,
 )
-from tap_mindzpay.stopping import StopControl
+from tap_mindzpay.run.stopping import StopControl
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -8,8 +8,8 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
-from tap_mindzpay.ratebudget import RESET_SLACK_SECONDS, RateBudget
-from tap_mindzpay.retry import MAX_WAIT_SECONDS, HeaderWait, header_wait, retry_after_seconds
+from tap_mindzpay.http.ratebudget import RESET_SLACK_SECONDS, RateBudget
+from tap_mindzpay.http.retry import MAX_WAIT_SECONDS, HeaderWait, header_wait, retry_after_seconds
 
 
 class FakeTime:

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tap_mindzpay.paging import PaginationError
-from tap_mindzpay.recent import Key, NewestFirstPaginator
+from tap_mindzpay.read.paging import PaginationError
+from tap_mindzpay.read.recent import Key, NewestFirstPaginator
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
 

@@ -13,8 +13,8 @@ import threading
 
 import pytest
 
-from tap_mindzpay.ratebudget import RateBudget
-from tap_mindzpay.stopping import StopControl
+from tap_mindzpay.http.ratebudget import RateBudget
+from tap_mindzpay.run.stopping import StopControl
 
 LOGGER = logging.getLogger("test-stopping")
 #: Far longer than any stop should take: a wait that was not ended runs into it.
@@ -93,7 +93,7 @@ def _exit_raises(code: int) -> None:
 
 
 def test_a_second_signal_inside_an_uninterrupted_step_exits_when_the_step_ends(monkeypatch):
-    monkeypatch.setattr("tap_mindzpay.stopping.exit_now", _exit_raises)
+    monkeypatch.setattr("tap_mindzpay.run.stopping.exit_now", _exit_raises)
     stop = StopControl(logging.getLogger("test"))
     steps: list[str] = []
 
@@ -110,7 +110,7 @@ def test_a_second_signal_inside_an_uninterrupted_step_exits_when_the_step_ends(m
 
 
 def test_a_sigterm_passed_on_after_a_ctrl_c_leaves_the_stop_under_way(monkeypatch):
-    monkeypatch.setattr("tap_mindzpay.stopping.exit_now", _exit_raises)
+    monkeypatch.setattr("tap_mindzpay.run.stopping.exit_now", _exit_raises)
     stop = StopControl(logging.getLogger("test"))
     stop.handle(signal.SIGINT, None)
     stop.handle(signal.SIGTERM, None)  # Meltano's graceful termination after the Ctrl-C

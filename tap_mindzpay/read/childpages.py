@@ -12,7 +12,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tap_mindzpay.prefetch import FetchWorkers
+from tap_mindzpay.read.prefetch import FetchWorkers
 
 if TYPE_CHECKING:
     import threading

@@ -30,9 +30,9 @@ from tap_mindzpay.errors import (
     RetriesExhaustedError,
     error_detail,
 )
-from tap_mindzpay.retry import RETRY_AFTER_CAP_SECONDS, backoff_seconds
+from tap_mindzpay.http.retry import RETRY_AFTER_CAP_SECONDS, backoff_seconds
+from tap_mindzpay.http.tokenreply import AuthenticationError
 from tap_mindzpay.services import settle_environment
-from tap_mindzpay.tokenreply import AuthenticationError
 
 if TYPE_CHECKING:
     import logging
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context
 
-    from tap_mindzpay.progress import PartitionReport
+    from tap_mindzpay.run.progress import PartitionReport
     from tap_mindzpay.services import RunServices
 
 BACKOFF_CAP_SECONDS = 60.0

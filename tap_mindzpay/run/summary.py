@@ -13,7 +13,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from tap_mindzpay.progress import LOGGER, PartitionReport, account_label, duration
+from tap_mindzpay.run.progress import LOGGER, PartitionReport, account_label, duration
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -25,7 +25,7 @@ from tap_mindzpay.endpoints import (
     HEADER_RESET,
     HEADER_RETRY_AFTER,
 )
-from tap_mindzpay.retry import HeaderWait, header_seconds, header_wait
+from tap_mindzpay.http.retry import HeaderWait, header_seconds, header_wait
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -24,7 +24,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from tap_mindzpay.paging import GuardedOffsets, PaginationError
+from tap_mindzpay.read.paging import GuardedOffsets, PaginationError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

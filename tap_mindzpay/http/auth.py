@@ -36,15 +36,15 @@ from singer_sdk.exceptions import FatalAPIError
 from typing_extensions import override
 
 from tap_mindzpay.endpoints import GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN
-from tap_mindzpay.redaction import Secrets
-from tap_mindzpay.retry import backoff_seconds, retry_after_seconds
-from tap_mindzpay.tokenfile import (
+from tap_mindzpay.http.redaction import Secrets
+from tap_mindzpay.http.retry import backoff_seconds, retry_after_seconds
+from tap_mindzpay.http.tokenfile import (
     first_refresh_token,
     keep_refresh_token,
     locked,
     read_refresh_token_file,
 )
-from tap_mindzpay.tokenreply import (
+from tap_mindzpay.http.tokenreply import (
     AuthenticationError,
     require_one_line,
     token_response_body,

@@ -15,13 +15,13 @@ from concurrent.futures import Future
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from tap_mindzpay.paging import ListPage
+from tap_mindzpay.read.paging import ListPage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from contextlib import AbstractContextManager
 
-    from tap_mindzpay.paging import OffsetPaginator
+    from tap_mindzpay.read.paging import OffsetPaginator
 
 
 #: A request of the calling thread alone under this many seconds may be worth making serially
