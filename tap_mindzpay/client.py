@@ -1,10 +1,11 @@
 """MindzPayStream: the SDK's stream hooks, each calling one piece of the tap, so a stream is small.
 
 * ``url_base``, ``authenticator``, ``requests_session``: the run's ``services``;
-* ``request_records``: id-guarded offset paging (``paging``) ascending by id, from the
-  partition's bookmark at the offset hint kept in the same partition state, pages fetched ahead
-  (``max_concurrency``), every request through the stream's ``requester``;
-* ``get_records``: the new records, then the change-capture phases (``capture.partition``);
+* ``get_records``: a ``read.reader.ListReader`` of the partition (id-guarded offset paging
+  ascending by id, pages fetched ahead up to ``max_concurrency``, every request through the
+  stream's ``requester``) handed to change capture (``capture.partition``), whose
+  ``(record, phase)`` events the stream writes: the new records, then the refreshed and swept
+  ones, and a STATE where one is due;
 * ``post_process``: record shaping (``conform``); ``_sync_records``: the fast record path
   (``fastpath``) where the SDK's record steps are the identity, else the SDK's loop.
 
@@ -16,7 +17,8 @@ Partition state shape (per stream and account; the SDK owns the first three keys
      "capture": {...}}
 
 ``offset_hint``: an offset at or before the first record after the bookmark, checked by ids
-before use (``paging``): a stale one costs a request or two, never a record; none: offset 0.
+before use (``read.paging``): a stale one costs a request or two, never a record; none:
+offset 0.
 ``capture``: the change-capture state (``capture.state``).
 """
 
@@ -29,38 +31,39 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
-from tap_mindzpay import personal, schemas
+from tap_mindzpay import endpoints, personal, schemas
 from tap_mindzpay.capture.engine import CHUNK
-from tap_mindzpay.capture.partition import capture_partition
+from tap_mindzpay.capture.partition import PartitionCapture, Phase
 from tap_mindzpay.conform import RecordShaper, catalog_conformance
 from tap_mindzpay.errors import sync_log_level
 from tap_mindzpay.fastpath import FastRecordSync
 from tap_mindzpay.http.auth import request_headers
 from tap_mindzpay.http.requester import Requester
-from tap_mindzpay.listing import ListedStream
+from tap_mindzpay.read.reader import ListReader
 from tap_mindzpay.run.progress import partition_label
 from tap_mindzpay.schemas.school import STREAM_SCHEMAS
+from tap_mindzpay.settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_SWEEP_INTERVAL_HOURS
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterable, Mapping
+    from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
     from contextlib import AbstractContextManager
-    from datetime import datetime
 
     import requests
     from singer_sdk.helpers.types import Context, TapState
     from singer_sdk.singerlib import MetadataMapping
     from singer_sdk.tap_base import Tap
 
-    from tap_mindzpay.capture.schedule import Signals
-    from tap_mindzpay.capture.state import CaptureState
+    from tap_mindzpay.capture.partition import Event, RefreshRule, Transitions
+    from tap_mindzpay.conform import FirstPageDecoder, PageDecoder
     from tap_mindzpay.http.auth import MindzPayAuthenticator
     from tap_mindzpay.run.progress import PartitionReport
-    from tap_mindzpay.services import RunServices, Transitions
+    from tap_mindzpay.services import RunServices
 
 
-class MindzPayStream(FastRecordSync, ListedStream):
+class MindzPayStream(FastRecordSync, RESTStream[int]):
     """Base of every MindzPay stream: one request path, id-guarded paging, Decimal money."""
 
     primary_keys: ClassVar[tuple[str, ...]] = ("id",)
@@ -72,6 +75,10 @@ class MindzPayStream(FastRecordSync, ListedStream):
     derived: ClassVar[bool] = False
     #: ``start_date`` filters the records of this stream's partitions by ``created_at``.
     start_date_filters: ClassVar[bool] = True
+    #: API sort field for paging; ids only grow, so ascending id is the resumable order.
+    sort_by: ClassVar[str] = "id"
+    #: Change-capture rule (``None``: new records only).
+    capture_rule: ClassVar[RefreshRule | None] = None
     #: STATE at least this often, so that a killed run loses little work.
     STATE_MSG_FREQUENCY = 500
     #: Performance lever: ``conform`` stands in for the SDK's type conformance on a flat
@@ -81,7 +88,8 @@ class MindzPayStream(FastRecordSync, ListedStream):
     #: asks for them (``personal``); declaring them is all a stream needs.
     personal_data: ClassVar[tuple[str, ...]] = ()
 
-    live_capture: tuple[CaptureState, dict[str, Any]] | None = None
+    #: The change capture of the partition syncing now (its ``live`` state goes into STATE).
+    capture: PartitionCapture | None = None
     _written = False
     _selected_in_sync = False
 
@@ -156,22 +164,24 @@ class MindzPayStream(FastRecordSync, ListedStream):
         session.headers.update(request_headers(self.services.user_agent))
         return session
 
-    @override
+    @property
+    def page_size(self) -> int:
+        """The ``limit`` of every list request (setting ``page_size``)."""
+        return int(self.config.get("page_size", endpoints.MAX_PAGE_SIZE))
+
+    @property
+    def prefetch_depth(self) -> int:
+        """List pages requested at once (setting ``max_concurrency``)."""
+        return int(self.config.get("max_concurrency", DEFAULT_MAX_CONCURRENCY))
+
     def progress(self, context: Context | None) -> PartitionReport:
         """The progress and summary counters of this stream's partition ``context``."""
         return self.services.run_report.partition(self.name, context)
 
-    @override
-    def request_json(self, method: str, url: str, **kwargs: Any) -> Any:
-        """One API request through the stream's request path (``requester``)."""
-        return self.requester.request_json(method, url, **kwargs)
-
-    @override
     def stop_if_asked(self) -> None:
         """Stop the run here, after a STATE safe to resume from, if a signal asked for it."""
         self.services.stop.stop_if_asked(self._write_state_now, self.logger)
 
-    @override
     def waiting(self) -> AbstractContextManager[None]:
         """A wait of the main thread between requests (a signal stops the run at once).
 
@@ -188,34 +198,90 @@ class MindzPayStream(FastRecordSync, ListedStream):
 
     # -- records -------------------------------------------------------------------------
 
+    def reader(self, context: Context | None, on_page: Callable[[], None]) -> ListReader:
+        """The list and per-record reads of the partition ``context`` (``read.reader``)."""
+        return ListReader(
+            request=self.requester.request_json,
+            url=self.get_url(context),
+            api_base=self.url_base,
+            context=context,
+            stream=self.name,
+            where=partition_label(self.name, context),
+            page_size=self.page_size,
+            depth=self.prefetch_depth,
+            report=self.progress(context),
+            decoder=self.list_decoder,
+            stop_check=self.stop_if_asked,
+            waiting=self.waiting,
+            logger=self.logger,
+            on_page=on_page,
+            sort_by=self.sort_by,
+        )
+
+    def new_records(
+        self, reader: ListReader, context: Context | None
+    ) -> Iterable[dict[str, Any]] | None:
+        """The new records when read another way than by id from the bookmark (``None``)."""
+        del reader, context
+        return None
+
+    def capture_events(self, reader: ListReader, context: Context | None) -> Iterator[Event]:
+        """The partition's ``(record, phase)``: change capture, or the list for a full table."""
+        if self.replication_key is None:
+            for _, records in reader.new_after(None, None):
+                for record in records:
+                    yield record, Phase.NEW
+            return
+        self.capture = PartitionCapture(
+            reader=reader,
+            partition=self.get_context_state(context),
+            bookmark=self.get_starting_replication_key_value(context),
+            rule=self.capture_rule,
+            signals=self.services.signals,
+            clock=self.services.server_clock.now,
+            report=self.progress(context),
+            transitions=self.transition_writer(context),
+            predates_start=self.shaper.before_start_date,
+            sweep_interval_hours=float(
+                self.config.get("sweep_interval_hours", DEFAULT_SWEEP_INTERVAL_HOURS)
+            ),
+            max_concurrency=self.prefetch_depth,
+            logger=self.logger,
+            new=self.new_records(reader, context),
+        )
+        yield from self.capture.events()
+
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """New records by id, then the change-capture phases; each counted once written."""
-        if self.replication_key is None:
-            records = self.request_records(context)
-        else:
-            records = capture_partition(
-                self,
-                context,
-                sweep_interval_hours=float(self.config.get("sweep_interval_hours", 24)),
-                max_concurrency=self.prefetch_depth,
-                where=partition_label(self.name, context),
-                logger=self.logger,
-            )
+        """The partition's records as change capture hands them out; each counted once written."""
         report = self.progress(context)
-        try:
-            for record in records:
-                self._written = False
-                yield record
-                # The SDK asks for the next record once this one is written (``post_process``
-                # said it would be), so a stopped run's summary matches what reached the target.
-                if self._written:
-                    report.new += 1
-        except SystemExit:
-            # A worker thread (refresh, page ahead) stopped by a signal: every record yielded
-            # so far is written, so stop here in the main thread, after a STATE.
-            self.stop_if_asked()
-            raise
+        with self.get_http_request_counter() as counter:
+            counter.with_context(context)
+            events = self.capture_events(self.reader(context, counter.increment), context)
+            try:
+                for record, phase in events:
+                    if record is None:
+                        self.checkpoint(force=phase is Phase.CHECKPOINT)
+                    elif phase is Phase.BEFORE_START:
+                        # Read but not emitted: its id still moves the bookmark.
+                        self._increment_stream_state(record, context=context)
+                    else:
+                        self.capturing = phase is Phase.CHANGED
+                        self._written = False
+                        yield record
+                        # The SDK asks for the next record once this one is written
+                        # (``post_process`` said it would be), so a stopped run's summary
+                        # matches what reached the target.
+                        if self._written:
+                            report.new += 1
+            except SystemExit:
+                # A worker thread (refresh, page ahead) stopped by a signal: every record
+                # yielded so far is written, so stop here in the main thread, after a STATE.
+                self.stop_if_asked()
+                raise
+            finally:
+                self.capturing = False
+                self.capture = None
 
     @override
     def post_process(
@@ -226,6 +292,24 @@ class MindzPayStream(FastRecordSync, ListedStream):
         shaped = self.shaper.shape(row, conform=conform)
         self._written = shaped is not None and self._selected_in_sync and not self.capturing
         return shaped
+
+    def list_decoder(self) -> PageDecoder | None:
+        """The page decoder for a new list read, or ``None`` (plain JSON).
+
+        Declared properties only and money decoded (``conform.PageDecoder``) when the shaper
+        stands in for the SDK's conformance, which would drop the other properties anyway.
+        """
+        if self.TYPE_CONFORMANCE_LEVEL is not TypeConformanceLevel.NONE:
+            return None
+        decoder = self.shaper.page_decoder
+        decoder.restart()
+        return decoder
+
+    def first_page_decoder(self) -> FirstPageDecoder | None:
+        """The decoder of a first page fetched ahead of its read (``list_decoder``'s kind)."""
+        if self.TYPE_CONFORMANCE_LEVEL is not TypeConformanceLevel.NONE:
+            return None
+        return self.shaper.page_decoder.first_page
 
     @override
     def get_child_context(self, record: dict[str, Any], context: Context | None) -> Context:
@@ -245,24 +329,18 @@ class MindzPayStream(FastRecordSync, ListedStream):
     def _children_all_derived(self) -> bool:
         return all(getattr(child, "derived", False) for child in self.child_streams)
 
-    def skip_before_start_date(self, record: dict[str, Any], context: Context | None) -> bool:
-        """Whether ``record`` predates ``start_date``; if so its id still moves the bookmark.
-
-        Read but not emitted: the next run does not list it again.
-        """
-        if not self.shaper.before_start_date(record):
-            return False
-        self._increment_stream_state(record, context=context)
-        return True
-
     def transition_writer(self, context: Context | None) -> Transitions | None:
-        """Where status transitions go: the rule's changes stream, if it has one, selected.
-
-        The engine tracks statuses either way (``Engine.track_statuses``).
-        """
+        """Where status transitions go: the rule's changes stream (a child), if selected."""
         name = self.capture_rule.changes_stream if self.capture_rule else None
-        writer = self.services.derived(name) if name else None
-        return writer(context, self.progress(context)) if writer else None
+        for child in self.child_streams:
+            if child.name == name and isinstance(child, MindzPayStream):
+                return child.transitions(context, self.progress(context))
+        return None
+
+    def transitions(self, context: Context | None, report: PartitionReport) -> Transitions | None:
+        """A writer of this stream's records for a parent's status transitions (``derived``)."""
+        del context, report
+        return None
 
     # -- state ---------------------------------------------------------------------------
 
@@ -280,20 +358,11 @@ class MindzPayStream(FastRecordSync, ListedStream):
             self._write_state_now()
 
     @property
-    def signals(self) -> Signals:
-        """What the streams of one account tell each other in this run (``capture.schedule``)."""
-        return self.services.signals
-
-    def schedule_clock(self) -> datetime:
-        """The API's time now (``servertime``)."""
-        return self.services.server_clock.now()
-
-    @property
     @override
     def tap_state(self) -> TapState:
         # STATE written mid-phase must carry the capture state that matches the bookmark it
         # carries, or a killed run would forget records; the cadence keeps that rare.
-        live = self.live_capture
+        live = self.capture.live if self.capture is not None else None
         if live is not None:
             size = live[0].write(live[1])
             account = str(live[1].get("context", {}).get("account_key"))

@@ -2,8 +2,8 @@
 
 Such a stream is never synced by itself: its parent's change capture reports each status
 transition it sees, and the stream's ``writer`` turns it into a record (``derive``) written in
-the same STATE window as the parent record it belongs to. The parent's streams find the writer
-by name through the run's services, never through the tap.
+the same STATE window as the parent record it belongs to. The parent finds it among its
+children (the SDK's ``child_streams``).
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
     from singer_sdk.helpers.types import Context
-    from singer_sdk.tap_base import Tap
 
+    from tap_mindzpay.capture.partition import Transitions
     from tap_mindzpay.run.progress import PartitionReport
-    from tap_mindzpay.services import RunServices, Transitions
 
 
 class DerivedStream(MindzPayStream):
@@ -29,11 +28,6 @@ class DerivedStream(MindzPayStream):
 
     derived = True
     _schema_sent = False
-
-    def __init__(self, tap: Tap, services: RunServices) -> None:
-        """Create the stream and let the run's streams find it by name (``services``)."""
-        super().__init__(tap, services)
-        services.register_derived(self.name, self.writer)
 
     @override
     def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
@@ -47,7 +41,8 @@ class DerivedStream(MindzPayStream):
         del record, previous, via, context
         return None
 
-    def writer(self, context: Context | None, report: PartitionReport) -> Transitions | None:
+    @override
+    def transitions(self, context: Context | None, report: PartitionReport) -> Transitions | None:
         """A writer of this stream's records for the transitions in a source partition.
 
         ``None`` when the stream is not selected. Each record is counted in the source

@@ -4,7 +4,7 @@ The platform resources are what MindzPay records point to (a payment's client is
 subscription's plan a plan, an enrollment's payment a payment). Their lists are platform-wide
 (no account in the path) and sort by ``updated_at``, so:
 
-* ``request_records`` reads newest-updated first (``recent.NewestFirstPaginator``) until the
+* ``new_records`` reads newest-updated first (``recent.NewestFirstPaginator``) until the
   first record older than the bookmark: a record edited while the tap pages jumps to a place
   already read and is caught by the next run, never skipped (docs/design.md);
 * the bookmark (``updated_at``, the newest one read) moves once that read is complete: a run
@@ -50,6 +50,9 @@ from tap_mindzpay.client import MindzPayStream
 from tap_mindzpay.errors import ForbiddenError, MalformedRecordError
 from tap_mindzpay.fastpath import REPLICATION_KEY, REPLICATION_KEY_VALUE
 from tap_mindzpay.read.childpages import ChildPages
+from tap_mindzpay.read.paging import list_params
+from tap_mindzpay.read.reader import parse_page
+from tap_mindzpay.read.reader import record_id as record_id_of
 from tap_mindzpay.read.recent import OLDEST, Key, NewestFirstPaginator
 from tap_mindzpay.timestamps import parse_timestamp
 
@@ -61,6 +64,7 @@ if TYPE_CHECKING:
 
     from tap_mindzpay.conform import PageDecoder
     from tap_mindzpay.read.paging import ListPage
+    from tap_mindzpay.read.reader import ListReader
 
 
 class PlatformStream(MindzPayStream):
@@ -84,7 +88,7 @@ class PlatformStream(MindzPayStream):
     def _increment_stream_state(
         self, latest_record: Record, *, context: Context | None = None
     ) -> None:
-        # The bookmark moves once the newest-first read is complete (``request_records``).
+        # The bookmark moves once the newest-first read is complete (``new_records``).
         return
 
     @override
@@ -100,40 +104,42 @@ class PlatformStream(MindzPayStream):
             self.services.run_report.skip(self.name, str(refused))
 
     @override
-    def request_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
+    def new_records(self, reader: ListReader, context: Context | None) -> Iterator[dict[str, Any]]:
         """The records updated at or after the bookmark, newest first (every one on a first run)."""
+        return self._newest_first(reader, context)
+
+    def _newest_first(
+        self, reader: ListReader, context: Context | None
+    ) -> Iterator[dict[str, Any]]:
         state = self.get_context_state(context)
         since = self._bookmark(self.get_starting_replication_key_value(context))
         children = self._synced_children()
         paginator = NewestFirstPaginator(self.page_size, since=None if children else since)
-        url = self.get_url(context)
-        report = self.progress(context)
+        url = reader.url
         decoder = self.list_decoder()
         api_newest: datetime | None = None  # the first record of the first page
         child_pages = self._open_child_pages(children)
         try:
-            with self.get_http_request_counter() as counter:
-                counter.with_context(context)
-                while not paginator.finished:
-                    offset = paginator.current_value
-                    params = self._list_query(context, offset)
-                    records, total, limit, _ = self._list_page(
-                        context, url, params, decoder, first=paginator.pages == 0
-                    )
-                    counter.increment()
-                    report.listed(offset, len(records), total, phase="new")
-                    keys = [self._key(r) for r in records]
-                    if keys and paginator.pages == 0:
-                        api_newest = keys[0][0]
-                    start, end = paginator.advance(keys, total, limit)
-                    if child_pages is not None:
-                        child_pages.plan(self._child_first_pages(records[start:end], context))
-                    for key, record in zip(keys[start:end], records[start:end], strict=True):
-                        if since is not None and key[0] < since:
-                            # Unchanged: not emitted again, but its children are read.
-                            self._process_record(record, child_context=context)
-                        else:
-                            yield record
+            while not paginator.finished:
+                offset = paginator.current_value
+                params = self._list_query(offset)
+                records, total, limit, _ = self._list_page(
+                    context, url, params, decoder, first=paginator.pages == 0
+                )
+                reader.on_page()
+                reader.report.listed(offset, len(records), total, phase="new")
+                keys = [self._key(r) for r in records]
+                if keys and paginator.pages == 0:
+                    api_newest = keys[0][0]
+                start, end = paginator.advance(keys, total, limit)
+                if child_pages is not None:
+                    child_pages.plan(self._child_first_pages(records[start:end], context))
+                for key, record in zip(keys[start:end], records[start:end], strict=True):
+                    if since is not None and key[0] < since:
+                        # Unchanged: not emitted again, but its children are read.
+                        self._process_record(record, child_context=context)
+                    else:
+                        yield record
         finally:
             if child_pages is not None:
                 child_pages.close()
@@ -156,10 +162,10 @@ class PlatformStream(MindzPayStream):
             state[REPLICATION_KEY] = self.replication_key
             state[REPLICATION_KEY_VALUE] = newest.isoformat()
 
-    def _list_query(self, context: Context | None, offset: int) -> dict[str, Any]:
+    def _list_query(self, offset: int) -> dict[str, Any]:
         """The query of the list page at ``offset``, newest-updated first."""
         return {
-            **self.get_url_params(context, offset),
+            **list_params(self.page_size, offset, self.sort_by),
             endpoints.PARAM_SORT_BY: endpoints.SORT_UPDATED_AT,
             endpoints.PARAM_SORT_DIRECTION: endpoints.SORT_DESCENDING,
         }
@@ -184,25 +190,29 @@ class PlatformStream(MindzPayStream):
                 if decoder is not None:
                     decoder.restart(read=1)  # decoded ahead (``PageDecoder.decode_first``)
                 return cast("ListPage", page)
-        body = self.request_json("GET", url, params=params, context=context, decoder=decoder)
-        return self.parse_page(body, url)
+        body = self.requester.request_json(
+            "GET", url, params=params, context=context, decoder=decoder
+        )
+        return parse_page(body, url)
 
     def first_page_fetch(
         self, context: Context
     ) -> tuple[Hashable, Hashable, Callable[[], ListPage]]:
         """``(key, signature, fetch)`` of this list's first page for ``context``, to fetch ahead.
 
-        The request is the one ``request_records`` makes first, through the same request path
+        The request is the one ``new_records`` makes first, through the same request path
         (retries, 401 refresh, rate budget, stop points), decoded as its read would decode it.
         """
         url = self.get_url(context)
-        params = self._list_query(context, 0)
+        params = self._list_query(0)
         decoder = self.first_page_decoder()
 
         def fetch() -> ListPage:
             began = monotonic()
-            body = self.request_json("GET", url, params=params, context=context, decoder=decoder)
-            return self.parse_page(body, url)._replace(seconds=monotonic() - began)
+            body = self.requester.request_json(
+                "GET", url, params=params, context=context, decoder=decoder
+            )
+            return parse_page(body, url)._replace(seconds=monotonic() - began)
 
         signature = _signature(url, params, decoding=decoder is not None)
         return (self.name, _frozen(context)), signature, fetch
@@ -259,8 +269,9 @@ class PlatformStream(MindzPayStream):
             return
         # A nested list's partition: its capture section goes into the state now, the STATE
         # itself at the run's cadence (``write_sync_end_state``).
-        if self.live_capture is not None:
-            self.live_capture[0].write(self.live_capture[1])
+        live = self.capture.live if self.capture is not None else None
+        if live is not None:
+            live[0].write(live[1])
         self.offer_state(1)
 
     @override
@@ -295,7 +306,7 @@ class PlatformStream(MindzPayStream):
             raise MalformedRecordError(msg) from None
 
     def _key(self, record: dict[str, Any]) -> Key:
-        record_id = self._record_id(record)
+        record_id = record_id_of(record, self.name)
         updated = record.get("updated_at")
         if updated is None:
             return OLDEST, record_id

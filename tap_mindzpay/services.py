@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -32,10 +31,7 @@ from tap_mindzpay.run.summary import RunReport
 
 if TYPE_CHECKING:
     import logging
-
-    from singer_sdk.helpers.types import Context
-
-    from tap_mindzpay.run.progress import PartitionReport
+    from collections.abc import Mapping
 
 
 def settle_environment(session: requests.Session, url: str) -> None:
@@ -64,13 +60,6 @@ def package_version() -> str:
         return "0"
 
 
-#: How a stream written while another syncs takes status transitions: given the source
-#: partition's context and report, a writer of (record, previous status, via), or ``None`` if
-#: the stream is not selected (``client.DerivedStream.writer``).
-Transitions = Callable[[Mapping[str, Any], object, str], None]
-DerivedWriter = Callable[["Context | None", "PartitionReport"], "Transitions | None"]
-
-
 class RunServices:
     """The parts of one run every stream uses, created on first use from the run's settings."""
 
@@ -88,7 +77,6 @@ class RunServices:
         self.state_cadence = StateCadence()
         self.signals = Signals()
         self._sandbox_lock = threading.Lock()
-        self._derived: dict[str, DerivedWriter] = {}
         self._logger = logger
         self._child_page_slots: threading.Semaphore | None = None
         #: Lines about the run's input (what it leaves out), logged once when the sync starts.
@@ -237,11 +225,3 @@ class RunServices:
         if self._child_page_slots is None:
             self._child_page_slots = threading.Semaphore(max(1, size))
         return self._child_page_slots
-
-    def register_derived(self, name: str, writer: DerivedWriter) -> None:
-        """A stream written while another syncs, found by name (``derived``)."""
-        self._derived[name] = writer
-
-    def derived(self, name: str) -> DerivedWriter | None:
-        """The writer of stream ``name``, written while another syncs, if the run has it."""
-        return self._derived.get(name)

@@ -34,6 +34,8 @@ SECRET_SETTINGS = frozenset({"client_secret", "refresh_token"})
 #: more than most rate limits, which the rate budget then enforces; a near API (a few ms) is
 #: CPU-bound and loses nothing by it.
 DEFAULT_MAX_CONCURRENCY = 32
+#: Hours between full sweeps, and the longest a record in flight goes unrefreshed.
+DEFAULT_SWEEP_INTERVAL_HOURS = 24
 
 SETTINGS = th.PropertiesList(
     th.Property(
@@ -107,7 +109,7 @@ SETTINGS = th.PropertiesList(
         # Whole hours: Meltano's `decimal` kind turns an env value into a Decimal that it
         # cannot serialise into the tap's config (meltano 4.4), so integers only.
         th.IntegerType(minimum=0),
-        default=24,
+        default=DEFAULT_SWEEP_INTERVAL_HOURS,
         description="Hours between full sweeps for merchant edits and deletions, and the "
         "longest a record in flight goes unrefreshed; 0 sweeps and refreshes every run.",
     ),

@@ -1,31 +1,36 @@
-"""How a stream runs change capture on one account partition: the phases in their order.
+"""Change capture of one partition: the phases in their order, read through a ``ListReader``.
 
-After the new-records phase (paged by id from the bookmark), ``capture_partition`` refreshes
-the records in flight that are due (``schedule``) and, when due, sweeps the whole list
-(``engine``). A stream whose rule publishes (payments) leaves what it saw for the account in
-the run's ``Signals``; a stream whose rule waits on it (invoices) reads them. Records of those
-phases do not move the id bookmark (``CaptureHost.capturing`` is true while they are yielded),
-and STATE written in the middle of a phase carries the in-flight set that matches its bookmark
-(``CaptureHost.live_capture``).
+``PartitionCapture.events`` yields ``(record, phase)``: the new records (paged by id from the
+bookmark at the partition's offset hint), then the records in flight that are due refreshed
+(``schedule``) and, when due, the sweep of the whole list (``engine``), with a ``CHECKPOINT``
+where a STATE is due. The stream writes what it is given and asks capture for nothing: a page
+travels one way, from the reader through capture to the stream. A stream whose rule publishes
+(payments) leaves what it saw for the account in the run's ``Signals``; a stream whose rule
+waits on it (invoices) reads them. Refreshed and swept records (``Phase.CHANGED``) must not
+move the id bookmark; a STATE written in the middle of a phase carries the in-flight set that
+matches its bookmark (``PartitionCapture.live``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Protocol
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
 from tap_mindzpay.capture.codec import StatusMap
 from tap_mindzpay.capture.engine import UNSEEN, Engine
 from tap_mindzpay.capture.schedule import AccountSignals, Schedule, Signals, minute_of
 from tap_mindzpay.capture.state import CAPTURE_KEY, CaptureState
 
+OFFSET_HINT_KEY = "offset_hint"
+
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Callable, Iterable, Iterator, Mapping
+    from collections.abc import Iterable, Iterator
 
-    from singer_sdk.helpers.types import Context
-
+    from tap_mindzpay.read.reader import ListReader
     from tap_mindzpay.run.progress import PartitionReport
 
 
@@ -59,139 +64,186 @@ class RefreshRule:
     reads_signals: bool = False
 
 
-class CaptureHost(Protocol):
-    """What ``capture_partition`` needs from the stream it runs for."""
+class Phase(Enum):
+    """What a record ``PartitionCapture`` hands out is to the stream (or what is due)."""
 
-    @property
-    def capture_rule(self) -> RefreshRule | None:
-        """The stream's refresh rule (``None``: new records only)."""
-
-    #: True while refreshed or swept records are yielded (they move no bookmark).
-    capturing: bool
-    #: The capture state and partition of the phase running now (``None`` between phases).
-    live_capture: tuple[CaptureState, dict[str, Any]] | None
-
-    def get_context_state(self, context: Context | None) -> dict[str, Any]:
-        """The partition's state (the SDK's)."""
-
-    def get_starting_replication_key_value(self, context: Context | None) -> Any:  # noqa: ANN401
-        """The partition's id bookmark at the start of the sync, if any."""
-
-    def request_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """The new records, from the bookmark on."""
-
-    def skip_before_start_date(self, record: dict[str, Any], context: Context | None) -> bool:
-        """Whether the record predates ``start_date`` (its id still moves the bookmark)."""
-
-    def refresh_record(self, context: Context | None, record_id: int) -> dict[str, Any] | None:
-        """The record as the API has it now; ``None`` if deleted."""
-
-    def page_all(self, context: Context | None) -> Iterator[dict[str, Any]]:
-        """Every record of the partition, ascending by id."""
-
-    def get_record(self, context: Context | None, record_id: int) -> dict[str, Any] | None:
-        """The record by a plain GET of its id; ``None`` if deleted (404)."""
-
-    def predates_start(self, record: Mapping[str, Any]) -> bool:
-        """Whether the record was created before ``start_date``."""
-
-    def checkpoint(self, *, force: bool) -> None:
-        """Emit STATE with the live capture state (now, or when due)."""
-
-    @property
-    def signals(self) -> Signals:
-        """The run's signals between streams."""
-
-    def schedule_clock(self) -> datetime:
-        """The API's time now (the refresh schedule runs on it)."""
-
-    def progress(self, context: Context | None) -> PartitionReport:
-        """The partition's progress report."""
-
-    def transition_writer(
-        self, context: Context | None
-    ) -> Callable[[Mapping[str, Any], object, str], None] | None:
-        """Where status transitions go (the rule's changes stream, if selected)."""
+    #: A new record: written, and its id moves the bookmark.
+    NEW = "new"
+    #: A new record created before ``start_date``: never written, its id still moves the
+    #: bookmark (the next run does not list it again).
+    BEFORE_START = "before_start"
+    #: Refreshed or swept: written, older than the bookmark, so it moves nothing.
+    CHANGED = "changed"
+    #: No record: a STATE now, carrying ``PartitionCapture.live``.
+    CHECKPOINT = "checkpoint"
+    #: No record: a STATE if the run's cadence says one is due (a chunk of refreshes done).
+    CHECKPOINT_DUE = "checkpoint_due"
 
 
-def capture_partition(  # noqa: PLR0913 - the settings the phases use, given explicitly
-    host: CaptureHost,
-    context: Context | None,
-    *,
-    sweep_interval_hours: float,
-    max_concurrency: int,
-    where: str,
-    logger: logging.Logger,
-) -> Iterator[dict[str, Any]]:
-    """New records by id, then the refresh and (when due) the sweep of one partition."""
-    partition = host.get_context_state(context)
-    had_bookmark = host.get_starting_replication_key_value(context) is not None
-    upgrade = had_bookmark and CAPTURE_KEY not in partition
-    minute = minute_of(host.schedule_clock())
-    state = CaptureState.read(partition, where, minute)
-    if not had_bookmark and state.statuses is None:
-        state.statuses = StatusMap()
-    now = datetime.now(timezone.utc)
-    # Known before the new records are read: the phases below do not move ``sweep_at``.
-    sweep = upgrade or (state.sweep_at is not None and state.sweep_due(sweep_interval_hours, now))
-    rule = host.capture_rule
-    account = str((context or {}).get("account_key"))
-    engine = Engine(
-        state=state,
-        in_flight_rule=rule.in_flight if rule else None,
-        fetch=lambda record_id: host.refresh_record(context, record_id),
-        page_all=lambda: host.page_all(context),
-        checkpoint=host.checkpoint,
-        max_concurrency=max_concurrency,
-        on_change=host.transition_writer(context),
-        now=now,
-        sweep_follows=sweep,
-        schedule=Schedule(
-            now=minute,
-            cap_minutes=round(sweep_interval_hours * 60),
-            payments=host.signals.of(account) if rule and rule.reads_signals else None,
-            waits=rule.waits if rule else "",
-        ),
-        link=rule.link if rule else None,
-        warn=logger.warning,
-        where=where,
-        signal_status=rule.publishes if rule and rule.publishes is not None else UNSEEN,
-        confirm=lambda record_id: host.get_record(context, record_id),
-        predates_start=host.predates_start,
-    )
-    host.live_capture = (state, partition)
-    report = host.progress(context)
-    report.attach_capture(engine.counts)
-    try:
-        for record in host.request_records(context):
-            if host.skip_before_start_date(record, context):
-                continue
-            engine.observe_new(record)
-            yield record
-        host.checkpoint(force=True)
-        host.capturing = True
-        due = engine.due_ids()
-        report.refresh_started(len(due))
-        yield from engine.refresh(only=set(due))
-        if sweep:
-            yield from engine.sweep(emit_all=upgrade)
-            # Records a merchant put back in flight (a cancel, a reissue) get their
-            # provider's answer now rather than one sync later.
-            report.refresh_started(len(engine.back_in_flight & state.in_flight.keys()))
-            yield from engine.refresh(only=engine.back_in_flight)
-        elif state.sweep_at is None:
-            # A first full sync (or one resumed from its own STATE) has just read the
-            # whole list: that is the first sweep.
-            engine.first_sweep_done()
-        # The partition's last STATE carries what its refreshes found (the cadence may have
-        # let the last chunks go unwritten).
-        host.checkpoint(force=True)
-        if rule is not None and rule.publishes is not None:
-            host.signals.publish(
-                account, AccountSignals(engine.last_status, frozenset(engine.entered))
-            )
-    finally:
-        host.capturing = False
-        host.live_capture = None
-    if engine.counts:
-        logger.info("%s: change capture %s", where, engine.counts)
+#: What ``PartitionCapture.events`` yields: a record (``None`` for a checkpoint) and its phase.
+Event = tuple["dict[str, Any] | None", Phase]
+#: Where status transitions go: ``(record, previous status, via)``.
+Transitions = Callable[[Mapping[str, Any], object, str], None]
+
+
+@dataclass
+class PartitionCapture:
+    """The change-capture phases of one partition, read through ``reader``.
+
+    Attributes:
+        reader: The partition's list and per-record reads.
+        partition: The partition's state (the SDK's dict: the bookmark, the offset hint, the
+            capture section).
+        bookmark: The partition's id bookmark when the sync started (``None``: none).
+        rule: The stream's refresh rule (``None``: new records only).
+        signals: What the streams of one account tell each other in this run.
+        clock: The API's time now (the refresh schedule runs on it).
+        report: The partition's progress and summary counters.
+        transitions: Where status transitions go (the rule's changes stream, selected).
+        predates_start: Whether a record was created before ``start_date``.
+        new: The new records when they are read another way (newest first); ``None``: by
+            ``reader.new_after`` from the bookmark at the partition's offset hint.
+    """
+
+    reader: ListReader
+    partition: dict[str, Any]
+    bookmark: object
+    rule: RefreshRule | None
+    signals: Signals
+    clock: Callable[[], datetime]
+    report: PartitionReport
+    transitions: Transitions | None
+    predates_start: Callable[[Mapping[str, Any]], bool]
+    sweep_interval_hours: float
+    max_concurrency: int
+    logger: logging.Logger
+    new: Iterable[dict[str, Any]] | None = None
+    #: The capture state and partition of the phase running now (``None`` between phases):
+    #: a STATE written mid-phase writes it into the partition first.
+    live: tuple[CaptureState, dict[str, Any]] | None = None
+    _forced = False
+    _offers = 0
+
+    def events(self) -> Iterator[Event]:
+        """New records by id, then the refresh and (when due) the sweep of the partition."""
+        partition, rule, where = self.partition, self.rule, self.reader.where
+        had_bookmark = self.bookmark is not None
+        upgrade = had_bookmark and CAPTURE_KEY not in partition
+        minute = minute_of(self.clock())
+        state = CaptureState.read(partition, where, minute)
+        if not had_bookmark and state.statuses is None:
+            state.statuses = StatusMap()
+        now = datetime.now(timezone.utc)
+        # Known before the new records are read: the phases below do not move ``sweep_at``.
+        hours = self.sweep_interval_hours
+        sweep = upgrade or (state.sweep_at is not None and state.sweep_due(hours, now))
+        account = str((self.reader.context or {}).get("account_key"))
+        engine = Engine(
+            state=state,
+            in_flight_rule=rule.in_flight if rule else None,
+            fetch=self._refresh,
+            page_all=self.reader.every,
+            checkpoint=self._checkpoint,
+            max_concurrency=self.max_concurrency,
+            on_change=self.transitions,
+            now=now,
+            sweep_follows=sweep,
+            schedule=Schedule(
+                now=minute,
+                cap_minutes=round(hours * 60),
+                payments=self.signals.of(account) if rule and rule.reads_signals else None,
+                waits=rule.waits if rule else "",
+            ),
+            link=rule.link if rule else None,
+            warn=self.logger.warning,
+            where=where,
+            signal_status=rule.publishes if rule and rule.publishes is not None else UNSEEN,
+            confirm=self.reader.one,
+            predates_start=self.predates_start,
+        )
+        self.live = (state, partition)
+        report = self.report
+        report.attach_capture(engine.counts)
+        try:
+            for record in self._new_records():
+                if self.predates_start(record):
+                    yield record, Phase.BEFORE_START
+                    continue
+                engine.observe_new(record)
+                yield record, Phase.NEW
+            yield None, Phase.CHECKPOINT
+            due = engine.due_ids()
+            report.refresh_started(len(due))
+            yield from self._changed(engine.refresh(only=set(due)))
+            if sweep:
+                yield from self._changed(engine.sweep(emit_all=upgrade))
+                # Records a merchant put back in flight (a cancel, a reissue) get their
+                # provider's answer now rather than one sync later.
+                report.refresh_started(len(engine.back_in_flight & state.in_flight.keys()))
+                yield from self._changed(engine.refresh(only=engine.back_in_flight))
+            elif state.sweep_at is None:
+                # A first full sync (or one resumed from its own STATE) has just read the
+                # whole list: that is the first sweep.
+                engine.first_sweep_done()
+            # The partition's last STATE carries what its refreshes found (the cadence may
+            # have let the last chunks go unwritten).
+            yield None, Phase.CHECKPOINT
+            if rule is not None and rule.publishes is not None:
+                self.signals.publish(
+                    account, AccountSignals(engine.last_status, frozenset(engine.entered))
+                )
+        except BaseException:
+            # Stopped (a signal, an error, the stream closed) mid-phase: every record yielded
+            # is written, so the partition keeps the capture state that matches them, for the
+            # STATE the stream writes on its way out.
+            state.write(partition)
+            raise
+        finally:
+            self.live = None
+        if engine.counts:
+            self.logger.info("%s: change capture %s", where, engine.counts)
+
+    def _new_records(self) -> Iterator[dict[str, Any]]:
+        """The new records, ascending by id from the bookmark (or as ``new`` reads them)."""
+        if self.new is not None:
+            yield from self.new
+            return
+        after = self.bookmark
+        hint = self.partition.get(OFFSET_HINT_KEY)
+        pages = self.reader.new_after(
+            int(str(after)) if after is not None else None,
+            hint if isinstance(hint, int) else None,
+        )
+        for offset, records in pages:
+            if records:
+                self.partition[OFFSET_HINT_KEY] = offset
+            yield from records
+
+    def _refresh(self, record_id: int) -> dict[str, Any] | None:
+        rule = self.rule
+        if rule is None:
+            msg = f"{self.reader.where} has no capture rule to refresh records with"
+            raise RuntimeError(msg)
+        return self.reader.refresh(record_id, rule.method, rule.path_suffix)
+
+    def _checkpoint(self, *, force: bool) -> None:
+        """The engine's checkpoint: a STATE now (``force``) or offered to the cadence."""
+        if force:
+            self._forced = True
+        else:
+            self._offers += 1
+
+    def _changed(self, records: Iterator[dict[str, Any]]) -> Iterator[Event]:
+        for record in records:
+            yield record, Phase.CHANGED
+            yield from self._due()
+        yield from self._due()
+
+    def _due(self) -> Iterator[Event]:
+        """The checkpoints the engine asked for since the last record handed out."""
+        offers, self._offers = self._offers, 0
+        for _ in range(offers):
+            yield None, Phase.CHECKPOINT_DUE
+        if self._forced:
+            self._forced = False
+            yield None, Phase.CHECKPOINT

@@ -126,7 +126,7 @@ def make_stream(server: Scripted, name: str = "accounts", **config: Any) -> clie
 
 
 def get(stream: client.MindzPayStream) -> Any:
-    return stream.request_json("GET", stream.get_url(None), params={"limit": 10})
+    return stream.requester.request_json("GET", stream.get_url(None), params={"limit": 10})
 
 
 def test_401_refreshes_the_token_once_and_retries(server: Scripted, waits: list[float]):
@@ -198,7 +198,7 @@ def test_403_names_account_and_permission(server: Scripted):
     server.replies = [(403, {}, b'{"error":{"code":"forbidden","message":"missing scope"}}')]
     stream = make_stream(server)
     with pytest.raises(MindzPayAPIError) as caught:
-        stream.request_json(
+        stream.requester.request_json(
             "GET", stream.get_url(None), context={"account_id": 4, "account_key": "acc_x"}
         )
     text = str(caught.value)
@@ -305,7 +305,7 @@ def test_malformed_record_is_skipped_when_configured(server: Scripted):
 
 
 @pytest.mark.usefixtures("waits")
-def test_refresh_record_posts_the_invoice_refresh_and_maps_404_to_none(server: Scripted):
+def test_refresh_posts_the_invoice_refresh_and_maps_404_to_none(server: Scripted):
     invoice = {"id": 7, "account_key": "acc_x", "status": 2, "amount": "10.00"}
     server.replies = [
         (200, {}, json.dumps(invoice).encode()),
@@ -313,8 +313,11 @@ def test_refresh_record_posts_the_invoice_refresh_and_maps_404_to_none(server: S
     ]
     invoices = make_stream(server, "invoices")
     context = {"account_id": 1, "account_key": "acc_x"}
-    assert invoices.refresh_record(context, 7) == invoice
-    assert invoices.refresh_record(context, 8) is None
+    reader = invoices.reader(context, on_page=lambda: None)
+    rule = invoices.capture_rule
+    assert rule is not None
+    assert reader.refresh(7, rule.method, rule.path_suffix) == invoice
+    assert reader.refresh(8, rule.method, rule.path_suffix) is None
     assert [path for path, _ in server.seen] == [
         "/api/v2/mindzpay/accounts/acc_x/invoices/7/refresh",
         "/api/v2/mindzpay/accounts/acc_x/invoices/8/refresh",
@@ -406,15 +409,15 @@ def test_an_id_that_is_not_positive_within_64_bits_stops_with_one_line(
 
 
 @pytest.mark.usefixtures("waits")
-def test_get_record_answers_none_on_404_and_the_record_otherwise(server: Scripted):
+def test_one_record_answers_none_on_404_and_the_record_otherwise(server: Scripted):
     record = {"id": 9, "key": "acc_9", "name": "n", "document": "1", "status": "accepted"}
     server.replies = [
         (404, {}, b'{"error":{"code":"not_found","message":"Account not found"}}'),
         (200, {}, json.dumps(record).encode()),
     ]
-    stream = make_stream(server)
-    assert stream.get_record(None, 8) is None
-    assert stream.get_record(None, 9) == record
+    reader = make_stream(server).reader(None, on_page=lambda: None)
+    assert reader.one(8) is None
+    assert reader.one(9) == record
     assert [path.split("?")[0] for path, _ in server.seen] == [
         "/api/v2/mindzpay/accounts/8",
         "/api/v2/mindzpay/accounts/9",
