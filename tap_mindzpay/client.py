@@ -9,17 +9,7 @@
 * ``post_process``: record shaping (``conform``); ``_sync_records``: the fast record path
   (``fastpath``) where the SDK's record steps are the identity, else the SDK's loop.
 
-Partition state shape (per stream and account; the SDK owns the first three keys)::
-
-    {"context": {"account_id": 1, "account_key": "acc_..."},
-     "replication_key": "id", "replication_key_value": 1234,
-     "offset_hint": 1200,
-     "capture": {...}}
-
-``offset_hint``: an offset at or before the first record after the bookmark, checked by ids
-before use (``read.paging``): a stale one costs a request or two, never a record; none:
-offset 0.
-``capture``: the change-capture state (``capture.state``).
+The partition state (bookmark, offset hint, capture section) is ``capture.partition``'s.
 """
 
 from __future__ import annotations
@@ -31,11 +21,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
 from tap_mindzpay import endpoints, personal, schemas
-from tap_mindzpay.capture.engine import CHUNK
 from tap_mindzpay.capture.partition import PartitionCapture, Phase
 from tap_mindzpay.conform import RecordShaper, catalog_conformance
 from tap_mindzpay.errors import sync_log_level
@@ -49,21 +37,20 @@ from tap_mindzpay.settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_SWEEP_INTERVA
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-    from contextlib import AbstractContextManager
 
     import requests
-    from singer_sdk.helpers.types import Context, TapState
+    from singer_sdk.helpers.types import Context
     from singer_sdk.singerlib import MetadataMapping
     from singer_sdk.tap_base import Tap
 
     from tap_mindzpay.capture.partition import Event, RefreshRule, Transitions
-    from tap_mindzpay.conform import FirstPageDecoder, PageDecoder
+    from tap_mindzpay.decoding import PageDecoder
     from tap_mindzpay.http.auth import MindzPayAuthenticator
     from tap_mindzpay.run.progress import PartitionReport
     from tap_mindzpay.services import RunServices
 
 
-class MindzPayStream(FastRecordSync, RESTStream[int]):
+class MindzPayStream(FastRecordSync):
     """Base of every MindzPay stream: one request path, id-guarded paging, Decimal money."""
 
     primary_keys: ClassVar[tuple[str, ...]] = ("id",)
@@ -88,8 +75,6 @@ class MindzPayStream(FastRecordSync, RESTStream[int]):
     #: asks for them (``personal``); declaring them is all a stream needs.
     personal_data: ClassVar[tuple[str, ...]] = ()
 
-    #: The change capture of the partition syncing now (its ``live`` state goes into STATE).
-    capture: PartitionCapture | None = None
     _written = False
     _selected_in_sync = False
 
@@ -178,25 +163,16 @@ class MindzPayStream(FastRecordSync, RESTStream[int]):
         """The progress and summary counters of this stream's partition ``context``."""
         return self.services.run_report.partition(self.name, context)
 
-    def stop_if_asked(self) -> None:
-        """Stop the run here, after a STATE safe to resume from, if a signal asked for it."""
-        self.services.stop.stop_if_asked(self._write_state_now, self.logger)
-
-    def waiting(self) -> AbstractContextManager[None]:
-        """A wait of the main thread between requests (a signal stops the run at once).
-
-        The RECORD lines gathered so far are written first: a target is never kept waiting
-        for records while the tap waits for the API.
-        """
-        if self._fast_writer is not None:
-            self._fast_writer.flush_records()
-        return self.services.stop.waiting(self.stop_if_asked)
-
-    def _write_state_now(self) -> None:
-        self.state_manager.is_flushed = False
-        self._write_state_message()
-
     # -- records -------------------------------------------------------------------------
+
+    def list_decoder(self) -> PageDecoder | None:
+        """The page decoder of a new list read (``conform.RecordShaper.list_decoder``)."""
+        return self.shaper.list_decoder(conforming=self.fast_conforming)
+
+    @property
+    def fast_conforming(self) -> bool:
+        """Whether the shaper stands in for the SDK's type conformance (``conform``)."""
+        return self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.NONE
 
     def reader(self, context: Context | None, on_page: Callable[[], None]) -> ListReader:
         """The list and per-record reads of the partition ``context`` (``read.reader``)."""
@@ -288,28 +264,9 @@ class MindzPayStream(FastRecordSync, RESTStream[int]):
         self, row: dict[str, Any], context: Context | None = None
     ) -> dict[str, Any] | None:
         """Shape the record (``conform``); note a new record the SDK is about to write."""
-        conform = self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.NONE
-        shaped = self.shaper.shape(row, conform=conform)
+        shaped = self.shaper.shape(row, conform=self.fast_conforming)
         self._written = shaped is not None and self._selected_in_sync and not self.capturing
         return shaped
-
-    def list_decoder(self) -> PageDecoder | None:
-        """The page decoder for a new list read, or ``None`` (plain JSON).
-
-        Declared properties only and money decoded (``conform.PageDecoder``) when the shaper
-        stands in for the SDK's conformance, which would drop the other properties anyway.
-        """
-        if self.TYPE_CONFORMANCE_LEVEL is not TypeConformanceLevel.NONE:
-            return None
-        decoder = self.shaper.page_decoder
-        decoder.restart()
-        return decoder
-
-    def first_page_decoder(self) -> FirstPageDecoder | None:
-        """The decoder of a first page fetched ahead of its read (``list_decoder``'s kind)."""
-        if self.TYPE_CONFORMANCE_LEVEL is not TypeConformanceLevel.NONE:
-            return None
-        return self.shaper.page_decoder.first_page
 
     @override
     def get_child_context(self, record: dict[str, Any], context: Context | None) -> Context:
@@ -341,34 +298,6 @@ class MindzPayStream(FastRecordSync, RESTStream[int]):
         """A writer of this stream's records for a parent's status transitions (``derived``)."""
         del context, report
         return None
-
-    # -- state ---------------------------------------------------------------------------
-
-    def checkpoint(self, *, force: bool) -> None:
-        """Emit STATE with the live capture state (now, or when the cadence says it is due)."""
-        if force or self.services.stop.signal is not None:
-            self._write_state_now()
-        else:
-            self.offer_state(CHUNK)
-
-    @override
-    def offer_state(self, records: int) -> None:
-        """STATE when the run's cadence says it is due (``cadence``)."""
-        if self.services.state_cadence.offer(records):
-            self._write_state_now()
-
-    @property
-    @override
-    def tap_state(self) -> TapState:
-        # STATE written mid-phase must carry the capture state that matches the bookmark it
-        # carries, or a killed run would forget records; the cadence keeps that rare.
-        live = self.capture.live if self.capture is not None else None
-        if live is not None:
-            size = live[0].write(live[1])
-            account = str(live[1].get("context", {}).get("account_key"))
-            self.services.state_cadence.sized(self.name, account, size)
-        self.services.state_cadence.written()
-        return super().tap_state
 
     @override
     def _increment_stream_state(

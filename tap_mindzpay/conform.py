@@ -14,26 +14,18 @@
   (``v != 0``) and non-finite numbers (null). With ``conform`` the shaper does exactly those
   and the stream switches the SDK's pass off (``MindzPayStream.fast_conformance``); a schema
   with nested objects or arrays keeps it.
-* Performance lever: on that pass, list pages are decoded by ``PageDecoder``: msgspec reads
-  the money strings into ``Decimal`` and skips the properties the schema does not declare while
-  it decodes (in C, with no object built for them), so an API that sends many undeclared
-  properties costs little more than one that does not. A page it cannot decode that way (a
-  malformed amount, a record that is not an object, not an envelope) is decoded as plain JSON
-  and shaped as above, so the error or the skip is the same. The first page of each list read,
-  and every ``UNDECLARED_CHECK_EVERY``-th, is also read as plain JSON for the names of its
-  undeclared properties, so that the warning about them still comes.
+* On that pass list pages are decoded by ``decoding.PageDecoder`` (``list_decoder``).
 """
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
-import msgspec
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_mindzpay.capture.state import DELETED_AT
+from tap_mindzpay.decoding import FirstPageDecoder, PageDecoder
 from tap_mindzpay.endpoints import INVOICE_STATUS_LABELS
 from tap_mindzpay.errors import MalformedRecordError
 from tap_mindzpay.run.summary import StreamDrift
@@ -49,8 +41,6 @@ BOOLEAN_TYPES = ({"boolean"}, {"boolean", "null"})
 #: Key tuples whose undeclared properties are remembered (records of a stream share a few).
 KEY_SETS_KEPT = 256
 #: Pages decoded by ``PageDecoder`` between two reads for undeclared property names.
-UNDECLARED_CHECK_EVERY = 50
-_plain = msgspec.json.Decoder()
 
 
 def json_types(prop: Mapping[str, Any]) -> set[str]:
@@ -108,6 +98,21 @@ class RecordShaper:
         #: No nested objects or arrays: the shaper can stand in for the SDK's conformance.
         self.flat = not any(json_types(p) & {"object", "array"} for p in properties.values())
         self.page_decoder = PageDecoder(self, tuple(properties), money_fields)
+
+    def list_decoder(self, *, conforming: bool) -> PageDecoder | None:
+        """The page decoder of a new list read, or ``None`` (plain JSON).
+
+        Declared properties only and money decoded when the shaper stands in for the SDK's
+        conformance (``conforming``), which would drop the other properties anyway.
+        """
+        if not conforming:
+            return None
+        self.page_decoder.restart()
+        return self.page_decoder
+
+    def first_page_decoder(self, *, conforming: bool) -> FirstPageDecoder | None:
+        """The decoder of a first page fetched ahead of its read (``list_decoder``'s kind)."""
+        return self.page_decoder.first_page if conforming else None
 
     def shape(self, row: dict[str, Any], *, conform: bool) -> dict[str, Any] | None:
         """Check timestamps, parse money, add derived fields; ``None``: skip the record."""
@@ -253,82 +258,6 @@ def _is_amount(value: object) -> bool:
     except InvalidOperation:
         return False
     return True
-
-
-class PageDecoder:
-    """Decodes a list page with only the declared properties, money as ``Decimal``.
-
-    See the module docstring. ``decode`` raises ``msgspec.DecodeError`` for a page that is not
-    of that form: its caller decodes it as plain JSON instead (``requester``). Safe to call
-    from the threads that fetch pages ahead.
-    """
-
-    def __init__(
-        self, shaper: RecordShaper, properties: tuple[str, ...], money_fields: tuple[str, ...]
-    ) -> None:
-        """Build the page type: every property optional, money ``Decimal`` or null."""
-        money = set(money_fields)
-        fields = {name: (Decimal | None if name in money else Any) for name in properties}
-        record = TypedDict(f"{shaper.stream}_record", fields, total=False)  # type: ignore[misc]
-        envelope = TypedDict(  # type: ignore[misc]  # noqa: UP013 - a type built at run time
-            f"{shaper.stream}_page", {"data": list[record], "meta": Any}, total=False
-        )
-        self._typed = msgspec.json.Decoder(envelope)
-        self._shaper = shaper
-        self._lock = threading.Lock()
-        self._pages = 0
-
-    def decode(self, content: bytes) -> Any:  # noqa: ANN401 - a list envelope (a dict)
-        """The page's envelope with declared properties only; raises if not of that form."""
-        body = self._typed.decode(content)
-        with self._lock:
-            self._pages += 1
-            check = self._pages % UNDECLARED_CHECK_EVERY == 1
-        if check:
-            self._note_undeclared(content)
-        return body
-
-    def restart(self, *, read: int = 0) -> None:
-        """A new list read begins: its first page is read for undeclared properties.
-
-        ``read``: pages of it decoded already (by ``decode_first``, fetched ahead).
-        """
-        with self._lock:
-            self._pages = read
-
-    def decode_first(self, content: bytes) -> Any:  # noqa: ANN401 - a list envelope (a dict)
-        """``decode`` for the first page of a read not begun yet (fetched ahead of it).
-
-        Read for undeclared properties, as every read's first page is, without counting it in
-        the pages of the read under way (``restart`` counts it when its read takes it).
-        """
-        body = self._typed.decode(content)
-        self._note_undeclared(content)
-        return body
-
-    @property
-    def first_page(self) -> FirstPageDecoder:
-        """A body decoder of first pages fetched ahead (``decode_first``)."""
-        return FirstPageDecoder(self)
-
-    def _note_undeclared(self, content: bytes) -> None:
-        page = _plain.decode(content)
-        records = page.get("data") if isinstance(page, dict) else None
-        for record in records if isinstance(records, list) else ():
-            if isinstance(record, dict):
-                self._shaper.note_keys(tuple(record), record.get("id"))
-
-
-class FirstPageDecoder:
-    """``PageDecoder.decode_first`` as a body decoder (``requester.BodyDecoder``)."""
-
-    def __init__(self, decoder: PageDecoder) -> None:
-        """Decode with ``decoder``."""
-        self._decoder = decoder
-
-    def decode(self, content: bytes) -> Any:  # noqa: ANN401 - a list envelope (a dict)
-        """The page's envelope with declared properties only; raises if not of that form."""
-        return self._decoder.decode_first(content)
 
 
 def catalog_conformance(

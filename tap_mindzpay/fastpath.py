@@ -25,116 +25,32 @@ that is at least 20% of throughput.
 from __future__ import annotations
 
 import copy
-import sys
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from singer_sdk.contrib.msgspec import MsgSpecWriter, encoder, serialize_jsonl
 from singer_sdk.exceptions import InvalidStreamSortException
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
-from singer_sdk.singerlib.messages import StateMessage
-from singer_sdk.streams import Stream
+from singer_sdk.streams import RESTStream, Stream
 from typing_extensions import override
+
+from tap_mindzpay.capture.engine import CHUNK
+from tap_mindzpay.recordwriter import RecordWriter
 
 if TYPE_CHECKING:
     from collections.abc import Generator
+    from contextlib import AbstractContextManager
 
     from singer_sdk import metrics
-    from singer_sdk.helpers.types import Context
-    from singer_sdk.singerlib.encoding.simple import Message
+    from singer_sdk.helpers.types import Context, TapState
 
-#: Bytes one write to a pipe delivers whole (POSIX ``PIPE_BUF`` on Linux).
-PIPE_BUF = 4096
+    from tap_mindzpay.capture.partition import PartitionCapture
+    from tap_mindzpay.services import RunServices
+
 #: The SDK's bookmark keys in a partition state (``singer_sdk.helpers._state``).
 REPLICATION_KEY = "replication_key"
 REPLICATION_KEY_VALUE = "replication_key_value"
-
-
-class RecordWriter(MsgSpecWriter):
-    """The SDK's msgspec writer, plus ``write_record`` for the fast record path.
-
-    Every other message (SCHEMA, STATE, RECORDs of the SDK's path) goes through
-    ``MsgSpecWriter.write_message`` unchanged, written and flushed at once as the SDK does.
-    Fast-path RECORD lines are gathered and written in whole lines, at most ``PIPE_BUF`` bytes
-    per write (one write to a pipe of that size is atomic: a killed tap never leaves half a
-    line), and always before any other message and before the stream waits for the API
-    (``flush_records``). So the order of lines and what a target has seen at any STATE are the
-    SDK's; a tap killed with SIGKILL loses at most lines after the last STATE, which a run
-    resumed from that STATE reads again. One write per few records instead of one per record
-    also spares the threads that fetch pages ahead a GIL hand-over at every line.
-    """
-
-    def __init__(self) -> None:
-        """Create the writer with its line buffer."""
-        super().__init__()
-        self._pending = bytearray()
-        self._prefixes: dict[str, bytes] = {}
-        self._suffix = b""
-        self._suffix_of: tuple[int | None, datetime | None] = (None, None)
-
-    @override
-    def serialize_message(self, message: Message) -> bytearray:
-        # ``StateMessage.to_dict`` is ``dataclasses.asdict``, a deep copy of the whole state
-        # (the in-flight set of every partition) for every STATE; the state is plain JSON
-        # data, so encoding it directly gives the same line.
-        if type(message) is StateMessage and message.value is not None:
-            return serialize_jsonl({"type": "STATE", "value": message.value})
-        return super().serialize_message(message)
-
-    def write_record(
-        self,
-        stream: str,
-        record: dict[str, Any],
-        version: int | None,
-        time_extracted: datetime,
-    ) -> None:
-        """Write one RECORD message: the line of ``RecordMessage(...)`` with these fields.
-
-        The line is the SDK's encoding of ``{"type", "stream", "record", "version",
-        "time_extracted"}`` in that order: the parts around the record are encoded once per
-        stream and per extraction time, and the record is encoded straight onto the pending
-        lines.
-        """
-        prefix = self._prefixes.get(stream)
-        if prefix is None:
-            prefix = b'{"type":"RECORD","stream":' + encoder.encode(stream) + b',"record":'
-            self._prefixes[stream] = prefix
-        if self._suffix_of[1] is not time_extracted or self._suffix_of[0] != version:
-            self._suffix_of = (version, time_extracted)
-            tail = b',"time_extracted":' + encoder.encode(time_extracted) + b"}\n"
-            self._suffix = tail if version is None else b',"version":%d%s' % (version, tail)
-        pending = self._pending
-        start = len(pending)
-        pending += prefix
-        encoder.encode_into(record, pending, -1)
-        pending += self._suffix
-        if len(pending) > PIPE_BUF:
-            self._spill(start)
-
-    def _spill(self, start: int) -> None:
-        """Write the whole lines before ``start``; then the last line too if it is that long."""
-        pending = self._pending
-        if start:
-            with memoryview(pending) as lines:
-                sys.stdout.buffer.write(lines[:start])
-            sys.stdout.flush()
-            del pending[:start]
-        if len(pending) > PIPE_BUF:
-            self.flush_records()
-
-    def flush_records(self) -> None:
-        """Write the gathered RECORD lines now (one write of whole lines)."""
-        if self._pending:
-            sys.stdout.buffer.write(self._pending)
-            sys.stdout.flush()
-            self._pending.clear()
-
-    @override
-    def write_message(self, message: Message) -> None:
-        self.flush_records()
-        super().write_message(message)
 
 
 class PartitionCounts(Protocol):
@@ -143,11 +59,14 @@ class PartitionCounts(Protocol):
     requests: int
 
 
-class FastRecordSync(Stream):
-    """The SDK's sync loop for a stream on the fast record path, mixed into ``MindzPayStream``.
+class FastRecordSync(RESTStream[int]):
+    """How a stream writes: records on the fast record path, STATE at checkpoints and stops.
 
-    ``_sync_records`` of the stream calls ``_sync_records_fast`` when ``_record_writer`` gives a
-    writer (this stream's records may take the fast path) and the SDK's loop otherwise.
+    The base of ``client.MindzPayStream``. Its ``_sync_records`` calls ``_sync_records_fast``
+    when ``_record_writer`` gives a writer (this stream's records may take the fast path) and
+    the SDK's loop otherwise. STATE is written when the run's cadence says it is due
+    (``offer_state``), at a checkpoint of change capture, and before a signal stops the run;
+    a STATE written mid-phase carries the capture state that matches its bookmark.
     """
 
     #: Performance lever: RECORD messages written straight from the record, and an integer
@@ -160,10 +79,52 @@ class FastRecordSync(Stream):
     _record_writer_checked = False
     _fast_writer: RecordWriter | None = None
 
+    services: RunServices
+    #: The change capture of the partition syncing now (its ``live`` state goes into STATE).
+    capture: PartitionCapture | None = None
+
     def offer_state(self, records: int) -> None:
-        """``records`` more written: write STATE if it is due (``client``: by ``cadence``)."""
-        del records
+        """``records`` more written: STATE when the run's cadence says it is due."""
+        if self.services.state_cadence.offer(records):
+            self._write_state_now()
+
+    def checkpoint(self, *, force: bool) -> None:
+        """Emit STATE with the live capture state (now, or when the cadence says it is due)."""
+        if force or self.services.stop.signal is not None:
+            self._write_state_now()
+        else:
+            self.offer_state(CHUNK)
+
+    def stop_if_asked(self) -> None:
+        """Stop the run here, after a STATE safe to resume from, if a signal asked for it."""
+        self.services.stop.stop_if_asked(self._write_state_now, self.logger)
+
+    def waiting(self) -> AbstractContextManager[None]:
+        """A wait of the main thread between requests (a signal stops the run at once).
+
+        The RECORD lines gathered so far are written first: a target is never kept waiting
+        for records while the tap waits for the API.
+        """
+        if self._fast_writer is not None:
+            self._fast_writer.flush_records()
+        return self.services.stop.waiting(self.stop_if_asked)
+
+    def _write_state_now(self) -> None:
+        self.state_manager.is_flushed = False
         self._write_state_message()
+
+    @property
+    @override
+    def tap_state(self) -> TapState:
+        # STATE written mid-phase must carry the capture state that matches the bookmark it
+        # carries, or a killed run would forget records; the cadence keeps that rare.
+        live = self.capture.live if self.capture is not None else None
+        if live is not None:
+            size = live[0].write(live[1])
+            account = str(live[1].get("context", {}).get("account_key"))
+            self.services.state_cadence.sized(self.name, account, size)
+        self.services.state_cadence.written()
+        return super().tap_state
 
     def _sync_records_fast(
         self,

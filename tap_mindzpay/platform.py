@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context, Record
 
-    from tap_mindzpay.conform import PageDecoder
+    from tap_mindzpay.decoding import PageDecoder
     from tap_mindzpay.read.paging import ListPage
     from tap_mindzpay.read.reader import ListReader
 
@@ -205,7 +205,7 @@ class PlatformStream(MindzPayStream):
         """
         url = self.get_url(context)
         params = self._list_query(0)
-        decoder = self.first_page_decoder()
+        decoder = self.shaper.first_page_decoder(conforming=self.fast_conforming)
 
         def fetch() -> ListPage:
             began = monotonic()

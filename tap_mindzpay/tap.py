@@ -14,7 +14,7 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from typing_extensions import override
 
 from tap_mindzpay.cli import CommandLine
-from tap_mindzpay.fastpath import RecordWriter
+from tap_mindzpay.recordwriter import RecordWriter
 from tap_mindzpay.settings import SETTINGS
 from tap_mindzpay.streams import STREAM_TYPES
 

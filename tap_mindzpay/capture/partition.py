@@ -9,6 +9,18 @@ travels one way, from the reader through capture to the stream. A stream whose r
 waits on it (invoices) reads them. Refreshed and swept records (``Phase.CHANGED``) must not
 move the id bookmark; a STATE written in the middle of a phase carries the in-flight set that
 matches its bookmark (``PartitionCapture.live``).
+
+Partition state shape (per stream and account; the SDK owns the first three keys)::
+
+    {"context": {"account_id": 1, "account_key": "acc_..."},
+     "replication_key": "id", "replication_key_value": 1234,
+     "offset_hint": 1200,
+     "capture": {...}}
+
+``offset_hint``: an offset at or before the first record after the bookmark, checked by ids
+before use (``read.paging``): a stale one costs a request or two, never a record; none:
+offset 0.
+``capture``: the change-capture state (``capture.state``).
 """
 
 from __future__ import annotations

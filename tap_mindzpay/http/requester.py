@@ -157,7 +157,7 @@ class Requester:
 
         ``not_found_ok``: return ``None`` on a 404 (a record deleted by support) instead of
         stopping. ``decoder``: decodes the body first; if it raises ``msgspec.DecodeError`` the
-        body is decoded as plain JSON (``conform.PageDecoder``).
+        body is decoded as plain JSON (``decoding.PageDecoder``).
 
         Raises:
             ForbiddenError: A 403 (the message names the permission to grant).

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context
 
-    from tap_mindzpay.conform import PageDecoder
+    from tap_mindzpay.decoding import PageDecoder
     from tap_mindzpay.run.progress import PartitionReport
 
 #: Ids the change-capture state can hold: positive, at most 64 bits.

@@ -21,7 +21,8 @@ from singer_sdk.singerlib import Catalog
 from singer_sdk.singerlib.messages import RecordMessage, StateMessage
 
 from tap_mindzpay import client
-from tap_mindzpay.fastpath import PIPE_BUF, RecordWriter, identity_record_path
+from tap_mindzpay.fastpath import identity_record_path
+from tap_mindzpay.recordwriter import PIPE_BUF, RecordWriter
 from tap_mindzpay.tap import TapMindzPay
 
 CONFIG = {"api_url": "http://127.0.0.1:9/api/v2", "client_id": "app", "client_secret": "s"}

@@ -9,7 +9,8 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from tap_mindzpay.conform import UNDECLARED_CHECK_EVERY, RecordShaper
+from tap_mindzpay.conform import RecordShaper
+from tap_mindzpay.decoding import UNDECLARED_CHECK_EVERY
 
 PROPERTIES = {
     "id": {"type": ["integer"]},
