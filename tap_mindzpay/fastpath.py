@@ -37,6 +37,7 @@ from typing_extensions import override
 
 from tap_mindzpay.capture.engine import CHUNK
 from tap_mindzpay.recordwriter import RecordWriter
+from tap_mindzpay.sdk_private import CONTEXT, REPLICATION_KEY, REPLICATION_KEY_VALUE
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -47,10 +48,6 @@ if TYPE_CHECKING:
 
     from tap_mindzpay.capture.partition import PartitionCapture
     from tap_mindzpay.services import RunServices
-
-#: The SDK's bookmark keys in a partition state (``singer_sdk.helpers._state``).
-REPLICATION_KEY = "replication_key"
-REPLICATION_KEY_VALUE = "replication_key_value"
 
 
 class PartitionCounts(Protocol):
@@ -121,7 +118,7 @@ class FastRecordSync(RESTStream[int]):
         live = self.capture.live if self.capture is not None else None
         if live is not None:
             size = live[0].write(live[1])
-            account = str(live[1].get("context", {}).get("account_key"))
+            account = str(live[1].get(CONTEXT, {}).get("account_key"))
             self.services.state_cadence.sized(self.name, account, size)
         self.services.state_cadence.written()
         return super().tap_state

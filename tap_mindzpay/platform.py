@@ -48,12 +48,12 @@ from typing_extensions import override
 from tap_mindzpay import endpoints
 from tap_mindzpay.client import MindzPayStream
 from tap_mindzpay.errors import ForbiddenError, MalformedRecordError
-from tap_mindzpay.fastpath import REPLICATION_KEY, REPLICATION_KEY_VALUE
 from tap_mindzpay.read.childpages import ChildPages
 from tap_mindzpay.read.paging import list_params
 from tap_mindzpay.read.reader import parse_page
 from tap_mindzpay.read.reader import record_id as record_id_of
 from tap_mindzpay.read.recent import OLDEST, Key, NewestFirstPaginator
+from tap_mindzpay.sdk_private import REPLICATION_KEY, REPLICATION_KEY_VALUE
 from tap_mindzpay.timestamps import parse_timestamp
 
 if TYPE_CHECKING:

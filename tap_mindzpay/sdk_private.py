@@ -16,11 +16,43 @@ The rest are called or read: the fast record path repeats the SDK's loop step fo
 (``fastpath``), a derived stream writes its records from another stream's sync
 (``client.DerivedStream``), a checkpoint writes STATE at once (``client``), and the settings
 are validated on the SDK's own config dict (``cli``).
+
+The state keys the SDK owns and the tap reads or writes by hand (``STATE_KEYS``) are listed
+too, and the SDK source the fast record path repeats (``COPIED_SOURCE``) is pinned by a hash:
+an SDK release that changes that loop fails a test before the copy goes stale.
 """
 
 from __future__ import annotations
 
 from typing import Final
+
+#: Keys of the SDK's state the tap reads or writes by hand (``singer_sdk.helpers._state``).
+BOOKMARKS = "bookmarks"
+PARTITIONS = "partitions"
+CONTEXT = "context"
+REPLICATION_KEY = "replication_key"
+REPLICATION_KEY_VALUE = "replication_key_value"
+PROGRESS_MARKERS = "progress_markers"
+STATE_KEYS: Final = (
+    BOOKMARKS,
+    PARTITIONS,
+    CONTEXT,
+    REPLICATION_KEY,
+    REPLICATION_KEY_VALUE,
+    PROGRESS_MARKERS,
+)
+
+#: SDK source the fast record path (``fastpath``) repeats step for step: the SHA-256 of
+#: ``inspect.getsource`` of each, as written against singer-sdk 0.54.
+COPIED_SOURCE: Final[dict[str, str]] = {
+    "singer_sdk.streams.core:Stream._sync_records": (
+        "8928dc7f50e9bf57cc98734b30e3953b0e19007f85fe020a0c80ccdbcf5d329f"
+    ),
+    # The integer bookmark moved in place (``FastRecordSync._sync_partition_fast``).
+    "singer_sdk.helpers._state:increment_state": (
+        "a312fcce304394bc52c5e0b72bb588a36d36ba9836c6f9055e95c8008bf63bf5"
+    ),
+}
 
 #: Private methods of ``singer_sdk.streams.core.Stream`` the tap overrides, and their signatures.
 OVERRIDDEN: Final[dict[str, str]] = {

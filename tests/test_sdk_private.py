@@ -9,6 +9,7 @@ until the name is listed.
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib
 import inspect
 from pathlib import Path
@@ -126,3 +127,23 @@ def test_every_private_sdk_name_the_tap_touches_is_listed() -> None:
     touched = _private_sdk_names_touched()
     unlisted = {name: where for name, where in touched.items() if name not in listed}
     assert not unlisted, f"private SDK names not in sdk_private.py: {unlisted}"
+
+
+@pytest.mark.parametrize("key", sdk_private.STATE_KEYS)
+def test_each_state_key_the_tap_writes_by_hand_is_one_the_sdk_uses(key: str) -> None:
+    source = inspect.getsource(importlib.import_module("singer_sdk.helpers._state"))
+    assert f'"{key}"' in source, f"singer-sdk's state no longer has the key {key!r}"
+
+
+@pytest.mark.parametrize("where", sorted(sdk_private.COPIED_SOURCE))
+def test_the_sdk_source_the_fast_path_repeats_is_unchanged(where: str) -> None:
+    module, _, qualname = where.partition(":")
+    found: object = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    digest = hashlib.sha256(inspect.getsource(found).encode()).hexdigest()  # type: ignore[arg-type]
+    assert digest == sdk_private.COPIED_SOURCE[where], (
+        f"singer-sdk changed {where}, which fastpath.py repeats step for step: compare the two, "
+        "bring the fast path in line, then record the new hash in sdk_private.COPIED_SOURCE"
+    )
+

@@ -22,6 +22,14 @@ from singer_sdk.exceptions import FatalAPIError
 
 from tap_mindzpay.capture import codec
 from tap_mindzpay.capture import state as capture
+from tap_mindzpay.sdk_private import (
+    BOOKMARKS,
+    CONTEXT,
+    PARTITIONS,
+    PROGRESS_MARKERS,
+    REPLICATION_KEY,
+    REPLICATION_KEY_VALUE,
+)
 from tap_mindzpay.timestamps import parse_timestamp
 
 if TYPE_CHECKING:
@@ -87,7 +95,7 @@ def check_state(state: object, streams: Mapping[str, str | None] | None = None) 
     """
     if not isinstance(state, dict):
         return [f"must be a JSON object with 'bookmarks', not {_kind(state)}"]
-    bookmarks = state.get("bookmarks", {})
+    bookmarks = state.get(BOOKMARKS, {})
     if not isinstance(bookmarks, dict):
         return [f"'bookmarks' must be an object of streams, not {_kind(bookmarks)}"]
     if streams is not None and (foreign := _foreign_streams(bookmarks, streams)):
@@ -100,7 +108,7 @@ def check_state(state: object, streams: Mapping[str, str | None] | None = None) 
             continue
         key = streams[stream] if streams is not None else _ANY_KEY
         problems += _check_keys(stream_state, where, key) + _check_partition(stream_state, where)
-        partitions = stream_state.get("partitions", [])
+        partitions = stream_state.get(PARTITIONS, [])
         if not isinstance(partitions, list):
             problems.append(f"{where}.partitions must be a list, not {_kind(partitions)}")
             continue
@@ -113,9 +121,9 @@ def _check_partition_entry(partition: object, spot: str, key: str | None) -> lis
     """One entry of a stream's ``partitions`` list."""
     if not isinstance(partition, dict):
         return [f"{spot} must be an object, not {_kind(partition)}"]
-    if not isinstance(partition.get("context"), dict):
+    if not isinstance(partition.get(CONTEXT), dict):
         return [f"{spot}.context must be an object"]
-    account = partition["context"].get("account_key") or partition["context"]
+    account = partition[CONTEXT].get("account_key") or partition[CONTEXT]
     spot = f"{spot} (account {account})"
     return _check_keys(partition, spot, key) + _check_partition(partition, spot)
 
@@ -134,7 +142,7 @@ def _foreign_streams(bookmarks: Mapping[str, Any], streams: Mapping[str, str | N
 
 def _check_keys(partition: Mapping[str, Any], where: str, replication_key: str | None) -> list[str]:
     """A bookmark by another replication key than the stream's was written by another tap."""
-    key = partition.get("replication_key")
+    key = partition.get(REPLICATION_KEY)
     if key is None or replication_key in (key, _ANY_KEY):
         return []
     own = f"by {replication_key}" if replication_key else "without a bookmark"
@@ -147,20 +155,20 @@ def _check_keys(partition: Mapping[str, Any], where: str, replication_key: str |
 
 
 def _check_partition(partition: Mapping[str, Any], where: str) -> list[str]:
-    value = partition.get("replication_key_value")
+    value = partition.get(REPLICATION_KEY_VALUE)
     if value is not None:
-        if partition.get("replication_key", "id") == "id" and not (_is_int(value) and value >= 0):
+        if partition.get(REPLICATION_KEY, "id") == "id" and not (_is_int(value) and value >= 0):
             return [f"{where}.replication_key_value must be an integer id >= 0, not {value!r:.60}"]
         if isinstance(value, (bool, dict, list)):
             return [f"{where}.replication_key_value must be a single value, not {_kind(value)}"]
-        if partition.get("replication_key") == "updated_at" and not _is_timestamp(value):
+        if partition.get(REPLICATION_KEY) == "updated_at" and not _is_timestamp(value):
             return [
                 f"{where}.replication_key_value must be an ISO 8601 timestamp, not {value!r:.60}"
             ]
     hint = partition.get("offset_hint")
     if hint is not None and not (_is_int(hint) and hint >= 0):
         return [f"{where}.offset_hint must be an integer >= 0, not {hint!r:.60}"]
-    markers = partition.get("progress_markers")
+    markers = partition.get(PROGRESS_MARKERS)
     if markers is not None and not isinstance(markers, dict):
         return [f"{where}.progress_markers must be an object, not {_kind(markers)}"]
     return _check_capture(partition, where)
