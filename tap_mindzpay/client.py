@@ -24,19 +24,24 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
 from tap_mindzpay import endpoints, personal, schemas
-from tap_mindzpay.capture.partition import PartitionCapture, Phase
+from tap_mindzpay.capture.partition import (
+    CaptureSettings,
+    PartitionCapture,
+    Phase,
+    TransitionsSource,
+    full_table,
+)
 from tap_mindzpay.conform import RecordShaper, catalog_conformance
 from tap_mindzpay.errors import sync_log_level
 from tap_mindzpay.fastpath import FastRecordSync
 from tap_mindzpay.http.auth import request_headers
 from tap_mindzpay.http.requester import Requester
-from tap_mindzpay.read.reader import ListReader
-from tap_mindzpay.run.progress import partition_label
+from tap_mindzpay.read.reader import ListReader, ListSource
 from tap_mindzpay.schemas.school import STREAM_SCHEMAS
 from tap_mindzpay.settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_SWEEP_INTERVAL_HOURS
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+    from collections.abc import Generator, Iterable, Iterator, Mapping
 
     import requests
     from singer_sdk.helpers.types import Context
@@ -44,7 +49,6 @@ if TYPE_CHECKING:
     from singer_sdk.tap_base import Tap
 
     from tap_mindzpay.capture.partition import Event, RefreshRule, Transitions
-    from tap_mindzpay.decoding import PageDecoder
     from tap_mindzpay.http.auth import MindzPayAuthenticator
     from tap_mindzpay.run.progress import PartitionReport
     from tap_mindzpay.services import RunServices
@@ -66,8 +70,6 @@ class MindzPayStream(FastRecordSync):
     sort_by: ClassVar[str] = "id"
     #: Change-capture rule (``None``: new records only).
     capture_rule: ClassVar[RefreshRule | None] = None
-    #: STATE at least this often, so that a killed run loses little work.
-    STATE_MSG_FREQUENCY = 500
     #: Performance lever: ``conform`` stands in for the SDK's type conformance on a flat
     #: schema. Set to False for the plain SDK path; tests/test_fastpath_equivalence.py compares.
     fast_conformance: ClassVar[bool] = True
@@ -103,9 +105,9 @@ class MindzPayStream(FastRecordSync):
     def metadata(self) -> MetadataMapping:
         metadata = super().metadata
         catalog = self._tap.input_catalog
+        # The tap's own metadata (discovery, or a run without a catalog); an input catalog's
+        # is withheld from when the tap starts (``cli``).
         if self.personal_data and (catalog is None or catalog.get_stream(self.name) is None):
-            # The tap's own metadata (discovery, or a run without a catalog); an input
-            # catalog's is withheld from when the tap starts (``cli``).
             value = self.services.config.get(personal.SETTING)
             personal.mark_defaults(metadata, value, self.name, self.personal_data)
         return metadata
@@ -144,20 +146,10 @@ class MindzPayStream(FastRecordSync):
 
     @cached_property
     def _session(self) -> requests.Session:
-        pool = self.prefetch_depth
+        pool = int(self.config.get("max_concurrency", DEFAULT_MAX_CONCURRENCY))
         session = self.services.session(pool_connections=1, pool_maxsize=pool, max_retries=0)
         session.headers.update(request_headers(self.services.user_agent))
         return session
-
-    @property
-    def page_size(self) -> int:
-        """The ``limit`` of every list request (setting ``page_size``)."""
-        return int(self.config.get("page_size", endpoints.MAX_PAGE_SIZE))
-
-    @property
-    def prefetch_depth(self) -> int:
-        """List pages requested at once (setting ``max_concurrency``)."""
-        return int(self.config.get("max_concurrency", DEFAULT_MAX_CONCURRENCY))
 
     def progress(self, context: Context | None) -> PartitionReport:
         """The progress and summary counters of this stream's partition ``context``."""
@@ -165,33 +157,34 @@ class MindzPayStream(FastRecordSync):
 
     # -- records -------------------------------------------------------------------------
 
-    def list_decoder(self) -> PageDecoder | None:
-        """The page decoder of a new list read (``conform.RecordShaper.list_decoder``)."""
-        return self.shaper.list_decoder(conforming=self.fast_conforming)
-
-    @property
-    def fast_conforming(self) -> bool:
-        """Whether the shaper stands in for the SDK's type conformance (``conform``)."""
-        return self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.NONE
-
-    def reader(self, context: Context | None, on_page: Callable[[], None]) -> ListReader:
-        """The list and per-record reads of the partition ``context`` (``read.reader``)."""
-        return ListReader(
+    @cached_property
+    def lists(self) -> ListSource:
+        """What every list read of this stream shares (``read.reader``)."""
+        return ListSource(
             request=self.requester.request_json,
-            url=self.get_url(context),
             api_base=self.url_base,
-            context=context,
             stream=self.name,
-            where=partition_label(self.name, context),
-            page_size=self.page_size,
-            depth=self.prefetch_depth,
-            report=self.progress(context),
-            decoder=self.list_decoder,
+            page_size=int(self.config.get("page_size", endpoints.MAX_PAGE_SIZE)),
+            depth=int(self.config.get("max_concurrency", DEFAULT_MAX_CONCURRENCY)),
+            decoder=lambda: self.shaper.list_decoder(conforming=self.fast_conforming),
             stop_check=self.stop_if_asked,
             waiting=self.waiting,
             logger=self.logger,
-            on_page=on_page,
             sort_by=self.sort_by,
+        )
+
+    @cached_property
+    def capture_settings(self) -> CaptureSettings:
+        """What change capture of every partition of this stream shares."""
+        hours = self.config.get("sweep_interval_hours", DEFAULT_SWEEP_INTERVAL_HOURS)
+        return CaptureSettings(
+            rule=self.capture_rule,
+            signals=self.services.signals,
+            clock=self.services.server_clock.now,
+            predates_start=self.shaper.before_start_date,
+            sweep_interval_hours=float(hours),
+            max_concurrency=self.lists.depth,
+            logger=self.logger,
         )
 
     def new_records(
@@ -204,26 +197,15 @@ class MindzPayStream(FastRecordSync):
     def capture_events(self, reader: ListReader, context: Context | None) -> Iterator[Event]:
         """The partition's ``(record, phase)``: change capture, or the list for a full table."""
         if self.replication_key is None:
-            for _, records in reader.new_after(None, None):
-                for record in records:
-                    yield record, Phase.NEW
+            yield from full_table(reader)
             return
         self.capture = PartitionCapture(
-            reader=reader,
-            partition=self.get_context_state(context),
-            bookmark=self.get_starting_replication_key_value(context),
-            rule=self.capture_rule,
-            signals=self.services.signals,
-            clock=self.services.server_clock.now,
-            report=self.progress(context),
-            transitions=self.transition_writer(context),
-            predates_start=self.shaper.before_start_date,
-            sweep_interval_hours=float(
-                self.config.get("sweep_interval_hours", DEFAULT_SWEEP_INTERVAL_HOURS)
-            ),
-            max_concurrency=self.prefetch_depth,
-            logger=self.logger,
-            new=self.new_records(reader, context),
+            reader,
+            self.get_context_state(context),
+            self.get_starting_replication_key_value(context),
+            self.capture_settings,
+            self.transition_writer(context),
+            self.new_records(reader, context),
         )
         yield from self.capture.events()
 
@@ -233,7 +215,8 @@ class MindzPayStream(FastRecordSync):
         report = self.progress(context)
         with self.get_http_request_counter() as counter:
             counter.with_context(context)
-            events = self.capture_events(self.reader(context, counter.increment), context)
+            reader = self.lists.reader(self.get_url(context), context, report, counter.increment)
+            events = self.capture_events(reader, context)
             try:
                 for record, phase in events:
                     if record is None:
@@ -245,9 +228,7 @@ class MindzPayStream(FastRecordSync):
                         self.capturing = phase is Phase.CHANGED
                         self._written = False
                         yield record
-                        # The SDK asks for the next record once this one is written
-                        # (``post_process`` said it would be), so a stopped run's summary
-                        # matches what reached the target.
+                        # Written (``post_process`` said so) once the SDK asks for the next.
                         if self._written:
                             report.new += 1
             except SystemExit:
@@ -278,25 +259,16 @@ class MindzPayStream(FastRecordSync):
     ) -> Iterable[Context | None]:
         # A stream whose children are all derived syncs none of them: they are written from
         # this stream's sync, in the same STATE window as the record they belong to.
-        if self._children_all_derived:
+        if all(getattr(child, "derived", False) for child in self.child_streams):
             return ()
         return super().generate_child_contexts(record, context)
-
-    @cached_property
-    def _children_all_derived(self) -> bool:
-        return all(getattr(child, "derived", False) for child in self.child_streams)
 
     def transition_writer(self, context: Context | None) -> Transitions | None:
         """Where status transitions go: the rule's changes stream (a child), if selected."""
         name = self.capture_rule.changes_stream if self.capture_rule else None
         for child in self.child_streams:
-            if child.name == name and isinstance(child, MindzPayStream):
+            if child.name == name and isinstance(child, TransitionsSource):
                 return child.transitions(context, self.progress(context))
-        return None
-
-    def transitions(self, context: Context | None, report: PartitionReport) -> Transitions | None:
-        """A writer of this stream's records for a parent's status transitions (``derived``)."""
-        del context, report
         return None
 
     @override
@@ -320,7 +292,9 @@ class MindzPayStream(FastRecordSync):
         # Progress and run summary (``progress``): the partition's start, its end.
         report = self._partition_report = self.progress(context)
         self._selected_in_sync = self.selected  # read once: a property walking the metadata
-        self._conform_to_catalog_schema()
+        self.TYPE_CONFORMANCE_LEVEL = catalog_conformance(
+            self.TYPE_CONFORMANCE_LEVEL, self._input_schema, self.schema
+        )
         self._record_writer_checked = False
         writer = self._record_writer() if write_messages else None
         if writer is not None:
@@ -328,11 +302,6 @@ class MindzPayStream(FastRecordSync):
         else:
             yield from super()._sync_records(context, write_messages=write_messages)
         report.finish(own_work_only=bool(self.child_streams))
-
-    def _conform_to_catalog_schema(self) -> None:
-        self.TYPE_CONFORMANCE_LEVEL = catalog_conformance(
-            self.TYPE_CONFORMANCE_LEVEL, self._input_schema, self.schema
-        )
 
 
 def schemas_shaper(stream: MindzPayStream, config: Mapping[str, Any]) -> RecordShaper:

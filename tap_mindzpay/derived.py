@@ -41,7 +41,6 @@ class DerivedStream(MindzPayStream):
         del record, previous, via, context
         return None
 
-    @override
     def transitions(self, context: Context | None, report: PartitionReport) -> Transitions | None:
         """A writer of this stream's records for the transitions in a source partition.
 

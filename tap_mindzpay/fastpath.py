@@ -77,8 +77,15 @@ class FastRecordSync(RESTStream[int]):
     _fast_writer: RecordWriter | None = None
 
     services: RunServices
+    #: STATE at least this often, so that a killed run loses little work.
+    STATE_MSG_FREQUENCY = 500
     #: The change capture of the partition syncing now (its ``live`` state goes into STATE).
     capture: PartitionCapture | None = None
+
+    @property
+    def fast_conforming(self) -> bool:
+        """Whether the shaper stands in for the SDK's type conformance (``conform``)."""
+        return self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.NONE
 
     def offer_state(self, records: int) -> None:
         """``records`` more written: STATE when the run's cadence says it is due."""

@@ -114,9 +114,9 @@ class PlatformStream(MindzPayStream):
         state = self.get_context_state(context)
         since = self._bookmark(self.get_starting_replication_key_value(context))
         children = self._synced_children()
-        paginator = NewestFirstPaginator(self.page_size, since=None if children else since)
+        paginator = NewestFirstPaginator(self.lists.page_size, since=None if children else since)
         url = reader.url
-        decoder = self.list_decoder()
+        decoder = self.lists.decoder()
         api_newest: datetime | None = None  # the first record of the first page
         child_pages = self._open_child_pages(children)
         try:
@@ -165,7 +165,7 @@ class PlatformStream(MindzPayStream):
     def _list_query(self, offset: int) -> dict[str, Any]:
         """The query of the list page at ``offset``, newest-updated first."""
         return {
-            **list_params(self.page_size, offset, self.sort_by),
+            **list_params(self.lists.page_size, offset, self.sort_by),
             endpoints.PARAM_SORT_BY: endpoints.SORT_UPDATED_AT,
             endpoints.PARAM_SORT_DIRECTION: endpoints.SORT_DESCENDING,
         }
@@ -219,7 +219,7 @@ class PlatformStream(MindzPayStream):
 
     def _open_child_pages(self, children: list[PlatformStream]) -> ChildPages | None:
         """First pages of ``children`` fetched ahead, if any sync and concurrency is above 1."""
-        depth = self.prefetch_depth
+        depth = self.lists.depth
         if not children or depth <= 1:
             return None
         pages = ChildPages(depth, self.services.child_page_slots(depth))

@@ -146,4 +146,3 @@ def test_the_sdk_source_the_fast_path_repeats_is_unchanged(where: str) -> None:
         f"singer-sdk changed {where}, which fastpath.py repeats step for step: compare the two, "
         "bring the fast path in line, then record the new hash in sdk_private.COPIED_SOURCE"
     )
-

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tap_mindzpay.capture.codec import StatusMap
 from tap_mindzpay.capture.engine import UNSEEN, Engine
@@ -41,6 +41,8 @@ OFFSET_HINT_KEY = "offset_hint"
 if TYPE_CHECKING:
     import logging
     from collections.abc import Iterable, Iterator
+
+    from singer_sdk.helpers.types import Context
 
     from tap_mindzpay.read.reader import ListReader
     from tap_mindzpay.run.progress import PartitionReport
@@ -98,6 +100,44 @@ Event = tuple["dict[str, Any] | None", Phase]
 Transitions = Callable[[Mapping[str, Any], object, str], None]
 
 
+@runtime_checkable
+class TransitionsSource(Protocol):
+    """A stream written from its parent's status transitions (``derived.DerivedStream``)."""
+
+    def transitions(self, context: Context | None, report: PartitionReport) -> Transitions | None:
+        """A writer of the stream's records for the transitions in a parent's partition."""
+
+
+def full_table(reader: ListReader) -> Iterator[Event]:
+    """Every record of a list without change capture (a full table), as new records."""
+    for _, records in reader.new_after(None, None):
+        for record in records:
+            yield record, Phase.NEW
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """What change capture of every partition of one stream shares.
+
+    Attributes:
+        rule: The stream's refresh rule (``None``: new records only).
+        signals: What the streams of one account tell each other in this run.
+        clock: The API's time now (the refresh schedule runs on it).
+        predates_start: Whether a record was created before ``start_date``.
+        sweep_interval_hours: Hours between sweeps; the longest a record in flight waits.
+        max_concurrency: Per-record requests at once.
+        logger: Where the partition's warnings and its capture counts go.
+    """
+
+    rule: RefreshRule | None
+    signals: Signals
+    clock: Callable[[], datetime]
+    predates_start: Callable[[Mapping[str, Any]], bool]
+    sweep_interval_hours: float
+    max_concurrency: int
+    logger: logging.Logger
+
+
 @dataclass
 class PartitionCapture:
     """The change-capture phases of one partition, read through ``reader``.
@@ -107,12 +147,8 @@ class PartitionCapture:
         partition: The partition's state (the SDK's dict: the bookmark, the offset hint, the
             capture section).
         bookmark: The partition's id bookmark when the sync started (``None``: none).
-        rule: The stream's refresh rule (``None``: new records only).
-        signals: What the streams of one account tell each other in this run.
-        clock: The API's time now (the refresh schedule runs on it).
-        report: The partition's progress and summary counters.
+        settings: What every partition of the stream shares.
         transitions: Where status transitions go (the rule's changes stream, selected).
-        predates_start: Whether a record was created before ``start_date``.
         new: The new records when they are read another way (newest first); ``None``: by
             ``reader.new_after`` from the bookmark at the partition's offset hint.
     """
@@ -120,15 +156,8 @@ class PartitionCapture:
     reader: ListReader
     partition: dict[str, Any]
     bookmark: object
-    rule: RefreshRule | None
-    signals: Signals
-    clock: Callable[[], datetime]
-    report: PartitionReport
-    transitions: Transitions | None
-    predates_start: Callable[[Mapping[str, Any]], bool]
-    sweep_interval_hours: float
-    max_concurrency: int
-    logger: logging.Logger
+    settings: CaptureSettings
+    transitions: Transitions | None = None
     new: Iterable[dict[str, Any]] | None = None
     #: The capture state and partition of the phase running now (``None`` between phases):
     #: a STATE written mid-phase writes it into the partition first.
@@ -138,16 +167,17 @@ class PartitionCapture:
 
     def events(self) -> Iterator[Event]:
         """New records by id, then the refresh and (when due) the sweep of the partition."""
-        partition, rule, where = self.partition, self.rule, self.reader.where
+        settings, partition, where = self.settings, self.partition, self.reader.where
+        rule = settings.rule
         had_bookmark = self.bookmark is not None
         upgrade = had_bookmark and CAPTURE_KEY not in partition
-        minute = minute_of(self.clock())
+        minute = minute_of(settings.clock())
         state = CaptureState.read(partition, where, minute)
         if not had_bookmark and state.statuses is None:
             state.statuses = StatusMap()
         now = datetime.now(timezone.utc)
         # Known before the new records are read: the phases below do not move ``sweep_at``.
-        hours = self.sweep_interval_hours
+        hours = settings.sweep_interval_hours
         sweep = upgrade or (state.sweep_at is not None and state.sweep_due(hours, now))
         account = str((self.reader.context or {}).get("account_key"))
         engine = Engine(
@@ -156,29 +186,29 @@ class PartitionCapture:
             fetch=self._refresh,
             page_all=self.reader.every,
             checkpoint=self._checkpoint,
-            max_concurrency=self.max_concurrency,
+            max_concurrency=settings.max_concurrency,
             on_change=self.transitions,
             now=now,
             sweep_follows=sweep,
             schedule=Schedule(
                 now=minute,
                 cap_minutes=round(hours * 60),
-                payments=self.signals.of(account) if rule and rule.reads_signals else None,
+                payments=settings.signals.of(account) if rule and rule.reads_signals else None,
                 waits=rule.waits if rule else "",
             ),
             link=rule.link if rule else None,
-            warn=self.logger.warning,
+            warn=settings.logger.warning,
             where=where,
             signal_status=rule.publishes if rule and rule.publishes is not None else UNSEEN,
             confirm=self.reader.one,
-            predates_start=self.predates_start,
+            predates_start=settings.predates_start,
         )
         self.live = (state, partition)
-        report = self.report
+        report = self.reader.report
         report.attach_capture(engine.counts)
         try:
             for record in self._new_records():
-                if self.predates_start(record):
+                if settings.predates_start(record):
                     yield record, Phase.BEFORE_START
                     continue
                 engine.observe_new(record)
@@ -201,7 +231,7 @@ class PartitionCapture:
             # have let the last chunks go unwritten).
             yield None, Phase.CHECKPOINT
             if rule is not None and rule.publishes is not None:
-                self.signals.publish(
+                settings.signals.publish(
                     account, AccountSignals(engine.last_status, frozenset(engine.entered))
                 )
         except BaseException:
@@ -213,7 +243,7 @@ class PartitionCapture:
         finally:
             self.live = None
         if engine.counts:
-            self.logger.info("%s: change capture %s", where, engine.counts)
+            settings.logger.info("%s: change capture %s", where, engine.counts)
 
     def _new_records(self) -> Iterator[dict[str, Any]]:
         """The new records, ascending by id from the bookmark (or as ``new`` reads them)."""
@@ -232,7 +262,7 @@ class PartitionCapture:
             yield from records
 
     def _refresh(self, record_id: int) -> dict[str, Any] | None:
-        rule = self.rule
+        rule = self.settings.rule
         if rule is None:
             msg = f"{self.reader.where} has no capture rule to refresh records with"
             raise RuntimeError(msg)

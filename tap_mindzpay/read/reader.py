@@ -1,7 +1,8 @@
 """ListReader: one partition's MindzPay list and its records by id, knowing nothing of streams.
 
-A stream builds one per partition from its parts (the request path, the list URL, the page
-size, the decoder, the progress report) and hands it to change capture, which asks it for:
+A stream keeps one ``ListSource`` (its request path, page size, decoder, stop points) and gets
+from it a reader per partition (the list URL, the progress report), which it hands to change
+capture; capture asks the reader for:
 
 * ``new_after(after_id, hint)``: the pages after the id bookmark, from the offset hint (an
   offset at or before the first record after it, checked by ids: a stale one costs a request or
@@ -22,6 +23,7 @@ from tap_mindzpay import endpoints
 from tap_mindzpay.errors import MalformedRecordError, MindzPayAPIError
 from tap_mindzpay.read.paging import ListPage, OffsetPaginator, list_page, list_params
 from tap_mindzpay.read.prefetch import PagePrefetcher
+from tap_mindzpay.run.progress import partition_label
 
 if TYPE_CHECKING:
     import logging
@@ -85,37 +87,58 @@ def record_id(record: object, stream: str) -> int:
     return found
 
 
-@dataclass
-class ListReader:
-    """One partition's list read by offset ascending by id, and its records one by one."""
+@dataclass(frozen=True)
+class ListSource:
+    """What every list read of one stream shares: its request path, page size and stop points.
+
+    ``stop_check`` and ``waiting`` are the stream's stop points (a signal writes a STATE and
+    stops the run): the reader calls them between pages, as every request path does.
+    """
 
     request: Request
-    #: The list's URL (the partition's path filled in) and the API base (cut from messages).
-    url: str
     api_base: str
-    context: Context | None
-    #: The stream named in messages; ``where``: the stream and partition.
     stream: str
-    where: str
     page_size: int
     #: List pages requested at once (``max_concurrency``).
     depth: int
-    report: PartitionReport
     #: The decoder of a new list read (declared properties only), or ``None``: plain JSON.
     decoder: Callable[[], PageDecoder | None]
     stop_check: Callable[[], None]
     waiting: Callable[[], AbstractContextManager[None]]
     logger: logging.Logger
-    #: Called once per list page read (the SDK's request counter).
-    on_page: Callable[[], None] = lambda: None
     sort_by: str = "id"
+
+    def reader(
+        self,
+        url: str,
+        context: Context | None,
+        report: PartitionReport,
+        on_page: Callable[[], None] = lambda: None,
+    ) -> ListReader:
+        """The reader of the list at ``url`` (the partition ``context``'s)."""
+        where = partition_label(self.stream, context)
+        return ListReader(self, url, context, where, report, on_page)
+
+
+@dataclass(frozen=True)
+class ListReader:
+    """One partition's list read by offset ascending by id, and its records one by one."""
+
+    source: ListSource
+    url: str
+    context: Context | None
+    #: The stream and partition, named in messages.
+    where: str
+    report: PartitionReport
+    #: Called once per list page read (the SDK's request counter).
+    on_page: Callable[[], None]
 
     def new_after(self, after_id: int | None, hint: int | None) -> Iterator[tuple[int, list[Any]]]:
         """``(offset, records)`` of each page after ``after_id``, from the offset ``hint`` on."""
-        paginator = OffsetPaginator(self.page_size, after_id=after_id, offset_hint=hint)
+        paginator = OffsetPaginator(self.source.page_size, after_id=after_id, offset_hint=hint)
         yield from self._pages(paginator, "new")
         if paginator.bookmark_past_the_list:
-            self.logger.warning(
+            self.source.logger.warning(
                 "The bookmark of %s (id %s) is after the newest record the API listed (%s); "
                 "no new record is read until the API's ids pass it - check that the state "
                 "belongs to this platform (or the newest records were deleted)",
@@ -126,7 +149,7 @@ class ListReader:
 
     def every(self) -> Iterator[dict[str, Any]]:
         """Every record of the list, ascending by id (the sweep; ``start_date`` aside)."""
-        for _, records in self._pages(OffsetPaginator(self.page_size), "sweep"):
+        for _, records in self._pages(OffsetPaginator(self.source.page_size), "sweep"):
             yield from records
 
     def one(self, record_id: int) -> dict[str, Any] | None:
@@ -136,7 +159,7 @@ class ListReader:
             MindzPayAPIError: The API refused the request or did not answer a record.
         """
         url = self.url + endpoints.GET_ONE_SUFFIX.format(id=record_id)
-        body = self.request("GET", url, context=self.context, not_found_ok=True)
+        body = self.source.request("GET", url, context=self.context, not_found_ok=True)
         return None if body is None else self._one_record(body, "GET", url)
 
     def refresh(self, record_id: int, method: str, suffix: str) -> dict[str, Any] | None:
@@ -146,7 +169,7 @@ class ListReader:
             MindzPayAPIError: The API refused the request or did not answer a record.
         """
         url = self.url + suffix.format(id=record_id)
-        body = self.request(method, url, context=self.context, not_found_ok=True)
+        body = self.source.request(method, url, context=self.context, not_found_ok=True)
         self.report.refreshed()
         return None if body is None else self._one_record(body, method, url)
 
@@ -154,11 +177,12 @@ class ListReader:
         self, paginator: OffsetPaginator, phase: str
     ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
         """``(offset, records to emit)`` of each list page, ascending by id, fetched ahead."""
-        decoder = self.decoder()
+        source = self.source
+        decoder = source.decoder()
 
         def fetch(offset: int) -> ListPage:
-            params = list_params(self.page_size, offset, self.sort_by)
-            body = self.request(
+            params = list_params(source.page_size, offset, source.sort_by)
+            body = source.request(
                 "GET", self.url, params=params, context=self.context, decoder=decoder
             )
             return parse_page(body, self.url)
@@ -167,9 +191,9 @@ class ListReader:
             paginator,
             fetch,
             self._record_id,
-            depth=self.depth,
-            stop_check=self.stop_check,
-            waiting=self.waiting,
+            depth=source.depth,
+            stop_check=source.stop_check,
+            waiting=source.waiting,
         )
         for offset, records, total, start in prefetcher.pages():
             self.on_page()
@@ -177,11 +201,11 @@ class ListReader:
             yield offset, records[start:]
 
     def _record_id(self, record: object) -> int:
-        return record_id(record, self.stream)
+        return record_id(record, self.source.stream)
 
     def _one_record(self, body: object, method: str, url: str) -> dict[str, Any]:
         data = body.get(endpoints.ENVELOPE_DATA, body) if isinstance(body, dict) else None
         if not isinstance(data, dict):
-            msg = f"{method} {url.removeprefix(self.api_base)} did not return a record"
+            msg = f"{method} {url.removeprefix(self.source.api_base)} did not return a record"
             raise MindzPayAPIError(msg)
         return data
