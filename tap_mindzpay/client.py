@@ -31,7 +31,7 @@ from tap_mindzpay.capture.partition import (
     TransitionsSource,
     full_table,
 )
-from tap_mindzpay.conform import RecordShaper, catalog_conformance
+from tap_mindzpay.conform import RecordShaper
 from tap_mindzpay.errors import sync_log_level
 from tap_mindzpay.fastpath import FastRecordSync
 from tap_mindzpay.http.auth import request_headers
@@ -292,9 +292,7 @@ class MindzPayStream(FastRecordSync):
         # Progress and run summary (``progress``): the partition's start, its end.
         report = self._partition_report = self.progress(context)
         self._selected_in_sync = self.selected  # read once: a property walking the metadata
-        self.TYPE_CONFORMANCE_LEVEL = catalog_conformance(
-            self.TYPE_CONFORMANCE_LEVEL, self._input_schema, self.schema
-        )
+        self._conform_to_catalog_schema()
         self._record_writer_checked = False
         writer = self._record_writer() if write_messages else None
         if writer is not None:

@@ -36,6 +36,7 @@ from singer_sdk.streams import RESTStream, Stream
 from typing_extensions import override
 
 from tap_mindzpay.capture.engine import CHUNK
+from tap_mindzpay.conform import catalog_conformance
 from tap_mindzpay.recordwriter import RecordWriter
 from tap_mindzpay.sdk_private import CONTEXT, REPLICATION_KEY, REPLICATION_KEY_VALUE
 
@@ -86,6 +87,12 @@ class FastRecordSync(RESTStream[int]):
     def fast_conforming(self) -> bool:
         """Whether the shaper stands in for the SDK's type conformance (``conform``)."""
         return self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.NONE
+
+    def _conform_to_catalog_schema(self) -> None:
+        """The SDK's conformance back on if the input catalog has a schema of its own."""
+        self.TYPE_CONFORMANCE_LEVEL = catalog_conformance(
+            self.TYPE_CONFORMANCE_LEVEL, self._input_schema, self.schema
+        )
 
     def offer_state(self, records: int) -> None:
         """``records`` more written: STATE when the run's cadence says it is due."""

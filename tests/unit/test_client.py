@@ -313,7 +313,7 @@ def test_refresh_posts_the_invoice_refresh_and_maps_404_to_none(server: Scripted
     ]
     invoices = make_stream(server, "invoices")
     context = {"account_id": 1, "account_key": "acc_x"}
-    reader = invoices.reader(context, on_page=lambda: None)
+    reader = invoices.lists.reader(invoices.get_url(context), context, invoices.progress(context))
     rule = invoices.capture_rule
     assert rule is not None
     assert reader.refresh(7, rule.method, rule.path_suffix) == invoice
@@ -415,7 +415,8 @@ def test_one_record_answers_none_on_404_and_the_record_otherwise(server: Scripte
         (404, {}, b'{"error":{"code":"not_found","message":"Account not found"}}'),
         (200, {}, json.dumps(record).encode()),
     ]
-    reader = make_stream(server).reader(None, on_page=lambda: None)
+    stream = make_stream(server)
+    reader = stream.lists.reader(stream.get_url(None), None, stream.progress(None))
     assert reader.one(8) is None
     assert reader.one(9) == record
     assert [path.split("?")[0] for path, _ in server.seen] == [
