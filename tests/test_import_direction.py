@@ -26,7 +26,7 @@ RANKS = {
     "conform": 5,
     "fastpath": 5,
     "http.requester": 5,
-    "settings": 5,
+    "settings": 2,
     "services": 4,
     "capture.engine": 5,
     "capture.derived": 4,
