@@ -25,8 +25,10 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))
 
 from helpers import SandboxProcess, child_env, venv_script  # noqa: E402
+from helpers.streams import MINDZPAY_STREAMS  # noqa: E402
 
-DATA_STREAMS = ("accounts", "invoices", "payments", "subscriptions")
+#: The MindzPay streams (accounts and their lists): what the figures sync and count.
+DATA_STREAMS = MINDZPAY_STREAMS
 UNLIMITED = 1_000_000_000
 
 

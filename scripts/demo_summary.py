@@ -25,10 +25,10 @@ import requests
 from tap_mindzpay.streams import STREAM_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
-# Streams with a truth endpoint (every stream of the tap); invoice_status_changes, written while
-# invoices sync, is an observation log, counted only.
+# Streams with a truth endpoint (every stream of the tap but the derived ones); a derived stream
+# (invoice_status_changes, written while invoices sync) is an observation log, counted only.
 TRUTH_STREAMS = tuple(stream.name for stream in STREAM_TYPES if not stream.derived)  # type: ignore[misc]
-LOG_STREAMS: tuple[str, ...] = ("invoice_status_changes",)
+LOG_STREAMS = tuple(stream.name for stream in STREAM_TYPES if stream.derived)  # type: ignore[misc]
 TIMEOUT = 30
 
 

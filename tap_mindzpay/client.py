@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
-from tap_mindzpay import endpoints, personal, schemas
+from tap_mindzpay import personal, schemas
 from tap_mindzpay.capture.partition import (
     CaptureSettings,
     PartitionCapture,
@@ -38,7 +38,11 @@ from tap_mindzpay.http.auth import request_headers
 from tap_mindzpay.http.requester import Requester
 from tap_mindzpay.read.reader import ListReader, ListSource
 from tap_mindzpay.schemas.school import STREAM_SCHEMAS
-from tap_mindzpay.settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_SWEEP_INTERVAL_HOURS
+from tap_mindzpay.settings import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_SWEEP_INTERVAL_HOURS,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Iterator, Mapping
@@ -164,7 +168,7 @@ class MindzPayStream(FastRecordSync):
             request=self.requester.request_json,
             api_base=self.url_base,
             stream=self.name,
-            page_size=int(self.config.get("page_size", endpoints.MAX_PAGE_SIZE)),
+            page_size=int(self.config.get("page_size", DEFAULT_PAGE_SIZE)),
             depth=int(self.config.get("max_concurrency", DEFAULT_MAX_CONCURRENCY)),
             decoder=lambda: self.shaper.list_decoder(conforming=self.fast_conforming),
             stop_check=self.stop_if_asked,

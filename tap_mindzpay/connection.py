@@ -119,10 +119,10 @@ class ConnectionCheck:
         token_url: The token endpoint.
         client_id: APP_ID.
         client_secret: API_KEY.
+        timeout: Seconds per HTTP exchange (``request_timeout``).
         scope: Optional OAuth2 scope.
         account_keys: The setting ``account_keys`` (empty: every visible account).
         token_url_configured: Whether ``token_url`` was set (names the setting to check).
-        timeout: Seconds per HTTP exchange (``request_timeout``).
         user_agent: Sent as ``User-Agent``.
         sandbox: Whether the API is the embedded sandbox (a refused secret is then the
             setting's, not the platform admin's).
@@ -132,10 +132,10 @@ class ConnectionCheck:
     token_url: str
     client_id: str
     client_secret: str
+    timeout: float
     scope: str | None = None
     account_keys: Sequence[str] = ()
     token_url_configured: bool = False
-    timeout: float = 60.0
     user_agent: str = "tap-mindzpay"
     sandbox: bool = False
     session: requests.Session = field(default_factory=requests.Session)

@@ -34,8 +34,12 @@ SECRET_SETTINGS = frozenset({"client_secret", "refresh_token"})
 #: more than most rate limits, which the rate budget then enforces; a near API (a few ms) is
 #: CPU-bound and loses nothing by it.
 DEFAULT_MAX_CONCURRENCY = 32
-#: Hours between full sweeps, and the longest a record in flight goes unrefreshed.
+#: The other defaults, each written only here: the most records a list request may ask for,
+#: hours between full sweeps, retries of a transient error, seconds to wait for one response.
+DEFAULT_PAGE_SIZE = endpoints.MAX_PAGE_SIZE
 DEFAULT_SWEEP_INTERVAL_HOURS = 24
+DEFAULT_MAX_RETRIES = 8
+DEFAULT_REQUEST_TIMEOUT = 60
 
 SETTINGS = th.PropertiesList(
     th.Property(
@@ -89,7 +93,7 @@ SETTINGS = th.PropertiesList(
     th.Property(
         "page_size",
         th.IntegerType(minimum=1, maximum=endpoints.MAX_PAGE_SIZE),
-        default=100,
+        default=DEFAULT_PAGE_SIZE,
         description="Records per list request, 1 to 100.",
     ),
     th.Property(
@@ -116,13 +120,13 @@ SETTINGS = th.PropertiesList(
     th.Property(
         "max_retries",
         th.IntegerType(minimum=0, maximum=20),
-        default=8,
+        default=DEFAULT_MAX_RETRIES,
         description="Retries of a transient error (429, 5xx, timeouts), 0 to 20.",
     ),
     th.Property(
         "request_timeout",
         th.IntegerType(minimum=1),
-        default=60,
+        default=DEFAULT_REQUEST_TIMEOUT,
         description="Seconds to wait for one HTTP response.",
     ),
     th.Property(

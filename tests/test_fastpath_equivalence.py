@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import PROJECT_ROOT, child_env, parse_messages, venv_script
-from helpers.sandbox import PARENTS
+from helpers.streams import MINDZPAY_STREAMS, PARENTS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -52,7 +52,7 @@ sys.argv[0] = "tap-mindzpay"
 TapMindzPay.cli()
 """
 
-DATA_STREAMS = ("accounts", "invoices", "payments", "subscriptions")
+DATA_STREAMS = MINDZPAY_STREAMS
 #: The nested platform lists (child streams of a platform stream) and their parents.
 NESTED = frozenset(PARENTS) | frozenset(PARENTS.values())
 # Any RECORD line's extraction time (a wall clock: the one field two runs cannot share).

@@ -28,7 +28,7 @@ RANKS = {
     "fastpath": 8,
     "recordwriter": 1,
     "http.requester": 5,
-    "settings": 5,
+    "settings": 2,
     "services": 4,
     "capture.engine": 5,
     "capture.derived": 4,

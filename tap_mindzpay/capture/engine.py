@@ -42,6 +42,7 @@ from tap_mindzpay.capture.codec import IdSet, StatusMap
 from tap_mindzpay.capture.fetching import RecordRequests
 from tap_mindzpay.capture.schedule import unchanged_since
 from tap_mindzpay.capture.state import DELETED_AT, CaptureState, Flight, stamp_of
+from tap_mindzpay.settings import DEFAULT_MAX_CONCURRENCY
 from tap_mindzpay.timestamps import parse_timestamp
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ class Engine:
     page_all: Callable[[], Iterator[dict[str, Any]]]
     #: Offer a checkpoint (``force=True``: write now; else the host's cadence decides).
     checkpoint: Callable[..., None]
-    max_concurrency: int = 8
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     counts: dict[str, int] = field(default_factory=dict)
     back_in_flight: set[int] = field(default_factory=set)

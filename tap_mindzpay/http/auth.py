@@ -131,7 +131,7 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
             (setting ``refresh_token_file``); when it holds one, it wins over ``refresh_token``.
         scope: Optional OAuth2 scope.
         session: HTTP session for the token endpoint.
-        timeout: Seconds before a token request is abandoned.
+        timeout: Seconds before a token request is abandoned (setting ``request_timeout``).
         user_agent: Sent as ``User-Agent``.
         skew_seconds: Largest refresh margin before expiry (see ``refresh_margin``).
         clock: Monotonic clock (injectable for tests).
@@ -151,7 +151,7 @@ class MindzPayAuthenticator(APIAuthenticatorBase):
         refresh_token_file: Path | None = None,
         scope: str | None = None,
         session: requests.Session | None = None,
-        timeout: float = 60.0,
+        timeout: float,
         user_agent: str = "tap-mindzpay",
         skew_seconds: float = DEFAULT_SKEW_SECONDS,
         clock: Callable[[], float] = time.monotonic,

@@ -33,6 +33,7 @@ from tap_mindzpay.errors import (
 from tap_mindzpay.http.retry import RETRY_AFTER_CAP_SECONDS, backoff_seconds
 from tap_mindzpay.http.tokenreply import AuthenticationError
 from tap_mindzpay.services import settle_environment
+from tap_mindzpay.settings import DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT
 
 if TYPE_CHECKING:
     import logging
@@ -140,8 +141,8 @@ class Requester:
         self.progress = progress
         self.stop_if_asked = stop_if_asked
         config = services.config
-        self.max_retries = int(config.get("max_retries", 8))
-        self.timeout = int(config.get("request_timeout", 60))
+        self.max_retries = int(config.get("max_retries", DEFAULT_MAX_RETRIES))
+        self.timeout = int(config.get("request_timeout", DEFAULT_REQUEST_TIMEOUT))
 
     def request_json(  # noqa: PLR0913 - the request and its two answer options
         self,

@@ -16,7 +16,7 @@ from tap_mindzpay.sandbox.clock import boleto_paid_at
 from tap_mindzpay.sandbox.data import ts
 from tap_mindzpay.sandbox.faults import FaultError
 from tap_mindzpay.sandbox.messages import ApiError, Reply
-from tap_mindzpay.sandbox.world import ALL_STREAMS, IN_FLIGHT, STREAMS
+from tap_mindzpay.sandbox.world import ACCOUNT_STREAMS, ALL_STREAMS, IN_FLIGHT, STREAMS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -255,8 +255,8 @@ def delete(app: Sandbox, request: Request) -> Answer:
     """
     every = int_param(request.query, "every", 100, 1, None)
     stream = request.query.get("stream", "invoices")
-    if stream not in {"invoices", "payments", "subscriptions"}:
-        msg = "stream must be invoices, payments or subscriptions"
+    if stream not in ACCOUNT_STREAMS:
+        msg = f"stream must be one of {', '.join(ACCOUNT_STREAMS)}"
         raise ValueError(msg)
     world = app.world
     with world.lock:

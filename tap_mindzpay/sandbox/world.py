@@ -31,11 +31,15 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
-STREAMS = ("accounts", "invoices", "payments", "subscriptions")
+#: The MindzPay lists of each account (partition: the account's key, or its id).
+ACCOUNT_STREAMS = ("invoices", "payments", "subscriptions")
+#: The MindzPay resources: the accounts and their lists.
+STREAMS = ("accounts", *ACCOUNT_STREAMS)
+#: Every resource the sandbox serves: MindzPay's, the platform's, the school's.
 ALL_STREAMS = (*STREAMS, *PLATFORM_STREAMS, *SCHOOL_STREAMS)
 IN_FLIGHT = data.IN_FLIGHT_STATUSES
 #: The streams whose new ids the `id_base` switch moves, and the largest gap between two.
-SPARSE_ID_STREAMS = frozenset({"invoices", "payments", "subscriptions"})
+SPARSE_ID_STREAMS = frozenset(ACCOUNT_STREAMS)
 ID_GAP = 1000
 
 

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
     from helpers import Comparison, PipeRun, SandboxProcess
 
-CHANGING = ("invoices", "payments", "subscriptions")
 #: Every stream compared with the truth: the MindzPay ones and the platform ones.
 STREAMS = TRUTH_STREAMS
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from helpers import child_env, compare_with_truth, fold_messages, parse_messages, run_tap
 from helpers.singer import tap_argv
+from helpers.streams import ACCOUNT_STREAMS, CAPTURE_STREAMS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -29,7 +30,6 @@ pytestmark = pytest.mark.e2e
 
 GRANTS_KEY = "POST /oauth/token"
 DEMO_REFRESH = "mindzpay-demo-refresh"
-CHILD_STREAMS = ("invoices", "payments", "subscriptions")
 
 
 def token_answers(sandbox: SandboxProcess) -> dict[str, int]:
@@ -59,7 +59,7 @@ def assert_no_secret(sandbox: SandboxProcess, *texts: str) -> None:
 
 def assert_matches_truth(sandbox: SandboxProcess, run: TapRun) -> None:
     folded = fold_messages(run.messages)
-    for stream in ("accounts", *CHILD_STREAMS):
+    for stream in ("accounts", *ACCOUNT_STREAMS):
         comparison = compare_with_truth(stream, folded.get(stream, {}), sandbox.truth(stream))
         assert comparison.ok, comparison.summary()
 
@@ -219,7 +219,7 @@ def test_many_concurrent_401s_after_a_revocation_cost_one_token_request(
     assert refreshed(sandbox) >= 150
     messages = parse_messages(stdout_path.read_text(encoding="utf-8"))
     folded = fold_messages(first.messages + messages)
-    for stream in ("invoices", "payments"):
+    for stream in CAPTURE_STREAMS:
         comparison = compare_with_truth(stream, folded.get(stream, {}), sandbox.truth(stream))
         assert comparison.ok, comparison.summary()
 
@@ -273,7 +273,7 @@ def test_two_shards_sharing_a_rotating_refresh_token_file_run_at_once_without_a_
             for run in runs:
                 assert run.returncode == 0, run.stderr[-3000:]
             folded = fold_messages([m for run in runs for m in run.messages])
-            for stream in ("accounts", *CHILD_STREAMS):
+            for stream in ("accounts", *ACCOUNT_STREAMS):
                 truth = sandbox.truth(stream)
                 comparison = compare_with_truth(stream, folded.get(stream, {}), truth)
                 assert comparison.ok, comparison.summary()

@@ -46,7 +46,6 @@ from helpers.finance import (
 )
 from helpers.meltano import MELTANO_WORKER, IsolatedMeltano, Pipeline
 from helpers.processes import PROJECT_ROOT, child_env, meltano_plugin_executable, venv_script
-from helpers.sandbox import MINDZPAY_STREAMS, PLATFORM_STREAMS, TRUTH_STREAMS
 from helpers.school import (
     CAMPAIGN_REACH_SQL,
     COURSE_CONTENT_SQL,
@@ -56,6 +55,7 @@ from helpers.school import (
     teacher_revenue_differences,
 )
 from helpers.services import require_plugins
+from helpers.streams import MINDZPAY_STREAMS, PLATFORM_STREAMS, TRUTH_STREAMS
 from helpers.warehouse import duckdb_target_env
 
 if TYPE_CHECKING:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import TRUTH_STREAMS, compare_with_truth, fold_messages, run_tap
+from helpers.streams import ACCOUNT_STREAMS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -17,8 +18,6 @@ if TYPE_CHECKING:
     from helpers import SandboxProcess
 
 pytestmark = pytest.mark.e2e
-
-CHILD_STREAMS = ("invoices", "payments", "subscriptions")
 
 
 def _ids(messages: list[dict[str, Any]], stream: str) -> list[int]:
@@ -41,16 +40,16 @@ def test_run_with_saved_state_after_clock_advance_emits_the_new_records_and_fold
     config = fresh_sandbox.tap_config()
     first = run_tap(config, workdir=tmp_path / "first").check()
     assert first.final_state, "the full run emitted no STATE"
-    before = {stream: {r["id"] for r in fresh_sandbox.truth(stream)} for stream in CHILD_STREAMS}
+    before = {stream: {r["id"] for r in fresh_sandbox.truth(stream)} for stream in ACCOUNT_STREAMS}
 
     applied = fresh_sandbox.advance(3600)
     second = run_tap(config, state=first.final_state, workdir=tmp_path / "second").check()
 
     truth = {stream: fresh_sandbox.truth(stream) for stream in TRUTH_STREAMS}
-    new_ids = {s: {r["id"] for r in truth[s]} - before[s] for s in CHILD_STREAMS}
+    new_ids = {s: {r["id"] for r in truth[s]} - before[s] for s in ACCOUNT_STREAMS}
     assert new_ids["invoices"], f"an hour of simulated time created no invoice: {applied}"
     folded_second = fold_messages(second.messages)
-    for stream in CHILD_STREAMS:
+    for stream in ACCOUNT_STREAMS:
         emitted = set(_ids(second.messages, stream))
         assert new_ids[stream] <= emitted, (
             f"{stream}: new ids not emitted by the incremental run: "

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from helpers import PROJECT_ROOT, SandboxProcess, child_env, venv_script
 from helpers.meltano import MELTANO_WORKER, IsolatedMeltano, MeltanoResult
-from helpers.sandbox import PLATFORM_STREAMS
 from helpers.services import require_loader
+from helpers.streams import ACCOUNT_STREAMS, PLATFORM_STREAMS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -34,7 +34,6 @@ SECRET = "mysecret"  # noqa: S105 - the test sandbox's client secret
 PROD_SECRET = "prod-only"  # noqa: S105 - a made-up secret for the env-file test
 ACCOUNTS = 2
 INVOICES = 240
-CHILD_STREAMS = ("invoices", "payments", "subscriptions")
 #: A stream map a user would set: drop the subscriber's e-mail address.
 STREAM_MAPS = {"subscriptions": {"customer_email": "__NULL__"}}
 
@@ -212,9 +211,9 @@ def test_summary_fields_are_json_fields_and_count_what_the_sandbox_holds(
 ) -> None:
     """One summary per partition; its `new` counts add up to the truth of each stream."""
     summaries = reports(sync.log, "summary")
-    assert len(summaries) == 1 + ACCOUNTS * len(CHILD_STREAMS) + len(PLATFORM_STREAMS)
+    assert len(summaries) == 1 + ACCOUNTS * len(ACCOUNT_STREAMS) + len(PLATFORM_STREAMS)
     assert all(s["level"] == "info" and s["status"] == "done" for s in summaries)
-    for stream in ("accounts", *CHILD_STREAMS, *PLATFORM_STREAMS):
+    for stream in ("accounts", *ACCOUNT_STREAMS, *PLATFORM_STREAMS):
         new = sum(s["new"] for s in summaries if s["stream_name"] == stream)
         assert new == len(project.sandbox.truth(stream)), stream
     for s in summaries:

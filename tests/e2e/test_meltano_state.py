@@ -23,6 +23,7 @@ import pytest
 from helpers import TRUTH_STREAMS, SandboxProcess
 from helpers.meltano import MELTANO_WORKER, IsolatedMeltano, Pipeline, Round, run_round
 from helpers.services import require_loader
+from helpers.streams import ACCOUNT_STREAMS
 from helpers.warehouse import Tables, duckdb_target_env, read_duckdb
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ pytestmark = [pytest.mark.e2e, MELTANO_WORKER]
 
 SCHEMA = "mindzpay_state"
 PIPELINE = Pipeline("target-duckdb", suffix="state")
-CHILD_STREAMS = ("invoices", "payments", "subscriptions")
 PAGE_SIZE = 100  # the tap's default page_size (meltano.yml)
 LIST_ENDPOINTS = {
     "invoices": "GET /mindzpay/accounts/{account_key}/invoices",
@@ -104,7 +104,7 @@ def test_meltano_state_list_shows_the_pipeline_state_id(runs: Runs) -> None:
     assert PIPELINE.state_id in runs.state_ids, runs.state_ids
 
 
-@pytest.mark.parametrize("stream", CHILD_STREAMS)
+@pytest.mark.parametrize("stream", ACCOUNT_STREAMS)
 def test_meltano_state_get_shows_an_id_bookmark_per_account_after_a_run(
     stream: str, runs: Runs
 ) -> None:
@@ -144,7 +144,7 @@ def test_full_refresh_rewrites_every_row(stream: str, runs: Runs) -> None:
     assert not stale, f"{len(stale)} rows not re-read by --full-refresh: {sorted(stale)[:10]}"
 
 
-@pytest.mark.parametrize("stream", CHILD_STREAMS)
+@pytest.mark.parametrize("stream", ACCOUNT_STREAMS)
 def test_a_plain_run_after_the_full_refresh_rewrites_few_rows(stream: str, runs: Runs) -> None:
     _, after_refresh, after_plain = runs.extracted
     refresh_newest = max(after_refresh[stream].values())

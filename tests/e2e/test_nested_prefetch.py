@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import child_env, compare_with_truth, fold_messages, parse_messages, run_tap
-from helpers.sandbox import PLATFORM_STREAMS
 from helpers.singer import tap_argv
+from helpers.streams import PLATFORM_STREAMS
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -33,14 +33,14 @@ from helpers.meltano import (
     read_tap_output,
     tap_output_log_config,
 )
-from helpers.sandbox import TRUTH_STREAMS
 from helpers.services import (
     connect_postgres,
     postgres_target_env,
     require_loader,
     sqlalchemy_url,
 )
-from helpers.warehouse import CHANGES_STREAM, Snapshot, drop_postgres_schemas, read_postgres
+from helpers.streams import ACCOUNT_STREAMS, CHANGES_STREAM, TRUTH_STREAMS
+from helpers.warehouse import Snapshot, drop_postgres_schemas, read_postgres
 
 from orchestrate.definitions import MeltanoProject, build_definitions
 
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.e2e, MELTANO_WORKER]
 
 SHARDS = ("a", "b")
-CHILD_STREAMS = ("invoices", "payments", "subscriptions")
 NO_STATE = "No state was found, complete import."  # Meltano's warning when a run starts fresh
 
 
@@ -250,7 +249,7 @@ def test_shard_states_in_the_shared_database_are_disjoint(
     assert {state_id(shard) for shard in SHARDS} <= set(run.states), list(run.states)
     owned: dict[str, set[str]] = {}
     for shard in SHARDS:
-        for stream in CHILD_STREAMS:
+        for stream in ACCOUNT_STREAMS:
             partitions = run.partitions(shard, stream)
             keys = [p["context"]["account_key"] for p in partitions]
             assert sorted(keys) == orchestrated.account_keys[shard], (number, shard, stream)

@@ -30,7 +30,10 @@ from helpers.meltano import (
     run_round,
 )
 from helpers.services import connect_postgres, postgres_target_env, require_loader
+from helpers.streams import ACCOUNT_STREAMS, STREAM_SCHEMAS
 from helpers.warehouse import Tables, drop_postgres_schemas, read_postgres
+
+from tap_mindzpay.schemas import money_fields
 
 pytestmark = [pytest.mark.e2e, MELTANO_WORKER]
 
@@ -64,11 +67,8 @@ class TestPostgresLoader(LoaderRoundsContract):
     """tap-mindzpay -> target-postgres, one pipeline, every account."""
 
 
-MONEY_COLUMNS = {
-    "invoices": ("amount",),
-    "payments": ("amount", "fee"),
-    "subscriptions": ("amount",),
-}
+#: The money columns of the MindzPay lists, as their schemas declare them.
+MONEY_COLUMNS = {s: money_fields(STREAM_SCHEMAS[s]) for s in ACCOUNT_STREAMS}
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 import trustme
 from helpers import compare_with_truth, fold_messages, run_tap
+from helpers.streams import MINDZPAY_STREAMS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 
-STREAMS = ("accounts", "invoices", "payments", "subscriptions")
+STREAMS = MINDZPAY_STREAMS
 #: Hop-by-hop headers a proxy does not pass on.
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding"})
 

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 from helpers import SandboxProcess, compare_with_truth, run_tap
 from helpers.fold import fold
+from helpers.streams import CAPTURE_STREAMS
 
 from tap_mindzpay.capture.state import CaptureState
 
@@ -87,7 +88,7 @@ def _long_past_due(payment: dict[str, Any], today: date) -> bool:
 def _check_cap(sandbox: SandboxProcess, state: dict[str, Any], hour: int) -> None:
     """Every record in flight was read within ``sweep_interval_hours`` of the platform's time."""
     now = _minute(sandbox)
-    for stream in ("invoices", "payments"):
+    for stream in CAPTURE_STREAMS:
         for record_id, flight in _flights(state, stream).in_flight.items():
             last = flight.checked or flight.since
             assert now - last <= SWEEP_HOURS * 60, (hour, stream, record_id, flight)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import TRUTH_STREAMS, compare_with_truth, fold_messages, run_tap
+from helpers.streams import ACCOUNT_STREAMS
 
 from tap_mindzpay.capture.state import CaptureState
 
@@ -85,11 +86,11 @@ def test_raising_start_date_between_runs_deletes_nothing(
     raised = {**config, "start_date": "2026-06-01T00:00:00-03:00"}
     sandbox.reset_stats()
     second = run_tap(raised, state=first.final_state, workdir=tmp_path / "second").check()
-    for stream in ("invoices", "payments", "subscriptions"):
+    for stream in ACCOUNT_STREAMS:
         assert _markers(second, stream) == set(), f"{stream}: start_date deleted records"
     assert _requests(sandbox, INVOICE_GET) == {}, "records listed need no confirmation"
     third = run_tap(raised, state=second.final_state, workdir=tmp_path / "third").check()
-    assert all(not _markers(third, s) for s in ("invoices", "payments", "subscriptions"))
+    assert all(not _markers(third, s) for s in ACCOUNT_STREAMS)
     _assert_equals_truth(sandbox, first.messages + second.messages + third.messages)
 
 

@@ -36,14 +36,13 @@ from helpers.meltano import (
     full_then_incremental,
 )
 from helpers.services import postgres_target_env, require_loader
+from helpers.streams import ACCOUNT_STREAMS
 from helpers.warehouse import Tables, drop_postgres_schemas, read_postgres
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 pytestmark = [pytest.mark.e2e, MELTANO_WORKER]
-
-CHILD_STREAMS = ("invoices", "payments", "subscriptions")
 
 
 @dataclass
@@ -143,7 +142,7 @@ def test_shard_states_are_disjoint_and_hold_only_their_own_accounts(sharded: Sha
         for shard in sharded.shards:
             state_id = shard.pipeline().state_id
             assert state_id in run.states, (label, state_id, list(run.states))
-            for stream in CHILD_STREAMS:
+            for stream in ACCOUNT_STREAMS:
                 keys = [p["context"]["account_key"] for p in run.partitions(state_id, stream)]
                 assert sorted(keys) == sorted(shard.account_keys), (label, state_id, stream)
             seen[shard.name] = set(shard.account_keys)

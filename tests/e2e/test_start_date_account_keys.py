@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import compare_with_truth, fold_messages, run_tap
+from helpers.streams import ACCOUNT_STREAMS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 
-CHILD_STREAMS = ("invoices", "payments", "subscriptions")
 #: Mid-way through the sandbox world (November 2025 to October 2026), in Brazil time.
 START_DATE = "2026-06-01T00:00:00-03:00"
 START = datetime.fromisoformat(START_DATE)
@@ -38,7 +38,7 @@ def live_records(run: TapRun, stream: str) -> list[dict[str, Any]]:
 
 
 def assert_nothing_before_start(run: TapRun) -> None:
-    for stream in CHILD_STREAMS:
+    for stream in ACCOUNT_STREAMS:
         early = [r["id"] for r in live_records(run, stream) if created(r) < START]
         assert early == [], f"{stream}: ids created before start_date landed: {early[:10]}"
 
@@ -50,10 +50,10 @@ def test_start_date_filters_child_records_by_created_at_and_keeps_every_account(
     # Every settled invoice back in flight (status 1), early ones too: the refresh phase has
     # work on both sides of start_date.
     sandbox.admin("POST", "/_sandbox/in_flight", params={"count": 10_000})
-    truth = {stream: sandbox.truth(stream) for stream in ("accounts", *CHILD_STREAMS)}
+    truth = {stream: sandbox.truth(stream) for stream in ("accounts", *ACCOUNT_STREAMS)}
     # The case that used to sync nothing: every account was created before start_date.
     assert all(created(account) < START for account in truth["accounts"])
-    for stream in CHILD_STREAMS:
+    for stream in ACCOUNT_STREAMS:
         kept = [r for r in truth[stream] if created(r) >= START]
         assert 0 < len(kept) < len(truth[stream]), f"{stream}: start_date splits nothing"
 
@@ -64,7 +64,7 @@ def test_start_date_filters_child_records_by_created_at_and_keeps_every_account(
     accounts = compare_with_truth("accounts", folded.get("accounts", {}), truth["accounts"])
     assert accounts.ok, accounts.summary()
     assert_nothing_before_start(run)
-    for stream in CHILD_STREAMS:
+    for stream in ACCOUNT_STREAMS:
         expected = [r for r in truth[stream] if created(r) >= START]
         comparison = compare_with_truth(stream, folded.get(stream, {}), expected)
         assert comparison.ok, comparison.summary()
@@ -94,7 +94,7 @@ def test_start_date_filters_child_records_by_created_at_and_keeps_every_account(
     later_landed = landed | {r["id"] for r in live_records(later, "invoices")}
     assert {c["invoice_id"] for c in later.records("invoice_status_changes")} <= later_landed
     folded = fold_messages(run.messages + later.messages)
-    for stream in CHILD_STREAMS:
+    for stream in ACCOUNT_STREAMS:
         expected = [r for r in sandbox.truth(stream) if created(r) >= START]
         live = {k: r for k, r in folded.get(stream, {}).items() if not r.get("_sdc_deleted_at")}
         comparison = compare_with_truth(stream, live, expected)
@@ -110,12 +110,12 @@ def test_start_date_after_every_record_lands_the_accounts_and_moves_the_bookmark
     folded = fold_messages(run.messages)
     comparison = compare_with_truth("accounts", folded.get("accounts", {}), accounts)
     assert comparison.ok, comparison.summary()
-    for stream in CHILD_STREAMS:
+    for stream in ACCOUNT_STREAMS:
         assert run.records(stream) == [], f"{stream}: records created before start_date"
     assert run.records("invoice_status_changes") == []
     # What was read moves the id bookmark: the next run lists nothing it listed already.
     assert run.final_state is not None
-    for stream in CHILD_STREAMS:
+    for stream in ACCOUNT_STREAMS:
         owner = "account_id" if stream == "subscriptions" else "account_key"
         newest: dict[Any, int] = {}
         for record in sandbox.truth(stream):

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from helpers import KilledAndResumed, compare_with_truth, sync_into_jsonl
 from helpers.fold import fold
+from helpers.streams import ACCOUNT_STREAMS, CHANGES_STREAM
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
     from helpers import SandboxProcess
 
 pytestmark = pytest.mark.e2e
-CHANGING = ("invoices", "payments", "subscriptions")
-CHANGES = "invoice_status_changes"
 Chain = dict[int, tuple[int | None, int]]
 
 
@@ -86,7 +85,7 @@ def _live(messages: list[dict[str, Any]], stream: str) -> dict[Any, dict[str, An
 
 
 def _assert_equals_truth(sandbox: SandboxProcess, messages: list[dict[str, Any]]) -> None:
-    for stream in CHANGING:
+    for stream in ACCOUNT_STREAMS:
         comparison = compare_with_truth(stream, _live(messages, stream), sandbox.truth(stream))
         assert comparison.ok, comparison.summary()
 
@@ -111,12 +110,12 @@ def test_status_changes_match_the_transitions_the_sandbox_applied(
         for stream, stream_rows in rows.items():
             landed.setdefault(stream, []).extend(stream_rows)
         # What target-jsonl holds, folded by primary key, equals the truth after every sync.
-        for stream in ("accounts", *CHANGING):
+        for stream in ("accounts", *ACCOUNT_STREAMS):
             folded = fold(landed[stream], ("id",))
             live = {k: v for k, v in folded.items() if not v.get("_sdc_deleted_at")}
             comparison = compare_with_truth(stream, live, sandbox.truth(stream))
             assert comparison.ok, f"sync {sync + 1}: {comparison.summary()}"
-        changes = rows.get(CHANGES, [])
+        changes = rows.get(CHANGES_STREAM, [])
         after = _statuses(sandbox)
         transitions = sandbox.transitions()
         expected = _expected_chain(before, transitions[logged:], after)
@@ -184,7 +183,7 @@ def test_sigkill_in_each_phase_of_an_incremental_sync_then_resume_loses_nothing(
     _assert_equals_truth(sandbox, messages)
     # The history ends where each invoice is now: no transition was lost to a kill.
     last: dict[int, int] = {}
-    for change in _records(messages, CHANGES):
+    for change in _records(messages, CHANGES_STREAM):
         last[change["invoice_id"]] = change["to_status"]
     truth = _statuses(sandbox)
     assert {k: v for k, v in last.items() if k in truth} == truth

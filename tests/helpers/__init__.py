@@ -45,9 +45,10 @@ from .processes import (
     venv_script,
 )
 from .resume import KilledAndResumed, last_state
-from .sandbox import TRUTH_STREAMS, SandboxError, SandboxProcess
+from .sandbox import SandboxError, SandboxProcess
 from .services import in_ci, missing_plugins, require_loader, require_plugins, unavailable
 from .singer import TapRun, parse_messages, run_tap, run_tap_cli, tap_about
+from .streams import TRUTH_STREAMS
 
 __all__ = [
     "PRIMARY_KEYS",

@@ -15,24 +15,18 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from .streams import PRIMARY_KEYS as TAP_PRIMARY_KEYS
+from .streams import TRUTH_STREAMS
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
 Key = tuple[Any, ...]
 
-# Primary keys of the streams the sandbox has truth for; other callers pass their own.
-PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
-    "accounts": ("id",),
-    "invoices": ("id",),
-    "payments": ("id",),
-    "subscriptions": ("id",),
-    "users": ("id",),
-    "courses": ("id",),
-    "bundles": ("id",),
-    "plans": ("id",),
-    "enrollments": ("id",),
-}
-#: Every other stream the sandbox has truth for is keyed by `id` (the rest of the platform).
+#: Primary keys of the streams the sandbox has truth for, as the tap declares them; other
+#: callers pass their own.
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {s: TAP_PRIMARY_KEYS[s] for s in TRUTH_STREAMS}
+#: The key of a stream the tap does not declare.
 ID_KEY: tuple[str, ...] = ("id",)
 #: Truth fields a default selection leaves out: personal data under the LGPD (the
 #: contract's list, written out here so a test fails if the tap selects a different set).

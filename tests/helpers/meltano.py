@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .processes import PROJECT_ROOT, child_env, venv_script
-from .sandbox import TRUTH_STREAMS
-from .warehouse import CHANGES_STREAM, DELETED_AT, Snapshot, TableCheck, Tables
+from .streams import ACCOUNT_STREAMS, CHANGES_STREAM, TRUTH_STREAMS
+from .warehouse import DELETED_AT, Snapshot, TableCheck, Tables
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -519,7 +519,7 @@ class LoaderRoundsContract:
         """`meltano state get` of the pipeline(s) has an id bookmark for every account."""
         incremental = rounds.incremental
         account_keys = {a["key"] for a in incremental.truth["accounts"]}
-        for stream in ("invoices", "payments", "subscriptions"):
+        for stream in ACCOUNT_STREAMS:
             partitions = [p for s in incremental.states for p in incremental.partitions(s, stream)]
             keys = [p["context"]["account_key"] for p in partitions]
             assert sorted(keys) == sorted(account_keys), (stream, keys)

@@ -24,27 +24,13 @@ from typing import IO, Any
 
 from typing_extensions import Self
 
-from tap_mindzpay.platform import PlatformStream
-from tap_mindzpay.streams import STREAM_TYPES
-
 from .processes import child_env
+from .streams import PLATFORM_STREAMS
 
 DEMO_CLIENT_ID = "mindzpay-demo"
 DEMO_CLIENT_SECRET = "mindzpay-demo-secret"  # noqa: S105 - the sandbox's documented demo secret
-MINDZPAY_STREAMS = ("accounts", "invoices", "payments", "subscriptions")
-#: The Mindz platform streams, as the tap declares them (platform-wide, or nested per parent).
-PLATFORM_STREAMS = tuple(t.name for t in STREAM_TYPES if issubclass(t, PlatformStream))
-#: The request-stats template of each platform list (the sandbox names them by the same path).
-LIST_TEMPLATES = {
-    t.name: f"GET {t.path}" for t in STREAM_TYPES if issubclass(t, PlatformStream) and t.path
-}
-#: The parent of each nested platform stream.
-PARENTS = {
-    t.name: t.parent_stream_type.name
-    for t in STREAM_TYPES
-    if issubclass(t, PlatformStream) and t.parent_stream_type is not None
-}
-TRUTH_STREAMS = (*MINDZPAY_STREAMS, *PLATFORM_STREAMS)
+#: Campaign link lists a small world may leave empty (a campaign rarely excludes).
+MAY_BE_EMPTY = frozenset({"email_campaign_excluded_courses", "email_campaign_excluded_plans"})
 
 # One opener with no proxy handler: the sandbox is always on 127.0.0.1.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))

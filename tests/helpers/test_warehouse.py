@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from .warehouse import DELETED_AT, STREAM_SCHEMAS, Snapshot, Tables
+from .streams import STREAM_SCHEMAS
+from .warehouse import DELETED_AT, Snapshot, Tables
 
 BRT = timezone(timedelta(hours=-3))
 ACCOUNT = {

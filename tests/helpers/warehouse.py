@@ -30,27 +30,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from tap_mindzpay import client
-
 from .fold import UNSELECTED_BY_DEFAULT, values_equal
-from .sandbox import TRUTH_STREAMS
 from .services import connect_postgres
+from .streams import DERIVED_STREAMS, PRIMARY_KEYS, STREAM_SCHEMAS, TRUTH_STREAMS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
     from pathlib import Path
 
-# Streams with a money column `amount` (accounts have none).
-AMOUNT_STREAMS = ("invoices", "payments", "subscriptions")
-CHANGES_STREAM = "invoice_status_changes"
-#: Every table a full load writes: the truth streams and the derived history stream.
-STREAMS = (*TRUTH_STREAMS, CHANGES_STREAM)
-#: The schema of each stream as the tap declares it: the columns every table must have.
-STREAM_SCHEMAS: Mapping[str, dict[str, Any]] = client.STREAM_SCHEMAS
-PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(TRUTH_STREAMS, ("id",)),
-    CHANGES_STREAM: ("invoice_id", "to_status", "observed_at"),
-}
+#: Every table a full load writes: the truth streams and the derived ones (the status history).
+STREAMS = (*TRUTH_STREAMS, *DERIVED_STREAMS)
 DELETED_AT = "_sdc_deleted_at"
 # The pt-BR label of each invoice status code (the index), as the API contract lists them.
 INVOICE_STATUS_LABELS = (

@@ -23,8 +23,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from helpers import child_env, parse_messages, structured_logging
 from helpers import sync_into_jsonl as sync_jsonl
-from helpers.sandbox import LIST_TEMPLATES, PARENTS, PLATFORM_STREAMS
 from helpers.singer import tap_argv
+from helpers.streams import (
+    ACCOUNT_STREAMS,
+    CHANGES_STREAM,
+    LIST_TEMPLATES,
+    PARENTS,
+    PLATFORM_STREAMS,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -32,8 +38,6 @@ if TYPE_CHECKING:
     from helpers import SandboxProcess
 
 pytestmark = pytest.mark.e2e
-CHILD_STREAMS = ("invoices", "payments", "subscriptions")
-CHANGES = "invoice_status_changes"  # written by the invoices partitions, counted there
 TOKEN = "POST /oauth/token"  # noqa: S105 - an endpoint template, not a secret
 #: The tap with `PartitionReport.PROGRESS_SECONDS` (a class constant) set from argv[1], so a
 #: short run shows several progress lines.
@@ -114,7 +118,7 @@ def assert_summary_matches(
     assert (
         run["partitions"]
         == len(parts)
-        == (1 + len(CHILD_STREAMS) * len(keys_by_id) + len(PLATFORM_STREAMS))
+        == (1 + len(ACCOUNT_STREAMS) * len(keys_by_id) + len(PLATFORM_STREAMS))
     )
     assert all(p["status"] == "done" for p in parts.values())
     names = ("new", "changed", "refreshed", "settled", "deleted", "status_changes", "requests")
@@ -125,7 +129,7 @@ def assert_summary_matches(
     # Requests: what the sandbox counted, endpoint by endpoint, token requests apart.
     assert run["requests"] + run["token_requests"] == stats["total_requests"]
     assert run["token_requests"] == sum(stats["requests"].get(TOKEN, {}).values())
-    for stream in ("accounts", *CHILD_STREAMS, *PLATFORM_STREAMS):
+    for stream in ("accounts", *ACCOUNT_STREAMS, *PLATFORM_STREAMS):
         answers = served(stats, stream)
         mine = [p for (name, _), p in parts.items() if name == stream]
         assert sum(p["requests"] for p in mine) == sum(answers.values()), stream
@@ -134,7 +138,7 @@ def assert_summary_matches(
         assert sum(p["retries"] for p in mine) == transient, stream
     # Records: what target-jsonl wrote, per stream and account.
     assert parts["accounts", "all"]["new"] == len(landed["accounts"])
-    for stream in CHILD_STREAMS:
+    for stream in ACCOUNT_STREAMS:
         rows = landed.get(stream, [])
         markers = [row for row in rows if row.get("_sdc_deleted_at")]
         live = Counter(account_of(stream, row, keys_by_id) for row in rows if row not in markers)
@@ -148,7 +152,7 @@ def assert_summary_matches(
         part = parts[stream, "all"]
         assert part["new"] + part["changed"] == len(rows) - len(markers), stream
         assert part["deleted"] == len(markers), stream
-    changes = Counter(row["account_key"] for row in landed[CHANGES])
+    changes = Counter(row["account_key"] for row in landed[CHANGES_STREAM])
     assert changes
     for key in keys_by_id.values():
         assert parts["invoices", key]["status_changes"] == changes[key], key
@@ -182,7 +186,7 @@ def sync_into_jsonl(
         state=state,
         env=structured_logging(workdir),
     )
-    streams = ("accounts", *CHILD_STREAMS, CHANGES, *PLATFORM_STREAMS)
+    streams = ("accounts", *ACCOUNT_STREAMS, CHANGES_STREAM, *PLATFORM_STREAMS)
     landed = {s: synced.rows.get(s, []) for s in streams}
     return synced.piped.tap_stderr, landed, synced.state
 
@@ -197,7 +201,7 @@ def test_summary_counts_equal_what_the_sandbox_served_and_target_jsonl_wrote(
     stderr, landed, state = sync_into_jsonl(sandbox, target_jsonl, tmp_path / "run1", None)
     parts = assert_summary_matches(sandbox, stderr, landed)
     keys_by_id = {a["id"]: a["key"] for a in sandbox.truth("accounts")}
-    for stream in CHILD_STREAMS:
+    for stream in ACCOUNT_STREAMS:
         truth = Counter(account_of(stream, r, keys_by_id) for r in sandbox.truth(stream))
         assert set(truth) == set(keys_by_id.values())
         for key, count in truth.items():
@@ -245,7 +249,7 @@ def test_progress_lines_show_done_of_meta_total_and_refreshed_of_in_flight(
     assert code == 0, stderr[-3000:]
     progress = events(stderr, "progress")
     [key] = [a["key"] for a in sandbox.truth("accounts")]
-    totals = {s: len(sandbox.truth(s)) for s in (*CHILD_STREAMS, *PLATFORM_STREAMS)}
+    totals = {s: len(sandbox.truth(s)) for s in (*ACCOUNT_STREAMS, *PLATFORM_STREAMS)}
     by_phase: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for line in progress:
         assert line["account"] == ("all" if line["stream_name"] in PLATFORM_STREAMS else key)
@@ -290,9 +294,9 @@ def test_small_run_prints_no_progress_and_one_plain_summary_block(sandbox, tmp_p
     lines = [line.split(" | ")[-1] for line in done.stderr.splitlines()]
     assert not [line for line in lines if line.startswith("Progress ")]
     summary = [line for line in lines if line.startswith("Summary ")]
-    assert len(summary) == 1 + 3 * len(CHILD_STREAMS) + len(PLATFORM_STREAMS)
+    assert len(summary) == 1 + 3 * len(ACCOUNT_STREAMS) + len(PLATFORM_STREAMS)
     records = Counter(m["stream"] for m in parse_messages(done.stdout) if m["type"] == "RECORD")
-    for stream in ("accounts", *CHILD_STREAMS):
+    for stream in ("accounts", *ACCOUNT_STREAMS):
         mine = [line for line in summary if line.startswith(f"Summary {stream} [")]
         news = [int(line.split(": new ", 1)[1].split(",", 1)[0].replace(",", "")) for line in mine]
         assert sum(news) <= records[stream]
@@ -342,7 +346,7 @@ def test_a_run_stopped_by_sigterm_summarises_what_it_did_and_why(sandbox_factory
     assert run["records"] == len(records)  # what was emitted before the stop, exactly
     per_stream = Counter(m["stream"] for m in records)
     for stream, count in per_stream.items():
-        if stream == CHANGES:
+        if stream == CHANGES_STREAM:  # written by the invoices partitions, counted there
             assert sum(p["status_changes"] for p in parts.values()) == count
             continue
         mine = [p for (name, _), p in parts.items() if name == stream]
@@ -391,7 +395,7 @@ def test_the_summary_names_undeclared_properties_per_stream_and_counts_skipped_m
     assert done.returncode == 0, done.stderr[-3000:]
     run = run_summary(done.stderr)
     added = {"channel", "external_reference", "legacy_id", "metadata", "risk_analysis", "tags"}
-    streams = {"accounts", *CHILD_STREAMS, *PLATFORM_STREAMS}
+    streams = {"accounts", *ACCOUNT_STREAMS, *PLATFORM_STREAMS}
     assert run["undeclared_properties"] == {s: sorted(added) for s in streams}
     skipped = Counter(
         json.loads(line)["message"].split("stream ", 1)[1].split(",", 1)[0]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import SandboxProcess, compare_with_truth, fold_messages, run_tap
-from helpers.sandbox import PLATFORM_STREAMS
+from helpers.streams import PLATFORM_STREAMS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

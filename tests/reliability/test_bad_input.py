@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import run_tap, run_tap_cli, structured_logging
+from helpers.streams import STREAM_NAMES
 
 if TYPE_CHECKING:
     import subprocess
     from pathlib import Path
 
 pytestmark = pytest.mark.e2e
-STREAMS = ("accounts", "invoices", "invoice_status_changes", "payments", "subscriptions")
+STREAMS = STREAM_NAMES
 
 
 def one_error_line(done: subprocess.CompletedProcess[str]) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import run_tap, run_tap_cli
-from helpers.sandbox import PARENTS
+from helpers.streams import PARENTS
 
 from tap_mindzpay.capture.packing import MAX_UNPACKED_BYTES
 

@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import TRUTH_STREAMS, SandboxProcess, run_tap, run_tap_cli
-
-from tap_mindzpay.client import STREAM_SCHEMAS
+from helpers.streams import ACCOUNT_STREAMS, MINDZPAY_STREAMS, STREAM_SCHEMAS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -224,7 +223,7 @@ def test_skip_malformed_records_warns_and_skips_exactly_the_broken_records(world
     broken = world.stats()["faults"]["malformed_wrong_amount"]
     assert skipped
     assert len(skipped) == broken
-    for stream in ("invoices", "payments", "subscriptions"):
+    for stream in ACCOUNT_STREAMS:
         missed = {int(i) for s, i in skipped if s == stream}
         emitted = {r["id"] for r in run.records(stream)}
         truth = {r["id"] for r in world.truth(stream)}
@@ -293,7 +292,7 @@ def test_a_successful_test_flag_prints_no_error_line(world, faults, tmp_path):
     streams = {
         json.loads(line)["stream"] for line in done.stdout.splitlines() if '"RECORD"' in line
     }
-    assert streams >= {"accounts", "invoices", "payments", "subscriptions"}
+    assert streams >= set(MINDZPAY_STREAMS)
 
 
 def _closed_port() -> int:

@@ -10,6 +10,8 @@ import requests
 from helpers import SandboxError, SandboxProcess
 from sandbox_api import Api
 
+from tap_mindzpay.sandbox.platform import PLATFORM_STREAMS
+
 pytestmark = pytest.mark.e2e
 FIELDS = {
     "users": {
@@ -32,7 +34,7 @@ FIELDS = {
         "expires_at", "progress", "completed_at", "created_at", "updated_at",
     },
 }  # fmt: skip
-PLATFORM = tuple(FIELDS)
+PLATFORM = PLATFORM_STREAMS
 
 
 def _order(rows: list[dict[str, Any]], field: str) -> list[int]:

@@ -16,13 +16,14 @@ import pytest
 from helpers import SandboxProcess
 from sandbox_api import Api
 
+from tap_mindzpay.sandbox.platform import PLATFORM_STREAMS
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 pytestmark = pytest.mark.e2e
 DAY = 86400
 WAS_PAID = frozenset({"paid", "refunded", "chargeback"})  # a paid payment may be reversed later
-STREAM_PATHS = ("users", "courses", "bundles", "plans", "enrollments")
 
 
 def _waiting(api: Api) -> dict[int, dict[str, Any]]:
@@ -155,7 +156,7 @@ def test_undeclared_properties_switch_adds_stable_keys_to_every_record(sandbox_f
         "invoices": f"/mindzpay/accounts/{key}/invoices",
         "payments": f"/mindzpay/accounts/{key}/payments",
         "subscriptions": "/mindzpay/accounts/1/subscriptions",
-        **{stream: f"/{stream}" for stream in STREAM_PATHS},
+        **{stream: f"/{stream}" for stream in PLATFORM_STREAMS},
     }
 
     def lists() -> dict[str, list[dict[str, Any]]]:

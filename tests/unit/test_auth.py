@@ -18,6 +18,7 @@ from tap_mindzpay.http.auth import (
     grant_body,
     refresh_margin,
 )
+from tap_mindzpay.settings import DEFAULT_REQUEST_TIMEOUT
 
 SECRET = "s3cr3t-api-key"  # noqa: S105 - a fake secret the tests hunt for
 REFRESH = "refresh-token-1"
@@ -64,6 +65,7 @@ def make(session: FakeTokenEndpoint, clock: Clock | None = None, **kwargs: Any):
         client_id="app-1",
         client_secret=SECRET,
         session=session,
+        timeout=DEFAULT_REQUEST_TIMEOUT,
         clock=clock or Clock(),
         skew_seconds=60,
         **kwargs,

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from helpers.streams import MINDZPAY_STREAMS
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.io_base import SingerWriter
 from singer_sdk.singerlib import Catalog
@@ -26,7 +27,7 @@ from tap_mindzpay.recordwriter import PIPE_BUF, RecordWriter
 from tap_mindzpay.tap import TapMindzPay
 
 CONFIG = {"api_url": "http://127.0.0.1:9/api/v2", "client_id": "app", "client_secret": "s"}
-STREAMS = ("accounts", "invoices", "payments", "subscriptions")
+STREAMS = MINDZPAY_STREAMS
 EXTRACTED = datetime(2026, 11, 29, 20, 0, 1, 123456, tzinfo=timezone.utc)
 
 
