@@ -47,14 +47,12 @@ from typing_extensions import override
 
 from tap_mindzpay import endpoints
 from tap_mindzpay.client import MindzPayStream
-from tap_mindzpay.errors import ForbiddenError, MalformedRecordError
+from tap_mindzpay.errors import ForbiddenError
 from tap_mindzpay.read.childpages import ChildPages
 from tap_mindzpay.read.paging import list_params
 from tap_mindzpay.read.reader import parse_page
-from tap_mindzpay.read.reader import record_id as record_id_of
-from tap_mindzpay.read.recent import OLDEST, Key, NewestFirstPaginator
+from tap_mindzpay.read.recent import NewestFirstPaginator, bookmark_time, record_key
 from tap_mindzpay.sdk_private import REPLICATION_KEY, REPLICATION_KEY_VALUE
-from tap_mindzpay.timestamps import parse_timestamp
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
@@ -112,7 +110,7 @@ class PlatformStream(MindzPayStream):
         self, reader: ListReader, context: Context | None
     ) -> Iterator[dict[str, Any]]:
         state = self.get_context_state(context)
-        since = self._bookmark(self.get_starting_replication_key_value(context))
+        since = bookmark_time(self.get_starting_replication_key_value(context), self.name)
         children = self._synced_children()
         paginator = NewestFirstPaginator(self.lists.page_size, since=None if children else since)
         url = reader.url
@@ -128,7 +126,7 @@ class PlatformStream(MindzPayStream):
                 )
                 reader.on_page()
                 reader.report.listed(offset, len(records), total, phase="new")
-                keys = [self._key(r) for r in records]
+                keys = [record_key(r, self.name) for r in records]
                 if keys and paginator.pages == 0:
                     api_newest = keys[0][0]
                 start, end = paginator.advance(keys, total, limit)
@@ -292,32 +290,6 @@ class PlatformStream(MindzPayStream):
             and not child.derived
             and (child.selected or child.has_selected_descendents)
         ]
-
-    def _bookmark(self, value: object) -> datetime | None:
-        if value is None:
-            return None
-        try:
-            return parse_timestamp(str(value))
-        except ValueError:
-            msg = (
-                f"the state's bookmark of stream {self.name} is {value!r:.60}, not an "
-                "updated_at timestamp; remove the stream's bookmark to sync it in full"
-            )
-            raise MalformedRecordError(msg) from None
-
-    def _key(self, record: dict[str, Any]) -> Key:
-        record_id = record_id_of(record, self.name)
-        updated = record.get("updated_at")
-        if updated is None:
-            return OLDEST, record_id
-        try:
-            return parse_timestamp(str(updated)), record_id
-        except ValueError:
-            msg = (
-                f"stream {self.name}, record id {record_id}, field updated_at: "
-                f"{updated!r:.60} is not an ISO 8601 timestamp"
-            )
-            raise MalformedRecordError(msg) from None
 
 
 def _frozen(context: Mapping[str, Any] | None) -> Hashable:

@@ -51,7 +51,7 @@ RANKS = {
     "read.paging": 2,
     "read.prefetch": 3,
     "read.childpages": 4,
-    "read.recent": 3,
+    "read.recent": 7,
     "run.progress": 2,
     "http.ratebudget": 2,
     "run.stopping": 2,

@@ -24,14 +24,55 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from tap_mindzpay.errors import MalformedRecordError
 from tap_mindzpay.read.paging import GuardedOffsets, PaginationError
+from tap_mindzpay.read.reader import record_id
+from tap_mindzpay.timestamps import parse_timestamp
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
 #: The sort key of a record: ``(updated_at, id)``; a record without ``updated_at`` is oldest.
 Key = tuple[datetime, int]
 OLDEST = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def record_key(record: Mapping[str, object], stream: str) -> Key:
+    """The ``(updated_at, id)`` a record sorts by (no ``updated_at``: the oldest).
+
+    Raises:
+        MalformedRecordError: The id is not one, or ``updated_at`` is not a timestamp.
+    """
+    found = record_id(record, stream)
+    updated = record.get("updated_at")
+    if updated is None:
+        return OLDEST, found
+    try:
+        return parse_timestamp(str(updated)), found
+    except ValueError:
+        msg = (
+            f"stream {stream}, record id {found}, field updated_at: "
+            f"{updated!r:.60} is not an ISO 8601 timestamp"
+        )
+        raise MalformedRecordError(msg) from None
+
+
+def bookmark_time(value: object, stream: str) -> datetime | None:
+    """An ``updated_at`` bookmark read from the state (``None``: none).
+
+    Raises:
+        MalformedRecordError: The bookmark is not a timestamp.
+    """
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(str(value))
+    except ValueError:
+        msg = (
+            f"the state's bookmark of stream {stream} is {value!r:.60}, not an "
+            "updated_at timestamp; remove the stream's bookmark to sync it in full"
+        )
+        raise MalformedRecordError(msg) from None
 
 
 class NewestFirstPaginator(GuardedOffsets):
