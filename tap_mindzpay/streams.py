@@ -25,6 +25,26 @@ if TYPE_CHECKING:
 #: Invoice statuses the fiscal provider may still change: Pendente, Em processo de emissão,
 #: Em processo de cancelamento.
 INVOICE_IN_FLIGHT = frozenset({0, 1, 4})
+#: Invoices in flight are refreshed (the fiscal provider's answer) when their payment says so.
+INVOICE_REFRESH = RefreshRule(
+    in_flight=lambda r: r.get("status") in INVOICE_IN_FLIGHT,
+    method="POST",
+    path_suffix=endpoints.INVOICE_REFRESH_SUFFIX,
+    changes_stream="invoice_status_changes",
+    link=lambda r: r.get("payment_id") or 0,
+    waits="invoice",
+    reads_signals=True,
+)
+#: Pending payments are read again by id, backing off past their due date; the paid ones
+#: tell their account's invoices to refresh.
+PAYMENT_REFRESH = RefreshRule(
+    in_flight=lambda r: r.get("status") == "pending",
+    method="GET",
+    path_suffix=endpoints.GET_ONE_SUFFIX,
+    link=lambda r: day_link(r.get("due_date")),
+    waits="payment",
+    publishes="paid",
+)
 
 
 class AccountsStream(MindzPayStream):
@@ -55,15 +75,7 @@ class InvoicesStream(AccountChildStream):
 
     name = "invoices"
     path = endpoints.INVOICES_PATH
-    capture_rule = RefreshRule(
-        in_flight=lambda r: r.get("status") in INVOICE_IN_FLIGHT,
-        method="POST",
-        path_suffix=endpoints.INVOICE_REFRESH_SUFFIX,
-        changes_stream="invoice_status_changes",
-        link=lambda r: r.get("payment_id") or 0,
-        waits="invoice",
-        reads_signals=True,
-    )
+    capture_rule = INVOICE_REFRESH
 
 
 class InvoiceStatusChangesStream(DerivedStream):
@@ -84,14 +96,7 @@ class PaymentsStream(AccountChildStream):
 
     name = "payments"
     path = endpoints.PAYMENTS_PATH
-    capture_rule = RefreshRule(
-        in_flight=lambda r: r.get("status") == "pending",
-        method="GET",
-        path_suffix=endpoints.GET_ONE_SUFFIX,
-        link=lambda r: day_link(r.get("due_date")),
-        waits="payment",
-        publishes="paid",
-    )
+    capture_rule = PAYMENT_REFRESH
 
 
 class SubscriptionsStream(AccountChildStream):
