@@ -193,8 +193,8 @@ class MindzPayStream(FastRecordSync):
 
     def new_records(
         self, reader: ListReader, context: Context | None
-    ) -> Iterable[dict[str, Any]] | None:
-        """The new records when read another way than by id from the bookmark (``None``)."""
+    ) -> Iterable[tuple[dict[str, Any], bool]] | None:
+        """``(record, changed)`` when read another way than by id from the bookmark."""
         del reader, context
         return None
 
@@ -228,6 +228,8 @@ class MindzPayStream(FastRecordSync):
                     elif phase is Phase.BEFORE_START:
                         # Read but not emitted: its id still moves the bookmark.
                         self._increment_stream_state(record, context=context)
+                    elif phase is Phase.UNCHANGED:
+                        self._process_record(record, child_context=context)  # its children
                     else:
                         self.capturing = phase is Phase.CHANGED
                         self._written = False

@@ -4,7 +4,7 @@ The platform resources are what MindzPay records point to (a payment's client is
 subscription's plan a plan, an enrollment's payment a payment). Their lists are platform-wide
 (no account in the path) and sort by ``updated_at``, so:
 
-* ``new_records`` reads newest-updated first (``recent.NewestFirstPaginator``) until the
+* ``new_records`` reads newest-updated first (``read.newest.NewestFirstRead``) until the
   first record older than the bookmark: a record edited while the tap pages jumps to a place
   already read and is caught by the next run, never skipped (docs/design.md);
 * the bookmark (``updated_at``, the newest one read) moves once that read is complete: a run
@@ -41,7 +41,7 @@ Partition state shape (one partition: the stream itself, or one per parent with 
 from __future__ import annotations
 
 from time import monotonic
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from typing_extensions import override
 
@@ -49,18 +49,20 @@ from tap_mindzpay import endpoints
 from tap_mindzpay.client import MindzPayStream
 from tap_mindzpay.errors import ForbiddenError
 from tap_mindzpay.read.childpages import ChildPages
-from tap_mindzpay.read.paging import list_params
+from tap_mindzpay.read.newest import (
+    NewestFirstRead,
+    frozen,
+    newest_first_query,
+    request_signature,
+)
 from tap_mindzpay.read.reader import parse_page
-from tap_mindzpay.read.recent import NewestFirstPaginator, bookmark_time, record_key
-from tap_mindzpay.sdk_private import REPLICATION_KEY, REPLICATION_KEY_VALUE
+from tap_mindzpay.read.recent import bookmark_time
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
-    from datetime import datetime
+    from collections.abc import Callable, Hashable, Iterable, Iterator
 
     from singer_sdk.helpers.types import Context, Record
 
-    from tap_mindzpay.decoding import PageDecoder
     from tap_mindzpay.read.paging import ListPage
     from tap_mindzpay.read.reader import ListReader
 
@@ -70,6 +72,8 @@ class PlatformStream(MindzPayStream):
 
     #: The first pages of this child list fetched ahead by its parent's read (``ChildPages``).
     first_pages: ChildPages | None = None
+    #: The first pages of this list's children, fetched ahead while it is read.
+    child_pages: ChildPages | None = None
 
     replication_key = endpoints.SORT_UPDATED_AT
     #: Read newest first: the bookmark moves when the read is complete, not per record.
@@ -100,98 +104,37 @@ class PlatformStream(MindzPayStream):
                 raise  # a permission lost mid-read is no missing permission: stop
             self.logger.warning("Skipping stream %s: %s", self.name, refused)
             self.services.run_report.skip(self.name, str(refused))
+        finally:
+            if self.child_pages is not None:
+                self.child_pages.close()
+                for child in self._synced_children():
+                    child.first_pages = None
+                self.child_pages = None
 
     @override
-    def new_records(self, reader: ListReader, context: Context | None) -> Iterator[dict[str, Any]]:
-        """The records updated at or after the bookmark, newest first (every one on a first run)."""
-        return self._newest_first(reader, context)
-
-    def _newest_first(
+    def new_records(
         self, reader: ListReader, context: Context | None
-    ) -> Iterator[dict[str, Any]]:
-        state = self.get_context_state(context)
-        since = bookmark_time(self.get_starting_replication_key_value(context), self.name)
+    ) -> Iterator[tuple[dict[str, Any], bool]]:
+        """The records updated at or after the bookmark, newest first (every one on a first run).
+
+        A list whose children sync is read whole: each page's child lists have their first
+        page fetched ahead (``ChildPages``) while the page's records are written.
+        """
         children = self._synced_children()
-        paginator = NewestFirstPaginator(self.lists.page_size, since=None if children else since)
-        url = reader.url
-        decoder = self.lists.decoder()
-        api_newest: datetime | None = None  # the first record of the first page
-        child_pages = self._open_child_pages(children)
-        try:
-            while not paginator.finished:
-                offset = paginator.current_value
-                params = self._list_query(offset)
-                records, total, limit, _ = self._list_page(
-                    context, url, params, decoder, first=paginator.pages == 0
-                )
-                reader.on_page()
-                reader.report.listed(offset, len(records), total, phase="new")
-                keys = [record_key(r, self.name) for r in records]
-                if keys and paginator.pages == 0:
-                    api_newest = keys[0][0]
-                start, end = paginator.advance(keys, total, limit)
-                if child_pages is not None:
-                    child_pages.plan(self._child_first_pages(records[start:end], context))
-                for key, record in zip(keys[start:end], records[start:end], strict=True):
-                    if since is not None and key[0] < since:
-                        # Unchanged: not emitted again, but its children are read.
-                        self._process_record(record, child_context=context)
-                    else:
-                        yield record
-        finally:
-            if child_pages is not None:
-                child_pages.close()
-                for child in children:
-                    child.first_pages = None
-        if since is not None and (api_newest is None or api_newest < since):
-            # Nothing is lost, but nothing will be read until the API catches up with the
-            # bookmark: a state from another platform, or a clock far ahead, looks like this.
-            self.logger.warning(
-                "The bookmark of stream %s (updated_at %s) is after the newest record the API "
-                "returned (%s); no record is read until one is updated after it - check that "
-                "the state belongs to this platform",
-                self.name,
-                since.isoformat(),
-                "none" if api_newest is None else api_newest.isoformat(),
-            )
-        newest = paginator.newest
-        if newest is not None and (since is None or newest > since):
-            # Every record read is written (the SDK asked for the next one): move the bookmark.
-            state[REPLICATION_KEY] = self.replication_key
-            state[REPLICATION_KEY_VALUE] = newest.isoformat()
-
-    def _list_query(self, offset: int) -> dict[str, Any]:
-        """The query of the list page at ``offset``, newest-updated first."""
-        return {
-            **list_params(self.lists.page_size, offset, self.sort_by),
-            endpoints.PARAM_SORT_BY: endpoints.SORT_UPDATED_AT,
-            endpoints.PARAM_SORT_DIRECTION: endpoints.SORT_DESCENDING,
-        }
-
-    def _list_page(
-        self,
-        context: Context | None,
-        url: str,
-        params: dict[str, Any],
-        decoder: PageDecoder | None,
-        *,
-        first: bool,
-    ) -> ListPage:
-        """The list page ``params`` asks for: the one fetched ahead by the parent, else now."""
-        pages = self.first_pages
-        if first and pages is not None:
-            signature = _signature(url, params, decoding=decoder is not None)
-            page = pages.take(
-                (self.name, _frozen(context)), signature, self.stop_if_asked, self.waiting
-            )
-            if page is not None:
-                if decoder is not None:
-                    decoder.restart(read=1)  # decoded ahead (``PageDecoder.decode_first``)
-                return cast("ListPage", page)
-        body = self.requester.request_json(
-            "GET", url, params=params, context=context, decoder=decoder
+        pages = self.child_pages = self._open_child_pages(children)
+        read = NewestFirstRead(
+            reader,
+            self.get_context_state(context),
+            str(self.replication_key),
+            bookmark_time(self.get_starting_replication_key_value(context), self.name),
+            whole=bool(children),
+            ahead=self.first_pages,
+            key=(self.name, frozen(context)),
+            plan=None
+            if pages is None
+            else lambda records: pages.plan(self._child_first_pages(records, context)),
         )
-        return parse_page(body, url)
+        return read.records()
 
     def first_page_fetch(
         self, context: Context
@@ -202,7 +145,7 @@ class PlatformStream(MindzPayStream):
         (retries, 401 refresh, rate budget, stop points), decoded as its read would decode it.
         """
         url = self.get_url(context)
-        params = self._list_query(0)
+        params = newest_first_query(self.lists.page_size, 0, self.sort_by)
         decoder = self.shaper.first_page_decoder(conforming=self.fast_conforming)
 
         def fetch() -> ListPage:
@@ -212,8 +155,8 @@ class PlatformStream(MindzPayStream):
             )
             return parse_page(body, url)._replace(seconds=monotonic() - began)
 
-        signature = _signature(url, params, decoding=decoder is not None)
-        return (self.name, _frozen(context)), signature, fetch
+        signature = request_signature(url, params, decoding=decoder is not None)
+        return (self.name, frozen(context)), signature, fetch
 
     def _open_child_pages(self, children: list[PlatformStream]) -> ChildPages | None:
         """First pages of ``children`` fetched ahead, if any sync and concurrency is above 1."""
@@ -290,13 +233,3 @@ class PlatformStream(MindzPayStream):
             and not child.derived
             and (child.selected or child.has_selected_descendents)
         ]
-
-
-def _frozen(context: Mapping[str, Any] | None) -> Hashable:
-    """A partition context as a key (contexts are flat: ids)."""
-    return tuple(sorted((context or {}).items()))
-
-
-def _signature(url: str, params: Mapping[str, Any], *, decoding: bool) -> Hashable:
-    """What a list request is: a page fetched ahead stands in only for the same request."""
-    return url, tuple(sorted(params.items())), decoding

@@ -52,6 +52,7 @@ RANKS = {
     "read.prefetch": 3,
     "read.childpages": 4,
     "read.recent": 7,
+    "read.newest": 8,
     "run.progress": 2,
     "http.ratebudget": 2,
     "run.stopping": 2,

@@ -83,6 +83,9 @@ class Phase(Enum):
 
     #: A new record: written, and its id moves the bookmark.
     NEW = "new"
+    #: A record a newest-first read passed that did not change since the bookmark: not
+    #: written again, but its child lists are read.
+    UNCHANGED = "unchanged"
     #: A new record created before ``start_date``: never written, its id still moves the
     #: bookmark (the next run does not list it again).
     BEFORE_START = "before_start"
@@ -149,8 +152,9 @@ class PartitionCapture:
         bookmark: The partition's id bookmark when the sync started (``None``: none).
         settings: What every partition of the stream shares.
         transitions: Where status transitions go (the rule's changes stream, selected).
-        new: The new records when they are read another way (newest first); ``None``: by
-            ``reader.new_after`` from the bookmark at the partition's offset hint.
+        new: ``(record, changed)`` when the new records are read another way (newest first,
+            ``read.newest``); ``None``: by ``reader.new_after`` from the bookmark at the
+            partition's offset hint.
     """
 
     reader: ListReader
@@ -158,7 +162,7 @@ class PartitionCapture:
     bookmark: object
     settings: CaptureSettings
     transitions: Transitions | None = None
-    new: Iterable[dict[str, Any]] | None = None
+    new: Iterable[tuple[dict[str, Any], bool]] | None = None
     #: The capture state and partition of the phase running now (``None`` between phases):
     #: a STATE written mid-phase writes it into the partition first.
     live: tuple[CaptureState, dict[str, Any]] | None = None
@@ -207,7 +211,10 @@ class PartitionCapture:
         report = self.reader.report
         report.attach_capture(engine.counts)
         try:
-            for record in self._new_records():
+            for record, changed in self._new_records():
+                if not changed:
+                    yield record, Phase.UNCHANGED
+                    continue
                 if settings.predates_start(record):
                     yield record, Phase.BEFORE_START
                     continue
@@ -245,8 +252,8 @@ class PartitionCapture:
         if engine.counts:
             settings.logger.info("%s: change capture %s", where, engine.counts)
 
-    def _new_records(self) -> Iterator[dict[str, Any]]:
-        """The new records, ascending by id from the bookmark (or as ``new`` reads them)."""
+    def _new_records(self) -> Iterator[tuple[dict[str, Any], bool]]:
+        """``(record, changed)``: by id from the bookmark, all changed (or as ``new`` reads)."""
         if self.new is not None:
             yield from self.new
             return
@@ -259,7 +266,8 @@ class PartitionCapture:
         for offset, records in pages:
             if records:
                 self.partition[OFFSET_HINT_KEY] = offset
-            yield from records
+            for record in records:
+                yield record, True
 
     def _refresh(self, record_id: int) -> dict[str, Any] | None:
         rule = self.settings.rule
