@@ -56,10 +56,8 @@ class AccountsStream(MindzPayStream):
 
     @override
     def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
-        keys = self.config.get("account_keys") or ()
-        return select_accounts(
-            super().get_records(context), keys, self.authenticator.redact, self.logger
-        )
+        keys, records = self.config.get("account_keys") or (), super().get_records(context)
+        return select_accounts(records, keys, self.authenticator.redact, self.logger)
 
 
 class AccountChildStream(MindzPayStream):
