@@ -475,16 +475,24 @@ def test_an_invoice_waiting_on_its_payment_is_refreshed_once_the_signals_say_it_
         assert api.by_id("POST", "/refresh") == []
 
 
-def test_new_records_read_another_way_are_taken_as_given_without_a_list_request():
+def test_new_records_read_another_way_come_as_given_the_unchanged_ones_as_unchanged():
     api = Api([invoice(10, 2)])
     partition: dict[str, Any] = {}
     sync(api, partition, settings())
     api.calls.clear()
     newest_first = [invoice(30, 2), invoice(20, 2)]
+    unchanged = invoice(10, 2)
     how = settings(now=NOW + timedelta(hours=1))
-    capture = capture_of(api, partition, how, new=iter(newest_first))
+    read = [(newest_first[0], True), (newest_first[1], True), (unchanged, False)]
+    capture = capture_of(api, partition, how, new=iter(read))
     events = consume(capture)
-    assert events == [(r, Phase.NEW) for r in newest_first] + [CHECKPOINT, CHECKPOINT]
+    assert events == [
+        (newest_first[0], Phase.NEW),
+        (newest_first[1], Phase.NEW),
+        (unchanged, Phase.UNCHANGED),
+        CHECKPOINT,
+        CHECKPOINT,
+    ]
     assert api.calls == []
     assert statuses(partition) == {10: 2, 20: 2, 30: 2}
 
