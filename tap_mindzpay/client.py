@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from functools import cached_property
+from functools import cached_property, partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -100,7 +100,7 @@ class MindzPayStream(FastRecordSync):
             name=self.name,
             resource=self.resource or self.name,
             logger=self.logger,
-            progress=self.progress,
+            progress=partial(services.partition_report, self.name),
             stop_if_asked=self.stop_if_asked,
         )
 
@@ -157,7 +157,7 @@ class MindzPayStream(FastRecordSync):
 
     def progress(self, context: Context | None) -> PartitionReport:
         """The progress and summary counters of this stream's partition ``context``."""
-        return self.services.run_report.partition(self.name, context)
+        return self.services.partition_report(self.name, context)
 
     # -- records -------------------------------------------------------------------------
 

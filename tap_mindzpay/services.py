@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     import logging
     from collections.abc import Mapping
 
+    from singer_sdk.helpers.types import Context
+
+    from tap_mindzpay.run.progress import PartitionReport
+
 
 def settle_environment(session: requests.Session, url: str) -> None:
     """Set on ``session`` once what requests reads from the environment for every request.
@@ -214,6 +218,10 @@ class RunServices:
             user_agent=self.user_agent,
             sandbox=self.demo,
         ).run()
+
+    def partition_report(self, stream: str, context: Context | None) -> PartitionReport:
+        """The progress and summary counters of ``stream``'s partition ``context``."""
+        return self.run_report.partition(stream, context)
 
     def child_page_slots(self, size: int) -> threading.Semaphore:
         """Child lists' first pages in flight at once, across every parent of the run.
