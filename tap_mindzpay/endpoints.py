@@ -2,7 +2,7 @@
 
 The public Mindz documentation names the operations but not their URLs, envelope or token
 endpoint; the values below are our reconstruction (see ``docs/api-notes.md``). Re-pointing the
-tap at the real v2 reference should only need edits in this module and in ``auth.py``.
+tap at the real v2 reference should only need edits in this module and in ``http/auth.py``.
 """
 
 from __future__ import annotations
