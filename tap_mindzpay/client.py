@@ -201,8 +201,7 @@ class MindzPayStream(FastRecordSync):
     def capture_events(self, reader: ListReader, context: Context | None) -> Iterator[Event]:
         """The partition's ``(record, phase)``: change capture, or the list for a full table."""
         if self.replication_key is None:
-            yield from full_table(reader)
-            return
+            return full_table(reader)
         self.capture = PartitionCapture(
             reader,
             self.get_context_state(context),
@@ -211,7 +210,7 @@ class MindzPayStream(FastRecordSync):
             self.transition_writer(context),
             self.new_records(reader, context),
         )
-        yield from self.capture.events()
+        return self.capture.events()
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
@@ -225,18 +224,18 @@ class MindzPayStream(FastRecordSync):
                 for record, phase in events:
                     if record is None:
                         self.checkpoint(force=phase is Phase.CHECKPOINT)
-                    elif phase is Phase.BEFORE_START:
-                        # Read but not emitted: its id still moves the bookmark.
-                        self._increment_stream_state(record, context=context)
-                    elif phase is Phase.UNCHANGED:
-                        self._process_record(record, child_context=context)  # its children
-                    else:
+                    elif phase is Phase.NEW or phase is Phase.CHANGED:
                         self.capturing = phase is Phase.CHANGED
                         self._written = False
                         yield record
                         # Written (``post_process`` said so) once the SDK asks for the next.
                         if self._written:
                             report.new += 1
+                    elif phase is Phase.BEFORE_START:
+                        # Read but not emitted: its id still moves the bookmark.
+                        self._increment_stream_state(record, context=context)
+                    else:  # UNCHANGED: not written again, its children are read
+                        self._process_record(record, child_context=context)
             except SystemExit:
                 # A worker thread (refresh, page ahead) stopped by a signal: every record
                 # yielded so far is written, so stop here in the main thread, after a STATE.

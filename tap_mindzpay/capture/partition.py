@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
+from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tap_mindzpay.capture.codec import StatusMap
@@ -37,6 +38,8 @@ from tap_mindzpay.capture.schedule import AccountSignals, Schedule, Signals, min
 from tap_mindzpay.capture.state import CAPTURE_KEY, CaptureState
 
 OFFSET_HINT_KEY = "offset_hint"
+#: Every record read by id after the bookmark is new (``PartitionCapture.new`` may say not).
+CHANGED_ON_THE_LIST = True
 
 if TYPE_CHECKING:
     import logging
@@ -255,8 +258,14 @@ class PartitionCapture:
     def _new_records(self) -> Iterator[tuple[dict[str, Any], bool]]:
         """``(record, changed)``: by id from the bookmark, all changed (or as ``new`` reads)."""
         if self.new is not None:
-            yield from self.new
-            return
+            return iter(self.new)
+        # Pairs made in C, a page at a time: this runs once per record of a full sync.
+        return chain.from_iterable(
+            zip(page, repeat(CHANGED_ON_THE_LIST)) for page in self._hinted_pages()
+        )
+
+    def _hinted_pages(self) -> Iterator[list[dict[str, Any]]]:
+        """The pages after the bookmark; each page's offset is the partition's new hint."""
         after = self.bookmark
         hint = self.partition.get(OFFSET_HINT_KEY)
         pages = self.reader.new_after(
@@ -266,8 +275,7 @@ class PartitionCapture:
         for offset, records in pages:
             if records:
                 self.partition[OFFSET_HINT_KEY] = offset
-            for record in records:
-                yield record, True
+            yield records
 
     def _refresh(self, record_id: int) -> dict[str, Any] | None:
         rule = self.settings.rule
