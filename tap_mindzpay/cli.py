@@ -47,6 +47,7 @@ from tap_mindzpay.inputs import (
     typed_text_values,
 )
 from tap_mindzpay.read.paging import PaginationError
+from tap_mindzpay.recordwriter import RecordWriter
 from tap_mindzpay.run.launcher import SandboxLaunchError
 from tap_mindzpay.services import RunServices
 from tap_mindzpay.streammaps import maps_of_synced_streams, set_aside_line
@@ -236,6 +237,12 @@ class CommandLine(Tap):
             self.setup_mapper()
         if state is not None:
             self.load_state(state)
+        self._install_stop()
+
+    def _install_stop(self) -> None:
+        """Stop on SIGTERM/SIGINT (``run.stopping``); gathered RECORD lines written before waits."""
+        if isinstance(writer := self.message_writer, RecordWriter):
+            self.services.stop.before_wait = writer.flush_records
         self.services.stop.install()
 
     def _raise_env_problems(self) -> None:

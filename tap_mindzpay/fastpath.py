@@ -42,7 +42,6 @@ from tap_mindzpay.sdk_private import CONTEXT, REPLICATION_KEY, REPLICATION_KEY_V
 
 if TYPE_CHECKING:
     from collections.abc import Generator
-    from contextlib import AbstractContextManager
 
     from singer_sdk import metrics
     from singer_sdk.helpers.types import Context, TapState
@@ -109,16 +108,6 @@ class FastRecordSync(RESTStream[int]):
     def stop_if_asked(self) -> None:
         """Stop the run here, after a STATE safe to resume from, if a signal asked for it."""
         self.services.stop.stop_if_asked(self._write_state_now, self.logger)
-
-    def waiting(self) -> AbstractContextManager[None]:
-        """A wait of the main thread between requests (a signal stops the run at once).
-
-        The RECORD lines gathered so far are written first: a target is never kept waiting
-        for records while the tap waits for the API.
-        """
-        if self._fast_writer is not None:
-            self._fast_writer.flush_records()
-        return self.services.stop.waiting(self.stop_if_asked)
 
     def _write_state_now(self) -> None:
         self.state_manager.is_flushed = False

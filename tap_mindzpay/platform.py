@@ -48,7 +48,7 @@ from typing_extensions import override
 from tap_mindzpay import endpoints
 from tap_mindzpay.client import MindzPayStream
 from tap_mindzpay.errors import ForbiddenError
-from tap_mindzpay.read.childpages import ChildPages
+from tap_mindzpay.read.childpages import ChildLists, ChildPages
 from tap_mindzpay.read.newest import (
     NewestFirstRead,
     frozen,
@@ -59,10 +59,11 @@ from tap_mindzpay.read.reader import parse_page
 from tap_mindzpay.read.recent import bookmark_time
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable, Iterable, Iterator
+    from collections.abc import Iterable, Iterator
 
     from singer_sdk.helpers.types import Context, Record
 
+    from tap_mindzpay.read.childpages import Planned
     from tap_mindzpay.read.paging import ListPage
     from tap_mindzpay.read.reader import ListReader
 
@@ -122,6 +123,10 @@ class PlatformStream(MindzPayStream):
         """
         children = self._synced_children()
         pages = self.child_pages = self._open_child_pages(children)
+        lists = None
+        if pages is not None:
+            fetches = tuple(child.first_page_fetch for child in children)
+            lists = ChildLists(pages, self.shaper.keeps, self.child_context, fetches, context)
         read = NewestFirstRead(
             reader,
             self.get_context_state(context),
@@ -130,15 +135,11 @@ class PlatformStream(MindzPayStream):
             whole=bool(children),
             ahead=self.first_pages,
             key=(self.name, frozen(context)),
-            plan=None
-            if pages is None
-            else lambda records: pages.plan(self._child_first_pages(records, context)),
+            plan=None if lists is None else lists.plan,
         )
         return read.records()
 
-    def first_page_fetch(
-        self, context: Context
-    ) -> tuple[Hashable, Hashable, Callable[[], ListPage]]:
+    def first_page_fetch(self, context: Context) -> Planned:
         """``(key, signature, fetch)`` of this list's first page for ``context``, to fetch ahead.
 
         The request is the one ``new_records`` makes first, through the same request path
@@ -160,36 +161,13 @@ class PlatformStream(MindzPayStream):
 
     def _open_child_pages(self, children: list[PlatformStream]) -> ChildPages | None:
         """First pages of ``children`` fetched ahead, if any sync and concurrency is above 1."""
-        depth = self.lists.depth
+        depth = self.depth
         if not children or depth <= 1:
             return None
         pages = ChildPages(depth, self.services.child_page_slots(depth))
         for child in children:
             child.first_pages = pages
         return pages
-
-    def _child_first_pages(
-        self, records: list[dict[str, Any]], context: Context | None
-    ) -> Iterator[tuple[Hashable, Hashable, Callable[[], ListPage]]]:
-        """The first page of each child list of ``records``, in the order the SDK syncs them.
-
-        A context that cannot be told from the record as read (a property the shaping adds)
-        is left out: that child requests its first page itself.
-        """
-        children = self._synced_children()
-        for record in records:
-            if not self.shaper.keeps(record):
-                continue  # skipped as malformed: the SDK syncs no children of it
-            try:
-                merged = {**(context or {}), **record}  # as ``Stream._process_record`` does
-                contexts = list(self.generate_child_contexts(merged, context))
-            except KeyError:
-                continue
-            for child_context in contexts:
-                if child_context is None:
-                    continue
-                for child in children:
-                    yield child.first_page_fetch(child_context)
 
     @override
     def write_sync_end_state(self) -> None:

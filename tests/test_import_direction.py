@@ -1,4 +1,4 @@
-"""Imports run one way, top to bottom: tap -> streams -> client -> engine and requester -> auth.
+"""Imports run one way, top to bottom: tap -> streams -> client -> wiring -> engine -> auth.
 
 Every module of ``tap_mindzpay`` (outside the sandbox) has a rank; a module may import only
 modules of a lower rank, so nothing lower reaches higher and no two modules import each other.
@@ -14,12 +14,13 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "tap_mindzpay"
 
 RANKS = {
-    "tap": 13,
-    "cli": 12,
-    "streams": 11,
-    "derived": 10,
-    "platform": 10,
-    "client": 9,
+    "tap": 14,
+    "cli": 13,
+    "streams": 12,
+    "derived": 11,
+    "platform": 11,
+    "client": 10,
+    "wiring": 9,
     "capture.partition": 7,
     "read.reader": 6,
     "capture.statecheck": 5,

@@ -118,7 +118,6 @@ class Requester:
         resource: The API resource named in a 403's message.
         logger: The stream's logger.
         progress: The progress report of a partition context.
-        stop_if_asked: Stops the run here if a signal asked for it (raises ``SystemExit``).
     """
 
     def __init__(  # noqa: PLR0913 - explicit parts, no stream reached into
@@ -130,7 +129,6 @@ class Requester:
         resource: str,
         logger: logging.Logger,
         progress: Callable[[Context | None], PartitionReport],
-        stop_if_asked: Callable[[], None],
     ) -> None:
         """Keep the parts; nothing is sent until ``request_json``."""
         self.services = services
@@ -139,7 +137,6 @@ class Requester:
         self.resource = resource
         self.logger = logger
         self.progress = progress
-        self.stop_if_asked = stop_if_asked
         config = services.config
         self.max_retries = int(config.get("max_retries", DEFAULT_MAX_RETRIES))
         self.timeout = int(config.get("request_timeout", DEFAULT_REQUEST_TIMEOUT))
@@ -173,8 +170,8 @@ class Requester:
         refreshes = 0
         attempt = 0
         while True:
-            self.stop_if_asked()
-            with stop.waiting(self.stop_if_asked):  # the token endpoint may back off for 30 s
+            stop.check()
+            with stop.waiting():  # the token endpoint may back off for 30 s
                 token = auth.access_token()
             response, problem = self._send(method, url, params, token)
             report.request(None if response is None else response.status_code)
@@ -214,7 +211,7 @@ class Requester:
                 wait,
             )
             report.retry()
-            with stop.waiting(self.stop_if_asked):
+            with stop.waiting():
                 stop.sleep(wait)
 
     def _outcome(  # noqa: PLR0913 - the response, where it was asked, the answer options
@@ -268,7 +265,7 @@ class Requester:
         if session.trust_env:  # the first request: read the environment once, for the API host
             settle_environment(session, url)
         prepared = self._prepare(method, url, params, token)
-        with self.services.stop.waiting(self.stop_if_asked):  # a Retry-After pauses everyone
+        with self.services.stop.waiting():  # a Retry-After pauses everyone
             budget.acquire()
         try:
             response = session.send(prepared, timeout=self.timeout, stream=True)

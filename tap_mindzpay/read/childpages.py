@@ -10,14 +10,26 @@ from __future__ import annotations
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tap_mindzpay.read.prefetch import FetchWorkers
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Hashable, Iterable
+    from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
     from contextlib import AbstractContextManager
+
+    from singer_sdk.helpers.types import Context
+
+#: A child list's first page as its read will ask for it: ``(key, signature, fetch)``.
+Planned = tuple["Hashable", "Hashable", "Callable[[], Any]"]
+
+
+class FirstPage(Protocol):
+    """A child list's first page for one child context: ``(key, signature, fetch)``."""
+
+    def __call__(self, context: Context, /) -> Planned:
+        """What ``ChildPages.plan`` takes for the child list of ``context``."""
 
 
 @dataclass
@@ -62,7 +74,7 @@ class ChildPages:
         self.taken = 0
         self.wasted = 0
 
-    def plan(self, fetches: Iterable[tuple[Hashable, Hashable, Callable[[], Any]]]) -> None:
+    def plan(self, fetches: Iterable[Planned]) -> None:
         """``(key, signature, fetch)`` of the next child lists, in the order they will sync."""
         self._drop()
         self._planned.extend(_Planned(*fetch) for fetch in fetches)
@@ -138,3 +150,38 @@ class ChildPages:
             self._cancel(self._planned.popleft())
         self._keys.clear()
         self._submitted = 0
+
+
+@dataclass(frozen=True)
+class ChildLists:
+    """The child lists the SDK will sync for the records of one parent list, told from the records.
+
+    The SDK syncs the children of each kept record (``keeps``) with the child context it builds
+    from the parent's context and the record (``context_of``: child context key -> field), one
+    child stream after another (``first_pages``, in the SDK's order). ``plan`` hands the first
+    page of each to ``pages`` for a page of parents. A record whose context cannot be told (a
+    field missing) is left out: its children request their first page themselves.
+    """
+
+    pages: ChildPages
+    keeps: Callable[[Mapping[str, Any]], bool]
+    context_of: Mapping[str, str]
+    first_pages: tuple[FirstPage, ...]
+    #: The parent list's partition.
+    context: Context | None = None
+
+    def plan(self, records: list[dict[str, Any]]) -> None:
+        """The first pages of the child lists of ``records``, requested ahead."""
+        self.pages.plan(self._first_pages(records))
+
+    def _first_pages(self, records: list[dict[str, Any]]) -> Iterator[Planned]:
+        for record in records:
+            if not self.keeps(record):
+                continue  # skipped as malformed: the SDK syncs no children of it
+            merged = {**(self.context or {}), **record}  # as ``Stream._process_record`` does
+            try:
+                child_context = {key: merged[field] for key, field in self.context_of.items()}
+            except KeyError:
+                continue
+            for first_page in self.first_pages:
+                yield first_page(child_context)

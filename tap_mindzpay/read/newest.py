@@ -79,7 +79,7 @@ class NewestFirstRead:
         """``(record, changed)`` newest first; ``changed`` is False for one before the bookmark."""
         source, since = self.reader.source, self.since
         paginator = NewestFirstPaginator(source.page_size, since=None if self.whole else since)
-        decoder = source.decoder()
+        decoder = self.reader.decoder()
         api_newest: datetime | None = None  # the first record of the first page
         while not paginator.finished:
             offset = paginator.current_value

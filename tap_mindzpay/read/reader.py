@@ -1,6 +1,6 @@
 """ListReader: one partition's MindzPay list and its records by id, knowing nothing of streams.
 
-A stream keeps one ``ListSource`` (its request path, page size, decoder, stop points) and gets
+A stream keeps one ``ListSource`` (its request path, page size, stop points) and gets
 from it a reader per partition (the list URL, the progress report), which it hands to change
 capture; capture asks the reader for:
 
@@ -91,8 +91,9 @@ def record_id(record: object, stream: str) -> int:
 class ListSource:
     """What every list read of one stream shares: its request path, page size and stop points.
 
-    ``stop_check`` and ``waiting`` are the stream's stop points (a signal writes a STATE and
-    stops the run): the reader calls them between pages, as every request path does.
+    ``stop_check`` and ``waiting`` are the run's stop points (``run.stopping``: a signal
+    raises ``SystemExit`` there, and the stream writes the STATE on its way out): the reader
+    calls them between pages, as every request path does.
     """
 
     request: Request
@@ -101,8 +102,6 @@ class ListSource:
     page_size: int
     #: List pages requested at once (``max_concurrency``).
     depth: int
-    #: The decoder of a new list read (declared properties only), or ``None``: plain JSON.
-    decoder: Callable[[], PageDecoder | None]
     stop_check: Callable[[], None]
     waiting: Callable[[], AbstractContextManager[None]]
     logger: logging.Logger
@@ -114,10 +113,15 @@ class ListSource:
         context: Context | None,
         report: PartitionReport,
         on_page: Callable[[], None] = lambda: None,
+        decoder: Callable[[], PageDecoder | None] = lambda: None,
     ) -> ListReader:
-        """The reader of the list at ``url`` (the partition ``context``'s)."""
+        """The reader of the list at ``url`` (the partition ``context``'s).
+
+        ``on_page``: called once per list page read. ``decoder``: the decoder of each list
+        read (declared properties only), or ``None``: plain JSON.
+        """
         where = partition_label(self.stream, context)
-        return ListReader(self, url, context, where, report, on_page)
+        return ListReader(self, url, context, where, report, on_page, decoder)
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,8 @@ class ListReader:
     report: PartitionReport
     #: Called once per list page read (the SDK's request counter).
     on_page: Callable[[], None]
+    #: The decoder of a list read (declared properties only), or ``None``: plain JSON.
+    decoder: Callable[[], PageDecoder | None]
 
     def new_after(self, after_id: int | None, hint: int | None) -> Iterator[tuple[int, list[Any]]]:
         """``(offset, records)`` of each page after ``after_id``, from the offset ``hint`` on."""
@@ -178,7 +184,7 @@ class ListReader:
     ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
         """``(offset, records to emit)`` of each list page, ascending by id, fetched ahead."""
         source = self.source
-        decoder = source.decoder()
+        decoder = self.decoder()
 
         def fetch(offset: int) -> ListPage:
             params = list_params(source.page_size, offset, source.sort_by)

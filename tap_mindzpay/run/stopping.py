@@ -4,15 +4,17 @@ The signal handler (``StopControl.handle``) writes nothing by itself. It runs be
 bytecodes of the main thread, which may be in the middle of writing a RECORD: a STATE written
 from there can fail (seen: ``BufferError`` from the msgspec writer interrupted while encoding),
 and one written at an arbitrary point may carry a bookmark past records whose capture state is
-not in it yet. So it only records the signal; the streams' request path checks ``signal``
-before every request, where nothing is half done, writes the STATE there and exits with 128 +
-the signal. If the main thread is waiting before a retry, for the rate budget or for a token (up
-to a minute, or a long ``Retry-After``), the stream registered for that wait (``waiting``) stops
-it now, from the handler; a signal that came just before such a wait began stops it as it
-begins. A refresh worker thread waiting before a retry or for the rate budget (``sleep``) looks
-for the signal every ``WORKER_POLL_SECONDS`` and stops. A second signal exits at once; the last
-STATE written is then the one to resume from (every STATE the tap writes is); a signal of
-another kind during a stop (Meltano passes a Ctrl-C's stop on as SIGTERM) leaves it alone.
+not in it yet. So it only records the signal; the request path checks ``signal`` before every
+request (``check``), where nothing is half done, and raises ``SystemExit`` (128 + the signal):
+it passes up the partition's read and change capture to the stream, which writes the STATE and
+exits (``stop_if_asked``). If the main thread is waiting before a retry, for the rate budget,
+for a page or for a token (up to a minute, or a long ``Retry-After``), the handler stops that
+wait (``waiting``) the same way, at once; a signal that came just before such a wait began
+stops it as it begins. A refresh worker thread waiting before a retry or for the rate budget
+(``sleep``) looks for the signal every ``WORKER_POLL_SECONDS`` and stops. A second signal exits
+at once; the last STATE written is then the one to resume from (every STATE the tap writes is);
+a signal of another kind during a stop (Meltano passes a Ctrl-C's stop on as SIGTERM) leaves it
+alone.
 
 A token grant is not cut in half (``uninterrupted``): a signal that comes while the grant's
 request is out, or while a rotated refresh token is being written, takes effect when the
@@ -62,6 +64,10 @@ class StopControl:
         #: The signal that asked the run to stop; ``None`` while it runs.
         self.signal: int | None = None
         self._waiter: Callable[[], None] | None = None
+        #: Called in the main thread as a wait between requests begins: the RECORD lines
+        #: gathered so far are written, so a target never waits for records while the tap
+        #: waits for the API.
+        self.before_wait: Callable[[], None] | None = None
         #: The stop is said once, by the first thread that stops (a worker, then the main one).
         self._stop_logged = False
         #: Depth of ``uninterrupted`` steps in the main thread, and a second signal they held.
@@ -122,18 +128,36 @@ class StopControl:
             if waiter is not None:
                 waiter()
 
-    def stop_if_asked(self, write_state: Callable[[], None], logger: logging.Logger) -> None:
-        """Stop the run here if a signal asked for it.
+    def check(self) -> None:
+        """Stop here if a signal asked for it: raise, writing nothing (a stop point).
 
         Called before every request and, from the signal handler, while the main thread waits
-        before a retry or for a token (``waiting``): at those points nothing is half done. In
-        the main thread every record yielded so far has been written and counted in the
-        bookmark and the capture state, so a STATE written now (``write_state``) is safe to
-        resume from. A worker thread (a refresh, a page fetched ahead) only raises; the main
-        thread, given that exit, stops itself the same way: in a list, here
-        (``MindzPayStream.get_records``: every record yielded so far is written); in the refresh
-        phase, after a STATE of the refreshes handed out (``capture.engine``). A worker sleeping
-        before a retry is woken by the signal (``sleep``), so no thread sleeps out its backoff.
+        (``waiting``): at those points nothing is half done. The ``SystemExit`` passes up the
+        read and change capture of the partition (which leaves its capture state in the
+        partition) to the stream, which writes the STATE and says the stop
+        (``stop_if_asked``). A worker thread says the stop itself, as it may be the first to.
+
+        Raises:
+            SystemExit: With 128 + the signal number, as a process killed by it would.
+        """
+        signum = self.signal
+        if signum is None:
+            return
+        if threading.current_thread() is threading.main_thread():
+            raise SystemExit(128 + signum)
+        self._stop_worker(signum, self.logger)
+
+    def stop_if_asked(self, write_state: Callable[[], None], logger: logging.Logger) -> None:
+        """Stop the run here, after a STATE (``write_state``), if a signal asked for it.
+
+        The stream's way out of a partition stopped at a stop point (``check``): every record
+        yielded so far has been written and counted in the bookmark, and the capture state is
+        in the partition, so the STATE written now is safe to resume from. A worker thread
+        (a refresh, a page fetched ahead) only raises; the main thread, given that exit,
+        stops itself the same way: in a list, here (``MindzPayStream.get_records``); in the
+        refresh phase, after a STATE of the refreshes handed out (``capture.engine``). A
+        worker sleeping before a retry is woken by the signal (``sleep``), so no thread sleeps
+        out its backoff.
 
         Raises:
             SystemExit: With 128 + the signal number, as a process killed by it would.
@@ -192,18 +216,20 @@ class StopControl:
             self._stop_worker(signum, self.logger)
 
     @contextmanager
-    def waiting(self, stop: Callable[[], None]) -> Iterator[None]:
-        """A wait between requests: in the main thread, a signal calls ``stop`` at once.
+    def waiting(self) -> Iterator[None]:
+        """A wait between requests: in the main thread, a signal stops it at once (``check``).
 
-        Inside it nothing is half done (no record in flight, no message half written).
+        Inside it nothing is half done (no record in flight, no message half written). The
+        RECORD lines gathered so far are written as it begins (``before_wait``).
         """
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        self._waiter = stop
+        if self.before_wait is not None:
+            self.before_wait()
+        self._waiter = self.check
         try:
-            if self.signal is not None:  # it came after the last check, before the wait began
-                stop()
+            self.check()  # a signal that came after the last check, before the wait began
             yield
         finally:
             self._waiter = None

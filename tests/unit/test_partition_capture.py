@@ -4,8 +4,6 @@ PartitionReport and Signals, a fixed clock): the events a stream is handed, and 
 from __future__ import annotations
 
 import logging
-import threading
-from contextlib import nullcontext
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -22,19 +20,17 @@ from tap_mindzpay.capture.partition import (
 from tap_mindzpay.capture.schedule import AccountSignals, Signals, minute_of, unchanged_since
 from tap_mindzpay.capture.state import CAPTURE_KEY, DELETED_AT, CaptureState, Flight, stamp_of
 from tap_mindzpay.errors import MindzPayAPIError
-from tap_mindzpay.read.reader import ListReader, ListSource
 from tap_mindzpay.run.progress import PartitionReport
 from tap_mindzpay.streams import InvoicesStream, PaymentsStream
 from tap_mindzpay.timestamps import parse_timestamp
+from tests.helpers.listapi import CONTEXT, URL, InMemoryApi, list_source
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from tap_mindzpay.capture.partition import RefreshRule
+    from tap_mindzpay.read.reader import ListReader
 
-API_BASE = "https://api.test"
-URL = f"{API_BASE}/v1/accounts/1/invoices"
-CONTEXT = {"account_id": 1, "account_key": "acc_1"}
 ACCOUNT = "acc_1"
 BOOKMARK = "replication_key_value"
 #: The API's clock at the first sync; later syncs move it on.
@@ -77,7 +73,7 @@ def payment(record_id: int, status: str, updated: int = 1) -> dict[str, Any]:
     }
 
 
-class Api:
+class Api(InMemoryApi):
     """One account's list and its records by id, from any thread.
 
     ``hidden`` ids are answered by id but not listed; ``failing`` ids raise on any request by
@@ -85,39 +81,31 @@ class Api:
     """
 
     def __init__(self, records: Iterable[dict[str, Any]]) -> None:
+        super().__init__()
         self.records = {r["id"]: r for r in records}
         self.hidden: set[int] = set()
         self.failing: dict[int, Exception] = {}
         self.calls: list[tuple[str, str]] = []
-        self.lock = threading.Lock()
 
-    def request(  # noqa: PLR0913 - the Request protocol
-        self,
-        method: str,
-        url: str,
-        *,
-        params: dict[str, Any] | None = None,
-        context: Any = None,  # noqa: ARG002 - as the request path takes it
-        not_found_ok: bool = False,
-        decoder: Any = None,  # noqa: ARG002 - as the request path takes it
+    def answer(
+        self, method: str, url: str, params: dict[str, Any] | None, *, not_found_ok: bool
     ) -> Any:
-        """The decoded body of one request; ``None`` for a 404 when ``not_found_ok``."""
-        with self.lock:
-            suffix = url.removeprefix(URL)
-            self.calls.append((method, suffix))
-            if suffix == "":
-                listed = [self.records[i] for i in sorted(self.records) if i not in self.hidden]
-                limit, offset = (params or {})["limit"], (params or {})["offset"]
-                meta = {"total": len(listed), "limit": limit, "offset": offset}
-                return {"data": [dict(r) for r in listed[offset : offset + limit]], "meta": meta}
-            record_id = int(suffix.split("/")[1])
-            if record_id in self.failing:
-                raise self.failing[record_id]
-            found = self.records.get(record_id)
-            if found is None and not not_found_ok:
-                msg = f"404 {url}"
-                raise MindzPayAPIError(msg)
-            return None if found is None else dict(found)
+        """A list page (``hidden`` left out) or a record by id (``None``: 404, ``not_found_ok``)."""
+        suffix = url.removeprefix(URL)
+        self.calls.append((method, suffix))
+        if suffix == "":
+            listed = [self.records[i] for i in sorted(self.records) if i not in self.hidden]
+            limit, offset = (params or {})["limit"], (params or {})["offset"]
+            meta = {"total": len(listed), "limit": limit, "offset": offset}
+            return {"data": [dict(r) for r in listed[offset : offset + limit]], "meta": meta}
+        record_id = int(suffix.split("/")[1])
+        if record_id in self.failing:
+            raise self.failing[record_id]
+        found = self.records.get(record_id)
+        if found is None and not not_found_ok:
+            msg = f"404 {url}"
+            raise MindzPayAPIError(msg)
+        return None if found is None else dict(found)
 
     def by_id(self, method: str, suffix: str = "") -> list[int]:
         """The ids asked for by ``method`` on ``/{id}`` + ``suffix``, sorted."""
@@ -131,17 +119,7 @@ class Api:
 
 def reader(api: Api, report: PartitionReport | None = None) -> ListReader:
     """The partition's reader over ``api`` (4 records a page, pages read one at a time)."""
-    source = ListSource(
-        request=api.request,
-        api_base=API_BASE,
-        stream="invoices",
-        page_size=4,
-        depth=1,
-        decoder=lambda: None,
-        stop_check=lambda: None,
-        waiting=nullcontext,
-        logger=LOGGER,
-    )
+    source = list_source(api, page_size=4, depth=1, logger=LOGGER)
     return source.reader(URL, CONTEXT, report or PartitionReport("invoices", ACCOUNT))
 
 

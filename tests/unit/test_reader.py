@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import logging
-import threading
-from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tap_mindzpay import endpoints
 from tap_mindzpay.errors import MalformedRecordError, MindzPayAPIError
-from tap_mindzpay.read.reader import ListReader, ListSource
 from tap_mindzpay.run.progress import PartitionReport
+from tests.helpers.listapi import CONTEXT, URL, InMemoryApi, list_source
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-API_BASE = "https://api.test"
-URL = f"{API_BASE}/v1/accounts/1/invoices"
-CONTEXT = {"account_id": 1, "account_key": "acc_1"}
+    from tap_mindzpay.read.reader import ListReader
+
+LOGGER = logging.getLogger("tests.reader")
 STAMP = "2026-11-01T10:00:00-03:00"
 UNTRACKABLE = (
     "is not a positive integer of at most 64 bits, as the API's ids are; the tap cannot track it"
@@ -32,7 +30,7 @@ def invoice(record_id: int, status: int = 2) -> dict[str, Any]:
     return {"id": record_id, "status": status, "updated_at": STAMP, "total": record_id * 100}
 
 
-class ListApi:
+class ListApi(InMemoryApi):
     """An id-ascending list served by ``limit``/``offset``, and its records by id.
 
     ``serve_at_most`` caps the page the API serves (``say_limit``: and says so in
@@ -41,37 +39,29 @@ class ListApi:
     """
 
     def __init__(self, records: list[dict[str, Any]]) -> None:
+        super().__init__()
         self.records = list(records)
         self.calls: list[tuple[str, str, dict[str, Any] | None, bool]] = []
         self.serve_at_most: int | None = None
         self.say_limit = True
         self.after_page: Callable[[int], None] = lambda _offset: None
         self.body: object = None
-        self.lock = threading.Lock()
 
-    def request(  # noqa: PLR0913 - the Request protocol
-        self,
-        method: str,
-        url: str,
-        *,
-        params: dict[str, Any] | None = None,
-        context: Any = None,  # noqa: ARG002 - as the request path takes it
-        not_found_ok: bool = False,
-        decoder: Any = None,  # noqa: ARG002 - as the request path takes it
+    def answer(
+        self, method: str, url: str, params: dict[str, Any] | None, *, not_found_ok: bool
     ) -> Any:
-        """The decoded body of one request; ``None`` for a 404 when ``not_found_ok``."""
-        with self.lock:
-            self.calls.append((method, url, params, not_found_ok))
-            if self.body is not None:
-                return self.body
-            if url == URL:
-                return self._page(params or {})
-            record_id = int(url.removeprefix(URL + "/").split("/")[0])
-            found = next((r for r in self.records if r["id"] == record_id), None)
-            if found is None and not not_found_ok:
-                msg = f"404 {url}"
-                raise MindzPayAPIError(msg)
-            return None if found is None else dict(found)
+        """A list page, a record by id (``None``: 404 with ``not_found_ok``) or ``body``."""
+        self.calls.append((method, url, params, not_found_ok))
+        if self.body is not None:
+            return self.body
+        if url == URL:
+            return self._page(params or {})
+        record_id = int(url.removeprefix(URL + "/").split("/")[0])
+        found = next((r for r in self.records if r["id"] == record_id), None)
+        if found is None and not not_found_ok:
+            msg = f"404 {url}"
+            raise MindzPayAPIError(msg)
+        return None if found is None else dict(found)
 
     def _page(self, params: dict[str, Any]) -> dict[str, Any]:
         limit, offset = params["limit"], params["offset"]
@@ -99,17 +89,7 @@ def make_reader(
     on_page: Callable[[], None] = lambda: None,
 ) -> ListReader:
     """A reader of ``URL`` over ``api``, with a real report on a fixed clock."""
-    source = ListSource(
-        request=api.request,
-        api_base=API_BASE,
-        stream="invoices",
-        page_size=page_size,
-        depth=depth,
-        decoder=lambda: None,
-        stop_check=lambda: None,
-        waiting=nullcontext,
-        logger=logging.getLogger("tests.reader"),
-    )
+    source = list_source(api, page_size=page_size, depth=depth, logger=LOGGER)
     report = PartitionReport("invoices", "acc_1", clock=lambda: 0.0)
     return source.reader(URL, CONTEXT, report, on_page)
 

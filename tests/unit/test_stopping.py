@@ -23,15 +23,11 @@ LONG_WAIT = 60.0
 JOIN_SECONDS = 20.0
 
 
-def _stop() -> None:
-    raise SystemExit(128 + signal.SIGTERM)
-
-
 def test_a_signal_just_before_the_main_thread_waits_stops_the_wait_as_it_begins():
     control = StopControl(LOGGER)
     control.handle(signal.SIGTERM, None)  # no wait registered yet: the handler only records it
     entered = False
-    with pytest.raises(SystemExit) as stopped, control.waiting(_stop):
+    with pytest.raises(SystemExit) as stopped, control.waiting():
         entered = True
     assert stopped.value.code == 128 + signal.SIGTERM
     assert not entered, "the wait began although the run was asked to stop"
@@ -61,7 +57,7 @@ def test_a_refresh_worker_waiting_before_a_request_stops_when_the_signal_comes(
 
     def retry() -> None:  # the request path: the backoff, then the stop point before a request
         control.sleep(LONG_WAIT)
-        control.stop_if_asked(lambda: None, LOGGER)
+        control.check()
 
     wait = retry if waiting_for == "retry" else budget.acquire
     worker, raised = _in_worker(wait)
@@ -79,13 +75,54 @@ def test_a_refresh_worker_waiting_before_a_request_stops_when_the_signal_comes(
 
 def test_a_signal_inside_an_uninterrupted_step_stops_the_wait_only_when_the_step_ends():
     stop = StopControl(logging.getLogger("test"))
-    stopped: list[str] = []
-    with stop.waiting(lambda: stopped.append("stopped")):
-        with stop.uninterrupted():
-            stop.handle(15, None)
-            assert stopped == [], "the step was cut in half"
-        assert stopped == ["stopped"]
+    steps: list[str] = []
+
+    def wait() -> None:
+        with stop.waiting():
+            with stop.uninterrupted():
+                stop.handle(15, None)
+                steps.append("step ended")
+            steps.append("went on waiting")
+
+    with pytest.raises(SystemExit) as stopped:
+        wait()
+    assert steps == ["step ended"], "the step was cut in half, or the wait went on after it"
+    assert stopped.value.code == 128 + 15
     assert stop.signal == 15
+
+
+def test_a_signal_during_a_wait_raises_there_and_the_stream_writes_the_state_on_its_way_out(
+    caplog: pytest.LogCaptureFixture,
+):
+    stop = StopControl(LOGGER)
+    lines: list[str] = []
+    stop.before_wait = lambda: lines.append("records flushed")
+
+    def wait() -> None:
+        with stop.waiting():
+            lines.append("waiting")
+            stop.handle(signal.SIGTERM, None)  # the handler, from the wait
+            lines.append("went on waiting")
+
+    with pytest.raises(SystemExit) as stopped:
+        wait()
+    assert lines == ["records flushed", "waiting"], "the stop point wrote or waited on"
+    assert stopped.value.code == 128 + signal.SIGTERM
+    with caplog.at_level(logging.ERROR, logger=LOGGER.name), pytest.raises(SystemExit) as out:
+        stop.stop_if_asked(lambda: lines.append("STATE"), LOGGER)
+    assert lines[-1] == "STATE"
+    assert out.value.code == 128 + signal.SIGTERM
+    assert "Stopped by signal 15 before the next request" in caplog.text
+
+
+def test_check_without_a_signal_goes_on_and_stop_if_asked_writes_nothing():
+    stop = StopControl(LOGGER)
+    written: list[str] = []
+    stop.check()
+    stop.stop_if_asked(lambda: written.append("STATE"), LOGGER)
+    with stop.waiting():
+        written.append("waited")
+    assert written == ["waited"]
 
 
 def _exit_raises(code: int) -> None:

@@ -1,0 +1,223 @@
+"""WiredStream: a stream wired to the run's services, and the parts it reads and captures with.
+
+``client.MindzPayStream`` (the SDK's record hooks) stands on ``WiredStream``, which declares
+what a stream class may set and answers the SDK's connection hooks from the run's ``services``:
+settings (without ``start_date``, which filters records here), API base, authenticator,
+session, log levels, and the personal-data metadata. The parts are built once per stream and
+handed down; none of them calls the stream back:
+
+* ``record_shaper``: the stream's records checked, money parsed, ``start_date`` applied
+  (``conform``);
+* ``stream_session``: the stream's HTTP session, one connection pool of ``max_concurrency``;
+* ``requester``: the request path (``http.requester``);
+* ``lists``: what every list read of the stream shares (``read.reader``), with the run's stop
+  points (``run.stopping``);
+* ``capture_settings``: what change capture of every partition shares (``capture.partition``).
+
+``max_concurrency`` is read from the settings once (``concurrency``).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from functools import cached_property, partial
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from typing_extensions import override
+
+from tap_mindzpay import personal, schemas
+from tap_mindzpay.capture.partition import CaptureSettings
+from tap_mindzpay.conform import RecordShaper
+from tap_mindzpay.errors import sync_log_level
+from tap_mindzpay.fastpath import FastRecordSync
+from tap_mindzpay.http.auth import request_headers
+from tap_mindzpay.http.requester import Requester
+from tap_mindzpay.read.reader import ListSource
+from tap_mindzpay.schemas.school import STREAM_SCHEMAS
+from tap_mindzpay.settings import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_SWEEP_INTERVAL_HOURS,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import requests
+    from singer_sdk.helpers.types import Context
+    from singer_sdk.singerlib import MetadataMapping
+    from singer_sdk.tap_base import Tap
+
+    from tap_mindzpay.capture.partition import RefreshRule
+    from tap_mindzpay.http.auth import MindzPayAuthenticator
+    from tap_mindzpay.run.progress import PartitionReport
+    from tap_mindzpay.services import RunServices
+
+
+def concurrency(config: Mapping[str, Any]) -> int:
+    """Requests a stream has in flight at once: pages ahead, refreshes (``max_concurrency``)."""
+    return int(config.get("max_concurrency", DEFAULT_MAX_CONCURRENCY))
+
+
+def record_shaper(
+    name: str,
+    properties: dict[str, Any],
+    services: RunServices,
+    *,
+    per_account: bool,
+    logger: logging.Logger,
+) -> RecordShaper:
+    """The record shaper of stream ``name`` (``properties`` of its schema as emitted)."""
+    return RecordShaper(
+        stream=name,
+        properties=properties,
+        money_fields=schemas.money_fields(STREAM_SCHEMAS[name]),
+        config=services.config,
+        per_account=per_account,
+        logger=logger,
+        drift=services.run_report.drift(name),
+    )
+
+
+def stream_session(services: RunServices, depth: int) -> requests.Session:
+    """A stream's session: keep-alive connections for ``depth`` requests at once, no retries."""
+    session = services.session(pool_connections=1, pool_maxsize=depth, max_retries=0)
+    session.headers.update(request_headers(services.user_agent))
+    return session
+
+
+class WiredStream(FastRecordSync):
+    """A MindzPay stream's declarations and parts; the SDK hooks the run's services answer."""
+
+    primary_keys: ClassVar[tuple[str, ...]] = ("id",)
+    #: The API resource named in error messages (the stream's name when empty).
+    resource: ClassVar[str] = ""
+    #: The child context of a record: context key -> record field (the parent's streams).
+    child_context: ClassVar[Mapping[str, str]] = {}
+    #: Written while another stream syncs (``DerivedStream``), never synced by itself.
+    derived: ClassVar[bool] = False
+    #: ``start_date`` filters the records of this stream's partitions by ``created_at``.
+    start_date_filters: ClassVar[bool] = True
+    #: API sort field for paging; ids only grow, so ascending id is the resumable order.
+    sort_by: ClassVar[str] = "id"
+    #: Change-capture rule (``None``: new records only).
+    capture_rule: ClassVar[RefreshRule | None] = None
+    #: Performance lever: ``conform`` stands in for the SDK's type conformance on a flat
+    #: schema. Set to False for the plain SDK path; tests/test_fastpath_equivalence.py compares.
+    fast_conformance: ClassVar[bool] = True
+    #: Properties that are personal data (LGPD), emitted only when ``include_personal_data``
+    #: asks for them (``personal``); declaring them is all a stream needs.
+    personal_data: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, tap: Tap, services: RunServices) -> None:
+        """Create the stream with the schema of its name (``schemas``) and the run's services."""
+        self.services = services
+        #: Requests in flight at once: list pages ahead, refreshes (``max_concurrency``).
+        self.depth = concurrency(services.config)
+        schema = STREAM_SCHEMAS[self.name]
+        if services.config.get("money_as_string"):
+            schema = schemas.money_as_strings(schema)
+        super().__init__(tap, schema=copy.deepcopy(schema))
+        per_account = self.start_date_filters and self.parent_stream_type is not None
+        self.shaper = record_shaper(
+            self.name,
+            self.schema["properties"],
+            services,
+            per_account=per_account,
+            logger=self.logger,
+        )
+        if self.fast_conformance and self.shaper.flat:
+            self.TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+        self.requester = Requester(
+            services=services,
+            session=self.requests_session,
+            name=self.name,
+            resource=self.resource or self.name,
+            logger=self.logger,
+            progress=partial(services.partition_report, self.name),
+        )
+
+    @cached_property
+    def lists(self) -> ListSource:
+        """What every list read of this stream shares (``read.reader``): the run's stop points."""
+        stop = self.services.stop
+        return ListSource(
+            request=self.requester.request_json,
+            api_base=self.services.api_base,
+            stream=self.name,
+            page_size=int(self.config.get("page_size", DEFAULT_PAGE_SIZE)),
+            depth=self.depth,
+            stop_check=stop.check,
+            waiting=stop.waiting,
+            logger=self.logger,
+            sort_by=self.sort_by,
+        )
+
+    @cached_property
+    def capture_settings(self) -> CaptureSettings:
+        """What change capture of every partition of this stream shares."""
+        hours = self.config.get("sweep_interval_hours", DEFAULT_SWEEP_INTERVAL_HOURS)
+        return CaptureSettings(
+            rule=self.capture_rule,
+            signals=self.services.signals,
+            clock=self.services.server_clock.now,
+            predates_start=self.shaper.before_start_date,
+            sweep_interval_hours=float(hours),
+            max_concurrency=self.depth,
+            logger=self.logger,
+        )
+
+    def progress(self, context: Context | None) -> PartitionReport:
+        """The progress and summary counters of this stream's partition ``context``."""
+        return self.services.partition_report(self.name, context)
+
+    @property
+    @override
+    def metadata(self) -> MetadataMapping:
+        metadata = super().metadata
+        catalog = self._tap.input_catalog
+        # The tap's own metadata (discovery, or a run without a catalog); an input catalog's
+        # is withheld from when the tap starts (``cli``).
+        if self.personal_data and (catalog is None or catalog.get_stream(self.name) is None):
+            value = self.services.config.get(personal.SETTING)
+            personal.mark_defaults(metadata, value, self.name, self.personal_data)
+        return metadata
+
+    @override
+    def log(self, message: str, *args: Any, level: int = logging.INFO, **kwargs: Any) -> None:
+        super().log(message, *args, level=sync_log_level(level), **kwargs)
+
+    @property
+    @override
+    def config(self) -> Mapping[str, Any]:
+        # Without start_date: the SDK would start the id bookmark at it (a timestamp); here it
+        # filters records by created_at (``conform``) and the bookmark is the id only.
+        return self._config_for_sdk
+
+    @cached_property
+    def _config_for_sdk(self) -> Mapping[str, Any]:
+        return MappingProxyType(
+            {k: v for k, v in self.services.config.items() if k != "start_date"}
+        )
+
+    @property
+    @override
+    def url_base(self) -> str:
+        return self.services.api_base
+
+    @property
+    @override
+    def authenticator(self) -> MindzPayAuthenticator:
+        return self.services.authenticator
+
+    @property
+    @override
+    def requests_session(self) -> requests.Session:
+        return self._session
+
+    @cached_property
+    def _session(self) -> requests.Session:
+        return stream_session(self.services, self.depth)
