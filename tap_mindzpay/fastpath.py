@@ -35,9 +35,9 @@ from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 from singer_sdk.streams import RESTStream, Stream
 from typing_extensions import override
 
-from tap_mindzpay.capture.engine import CHUNK
 from tap_mindzpay.conform import catalog_conformance
 from tap_mindzpay.recordwriter import RecordWriter
+from tap_mindzpay.run.cadence import CHUNK
 from tap_mindzpay.sdk_private import CONTEXT, REPLICATION_KEY, REPLICATION_KEY_VALUE
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from singer_sdk import metrics
     from singer_sdk.helpers.types import Context, TapState
 
-    from tap_mindzpay.capture.partition import PartitionCapture
+    from tap_mindzpay.capture.state import CaptureState
     from tap_mindzpay.services import RunServices
 
 
@@ -54,6 +54,13 @@ class PartitionCounts(Protocol):
     """What the loop reads in a partition's progress report (``progress``)."""
 
     requests: int
+
+
+class LiveCapture(Protocol):
+    """What a STATE written mid-phase needs of change capture (``capture.partition``)."""
+
+    #: The capture state of the partition and the partition it is written into, mid-phase.
+    live: tuple[CaptureState, dict[str, Any]] | None
 
 
 class FastRecordSync(RESTStream[int]):
@@ -80,7 +87,7 @@ class FastRecordSync(RESTStream[int]):
     #: STATE at least this often, so that a killed run loses little work.
     STATE_MSG_FREQUENCY = 500
     #: The change capture of the partition syncing now (its ``live`` state goes into STATE).
-    capture: PartitionCapture | None = None
+    capture: LiveCapture | None = None
 
     @property
     def fast_conforming(self) -> bool:

@@ -9,7 +9,7 @@ from typing_extensions import override
 from tap_mindzpay import endpoints
 from tap_mindzpay.accounts import select_accounts
 from tap_mindzpay.capture.derived import invoice_status_change
-from tap_mindzpay.capture.partition import RefreshRule
+from tap_mindzpay.capture.rules import RefreshRule
 from tap_mindzpay.capture.schedule import day_link
 from tap_mindzpay.client import MindzPayStream
 from tap_mindzpay.derived import DerivedStream

@@ -29,7 +29,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
 from tap_mindzpay import personal, schemas
-from tap_mindzpay.capture.partition import CaptureSettings
+from tap_mindzpay.capture.rules import CaptureSettings
 from tap_mindzpay.conform import RecordShaper
 from tap_mindzpay.errors import sync_log_level
 from tap_mindzpay.fastpath import FastRecordSync
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from singer_sdk.singerlib import MetadataMapping
     from singer_sdk.tap_base import Tap
 
-    from tap_mindzpay.capture.partition import RefreshRule
+    from tap_mindzpay.capture.rules import RefreshRule
     from tap_mindzpay.http.auth import MindzPayAuthenticator
     from tap_mindzpay.run.progress import PartitionReport
     from tap_mindzpay.services import RunServices

@@ -22,6 +22,7 @@ RANKS = {
     "client": 10,
     "wiring": 9,
     "capture.partition": 7,
+    "capture.rules": 3,
     "read.reader": 6,
     "capture.statecheck": 5,
     "conform": 5,

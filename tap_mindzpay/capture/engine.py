@@ -42,6 +42,7 @@ from tap_mindzpay.capture.codec import IdSet, StatusMap
 from tap_mindzpay.capture.fetching import RecordRequests
 from tap_mindzpay.capture.schedule import unchanged_since
 from tap_mindzpay.capture.state import DELETED_AT, CaptureState, Flight, stamp_of
+from tap_mindzpay.run.cadence import CHUNK
 from tap_mindzpay.settings import DEFAULT_MAX_CONCURRENCY
 from tap_mindzpay.timestamps import parse_timestamp
 
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
 
     from tap_mindzpay.capture.schedule import Schedule
 
-CHUNK = 200  # refreshes between two checkpoint offers (the host's cadence decides to write)
 #: The previous status of an id the engine has not seen (distinct from a status of None).
 UNSEEN = object()
 

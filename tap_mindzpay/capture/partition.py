@@ -29,56 +29,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
+from functools import partial
 from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tap_mindzpay.capture.codec import StatusMap
 from tap_mindzpay.capture.engine import UNSEEN, Engine
-from tap_mindzpay.capture.schedule import AccountSignals, Schedule, Signals, minute_of
+from tap_mindzpay.capture.schedule import AccountSignals, Schedule, minute_of
 from tap_mindzpay.capture.state import CAPTURE_KEY, CaptureState
 
 OFFSET_HINT_KEY = "offset_hint"
-#: Every record read by id after the bookmark is new (``PartitionCapture.new`` may say not).
-CHANGED_ON_THE_LIST = True
 
 if TYPE_CHECKING:
-    import logging
     from collections.abc import Iterable, Iterator
 
     from singer_sdk.helpers.types import Context
 
+    from tap_mindzpay.capture.rules import CaptureSettings
     from tap_mindzpay.read.reader import ListReader
     from tap_mindzpay.run.progress import PartitionReport
-
-
-@dataclass(frozen=True)
-class RefreshRule:
-    """How change capture keeps a stream's in-flight records current.
-
-    Attributes:
-        in_flight: True for a record whose state may still change without a new id
-            (invoices in 0, 1 or 4; pending payments).
-        method: HTTP method of the per-record request (``POST`` for the invoice Refresh).
-        path_suffix: Appended to the stream's list path; ``{id}`` is the record id.
-        changes_stream: Name of the stream that gets one record per observed status
-            transition (``invoice_status_changes``); ``None`` for no such stream.
-        link: What a record in flight waits on, as an integer kept in the state (an
-            invoice's payment id, a payment's due day); 0 for nothing.
-        waits: How a record waits (``schedule.Schedule.waits``): ``"invoice"`` on its payment,
-            ``"payment"`` past its due date, ``""`` never (refreshed every sync).
-        publishes: The status whose newly seen ids (and the ids still in flight) this stream
-            leaves in the run's signals for its account (``"paid"`` for payments).
-        reads_signals: The stream's schedule reads the signals of its account (invoices).
-    """
-
-    in_flight: Callable[[Mapping[str, Any]], bool]
-    method: str
-    path_suffix: str
-    changes_stream: str | None = None
-    link: Callable[[Mapping[str, Any]], int] | None = None
-    waits: str = ""
-    publishes: object = None
-    reads_signals: bool = False
 
 
 class Phase(Enum):
@@ -119,29 +88,6 @@ def full_table(reader: ListReader) -> Iterator[Event]:
     for _, records in reader.new_after(None, None):
         for record in records:
             yield record, Phase.NEW
-
-
-@dataclass(frozen=True)
-class CaptureSettings:
-    """What change capture of every partition of one stream shares.
-
-    Attributes:
-        rule: The stream's refresh rule (``None``: new records only).
-        signals: What the streams of one account tell each other in this run.
-        clock: The API's time now (the refresh schedule runs on it).
-        predates_start: Whether a record was created before ``start_date``.
-        sweep_interval_hours: Hours between sweeps; the longest a record in flight waits.
-        max_concurrency: Per-record requests at once.
-        logger: Where the partition's warnings and its capture counts go.
-    """
-
-    rule: RefreshRule | None
-    signals: Signals
-    clock: Callable[[], datetime]
-    predates_start: Callable[[Mapping[str, Any]], bool]
-    sweep_interval_hours: float
-    max_concurrency: int
-    logger: logging.Logger
 
 
 @dataclass
@@ -190,7 +136,10 @@ class PartitionCapture:
         engine = Engine(
             state=state,
             in_flight_rule=rule.in_flight if rule else None,
-            fetch=self._refresh,
+            # Without a rule nothing is in flight, so nothing is refreshed: a GET would do.
+            fetch=partial(self.reader.refresh, method=rule.method, suffix=rule.path_suffix)
+            if rule
+            else self.reader.one,
             page_all=self.reader.every,
             checkpoint=self._checkpoint,
             max_concurrency=settings.max_concurrency,
@@ -259,10 +208,10 @@ class PartitionCapture:
         """``(record, changed)``: by id from the bookmark, all changed (or as ``new`` reads)."""
         if self.new is not None:
             return iter(self.new)
-        # Pairs made in C, a page at a time: this runs once per record of a full sync.
-        return chain.from_iterable(
-            zip(page, repeat(CHANGED_ON_THE_LIST)) for page in self._hinted_pages()
-        )
+        # Pairs made in C, a page at a time: this runs once per record of a full sync. Every
+        # record read by id after the bookmark is new (changed).
+        pages = self._hinted_pages()
+        return chain.from_iterable(zip(page, repeat(True)) for page in pages)  # noqa: FBT003 - a flag
 
     def _hinted_pages(self) -> Iterator[list[dict[str, Any]]]:
         """The pages after the bookmark; each page's offset is the partition's new hint."""
@@ -276,13 +225,6 @@ class PartitionCapture:
             if records:
                 self.partition[OFFSET_HINT_KEY] = offset
             yield records
-
-    def _refresh(self, record_id: int) -> dict[str, Any] | None:
-        rule = self.settings.rule
-        if rule is None:
-            msg = f"{self.reader.where} has no capture rule to refresh records with"
-            raise RuntimeError(msg)
-        return self.reader.refresh(record_id, rule.method, rule.path_suffix)
 
     def _checkpoint(self, *, force: bool) -> None:
         """The engine's checkpoint: a STATE now (``force``) or offered to the cadence."""

@@ -22,6 +22,8 @@ from __future__ import annotations
 import threading
 import time
 
+#: Records (or refreshes) a capture phase hands out between two STATE offers.
+CHUNK = 200
 MIN_RECORDS = 500
 BYTES_PER_RECORD = 2
 MAX_SECONDS = 120.0

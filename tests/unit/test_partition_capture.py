@@ -11,12 +11,12 @@ import pytest
 
 from tap_mindzpay.capture.partition import (
     OFFSET_HINT_KEY,
-    CaptureSettings,
     Event,
     PartitionCapture,
     Phase,
     full_table,
 )
+from tap_mindzpay.capture.rules import CaptureSettings
 from tap_mindzpay.capture.schedule import AccountSignals, Signals, minute_of, unchanged_since
 from tap_mindzpay.capture.state import CAPTURE_KEY, DELETED_AT, CaptureState, Flight, stamp_of
 from tap_mindzpay.errors import MindzPayAPIError
@@ -28,7 +28,7 @@ from tests.helpers.listapi import CONTEXT, URL, InMemoryApi, list_source
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from tap_mindzpay.capture.partition import RefreshRule
+    from tap_mindzpay.capture.rules import RefreshRule
     from tap_mindzpay.read.reader import ListReader
 
 ACCOUNT = "acc_1"
