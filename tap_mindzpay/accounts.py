@@ -8,7 +8,7 @@ from singer_sdk.exceptions import FatalAPIError
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 #: Accounts named in the line; the rest are counted.
 NAMED_ACCOUNTS = 10
@@ -76,3 +76,13 @@ def select_accounts(
         logger.warning(
             "Setting account_keys names accounts this credential cannot see: %s", missing
         )
+
+
+def selected(
+    account_keys: Sequence[str], keeps: Callable[[Mapping[str, Any]], bool]
+) -> Callable[[Mapping[str, Any]], bool]:
+    """Whether an account record as read is synced: ``keeps`` it and ``account_keys`` selects it."""
+    wanted = frozenset(account_keys)
+    if not wanted:
+        return keeps
+    return lambda record: record.get("key") in wanted and keeps(record)

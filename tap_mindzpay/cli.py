@@ -39,6 +39,7 @@ from typing_extensions import override
 from tap_mindzpay import personal, settings
 from tap_mindzpay.capture.state import CaptureStateError
 from tap_mindzpay.capture.statecheck import parse_state_text, require_usable
+from tap_mindzpay.client import first_pages_of
 from tap_mindzpay.errors import MindzPayAPIError
 from tap_mindzpay.inputs import (
     CatalogError,
@@ -238,6 +239,7 @@ class CommandLine(Tap):
         if state is not None:
             self.load_state(state)
         self._install_stop()
+        self.services.top_level_plan = lambda: first_pages_of(self.streams.values())
 
     def _install_stop(self) -> None:
         """Stop on SIGTERM/SIGINT (``run.stopping``); gathered RECORD lines written before waits."""

@@ -16,14 +16,16 @@ from typing import TYPE_CHECKING, Any
 from typing_extensions import override
 
 from tap_mindzpay.capture.partition import PartitionCapture, Phase, TransitionsSource, full_table
+from tap_mindzpay.read.childpages import ChildLists, ChildPages, close_for, open_for
 from tap_mindzpay.wiring import WiredStream
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterable, Iterator
+    from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 
     from singer_sdk.helpers.types import Context
+    from singer_sdk.streams import Stream
 
-    from tap_mindzpay.capture.partition import Event, Transitions
+    from tap_mindzpay.capture.partition import Event, Plan, Transitions
     from tap_mindzpay.read.reader import ListReader
 
 
@@ -32,27 +34,51 @@ class MindzPayStream(WiredStream):
 
     _written = False
     _selected_in_sync = False
+    #: Where the parent's read leaves the first pages of this list's partitions.
+    first_pages: ChildPages | None = None
+    #: The first pages of this list's children, fetched ahead while it is read.
+    child_pages: ChildPages | None = None
 
     def new_records(
-        self, reader: ListReader, context: Context | None
+        self, reader: ListReader, context: Context | None, plan: Plan | None
     ) -> Iterable[tuple[dict[str, Any], bool]] | None:
         """``(record, changed)`` when read another way than by id from the bookmark."""
-        del reader, context
+        del reader, context, plan
         return None
 
     def capture_events(self, reader: ListReader, context: Context | None) -> Iterator[Event]:
         """The partition's ``(record, phase)``: change capture, or the list for a full table."""
+        children = self.child_lists(context)
+        plan = None if children is None else children.plan
         if self.replication_key is None:
-            return full_table(reader)
+            return full_table(reader, plan)
         self.capture = PartitionCapture(
             reader,
             self.get_context_state(context),
             self.get_starting_replication_key_value(context),
             self.capture_settings,
             self.transition_writer(context),
-            self.new_records(reader, context),
+            self.new_records(reader, context, plan),
         )
         return self.capture.events()
+
+    def child_lists(self, context: Context | None) -> ChildLists | None:
+        """The child lists the SDK syncs for this list's records, first pages fetched ahead.
+
+        ``None`` without any, or with ``max_concurrency`` 1 (``read.childpages``).
+        """
+        children = synced([c for c in self.child_streams if not getattr(c, "derived", False)])
+        if not children or self.depth <= 1:
+            return None
+        slots = self.services.child_page_slots(self.depth)
+        pages = self.child_pages = open_for(children, self.depth, slots)
+        fetches = tuple(child.first_page_fetch for child in children)
+        return ChildLists(pages, self.child_keeps, self.child_context, fetches, context)
+
+    @property
+    def child_keeps(self) -> Callable[[Mapping[str, Any]], bool]:
+        """Whether the SDK syncs the children of a record as read (the shaper keeps it)."""
+        return self.shaper.keeps
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
@@ -62,7 +88,14 @@ class MindzPayStream(WiredStream):
             counter.with_context(context)
             decoder = partial(self.shaper.list_decoder, conforming=self.fast_conforming)
             url = self.get_url(context)
-            reader = self.lists.reader(url, context, report, counter.increment, decoder)
+            reader = self.lists.reader(
+                url,
+                context,
+                report,
+                on_page=counter.increment,
+                decoder=decoder,
+                ahead=self.first_pages,
+            )
             events = self.capture_events(reader, context)
             try:
                 for record, phase in events:
@@ -89,6 +122,8 @@ class MindzPayStream(WiredStream):
             finally:
                 self.capturing = False
                 self.capture = None
+                close_for(self.child_pages, synced(self.child_streams))
+                self.child_pages = None
 
     @override
     def post_process(
@@ -139,6 +174,8 @@ class MindzPayStream(WiredStream):
         *,
         write_messages: bool = True,
     ) -> Generator[dict[str, Any], Any, Any]:
+        if self.parent_stream_type is None:
+            self.services.plan_top_level()  # once: every top-level list's first page at once
         # Progress and run summary (``progress``): the partition's start, its end.
         report = self._partition_report = self.progress(context)
         self._selected_in_sync = self.selected  # read once: a property walking the metadata
@@ -150,3 +187,29 @@ class MindzPayStream(WiredStream):
         else:
             yield from super()._sync_records(context, write_messages=write_messages)
         report.finish(own_work_only=bool(self.child_streams))
+        if self.first_pages is not None and self.parent_stream_type is None:
+            self.first_pages.close_when_taken()
+
+
+def synced(streams: Iterable[Stream]) -> list[MindzPayStream]:
+    """The lists of ``streams`` the run syncs (selected, or with a selected descendant)."""
+    return [
+        stream
+        for stream in streams
+        if isinstance(stream, MindzPayStream)
+        and (stream.selected or stream.has_selected_descendents)
+    ]
+
+
+def first_pages_of(streams: Iterable[Stream]) -> ChildPages | None:
+    """The first page of each top-level list the run syncs, fetched ahead (``read.childpages``).
+
+    In the order the SDK syncs them (``Tap.sync_all``); ``None`` with ``max_concurrency`` 1.
+    """
+    tops = synced(stream for stream in streams if stream.parent_stream_type is None)
+    if not tops or tops[0].depth <= 1:
+        return None
+    depth = tops[0].depth
+    pages = open_for(tops, depth, tops[0].services.child_page_slots(depth))
+    pages.plan(stream.first_page_fetch(None) for stream in tops)
+    return pages

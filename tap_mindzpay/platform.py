@@ -40,7 +40,6 @@ Partition state shape (one partition: the stream itself, or one per parent with 
 
 from __future__ import annotations
 
-from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from typing_extensions import override
@@ -48,14 +47,7 @@ from typing_extensions import override
 from tap_mindzpay import endpoints
 from tap_mindzpay.client import MindzPayStream
 from tap_mindzpay.errors import ForbiddenError
-from tap_mindzpay.read.childpages import ChildLists, ChildPages
-from tap_mindzpay.read.newest import (
-    NewestFirstRead,
-    frozen,
-    newest_first_query,
-    request_signature,
-)
-from tap_mindzpay.read.reader import parse_page
+from tap_mindzpay.read.newest import NewestFirstRead, newest_first_query
 from tap_mindzpay.read.recent import bookmark_time
 
 if TYPE_CHECKING:
@@ -63,18 +55,12 @@ if TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context, Record
 
-    from tap_mindzpay.read.childpages import Planned
-    from tap_mindzpay.read.paging import ListPage
+    from tap_mindzpay.capture.partition import Plan
     from tap_mindzpay.read.reader import ListReader
 
 
 class PlatformStream(MindzPayStream):
     """A platform-wide Mindz list, newest-updated first down to the ``updated_at`` bookmark."""
-
-    #: The first pages of this child list fetched ahead by its parent's read (``ChildPages``).
-    first_pages: ChildPages | None = None
-    #: The first pages of this list's children, fetched ahead while it is read.
-    child_pages: ChildPages | None = None
 
     replication_key = endpoints.SORT_UPDATED_AT
     #: Read newest first: the bookmark moves when the read is complete, not per record.
@@ -105,69 +91,30 @@ class PlatformStream(MindzPayStream):
                 raise  # a permission lost mid-read is no missing permission: stop
             self.logger.warning("Skipping stream %s: %s", self.name, refused)
             self.services.run_report.skip(self.name, str(refused))
-        finally:
-            if self.child_pages is not None:
-                self.child_pages.close()
-                for child in self._synced_children():
-                    child.first_pages = None
-                self.child_pages = None
 
     @override
     def new_records(
-        self, reader: ListReader, context: Context | None
+        self, reader: ListReader, context: Context | None, plan: Plan | None
     ) -> Iterator[tuple[dict[str, Any], bool]]:
         """The records updated at or after the bookmark, newest first (every one on a first run).
 
-        A list whose children sync is read whole: each page's child lists have their first
-        page fetched ahead (``ChildPages``) while the page's records are written.
+        A list whose children sync is read whole (``plan``: each page's child lists have their
+        first page fetched ahead while the page's records are written).
         """
-        children = self._synced_children()
-        pages = self.child_pages = self._open_child_pages(children)
-        lists = None
-        if pages is not None:
-            fetches = tuple(child.first_page_fetch for child in children)
-            lists = ChildLists(pages, self.shaper.keeps, self.child_context, fetches, context)
         read = NewestFirstRead(
             reader,
             self.get_context_state(context),
             str(self.replication_key),
             bookmark_time(self.get_starting_replication_key_value(context), self.name),
-            whole=bool(children),
-            ahead=self.first_pages,
-            key=(self.name, frozen(context)),
-            plan=None if lists is None else lists.plan,
+            whole=self._children_sync(),
+            plan=plan,
         )
         return read.records()
 
-    def first_page_fetch(self, context: Context) -> Planned:
-        """``(key, signature, fetch)`` of this list's first page for ``context``, to fetch ahead.
-
-        The request is the one ``new_records`` makes first, through the same request path
-        (retries, 401 refresh, rate budget, stop points), decoded as its read would decode it.
-        """
-        url = self.get_url(context)
-        params = newest_first_query(self.lists.page_size, 0, self.sort_by)
-        decoder = self.shaper.first_page_decoder(conforming=self.fast_conforming)
-
-        def fetch() -> ListPage:
-            began = monotonic()
-            body = self.requester.request_json(
-                "GET", url, params=params, context=context, decoder=decoder
-            )
-            return parse_page(body, url)._replace(seconds=monotonic() - began)
-
-        signature = request_signature(url, params, decoding=decoder is not None)
-        return (self.name, frozen(context)), signature, fetch
-
-    def _open_child_pages(self, children: list[PlatformStream]) -> ChildPages | None:
-        """First pages of ``children`` fetched ahead, if any sync and concurrency is above 1."""
-        depth = self.depth
-        if not children or depth <= 1:
-            return None
-        pages = ChildPages(depth, self.services.child_page_slots(depth))
-        for child in children:
-            child.first_pages = pages
-        return pages
+    @override
+    def first_page_params(self, context: Context | None) -> dict[str, Any]:
+        # A newest-first read always begins at the newest record.
+        return newest_first_query(self.lists.page_size, 0, self.sort_by)
 
     @override
     def write_sync_end_state(self) -> None:
@@ -202,12 +149,11 @@ class PlatformStream(MindzPayStream):
             return ()
         return super().generate_child_contexts(record, context)
 
-    def _synced_children(self) -> list[PlatformStream]:
-        """The child lists the SDK syncs for each record (``Stream._sync_children``), in order."""
-        return [
-            child
-            for child in self.child_streams
-            if isinstance(child, PlatformStream)
+    def _children_sync(self) -> bool:
+        """Whether the SDK syncs child lists for this list's records (``Stream._sync_children``)."""
+        return any(
+            isinstance(child, PlatformStream)
             and not child.derived
             and (child.selected or child.has_selected_descendents)
-        ]
+            for child in self.child_streams
+        )

@@ -31,7 +31,7 @@ from tap_mindzpay.run.summary import RunReport
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from singer_sdk.helpers.types import Context
 
@@ -83,8 +83,17 @@ class RunServices:
         self._sandbox_lock = threading.Lock()
         self._logger = logger
         self._child_page_slots: threading.Semaphore | None = None
+        #: Fetches every top-level list's first page ahead, once, as the first one syncs
+        #: (``client.first_pages_of``; the tap sets it).
+        self.top_level_plan: Callable[[], object] | None = None
         #: Lines about the run's input (what it leaves out), logged once when the sync starts.
         self.notes: list[str] = []
+
+    def plan_top_level(self) -> None:
+        """``top_level_plan``, the first time a top-level list syncs; later, nothing."""
+        plan, self.top_level_plan = self.top_level_plan, None
+        if plan is not None:
+            plan()
 
     @classmethod
     def close_all(cls, error: BaseException | None = None) -> None:

@@ -22,21 +22,26 @@ from __future__ import annotations
 import copy
 import logging
 from functools import cached_property, partial
+from time import monotonic
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
 from tap_mindzpay import personal, schemas
+from tap_mindzpay.capture.partition import OFFSET_HINT_KEY
 from tap_mindzpay.capture.rules import CaptureSettings
 from tap_mindzpay.conform import RecordShaper
 from tap_mindzpay.errors import sync_log_level
 from tap_mindzpay.fastpath import FastRecordSync
 from tap_mindzpay.http.auth import request_headers
 from tap_mindzpay.http.requester import Requester
-from tap_mindzpay.read.reader import ListSource
+from tap_mindzpay.read.childpages import frozen, request_signature
+from tap_mindzpay.read.paging import OffsetPaginator, list_params
+from tap_mindzpay.read.reader import ListSource, parse_page
 from tap_mindzpay.schemas.school import STREAM_SCHEMAS
+from tap_mindzpay.sdk_private import BOOKMARKS, CONTEXT, PARTITIONS, REPLICATION_KEY_VALUE
 from tap_mindzpay.settings import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_PAGE_SIZE,
@@ -53,6 +58,8 @@ if TYPE_CHECKING:
 
     from tap_mindzpay.capture.rules import RefreshRule
     from tap_mindzpay.http.auth import MindzPayAuthenticator
+    from tap_mindzpay.read.childpages import Planned
+    from tap_mindzpay.read.paging import ListPage
     from tap_mindzpay.run.progress import PartitionReport
     from tap_mindzpay.services import RunServices
 
@@ -169,6 +176,52 @@ class WiredStream(FastRecordSync):
             max_concurrency=self.depth,
             logger=self.logger,
         )
+
+    def first_page_fetch(self, context: Context | None) -> Planned:
+        """``(key, signature, fetch)`` of this list's first page for ``context``, to fetch ahead.
+
+        The request its read makes first (``first_page_params``), through the same request
+        path (retries, 401 refresh, rate budget, stop points), decoded as its read would.
+        """
+        url = self.get_url(context)
+        params = self.first_page_params(context)
+        decoder = self.shaper.first_page_decoder(conforming=self.fast_conforming)
+
+        def fetch() -> ListPage:
+            began = monotonic()
+            body = self.requester.request_json(
+                "GET", url, params=params, context=context, decoder=decoder
+            )
+            return parse_page(body, url)._replace(seconds=monotonic() - began)
+
+        signature = request_signature(url, params, decoding=decoder is not None)
+        return (self.name, frozen(context)), signature, fetch
+
+    def first_page_params(self, context: Context | None) -> dict[str, Any]:
+        """The query of the first request of ``context``'s read, as the run's starting state says.
+
+        After the partition's id bookmark, from its offset hint (``capture.partition``).
+        """
+        saved = self._saved_partition(context)
+        bookmark, hint = saved.get(REPLICATION_KEY_VALUE), saved.get(OFFSET_HINT_KEY)
+        after = int(str(bookmark)) if str(bookmark).isdigit() and self.replication_key else None
+        paginator = OffsetPaginator(
+            self.lists.page_size,
+            after_id=after,
+            offset_hint=hint if isinstance(hint, int) else None,
+        )
+        return list_params(self.lists.page_size, paginator.current_value, self.sort_by)
+
+    def _saved_partition(self, context: Context | None) -> Mapping[str, Any]:
+        """The state of partition ``context`` (empty if none), read without creating it."""
+        bookmarks = cast("dict[str, Any]", self.tap_state.get(BOOKMARKS, {}))
+        stream = bookmarks.get(self.name, {})
+        if context is None:
+            return cast("Mapping[str, Any]", stream)
+        for partition in stream.get(PARTITIONS, ()):
+            if isinstance(partition, dict) and partition.get(CONTEXT) == context:
+                return cast("Mapping[str, Any]", partition)
+        return {}
 
     def progress(self, context: Context | None) -> PartitionReport:
         """The progress and summary counters of this stream's partition ``context``."""

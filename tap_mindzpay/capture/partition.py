@@ -71,6 +71,8 @@ class Phase(Enum):
 
 #: What ``PartitionCapture.events`` yields: a record (``None`` for a checkpoint) and its phase.
 Event = tuple["dict[str, Any] | None", Phase]
+#: Called with each page of a list's records before they come out (``read.childpages``).
+Plan = Callable[[list[dict[str, Any]]], None]
 #: Where status transitions go: ``(record, previous status, via)``.
 Transitions = Callable[[Mapping[str, Any], object, str], None]
 
@@ -83,9 +85,15 @@ class TransitionsSource(Protocol):
         """A writer of the stream's records for the transitions in a parent's partition."""
 
 
-def full_table(reader: ListReader) -> Iterator[Event]:
-    """Every record of a list without change capture (a full table), as new records."""
+def full_table(reader: ListReader, plan: Plan | None = None) -> Iterator[Event]:
+    """Every record of a list without change capture (a full table), as new records.
+
+    ``plan``: called with each page's records before they come out (their child lists'
+    first pages are fetched ahead).
+    """
     for _, records in reader.new_after(None, None):
+        if plan is not None:
+            plan(records)
         for record in records:
             yield record, Phase.NEW
 

@@ -16,7 +16,7 @@ from tap_mindzpay.read.prefetch import FetchWorkers
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+    from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
     from contextlib import AbstractContextManager
 
     from singer_sdk.helpers.types import Context
@@ -25,11 +25,49 @@ if TYPE_CHECKING:
 Planned = tuple["Hashable", "Hashable", "Callable[[], Any]"]
 
 
+def frozen(context: Mapping[str, Any] | None) -> Hashable:
+    """A partition context as a key (contexts are flat: ids)."""
+    return tuple(sorted((context or {}).items()))
+
+
+def request_signature(url: str, params: Mapping[str, Any], *, decoding: bool) -> Hashable:
+    """What a list request is: a page fetched ahead stands in only for the same request."""
+    return url, tuple(sorted(params.items())), decoding
+
+
 class FirstPage(Protocol):
     """A child list's first page for one child context: ``(key, signature, fetch)``."""
 
-    def __call__(self, context: Context, /) -> Planned:
+    def __call__(self, context: Context | None, /) -> Planned:
         """What ``ChildPages.plan`` takes for the child list of ``context``."""
+
+
+class AheadList(Protocol):
+    """A list whose first page a read before it may fetch ahead (a stream, for ``open_for``)."""
+
+    #: Where that read leaves this list's first pages (``None``: nowhere).
+    first_pages: ChildPages | None
+
+    def first_page_fetch(self, context: Context | None, /) -> Planned:
+        """``(key, signature, fetch)`` of this list's first page for ``context``."""
+
+
+def open_for(lists: Sequence[AheadList], depth: int, slots: threading.Semaphore) -> ChildPages:
+    """First pages of ``lists`` fetched ahead: a ``ChildPages`` each of them takes from."""
+    pages = ChildPages(depth, slots)
+    for ahead in lists:
+        ahead.first_pages = pages
+    return pages
+
+
+def close_for(pages: ChildPages | None, lists: Iterable[AheadList]) -> None:
+    """``pages`` closed, and no longer where ``lists`` look for their first pages."""
+    if pages is None:
+        return
+    pages.close()
+    for ahead in lists:
+        if ahead.first_pages is pages:
+            ahead.first_pages = None
 
 
 @dataclass
@@ -115,6 +153,11 @@ class ChildPages:
         """Drop every page not taken; let the idle workers end."""
         self._drop()
         self._workers.close()
+
+    def close_when_taken(self) -> None:
+        """``close`` once every planned page was taken or dropped (the last planned read ended)."""
+        if not self._planned:
+            self.close()
 
     def _pop_until(self, key: Hashable) -> _Planned:
         """The entry planned as ``key``; the ones planned before it are dropped."""

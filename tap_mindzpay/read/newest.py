@@ -13,7 +13,7 @@ request path (``ListReader``); the first page may have been fetched ahead by the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from tap_mindzpay import endpoints
 from tap_mindzpay.read.paging import list_params
@@ -22,11 +22,10 @@ from tap_mindzpay.read.recent import NewestFirstPaginator, record_key
 from tap_mindzpay.sdk_private import REPLICATION_KEY, REPLICATION_KEY_VALUE
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable, Iterator, Mapping
+    from collections.abc import Callable, Iterator
     from datetime import datetime
 
     from tap_mindzpay.decoding import PageDecoder
-    from tap_mindzpay.read.childpages import ChildPages
     from tap_mindzpay.read.paging import ListPage
     from tap_mindzpay.read.reader import ListReader
 
@@ -40,16 +39,6 @@ def newest_first_query(page_size: int, offset: int, sort_by: str) -> dict[str, A
     }
 
 
-def frozen(context: Mapping[str, Any] | None) -> Hashable:
-    """A partition context as a key (contexts are flat: ids)."""
-    return tuple(sorted((context or {}).items()))
-
-
-def request_signature(url: str, params: Mapping[str, Any], *, decoding: bool) -> Hashable:
-    """What a list request is: a page fetched ahead stands in only for the same request."""
-    return url, tuple(sorted(params.items())), decoding
-
-
 @dataclass
 class NewestFirstRead:
     """One newest-first read of a platform list (see the module docstring).
@@ -60,8 +49,6 @@ class NewestFirstRead:
         replication_key: The bookmark's field (``updated_at``).
         since: The bookmark (``None``: every record is new).
         whole: Read the whole list: records before the bookmark come out as unchanged.
-        ahead: Where the parent's read left this list's first page (``None``: nowhere).
-        key: This list's key among the first pages fetched ahead (its stream and context).
         plan: Called with each page's records before they come out: the stream fetches the
             first pages of their child lists ahead.
     """
@@ -71,8 +58,6 @@ class NewestFirstRead:
     replication_key: str
     since: datetime | None
     whole: bool
-    ahead: ChildPages | None = None
-    key: Hashable = None
     plan: Callable[[list[dict[str, Any]]], None] | None = None
 
     def records(self) -> Iterator[tuple[dict[str, Any], bool]]:
@@ -116,14 +101,10 @@ class NewestFirstRead:
         self, params: dict[str, Any], decoder: PageDecoder | None, *, first: bool
     ) -> ListPage:
         """The list page ``params`` asks for: the one fetched ahead by the parent, else now."""
-        source, url = self.reader.source, self.reader.url
-        if first and self.ahead is not None:
-            signature = request_signature(url, params, decoding=decoder is not None)
-            page = self.ahead.take(self.key, signature, source.stop_check, source.waiting)
-            if page is not None:
-                if decoder is not None:
-                    decoder.restart(read=1)  # decoded ahead (``PageDecoder.decode_first``)
-                return cast("ListPage", page)
-        context = self.reader.context
-        body = source.request("GET", url, params=params, context=context, decoder=decoder)
-        return parse_page(body, url)
+        reader = self.reader
+        if first and (page := reader.first_page_ahead(params, decoder)) is not None:
+            return page
+        body = reader.source.request(
+            "GET", reader.url, params=params, context=reader.context, decoder=decoder
+        )
+        return parse_page(body, reader.url)

@@ -17,22 +17,24 @@ capture; capture asks the reader for:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from tap_mindzpay import endpoints
 from tap_mindzpay.errors import MalformedRecordError, MindzPayAPIError
+from tap_mindzpay.read.childpages import frozen, request_signature
 from tap_mindzpay.read.paging import ListPage, OffsetPaginator, list_page, list_params
 from tap_mindzpay.read.prefetch import PagePrefetcher
 from tap_mindzpay.run.progress import partition_label
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Hashable, Iterator, Mapping
     from contextlib import AbstractContextManager
 
     from singer_sdk.helpers.types import Context
 
     from tap_mindzpay.decoding import PageDecoder
+    from tap_mindzpay.read.childpages import ChildPages
     from tap_mindzpay.run.progress import PartitionReport
 
 #: Ids the change-capture state can hold: positive, at most 64 bits.
@@ -107,21 +109,24 @@ class ListSource:
     logger: logging.Logger
     sort_by: str = "id"
 
-    def reader(
+    def reader(  # noqa: PLR0913 - the partition's explicit parts
         self,
         url: str,
         context: Context | None,
         report: PartitionReport,
+        *,
         on_page: Callable[[], None] = lambda: None,
         decoder: Callable[[], PageDecoder | None] = lambda: None,
+        ahead: ChildPages | None = None,
     ) -> ListReader:
         """The reader of the list at ``url`` (the partition ``context``'s).
 
         ``on_page``: called once per list page read. ``decoder``: the decoder of each list
-        read (declared properties only), or ``None``: plain JSON.
+        read (declared properties only), or ``None``: plain JSON. ``ahead``: where the
+        parent's read may have left this list's first page (``childpages``).
         """
         where = partition_label(self.stream, context)
-        return ListReader(self, url, context, where, report, on_page, decoder)
+        return ListReader(self, url, context, where, report, on_page, decoder, ahead)
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,33 @@ class ListReader:
     on_page: Callable[[], None]
     #: The decoder of a list read (declared properties only), or ``None``: plain JSON.
     decoder: Callable[[], PageDecoder | None]
+    #: Where the parent's read may have left this list's first page (``None``: nowhere).
+    ahead: ChildPages | None = None
+
+    @property
+    def key(self) -> Hashable:
+        """This list's key among the first pages fetched ahead: its stream and partition."""
+        return self.source.stream, frozen(self.context)
+
+    def first_page_ahead(
+        self, params: Mapping[str, Any], decoder: PageDecoder | None
+    ) -> ListPage | None:
+        """The first page, if the parent's read fetched it ahead as ``params`` would ask for it.
+
+        Called in place of the read's first request, in the calling thread: the stop signal is
+        checked first, and the wait for a page on its way happens inside the stop points'
+        ``waiting``.
+        """
+        if self.ahead is None:
+            return None
+        source = self.source
+        signature = request_signature(self.url, params, decoding=decoder is not None)
+        page = self.ahead.take(self.key, signature, source.stop_check, source.waiting)
+        if page is None:
+            return None
+        if decoder is not None:
+            decoder.restart(read=1)  # decoded ahead (``PageDecoder.decode_first``)
+        return cast("ListPage", page)
 
     def new_after(self, after_id: int | None, hint: int | None) -> Iterator[tuple[int, list[Any]]]:
         """``(offset, records)`` of each page after ``after_id``, from the offset ``hint`` on."""
@@ -185,9 +217,16 @@ class ListReader:
         """``(offset, records to emit)`` of each list page, ascending by id, fetched ahead."""
         source = self.source
         decoder = self.decoder()
+        first = phase == "new"  # the parent's read may have fetched it ahead (``ahead``)
 
         def fetch(offset: int) -> ListPage:
+            nonlocal first
             params = list_params(source.page_size, offset, source.sort_by)
+            if first:  # in the calling thread: the prefetcher asks for the first page itself
+                first = False
+                page = self.first_page_ahead(params, decoder)
+                if page is not None:
+                    return page
             body = source.request(
                 "GET", self.url, params=params, context=self.context, decoder=decoder
             )

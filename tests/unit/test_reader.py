@@ -91,7 +91,7 @@ def make_reader(
     """A reader of ``URL`` over ``api``, with a real report on a fixed clock."""
     source = list_source(api, page_size=page_size, depth=depth, logger=LOGGER)
     report = PartitionReport("invoices", "acc_1", clock=lambda: 0.0)
-    return source.reader(URL, CONTEXT, report, on_page)
+    return source.reader(URL, CONTEXT, report, on_page=on_page)
 
 
 def flat(pages: Iterator[tuple[int, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
