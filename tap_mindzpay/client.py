@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 from typing_extensions import override
 
 from tap_mindzpay.capture.partition import PartitionCapture, Phase, TransitionsSource, full_table
-from tap_mindzpay.read.childpages import ChildLists, ChildPages, close_for, open_for
-from tap_mindzpay.wiring import WiredStream
+from tap_mindzpay.read.childpages import ChildPages, open_for
+from tap_mindzpay.wiring import WiredStream, synced
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+    from collections.abc import Generator, Iterable, Iterator
 
     from singer_sdk.helpers.types import Context
     from singer_sdk.streams import Stream
@@ -34,10 +34,6 @@ class MindzPayStream(WiredStream):
 
     _written = False
     _selected_in_sync = False
-    #: Where the parent's read leaves the first pages of this list's partitions.
-    first_pages: ChildPages | None = None
-    #: The first pages of this list's children, fetched ahead while it is read.
-    child_pages: ChildPages | None = None
 
     def new_records(
         self, reader: ListReader, context: Context | None, plan: Plan | None
@@ -61,24 +57,6 @@ class MindzPayStream(WiredStream):
             self.new_records(reader, context, plan),
         )
         return self.capture.events()
-
-    def child_lists(self, context: Context | None) -> ChildLists | None:
-        """The child lists the SDK syncs for this list's records, first pages fetched ahead.
-
-        ``None`` without any, or with ``max_concurrency`` 1 (``read.childpages``).
-        """
-        children = synced([c for c in self.child_streams if not getattr(c, "derived", False)])
-        if not children or self.depth <= 1:
-            return None
-        slots = self.services.child_page_slots(self.depth)
-        pages = self.child_pages = open_for(children, self.depth, slots)
-        fetches = tuple(child.first_page_fetch for child in children)
-        return ChildLists(pages, self.child_keeps, self.child_context, fetches, context)
-
-    @property
-    def child_keeps(self) -> Callable[[Mapping[str, Any]], bool]:
-        """Whether the SDK syncs the children of a record as read (the shaper keeps it)."""
-        return self.shaper.keeps
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
@@ -122,8 +100,7 @@ class MindzPayStream(WiredStream):
             finally:
                 self.capturing = False
                 self.capture = None
-                close_for(self.child_pages, synced(self.child_streams))
-                self.child_pages = None
+                self.close_child_pages()
 
     @override
     def post_process(
@@ -191,16 +168,6 @@ class MindzPayStream(WiredStream):
             self.first_pages.close_when_taken()
 
 
-def synced(streams: Iterable[Stream]) -> list[MindzPayStream]:
-    """The lists of ``streams`` the run syncs (selected, or with a selected descendant)."""
-    return [
-        stream
-        for stream in streams
-        if isinstance(stream, MindzPayStream)
-        and (stream.selected or stream.has_selected_descendents)
-    ]
-
-
 def first_pages_of(streams: Iterable[Stream]) -> ChildPages | None:
     """The first page of each top-level list the run syncs, fetched ahead (``read.childpages``).
 
@@ -210,6 +177,7 @@ def first_pages_of(streams: Iterable[Stream]) -> ChildPages | None:
     if not tops or tops[0].depth <= 1:
         return None
     depth = tops[0].depth
-    pages = open_for(tops, depth, tops[0].services.child_page_slots(depth))
+    services = tops[0].services
+    pages = open_for(tops, depth, services.child_page_slots(depth), services.run_report.pages_ahead)
     pages.plan(stream.first_page_fetch(None) for stream in tops)
     return pages

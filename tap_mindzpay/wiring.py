@@ -1,20 +1,13 @@
 """WiredStream: a stream wired to the run's services, and the parts it reads and captures with.
 
-``client.MindzPayStream`` (the SDK's record hooks) stands on ``WiredStream``, which declares
-what a stream class may set and answers the SDK's connection hooks from the run's ``services``:
-settings (without ``start_date``, which filters records here), API base, authenticator,
-session, log levels, and the personal-data metadata. The parts are built once per stream and
-handed down; none of them calls the stream back:
-
-* ``record_shaper``: the stream's records checked, money parsed, ``start_date`` applied
-  (``conform``);
-* ``stream_session``: the stream's HTTP session, one connection pool of ``max_concurrency``;
-* ``requester``: the request path (``http.requester``);
-* ``lists``: what every list read of the stream shares (``read.reader``), with the run's stop
-  points (``run.stopping``);
-* ``capture_settings``: what change capture of every partition shares (``capture.partition``).
-
-``max_concurrency`` is read from the settings once (``concurrency``).
+``client.MindzPayStream`` (the SDK's record hooks) stands on ``WiredStream``: what a stream
+class may set, the SDK's connection hooks answered from the run's ``services`` (settings without
+``start_date``, which filters records here; API base, authenticator, session, log levels,
+personal-data metadata), and parts built once and handed down, none calling the stream back:
+the record shaper (``conform``), the session (a pool of ``max_concurrency``), the requester
+(``http.requester``), ``lists`` (``read.reader``, with the run's stop points),
+``capture_settings`` (``capture.partition``), and the first pages of the lists below a read,
+planned from its records (``child_lists``, ``read.childpages``).
 """
 
 from __future__ import annotations
@@ -37,7 +30,14 @@ from tap_mindzpay.errors import sync_log_level
 from tap_mindzpay.fastpath import FastRecordSync
 from tap_mindzpay.http.auth import request_headers
 from tap_mindzpay.http.requester import Requester
-from tap_mindzpay.read.childpages import frozen, request_signature
+from tap_mindzpay.read.childpages import (
+    ChildLists,
+    ChildPages,
+    close_for,
+    frozen,
+    open_for,
+    request_signature,
+)
 from tap_mindzpay.read.paging import OffsetPaginator, list_params
 from tap_mindzpay.read.reader import ListSource, parse_page
 from tap_mindzpay.schemas.school import STREAM_SCHEMAS
@@ -49,11 +49,12 @@ from tap_mindzpay.settings import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     import requests
     from singer_sdk.helpers.types import Context
     from singer_sdk.singerlib import MetadataMapping
+    from singer_sdk.streams import Stream
     from singer_sdk.tap_base import Tap
 
     from tap_mindzpay.capture.rules import RefreshRule
@@ -119,6 +120,11 @@ class WiredStream(FastRecordSync):
     #: asks for them (``personal``); declaring them is all a stream needs.
     personal_data: ClassVar[tuple[str, ...]] = ()
 
+    #: Where the parent's read leaves the first pages of this list's partitions.
+    first_pages: ChildPages | None = None
+    #: The first pages of the lists below this one, fetched ahead while it is read.
+    child_pages: ChildPages | None = None
+
     def __init__(self, tap: Tap, services: RunServices) -> None:
         """Create the stream with the schema of its name (``schemas``) and the run's services."""
         self.services = services
@@ -176,6 +182,62 @@ class WiredStream(FastRecordSync):
             max_concurrency=self.depth,
             logger=self.logger,
         )
+
+    def child_lists(self, context: Context | None) -> ChildLists | None:
+        """The child lists the SDK syncs for this list's records, first pages fetched ahead.
+
+        A nested list's partition plans in the pages its parent's read opened (which planned
+        its first pages, and theirs, already); any other opens its own, for every list below
+        it. ``None`` without child lists, or with ``max_concurrency`` 1 (``read.childpages``).
+        """
+        if self.depth <= 1:
+            return None
+        if self.parent_stream_type is not None and self.first_pages is not None:
+            return self.child_lists_in(self.first_pages, context, next_in_line=True)
+        below = list(self.lists_below())
+        if not below:
+            return None
+        slots = self.services.child_page_slots(self.depth)
+        ahead = self.services.run_report.pages_ahead
+        self.child_pages = open_for(below, self.depth, slots, ahead)
+        return self.child_lists_in(self.child_pages, context, next_in_line=False)
+
+    def close_child_pages(self) -> None:
+        """The pages ``child_lists`` opened, closed (the partition's read ended)."""
+        close_for(self.child_pages, self.lists_below())
+        self.child_pages = None
+
+    @property
+    def child_keeps(self) -> Callable[[Mapping[str, Any]], bool]:
+        """Whether the SDK syncs the children of a record as read (the shaper keeps it)."""
+        return self.shaper.keeps
+
+    def child_lists_in(
+        self, pages: ChildPages, context: Context | None, *, next_in_line: bool
+    ) -> ChildLists | None:
+        """``child_lists`` planned in ``pages``, with what each child list plans in turn."""
+        children = self.synced_lists()
+        if not children:
+            return None
+        return ChildLists(
+            pages,
+            self.child_keeps,
+            self.child_context,
+            tuple(child.first_page_fetch for child in children),
+            context,
+            tuple(child.child_lists_in(pages, None, next_in_line=True) for child in children),
+            next_in_line,
+        )
+
+    def synced_lists(self) -> list[WiredStream]:
+        """The child lists the SDK syncs for each record (``Stream._sync_children``), in order."""
+        return synced(child for child in self.child_streams if not getattr(child, "derived", 0))
+
+    def lists_below(self) -> Iterator[WiredStream]:
+        """Every list the SDK syncs below this one: children, their children, ..."""
+        for child in self.synced_lists():
+            yield child
+            yield from child.lists_below()
 
     def first_page_fetch(self, context: Context | None) -> Planned:
         """``(key, signature, fetch)`` of this list's first page for ``context``, to fetch ahead.
@@ -274,3 +336,12 @@ class WiredStream(FastRecordSync):
     @cached_property
     def _session(self) -> requests.Session:
         return stream_session(self.services, self.depth)
+
+
+def synced(streams: Iterable[Stream]) -> list[WiredStream]:
+    """The lists of ``streams`` the run syncs (selected, or with a selected descendant)."""
+    return [
+        stream
+        for stream in streams
+        if isinstance(stream, WiredStream) and (stream.selected or stream.has_selected_descendents)
+    ]

@@ -9,20 +9,28 @@ from __future__ import annotations
 
 from collections import deque
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tap_mindzpay.read.paging import ListPage
 from tap_mindzpay.read.prefetch import FetchWorkers
 
 if TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
     from contextlib import AbstractContextManager
+    from typing import TypeAlias
 
     from singer_sdk.helpers.types import Context
 
-#: A child list's first page as its read will ask for it: ``(key, signature, fetch)``.
-Planned = tuple["Hashable", "Hashable", "Callable[[], Any]"]
+    #: A child list's first page as its read will ask for it: ``(key, signature, fetch)``.
+    Planned: TypeAlias = tuple[Hashable, Hashable, Callable[[], Any]]
+    #: The first pages a fetched page plans in turn: those of its own child lists (a course's
+    #: grades page plans each grade's lessons).
+    Expand: TypeAlias = Callable[[Any], Iterable["Expanding"]]
+    #: A planned first page and what it plans once fetched.
+    Expanding: TypeAlias = tuple[Hashable, Hashable, Callable[[], Any], Expand | None]
 
 
 def frozen(context: Mapping[str, Any] | None) -> Hashable:
@@ -52,9 +60,14 @@ class AheadList(Protocol):
         """``(key, signature, fetch)`` of this list's first page for ``context``."""
 
 
-def open_for(lists: Sequence[AheadList], depth: int, slots: threading.Semaphore) -> ChildPages:
+def open_for(
+    lists: Sequence[AheadList],
+    depth: int,
+    slots: threading.Semaphore,
+    on_close: Callable[[int, int], None] = lambda _taken, _wasted: None,
+) -> ChildPages:
     """First pages of ``lists`` fetched ahead: a ``ChildPages`` each of them takes from."""
-    pages = ChildPages(depth, slots)
+    pages = ChildPages(depth, slots, on_close)
     for ahead in lists:
         ahead.first_pages = pages
     return pages
@@ -77,7 +90,22 @@ class _Planned:
     key: Hashable
     signature: Hashable
     fetch: Callable[[], Any]
+    #: What the page plans once fetched (its own child lists' first pages), or ``None``.
+    expand: Expand | None = None
     future: Future[Any] | None = None
+    expanded: bool = False
+
+    def expandable(self) -> bool:
+        """Whether the page is here, whole, and has child lists not planned yet."""
+        future = self.future
+        return (
+            self.expand is not None
+            and not self.expanded
+            and future is not None
+            and future.done()
+            and not future.cancelled()
+            and future.exception() is None
+        )
 
 
 class ChildPages:
@@ -100,23 +128,51 @@ class ChildPages:
     their order and the state are those of the serial read.
     """
 
-    def __init__(self, depth: int, slots: threading.Semaphore) -> None:
-        """Nothing planned; no thread runs until the first page is requested ahead."""
+    def __init__(
+        self,
+        depth: int,
+        slots: threading.Semaphore,
+        on_close: Callable[[int, int], None] = lambda _taken, _wasted: None,
+    ) -> None:
+        """Nothing planned; no thread runs until the first page is requested ahead.
+
+        ``on_close``: told the pages taken and wasted when closed (the run summary).
+        """
         self.depth = max(1, depth)
+        self._on_close: Callable[[int, int], None] | None = on_close
+        #: Pages requested ahead and not taken yet, at most: ``depth`` for a parent's child
+        #: lists, twice that with the lists they plan in turn (``expand``) placed before them.
+        self.window = 2 * self.depth
         self._slots = slots
         self._workers = FetchWorkers(self.depth, name="child-page")
         self._planned: deque[_Planned] = deque()
         self._keys: set[Hashable] = set()
-        self._submitted = 0  # the planned entries at the head that have a future
+        self._submitted = 0  # the planned entries that have a future
         #: Pages taken by a child sync, and pages requested ahead but never taken.
         self.taken = 0
         self.wasted = 0
 
-    def plan(self, fetches: Iterable[Planned]) -> None:
-        """``(key, signature, fetch)`` of the next child lists, in the order they will sync."""
+    def plan(self, fetches: Iterable[Planned | Expanding]) -> None:
+        """The first pages of the next child lists, in the order they will sync.
+
+        What was planned before and not taken is dropped: the parent's read plans a page of
+        parents after the children of the page before are synced.
+        """
         self._drop()
         self._planned.extend(_Planned(*fetch) for fetch in fetches)
         self._keys.update(entry.key for entry in self._planned)
+        self._fill()
+
+    def plan_next(self, fetches: Iterable[Planned | Expanding]) -> None:
+        """The first pages of child lists that sync next, before everything planned so far.
+
+        A nested list's read plans here (its partition's children sync before its parent's next
+        child lists); what is planned already (by its parent's page, ``expand``) stays put.
+        """
+        fresh = [_Planned(*fetch) for fetch in fetches]
+        fresh = [entry for entry in fresh if entry.key not in self._keys]
+        self._keys.update(entry.key for entry in fresh)
+        self._planned.extendleft(reversed(fresh))
         self._fill()
 
     def take(
@@ -130,12 +186,13 @@ class ChildPages:
 
         Called by the child's read in the main thread, in place of its first request: the stop
         signal is checked first, as the request path would, and the wait for a page still on
-        its way happens inside ``waiting`` (a signal then stops the run at once).
+        its way happens inside ``waiting`` (a signal then stops the run at once). What the page
+        plans in turn (``expand``) is planned next, as are the plans of the pages already here.
         """
         if key not in self._keys:
             return None
         entry = self._pop_until(key)
-        self._fill()
+        self._expand_arrived()
         if entry.future is None or entry.signature != signature:
             self._cancel(entry)
             return None
@@ -143,16 +200,26 @@ class ChildPages:
         self.taken += 1
         try:
             with waiting():
-                return entry.future.result()
+                page = entry.future.result()
         except BaseException:
             # A worker stopped by a signal: stop here, in this thread, after a STATE.
             stop_check()
             raise
+        expand = entry.expand if entry.expandable() else None
+        if expand is not None:
+            entry.expanded = True
+            self.plan_next(expand(page))
+        else:
+            self._fill()
+        return page
 
     def close(self) -> None:
-        """Drop every page not taken; let the idle workers end."""
+        """Drop every page not taken; let the idle workers end; say what was taken, once."""
         self._drop()
         self._workers.close()
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close(self.taken, self.wasted)
 
     def close_when_taken(self) -> None:
         """``close`` once every planned page was taken or dropped (the last planned read ended)."""
@@ -170,13 +237,34 @@ class ChildPages:
                 return entry
             self._cancel(entry)
 
+    def _expand_arrived(self) -> None:
+        """Plan what each page fetched so far plans in turn, right after it (the SDK's order)."""
+        if not any(entry.expandable() for entry in self._planned):
+            self._fill()
+            return
+        planned: deque[_Planned] = deque()
+        for entry in self._planned:
+            planned.append(entry)
+            expand, future = entry.expand, entry.future
+            if expand is not None and future is not None and entry.expandable():
+                entry.expanded = True
+                for fetch in expand(future.result()):
+                    child = _Planned(*fetch)
+                    if child.key not in self._keys:
+                        self._keys.add(child.key)
+                        planned.append(child)
+        self._planned = planned
+        self._fill()
+
     def _fill(self) -> None:
-        """Request the next planned pages, up to ``depth`` waiting and the run's free slots."""
-        planned = self._planned
-        while self._submitted < min(self.depth, len(planned)) and self._slots.acquire(
-            blocking=False
-        ):
-            entry = planned[self._submitted]
+        """Request planned pages in order, up to ``window`` waiting and the run's free slots."""
+        if self._submitted >= self.window:
+            return
+        for entry in self._planned:
+            if entry.future is not None:
+                continue
+            if self._submitted >= self.window or not self._slots.acquire(blocking=False):
+                return
             future: Future[Any] = Future()
             future.add_done_callback(lambda _: self._slots.release())
             entry.future = future
@@ -203,7 +291,10 @@ class ChildLists:
     from the parent's context and the record (``context_of``: child context key -> field), one
     child stream after another (``first_pages``, in the SDK's order). ``plan`` hands the first
     page of each to ``pages`` for a page of parents. A record whose context cannot be told (a
-    field missing) is left out: its children request their first page themselves.
+    field missing) is left out: its children request their first page themselves. A child list
+    with child lists of its own (``nested``) plans theirs from its first page once it is
+    fetched (``ChildPages.take``), so that a course's grades and each grade's lessons are in
+    flight together.
     """
 
     pages: ChildPages
@@ -212,12 +303,24 @@ class ChildLists:
     first_pages: tuple[FirstPage, ...]
     #: The parent list's partition.
     context: Context | None = None
+    #: Per child list (as ``first_pages``), what its records plan in turn; ``None``: nothing.
+    nested: tuple[ChildLists | None, ...] = ()
+    #: A nested list's read: its plans go before what is planned already (``plan_next``).
+    next_in_line: bool = False
 
     def plan(self, records: list[dict[str, Any]]) -> None:
         """The first pages of the child lists of ``records``, requested ahead."""
-        self.pages.plan(self._first_pages(records))
+        if self.next_in_line:
+            self.pages.plan_next(self.first_pages_of(records))
+        else:
+            self.pages.plan(self.first_pages_of(records))
 
-    def _first_pages(self, records: list[dict[str, Any]]) -> Iterator[Planned]:
+    def expansion(self, context: Context, page: Any) -> Iterator[Expanding]:  # noqa: ANN401
+        """What the fetched first ``page`` of partition ``context`` plans for its records."""
+        return replace(self, context=context).first_pages_of(ListPage(*page).records)
+
+    def first_pages_of(self, records: list[dict[str, Any]]) -> Iterator[Expanding]:
+        """The first page of each child list of ``records``, in the order the SDK syncs them."""
         for record in records:
             if not self.keeps(record):
                 continue  # skipped as malformed: the SDK syncs no children of it
@@ -226,5 +329,8 @@ class ChildLists:
                 child_context = {key: merged[field] for key, field in self.context_of.items()}
             except KeyError:
                 continue
-            for first_page in self.first_pages:
-                yield first_page(child_context)
+            for index, first_page in enumerate(self.first_pages):
+                key, signature, fetch = first_page(child_context)
+                nested = self.nested[index] if index < len(self.nested) else None
+                expand = None if nested is None else partial(nested.expansion, child_context)
+                yield key, signature, fetch, expand

@@ -100,6 +100,8 @@ class RunReport:
         #: Streams skipped because the API refused them (name -> why, one line).
         self.skipped: dict[str, str] = {}
         self._drift: dict[str, StreamDrift] = {}
+        #: First pages of lists fetched ahead (``read.childpages``): taken, and never taken.
+        self.ahead = {"taken": 0, "wasted": 0}
         self.started = clock()
         self.logged = False
 
@@ -119,6 +121,12 @@ class RunReport:
         """The drift record of ``stream``, created on first use."""
         with self._lock:
             return self._drift.setdefault(stream, StreamDrift())
+
+    def pages_ahead(self, taken: int, wasted: int) -> None:
+        """Count first pages fetched ahead: ``taken`` by a list's read, ``wasted`` (never)."""
+        with self._lock:
+            self.ahead["taken"] += taken
+            self.ahead["wasted"] += wasted
 
     def skip(self, stream: str, reason: str) -> None:
         """Note a stream skipped because the API refused it (listed in the run summary)."""
@@ -176,6 +184,11 @@ class RunReport:
             f"{tokens:,} token requests, {totals['retries']:,} retries, "
             f"{totals['throttled']:,} 429s"
             + (f"; deferred ids {deferred:,}" if (deferred := totals["deferred"]) else "")
+            + (
+                f"; first pages fetched ahead {ahead['taken']:,} (unused {ahead['wasted']:,})"
+                if sum((ahead := dict(self.ahead)).values())
+                else ""
+            )
         )
         skipped = sorted(self.skipped)
         if skipped:
@@ -195,6 +208,7 @@ class RunReport:
             **{key: value for key, value in totals.items() if key != "throttled"},
             "http_429": totals["throttled"],
             "token_requests": tokens,
+            "first_pages_ahead": dict(self.ahead),
             "skipped_streams": skipped,
             "undeclared_properties": {n: sorted(d.undeclared) for n, d in drift.items()},
             "malformed_skipped": {n: d.malformed_skipped for n, d in drift.items()},

@@ -17,6 +17,7 @@ every platform stream, nested ones included, equal to the truth on whole rows.
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import time
@@ -66,13 +67,25 @@ def _requests(sandbox: SandboxProcess) -> dict[str, int]:
 
 
 def _sync(
-    sandbox: SandboxProcess, state: dict[str, Any] | None, concurrency: int | None, workdir: Path
+    sandbox: SandboxProcess,
+    state: dict[str, Any] | None,
+    concurrency: int | None,
+    workdir: Path,
+    **settings: Any,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, int]]:
-    overrides: dict[str, Any] = {"page_size": PAGE_SIZE}
+    overrides: dict[str, Any] = {"page_size": PAGE_SIZE, **settings}
     if concurrency is not None:
         overrides["max_concurrency"] = concurrency
     sandbox.reset_stats()
     run = run_tap(sandbox.tap_config(**overrides), state=state, workdir=workdir).check()
+    ahead = re.findall(r"first pages fetched ahead ([\d,]+) \(unused ([\d,]+)\)", run.stderr)
+    if concurrency == 1:
+        assert not ahead, "a serial run fetches nothing ahead"
+    else:
+        # The pages fetched ahead were what the lists asked for first: every one was taken.
+        [(taken, unused)] = ahead
+        assert int(taken.replace(",", "")) > 0, ahead
+        assert unused == "0", ahead
     return _without_run_times(run.messages), run.final_state, _requests(sandbox)
 
 
@@ -94,6 +107,39 @@ def test_first_pages_fetched_ahead_emit_what_serial_reads_emit_full_and_incremen
     serial, _, serial_requests = _sync(serial_world, serial_state, 1, tmp_path / "s-incr")
     ahead, _, ahead_requests = _sync(ahead_world, ahead_state, None, tmp_path / "a-incr")
     assert any(m["type"] == "RECORD" for m in serial), "nothing changed: nothing compared"
+    assert ahead == serial
+    assert ahead_requests == serial_requests
+
+
+def test_accounts_children_and_top_level_lists_fetched_ahead_emit_what_serial_reads_emit(
+    sandbox_factory: Any, tmp_path: Path
+) -> None:
+    # Several accounts, account_keys naming some: the accounts' read plans the first page of
+    # each selected account's lists (after each partition's bookmark, at its offset hint), the
+    # run's first list every top-level list's; none for an account the run leaves out.
+    serial_world = sandbox_factory(seed=13, accounts=4, invoices_per_account=60)
+    ahead_world = sandbox_factory(seed=13, accounts=4, invoices_per_account=60)
+    keys = [account["key"] for account in serial_world.truth("accounts")][1:3]
+    serial, serial_state, serial_requests = _sync(
+        serial_world, None, 1, tmp_path / "s-full", account_keys=keys
+    )
+    ahead, ahead_state, ahead_requests = _sync(
+        ahead_world, None, None, tmp_path / "a-full", account_keys=keys
+    )
+    invoices = [m["record"] for m in serial if m["type"] == "RECORD" and m["stream"] == "invoices"]
+    accounts = {invoice["account_key"] for invoice in invoices}
+    assert accounts == set(keys)
+    assert ahead == serial
+    assert ahead_requests == serial_requests
+
+    assert serial_world.advance(6 * 3600) == ahead_world.advance(6 * 3600)
+    serial, _, serial_requests = _sync(
+        serial_world, serial_state, 1, tmp_path / "s-incr", account_keys=keys
+    )
+    ahead, _, ahead_requests = _sync(
+        ahead_world, ahead_state, None, tmp_path / "a-incr", account_keys=keys
+    )
+    assert any(m["type"] == "RECORD" and m["stream"] == "invoices" for m in serial), "no change"
     assert ahead == serial
     assert ahead_requests == serial_requests
 

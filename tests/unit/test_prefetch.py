@@ -473,3 +473,100 @@ def test_closed_child_pages_leave_no_worker_thread_behind():
     ):
         time.sleep(0.01)
     assert not [t.name for t in threading.enumerate() if t.name.startswith("child-page")]
+
+
+def _expanding(
+    lists: ChildLists, keys: list[str], below: dict[str, list[str]]
+) -> list[tuple[str, str, Callable[[], str], Callable[[object], object] | None]]:
+    """``keys`` planned with what each one's page plans in turn (``below``: key -> its lists)."""
+
+    def expand(key: str) -> Callable[[object], object] | None:
+        if key not in below:
+            return None
+        return lambda page: _expanding(lists, below[key], below) if page == f"page of {key}" else []
+
+    return [(key, f"GET {key}", lists.fetch(key), expand(key)) for key in keys]
+
+
+def _wait_for_requests(lists: ChildLists, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(lists.requested) < count and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def test_a_nested_lists_first_pages_are_planned_from_its_parents_page_and_taken_in_sdk_order():
+    # Courses c1, c2: each has grades (g1.., g2..) with lessons, and teachers. The SDK syncs
+    # c1 grades, g11 lessons, g12 lessons, c1 teachers, c2 grades, g21 lessons, c2 teachers.
+    lists = ChildLists()
+    below = {"c1 grades": ["g11 lessons", "g12 lessons"], "c2 grades": ["g21 lessons"]}
+    pages = childpages.ChildPages(8, threading.Semaphore(8))
+    pages.plan(_expanding(lists, ["c1 grades", "c1 teachers", "c2 grades", "c2 teachers"], below))
+    _wait_for_requests(lists, 4)
+    order = [
+        "c1 grades",
+        "g11 lessons",
+        "g12 lessons",
+        "c1 teachers",
+        "c2 grades",
+        "g21 lessons",
+        "c2 teachers",
+    ]
+    assert [_take(pages, key) for key in order] == [f"page of {key}" for key in order]
+    pages.close()
+    # Every lesson list was requested ahead (c2's as soon as c2's grades had arrived), once.
+    assert sorted(lists.requested) == sorted(order)
+    assert (pages.taken, pages.wasted) == (len(order), 0)
+
+
+def _arrived(pages: childpages.ChildPages) -> list[bool]:
+    """Whether each planned page is here (its request answered)."""
+    planned = pages._planned  # noqa: SLF001 - what arrived is not part of the interface
+    return [entry.future is not None and entry.future.done() for entry in planned]
+
+
+def test_pages_that_arrived_plan_their_lists_before_their_parent_is_taken():
+    lists = ChildLists()
+    below = {f"c{n} grades": [f"g{n} lessons"] for n in range(1, 4)}
+    pages = childpages.ChildPages(8, threading.Semaphore(8))
+    pages.plan(_expanding(lists, [f"c{n} grades" for n in range(1, 4)], below))
+    deadline = time.monotonic() + 10
+    while not all(_arrived(pages)) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert all(_arrived(pages)), "the grades pages never arrived"
+    assert _take(pages, "c1 grades") == "page of c1 grades"
+    _wait_for_requests(lists, 6)
+    # c2's and c3's lessons are on their way before their grades are taken.
+    assert {"g2 lessons", "g3 lessons"} <= set(lists.requested)
+    for key in ["g1 lessons", "c2 grades", "g2 lessons", "c3 grades", "g3 lessons"]:
+        assert _take(pages, key) == f"page of {key}"
+    pages.close()
+    assert pages.wasted == 0
+
+
+def test_a_nested_reads_own_plan_goes_next_and_keeps_what_its_parent_planned():
+    lists = ChildLists()
+    pages = childpages.ChildPages(4, threading.Semaphore(4))
+    pages.plan(lists.plan(["c1 grades", "c1 teachers"]))
+    assert _take(pages, "c1 grades") == "page of c1 grades"
+    # c1's grades read plans its lessons (one planned already would be skipped): before
+    # "c1 teachers", which syncs after them.
+    pages.plan_next(lists.plan(["g1 lessons", "g2 lessons"]))
+    pages.plan_next(lists.plan(["g1 lessons"]))
+    for key in ["g1 lessons", "g2 lessons", "c1 teachers"]:
+        assert _take(pages, key) == f"page of {key}"
+    pages.close()
+    assert lists.requested.count("g1 lessons") == 1
+    assert pages.wasted == 0
+
+
+def test_pages_waiting_to_be_taken_stay_within_the_window():
+    lists = ChildLists()
+    pages = childpages.ChildPages(2, threading.Semaphore(100))
+    pages.plan(lists.plan([f"c{n} grades" for n in range(10)]))
+    _wait_for_requests(lists, pages.window)
+    time.sleep(0.05)  # nothing taken: no page beyond the window is requested meanwhile
+    assert len(lists.requested) == pages.window == 4
+    assert _take(pages, "c0 grades") == "page of c0 grades"
+    _wait_for_requests(lists, pages.window + 1)
+    assert len(lists.requested) == pages.window + 1  # one taken, one more requested
+    pages.close()
