@@ -10,12 +10,14 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.contrib.msgspec import MsgSpecWriter, encoder, serialize_jsonl
+from singer_sdk.helpers._state import StateWriter
 from singer_sdk.singerlib.messages import StateMessage
 from typing_extensions import override
 
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from singer_sdk.helpers.types import TapState
     from singer_sdk.singerlib.encoding.simple import Message
 
 #: Bytes one write to a pipe delivers whole (POSIX ``PIPE_BUF`` on Linux).
@@ -105,3 +107,33 @@ class RecordWriter(MsgSpecWriter):
     def write_message(self, message: Message) -> None:
         self.flush_records()
         super().write_message(message)
+
+    def write_line(self, line: bytes) -> None:
+        """Write one encoded message line now, after the gathered RECORD lines."""
+        self.flush_records()
+        sys.stdout.buffer.write(line)
+        sys.stdout.flush()
+
+
+class EncodedStateWriter(StateWriter):
+    """The SDK's STATE writer (a STATE only when the state changed), without its deep copies.
+
+    The SDK compares each state with a deep copy of the last one written and deep-copies the
+    state after each write: with a capture section per partition and a STATE at the end of each
+    partition, that costs more than the partitions of an hourly sync with nothing new (60% of
+    its CPU at 20 accounts). Here the state is encoded once, to the line ``RecordWriter`` would
+    write, and the last line written is what it is compared with.
+    """
+
+    def __init__(self, message_writer: RecordWriter) -> None:
+        """Nothing written yet."""
+        super().__init__(message_writer)
+        self._writer = message_writer
+        self._last: bytes | None = None
+
+    @override
+    def write_state(self, state: TapState) -> None:
+        line = bytes(serialize_jsonl({"type": "STATE", "value": state}))
+        if line != self._last:
+            self._writer.write_line(line)
+            self._last = line

@@ -15,7 +15,8 @@ Overridden (two):
 The rest are called or read: the fast record path repeats the SDK's loop step for step
 (``fastpath``), a derived stream writes its records from another stream's sync
 (``client.DerivedStream``), a checkpoint writes STATE at once (``client``), and the settings
-are validated on the SDK's own config dict (``cli``).
+are validated on the SDK's own config dict (``cli``). The tap's STATE writer subclasses the
+SDK's, from a private module (``recordwriter.EncodedStateWriter``).
 
 The state keys the SDK owns and the tap reads or writes by hand (``STATE_KEYS``) are listed
 too, and the SDK source the fast record path repeats (``COPIED_SOURCE``) is pinned by a hash:
@@ -92,4 +93,10 @@ IMPORTED: Final[dict[tuple[str, str], str]] = {
     ("singer_sdk.plugin_base", "_ConfigInput"): (
         "(config: 'dict[str, t.Any]' = <factory>, parse_env: 'bool' = False) -> None"
     ),
+    # From a private module: the tap's STATE writer (``recordwriter.EncodedStateWriter``) is
+    # the SDK's, comparing encoded lines instead of deep copies.
+    (
+        "singer_sdk.helpers._state",
+        "StateWriter",
+    ): "(message_writer: 'GenericSingerWriter') -> 'None'",
 }

@@ -8,17 +8,19 @@ budget, report, stop control, the embedded sandbox) is in ``services``.
 from __future__ import annotations
 
 import sys
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 from typing_extensions import override
 
 from tap_mindzpay.cli import CommandLine
-from tap_mindzpay.recordwriter import RecordWriter
+from tap_mindzpay.recordwriter import EncodedStateWriter, RecordWriter
 from tap_mindzpay.settings import SETTINGS
 from tap_mindzpay.streams import STREAM_TYPES
 
 if TYPE_CHECKING:
+    from singer_sdk.helpers._state import StateWriter
     from singer_sdk.streams import Stream
 
     from tap_mindzpay.connection import CheckResult
@@ -49,6 +51,19 @@ class TapMindzPay(CommandLine):
     #: ``RecordWriter`` adds the fast record path (``fastpath``) to it.
     #: tests/test_fastpath_equivalence.py compares it with the default writer.
     message_writer_class = RecordWriter
+
+    @property
+    @override
+    def state_writer(self) -> StateWriter:
+        # STATE compared with the last one written as its encoded line, not a deep copy.
+        return self._state_lines
+
+    @cached_property
+    def _state_lines(self) -> StateWriter:
+        writer = self.message_writer
+        if isinstance(writer, RecordWriter):
+            return EncodedStateWriter(writer)
+        return super().state_writer
 
     def check_connection(self) -> CheckResult:
         """Obtain a token and list the visible accounts (see ``connection``)."""

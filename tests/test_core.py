@@ -38,6 +38,39 @@ TestTapMindzPay = get_tap_test_class(
     # Enough records per stream to cross a page boundary and reach every account's children.
     suite_config=SuiteConfig(max_records_limit=250),
 )
+#: Attributes no record of the standard suite's sync (a first sync, 250 records a stream) has a
+#: value of, so its attribute tests have nothing to check: a row is marked deleted by a later
+#: sync's sweep (tests/e2e/test_sweep_resend.py), a first listing has no previous status, and
+#: none of the sample's payments or contacts is linked to a subscription or unsubscribed.
+NEVER_SET_IN_THE_SAMPLE = (
+    "._sdc_deleted_at",
+    "invoice_status_changes.from_status",
+    "payments.subscription_id",
+    "emails.unsubscribed_at",
+)
+
+
+def _own_values(name: str) -> None:
+    """Attribute test ``name``, each case on its own values, without the never-set attribute.
+
+    The SDK runs every case of an attribute test on one template object whose attribute values
+    are a cached property: the first case's values stand in for every later case's (a case run
+    after one of another attribute passes or fails on that attribute's values, so by order).
+    Each case here starts without them.
+    """
+    run = getattr(TestTapMindzPay, name)
+
+    def own(config: Any, resource: Any, runner: Any, stream: Any, attribute_name: str) -> None:
+        vars(run.__self__).pop("non_null_attribute_values", None)
+        run(config, resource, runner, stream, attribute_name)
+
+    setattr(TestTapMindzPay, name, staticmethod(own))
+    params = TestTapMindzPay.params[name]
+    params[:] = [p for p in params if not p.id.endswith(NEVER_SET_IN_THE_SAMPLE)]
+
+
+for _name in [name for name in TestTapMindzPay.params if name.startswith("test_tap_stream_attr")]:
+    _own_values(_name)
 
 
 def _dry_run(monkeypatch: pytest.MonkeyPatch, limit: int, *, fast: bool) -> tuple[list[str], str]:

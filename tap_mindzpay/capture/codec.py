@@ -15,6 +15,7 @@ allocating gigabytes.
 from __future__ import annotations
 
 import heapq
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from tap_mindzpay.capture.packing import (
@@ -294,14 +295,30 @@ class StatusMap:
             position += len(piece)
 
     def _fill_sparse(self, ids_text: object, codes: bytes) -> None:
+        """Hold the ascending ids as ``_put`` one by one would, without its per-id chunk scans.
+
+        Put in ascending order, an id starts its chunk when the id below it is held (the one
+        above is not put yet), and a chunk takes in the lone ids of its range: so the chunks
+        are those of every id whose predecessor is an id too, and the other ids stay lone.
+        """
         if not isinstance(ids_text, str):
             msg = "ids must be packed text"
             raise TypeError(msg)
         (deltas,) = unpack_columns(ids_text, len(codes), ("Q",))
-        record_id = 0
-        for delta, code in zip(deltas, codes, strict=True):
-            record_id += delta
-            if not code or record_id > MAX_ID:
-                msg = "sparse ids must ascend within 64 bits, each with a status"
-                raise ValueError(msg)
-            self._put(record_id, code)
+        ids = list(accumulate(deltas))
+        if (ids and ids[-1] > MAX_ID) or ABSENT in codes:
+            msg = "sparse ids must ascend within 64 bits, each with a status"
+            raise ValueError(msg)
+        held = set(ids)
+        chunked = {record_id >> CHUNK_BITS for record_id in ids if record_id - 1 in held}
+        chunks, lone = self.chunks, self.lone
+        for record_id, code in zip(ids, codes, strict=True):
+            key = record_id >> CHUNK_BITS
+            if key in chunked:
+                chunk = chunks.get(key)
+                if chunk is None:
+                    chunk = chunks[key] = bytearray(CHUNK_IDS)
+                chunk[record_id & _LOW] = code
+            else:
+                lone[record_id] = code
+        self._held += len(held)

@@ -166,3 +166,36 @@ def test_status_map_behaves_as_a_dict_of_id_to_status_through_sets_discards_and_
     again = StatusMap.decode(json.loads(json.dumps(statuses.encode())))
     assert [(i, again.get(i)[1]) for i in again] == sorted(model.items())
     assert len(again) == len(model)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_sparse_map_decodes_to_what_setting_its_ids_one_by_one_builds(seed: int) -> None:
+    # Ids a few apart (accounts sharing one id sequence), runs of neighbours, chunk edges.
+    draw = random.Random(seed)  # noqa: S311 - a seeded world, not a secret
+    ids, record_id = [], draw.randrange(1, 10_000)
+    for _ in range(3_000):
+        record_id += draw.choice([1, 1, 2, 20, 255, 256, 257, 5_000])
+        ids.append(record_id)
+    one_by_one = StatusMap()
+    for record_id in ids:
+        one_by_one.set(record_id, draw.choice(["pending", "paid", "canceled"]))
+    encoded = one_by_one.encode()
+    assert "ids" in encoded, "the ids are spread far enough to be written sparse"
+    decoded = StatusMap.decode(json.loads(json.dumps(encoded)))
+    assert decoded.chunks == one_by_one.chunks
+    assert decoded.lone == one_by_one.lone
+    assert len(decoded) == len(one_by_one) == len(ids)
+    assert list(decoded.items()) == list(one_by_one.items())
+    assert decoded.encode() == encoded
+
+
+def test_a_sparse_map_with_an_id_past_64_bits_or_an_id_without_status_is_refused() -> None:
+    statuses = StatusMap(["paid"])
+    statuses.set(5, "paid")
+    statuses.set(2**62, "paid")
+    encoded = statuses.encode()
+    assert "ids" in encoded
+    with pytest.raises(ValueError, match="sparse ids must ascend within 64 bits"):
+        StatusMap.decode({**encoded, "ids": pack_columns([[5, 2**63]], "Q")})
+    with pytest.raises(ValueError, match="each with a status"):
+        StatusMap.decode({**encoded, "codes": pack(b"\x01\x00")})
