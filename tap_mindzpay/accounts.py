@@ -79,10 +79,10 @@ def select_accounts(
 
 
 def selected(
-    account_keys: Sequence[str], keeps: Callable[[Mapping[str, Any]], bool]
+    keys: Sequence[str], field: str, keeps: Callable[[Mapping[str, Any]], bool]
 ) -> Callable[[Mapping[str, Any]], bool]:
-    """Whether an account record as read is synced: ``keeps`` it and ``account_keys`` selects it."""
-    wanted = frozenset(account_keys)
+    """Whether a record as read syncs: ``keeps`` it and its ``field`` is in ``keys`` (if any)."""
+    wanted = frozenset(keys)
     if not wanted:
         return keeps
-    return lambda record: record.get("key") in wanted and keeps(record)
+    return lambda record: record.get(field) in wanted and keeps(record)

@@ -11,16 +11,17 @@ written by ``fastpath``. The partition state (bookmark, offset hint, capture sec
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from typing_extensions import override
 
+from tap_mindzpay.accounts import selected
 from tap_mindzpay.capture.partition import PartitionCapture, Phase, TransitionsSource, full_table
 from tap_mindzpay.read.childpages import ChildPages, open_for
 from tap_mindzpay.wiring import WiredStream, synced
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterable, Iterator
+    from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 
     from singer_sdk.helpers.types import Context
     from singer_sdk.streams import Stream
@@ -34,6 +35,8 @@ class MindzPayStream(WiredStream):
 
     _written = False
     _selected_in_sync = False
+    #: A setting that limits which records sync (their children too): (setting, field).
+    selected_by: ClassVar[tuple[str, str] | None] = None
 
     def new_records(
         self, reader: ListReader, context: Context | None, plan: Plan | None
@@ -57,6 +60,14 @@ class MindzPayStream(WiredStream):
             self.new_records(reader, context, plan),
         )
         return self.capture.events()
+
+    @property
+    @override
+    def child_keeps(self) -> Callable[[Mapping[str, Any]], bool]:
+        if self.selected_by is None:
+            return self.shaper.keeps
+        setting, field = self.selected_by
+        return selected(self.config.get(setting) or (), field, self.shaper.keeps)
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:

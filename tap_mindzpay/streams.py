@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from typing_extensions import override
 
 from tap_mindzpay import endpoints
-from tap_mindzpay.accounts import select_accounts, selected
+from tap_mindzpay.accounts import select_accounts
 from tap_mindzpay.capture.derived import invoice_status_change
 from tap_mindzpay.capture.rules import RefreshRule
 from tap_mindzpay.capture.schedule import day_link
@@ -18,7 +18,7 @@ from tap_mindzpay.schemas import PERSONAL_DATA
 from tap_mindzpay.schemas.school import CONTACT_PERSONAL_DATA
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Iterator
 
     from singer_sdk.helpers.types import Context
 
@@ -53,16 +53,12 @@ class AccountsStream(MindzPayStream):
     name = "accounts"
     path = endpoints.ACCOUNTS_PATH
     child_context = {"account_id": "id", "account_key": "key"}  # noqa: RUF012 - read only
+    selected_by = ("account_keys", "key")
 
     @override
     def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
         keys, records = self.config.get("account_keys") or (), super().get_records(context)
         return select_accounts(records, keys, self.authenticator.redact, self.logger)
-
-    @property
-    @override
-    def child_keeps(self) -> Callable[[Mapping[str, Any]], bool]:
-        return selected(self.config.get("account_keys") or (), self.shaper.keeps)
 
 
 class AccountChildStream(MindzPayStream):
