@@ -109,6 +109,14 @@ SETTINGS = th.PropertiesList(
         "1 to 64; the API's rate limit still caps requests per second.",
     ),
     th.Property(
+        "adaptive_concurrency",
+        th.BooleanType,
+        default=True,
+        description="Learn how many requests to keep in flight from the API's answers (fewer "
+        "on 429s, 503s and rising latency, more while it keeps up), never above "
+        "max_concurrency; off, always max_concurrency.",
+    ),
+    th.Property(
         "sweep_interval_hours",
         # Whole hours: Meltano's `decimal` kind turns an env value into a Decimal that it
         # cannot serialise into the tap's config (meltano 4.4), so integers only.

@@ -55,6 +55,7 @@ RANKS = {
     "read.newest": 8,
     "run.progress": 2,
     "http.ratebudget": 2,
+    "http.concurrency": 1,
     "run.stopping": 2,
     "http.redaction": 1,
     "personal": 1,

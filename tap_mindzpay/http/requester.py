@@ -8,6 +8,8 @@
   to it stops the run at once (``first_contact``);
 * 403: stop, naming the account and the permission; any other 4xx: stop with the API's error
   code and message; every message passes the authenticator's secret filter;
+* at most the run's adaptive concurrency limit in flight, across every thread (``concurrency``:
+  it backs off on 429s, 503s and rising latency);
 * a body over ``MAX_BODY_BYTES``, or JSON nested deeper than the decoder can follow: stop with
   one line naming the endpoint (no retry: the same request would get the same answer).
 
@@ -112,7 +114,8 @@ class Requester:
     """The request path of one stream; see the module docstring.
 
     Args:
-        services: The run's shared parts (API base, authenticator, rate budget, stop control).
+        services: The run's shared parts (API base, authenticator, rate budget, concurrency
+            limit, stop control).
         session: The stream's HTTP session.
         name: The stream, named in error messages.
         resource: The API resource named in a 403's message.
@@ -263,21 +266,33 @@ class Requester:
         params: Mapping[str, str | int] | None,
         token: str,
     ) -> tuple[requests.Response | None, str]:
-        """One HTTP exchange under the rate budget: the response (body read), or the problem."""
+        """One HTTP exchange under the rate budget and the run's concurrency limit.
+
+        The response (body read), or the problem. The concurrency slot (``concurrency``) is
+        taken after the rate budget's wait and given back with the answer.
+        """
         session, budget = self.session, self.services.rate_budget
         if session.trust_env:  # the first request: read the environment once, for the API host
             settle_environment(session, url)
         prepared = self._prepare(method, url, params, token)
+        slots = self.services.concurrency
         with self.services.stop.waiting(self.stop_if_asked):  # a Retry-After pauses everyone
             budget.acquire()
+            # Taken last, given back with the answer: no slot is held through a wait.
+            slot = slots.acquire(self.stop_if_asked)
         try:
             response = session.send(prepared, timeout=self.timeout, stream=True)
             # Read the body here, bounded, so that a reset mid-body is retried.
             read_bounded(response, method, url.removeprefix(self.services.api_base))
         except TRANSIENT_ERRORS as exc:
+            slots.release(slot, None)
             budget.observe(None)
             return None, type(exc).__name__
+        except BaseException:
+            slots.release(slot, None)
+            raise
         budget.observe(response.headers)
+        slots.release(slot, response.status_code, budget.limit)
         self.services.server_clock.observe(response.headers)
         return response, ""
 
