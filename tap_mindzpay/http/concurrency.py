@@ -17,6 +17,10 @@ gives:
   ``BASELINE_SAMPLES`` answers plus ``LATENCY_SLACK_SECONDS`` (requests queue at the API before
   it refuses them: TCP Vegas's signal). Only answers to requests sent after the last decrease
   count, so a burst of 429s from one window halves the limit once;
+* **probing**: one step below the limit the API last refused (a 429 or a 503), and from there
+  to one above it, the limit grows only once per ``PROBE_ROUNDS`` rounds: a platform that caps
+  the requests it serves at once refuses at the same level every time, and going there once a
+  round would cost a refusal (and the ``Retry-After`` pause of every thread) every few rounds;
 * it grows only while it is used (half of it in flight in the round), never above the setting
   ``max_concurrency`` nor the ``X-RateLimit-Limit`` the API announces, never below one.
 
@@ -54,6 +58,8 @@ LATENCY_SLACK_SECONDS = 0.02
 #: Answers whose fastest is the latency of an API that does not queue: a few rounds' worth, so
 #: it follows a change of the requests' mix (or of the network) within seconds.
 BASELINE_SAMPLES = 256
+#: Rounds per step of growth next to the limit the API last refused.
+PROBE_ROUNDS = 8
 #: How often a request waiting for a slot looks for a stop signal.
 POLL_SECONDS = 0.1
 #: Answers that say the API is overloaded.
@@ -112,6 +118,8 @@ class AdaptiveLimit:
         #: Answers to requests sent before this one were sent under a limit already cut.
         self._recovery_seq = 0
         self._grown = 0
+        #: The limit the API last refused (a 429 or a 503), until the limit grows past it.
+        self._refused_at: int | None = None
         self._round_left = self.limit
         self._round_fastest = float("inf")
         self._latencies: deque[float] = deque(maxlen=BASELINE_SAMPLES)
@@ -164,6 +172,7 @@ class AdaptiveLimit:
             if self._adaptive and status is not None:
                 if status in CONGESTED_STATUSES:
                     if slot.seq > self._recovery_seq:
+                        self._refused_at = self.limit
                         self._decrease()
                 elif slot.seq > self._recovery_seq:
                     self._answered(self._clock() - slot.sent)
@@ -177,7 +186,8 @@ class AdaptiveLimit:
                 self._grow()
             else:
                 self._grown += 1
-                if self._grown >= self.limit:
+                near = self._refused_at is not None and self.limit + 1 >= self._refused_at
+                if self._grown >= self.limit * (PROBE_ROUNDS if near else 1):
                     self._grow()
         self._latencies.append(latency)
         self._round_fastest = min(self._round_fastest, latency)
@@ -193,6 +203,8 @@ class AdaptiveLimit:
         self._grown = 0
         self.limit = min(self.limit + 1, self._ceiling)
         self.peak = max(self.peak, self.limit)
+        if self._refused_at is not None and self.limit > self._refused_at:
+            self._refused_at = None  # past the level refused: the API serves more now
 
     def _decrease(self) -> None:
         """Halve the limit; answers to what was sent before count for this decrease."""

@@ -7,6 +7,7 @@ import pytest
 from tap_mindzpay.http.concurrency import (
     LATENCY_SLACK_SECONDS,
     LATENCY_TOLERANCE,
+    PROBE_ROUNDS,
     AdaptiveLimit,
     Slot,
 )
@@ -72,13 +73,30 @@ def test_a_429_halves_the_limit_once_for_every_request_of_its_window() -> None:
 
 
 def test_after_a_decrease_the_limit_grows_by_one_per_round() -> None:
-    limit, clock = limit_of(32, initial=8)
+    limit, clock = limit_of(32, initial=16)
     round_trip(limit, clock, status=429)
     seen = [limit.limit]
     for _ in range(4):
         round_trip(limit, clock)
         seen.append(limit.limit)
-    assert seen == [4, 5, 6, 7, 8]
+    assert seen == [8, 9, 10, 11, 12]
+
+
+def test_next_to_the_limit_last_refused_the_limit_grows_once_per_probe_rounds() -> None:
+    limit, clock = limit_of(32, initial=12)
+    round_trip(limit, clock, status=429)  # refused at 12
+    rounds = 0
+    while limit.limit < 11:
+        round_trip(limit, clock)
+        rounds += 1
+    assert rounds == 11 - 6  # one step a round up to one below the refused level
+    for step in (12, 13):
+        for _ in range(PROBE_ROUNDS):
+            assert limit.limit < step
+            round_trip(limit, clock)
+        assert limit.limit == step
+    round_trip(limit, clock)  # past the level refused: one step a round again
+    assert limit.limit == 14
 
 
 def test_answers_to_requests_sent_before_a_decrease_do_not_grow_the_limit() -> None:
