@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import figures
+import figures_concurrency
 import figures_hourly
 import figures_latency
 import figures_state
@@ -30,7 +31,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 ALL_FIGURES = ",".join(
-    ["1", "2", "3", "4", "6", *figures_latency.FIGURES, "state", *figures_hourly.FIGURES]
+    [
+        *("1", "2", "3", "4", "6", *figures_latency.FIGURES, "state", *figures_hourly.FIGURES),
+        *figures_concurrency.FIGURES,
+    ]
 )
 
 
@@ -41,7 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add(
         "--only",
         default=ALL_FIGURES,
-        help="comma-separated figures; state: E, B, S, R; DS, H: hourly",
+        help="comma-separated figures; state: E, B, S, R; DS, H: hourly; AC: concurrency",
     )
     add("--quick", action="store_true", help="small worlds, one repeat; does not write the page")
     add("--invoices", type=int, default=100_000, help="(1) and (4): invoices of the one account")
@@ -57,6 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--output", default=str(PROJECT_ROOT / "BENCHMARKS.md"))
     figures_latency.add_arguments(parser)
     figures_hourly.add_arguments(parser)
+    figures_concurrency.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.invoices, args.large_invoices, args.repeats = 5_000, 20_000, 1
@@ -64,6 +69,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.serial_sample, args.in_flight, args.latency_invoices = 50, 300, 1_000
         figures_latency.quick(args)
         figures_hourly.quick(args)
+        figures_concurrency.quick(args)
     return args
 
 
@@ -126,6 +132,7 @@ def measure(args: argparse.Namespace, bench: Bench, only: set[str]) -> list[Row]
         done(later[figure](args, bench))
     rows.extend(figures_latency.measure(args, bench, only, attempt))
     rows.extend(figures_hourly.measure(args, bench, only, attempt))
+    rows.extend(figures_concurrency.measure(args, bench, only, attempt))
     return rows
 
 

@@ -98,7 +98,7 @@ class PageDecoder:
 
 
 class FirstPageDecoder:
-    """``PageDecoder.decode_first`` as a body decoder (``requester.BodyDecoder``)."""
+    """``PageDecoder.decode_first`` as a body decoder (``http.body.BodyDecoder``)."""
 
     def __init__(self, decoder: PageDecoder) -> None:
         """Decode with ``decoder``."""

@@ -1,4 +1,4 @@
-"""What every stream of a run shares: API base, authenticator, rate budget, report, stop control.
+"""What every stream of a run shares: API base, token, rate and concurrency limits, report, stop.
 
 The tap owns one ``RunServices`` per run and hands it to each stream it creates; nothing here
 starts before it is needed. With ``sandbox: true`` the embedded sandbox starts on the first need
@@ -21,6 +21,7 @@ from tap_mindzpay import endpoints
 from tap_mindzpay.capture.schedule import Signals
 from tap_mindzpay.connection import CheckResult, ConnectionCheck
 from tap_mindzpay.http.auth import MindzPayAuthenticator
+from tap_mindzpay.http.concurrency import AdaptiveLimit
 from tap_mindzpay.http.first_contact import FirstContact
 from tap_mindzpay.http.ratebudget import RateBudget
 from tap_mindzpay.http.servertime import ServerClock
@@ -28,6 +29,7 @@ from tap_mindzpay.run.cadence import StateCadence
 from tap_mindzpay.run.launcher import EmbeddedSandbox
 from tap_mindzpay.run.stopping import StopControl
 from tap_mindzpay.run.summary import RunReport
+from tap_mindzpay.settings import DEFAULT_ADAPTIVE_CONCURRENCY, concurrency
 
 if TYPE_CHECKING:
     import logging
@@ -86,6 +88,11 @@ class RunServices:
         #: Fetches every top-level list's first page ahead, once, as the first one syncs
         #: (``client.first_pages_of``; the tap sets it).
         self.top_level_plan: Callable[[], object] | None = None
+        #: Requests in flight at once across every stream and thread, learnt from the answers.
+        self.concurrency = AdaptiveLimit(
+            concurrency(config),
+            adaptive=bool(config.get("adaptive_concurrency", DEFAULT_ADAPTIVE_CONCURRENCY)),
+        )
         #: Lines about the run's input (what it leaves out), logged once when the sync starts.
         self.notes: list[str] = []
 
@@ -204,8 +211,10 @@ class RunServices:
     def run_report(self) -> RunReport:
         """Progress lines and the run summary (``progress``), one per run."""
         # The authenticator as created by the run, if it was (never start a sandbox for it).
+        limit = self.concurrency
         report = RunReport(
-            token_requests=lambda: getattr(self.__dict__.get("authenticator"), "token_requests", 0)
+            token_requests=lambda: getattr(self.__dict__.get("authenticator"), "token_requests", 0),
+            concurrency=lambda: (limit.peak, limit.decreases),
         )
         self._reports.append(report)
         for note in self.notes:

@@ -29,13 +29,12 @@ ENV_TRUE = frozenset({"true", "1", "yes", "on"})
 ENV_FALSE = frozenset({"false", "0", "no", "off", ""})
 #: Settings whose value is a secret, never quoted in an error.
 SECRET_SETTINGS = frozenset({"client_secret", "refresh_token"})
-#: Requests in flight at once, for refreshes and for list pages fetched ahead. A list or a
-#: refresh round is latency-bound: at 100 ms per request 32 in flight reach 320 requests/s,
-#: more than most rate limits, which the rate budget then enforces; a near API (a few ms) is
-#: CPU-bound and loses nothing by it.
+#: Requests in flight at once, at most (refreshes, pages ahead), learnt from the answers below
+#: it (``http.concurrency``). Latency-bound: at 100 ms 32 in flight reach 320 requests/s, more
+#: than most rate limits (the rate budget enforces them); a near API is CPU-bound anyway.
 DEFAULT_MAX_CONCURRENCY = 32
-#: The other defaults, each written only here: the most records a list request may ask for,
-#: hours between full sweeps, retries of a transient error, seconds to wait for one response.
+DEFAULT_ADAPTIVE_CONCURRENCY = True
+#: The other defaults, each written only here (page size, sweep hours, retries, timeout).
 DEFAULT_PAGE_SIZE = endpoints.MAX_PAGE_SIZE
 DEFAULT_SWEEP_INTERVAL_HOURS = 24
 DEFAULT_MAX_RETRIES = 8
@@ -109,6 +108,14 @@ SETTINGS = th.PropertiesList(
         "1 to 64; the API's rate limit still caps requests per second.",
     ),
     th.Property(
+        "adaptive_concurrency",
+        th.BooleanType,
+        default=DEFAULT_ADAPTIVE_CONCURRENCY,
+        description="Learn how many requests to keep in flight from the API's answers (fewer "
+        "on 429s, 503s and rising latency, more while it keeps up), never above "
+        "max_concurrency; off, always max_concurrency.",
+    ),
+    th.Property(
         "sweep_interval_hours",
         # Whole hours: Meltano's `decimal` kind turns an env value into a Decimal that it
         # cannot serialise into the tap's config (meltano 4.4), so integers only.
@@ -163,6 +170,11 @@ SETTINGS = th.PropertiesList(
         "in-memory if unset.",
     ),
 )
+
+
+def concurrency(config: Mapping[str, Any]) -> int:
+    """Requests in flight at once, at most (``max_concurrency``): pages ahead, refreshes."""
+    return int(config.get("max_concurrency", DEFAULT_MAX_CONCURRENCY))
 
 
 def validate(

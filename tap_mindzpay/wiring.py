@@ -43,9 +43,9 @@ from tap_mindzpay.read.reader import ListSource, parse_page
 from tap_mindzpay.schemas.school import STREAM_SCHEMAS
 from tap_mindzpay.sdk_private import BOOKMARKS, CONTEXT, PARTITIONS, REPLICATION_KEY_VALUE
 from tap_mindzpay.settings import (
-    DEFAULT_MAX_CONCURRENCY,
     DEFAULT_PAGE_SIZE,
     DEFAULT_SWEEP_INTERVAL_HOURS,
+    concurrency,
 )
 
 if TYPE_CHECKING:
@@ -63,11 +63,6 @@ if TYPE_CHECKING:
     from tap_mindzpay.read.paging import ListPage
     from tap_mindzpay.run.progress import PartitionReport
     from tap_mindzpay.services import RunServices
-
-
-def concurrency(config: Mapping[str, Any]) -> int:
-    """Requests a stream has in flight at once: pages ahead, refreshes (``max_concurrency``)."""
-    return int(config.get("max_concurrency", DEFAULT_MAX_CONCURRENCY))
 
 
 def record_shaper(

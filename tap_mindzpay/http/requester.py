@@ -8,7 +8,9 @@
   to it stops the run at once (``first_contact``);
 * 403: stop, naming the account and the permission; any other 4xx: stop with the API's error
   code and message; every message passes the authenticator's secret filter;
-* a body over ``MAX_BODY_BYTES``, or JSON nested deeper than the decoder can follow: stop with
+* at most the run's adaptive concurrency limit in flight, across every thread (``concurrency``:
+  it backs off on 429s, 503s and rising latency);
+* a body over ``body.MAX_BODY_BYTES``, or JSON nested deeper than the decoder can follow: stop with
   one line naming the endpoint (no retry: the same request would get the same answer).
 
 Before every request, and while it waits (for a token, before a retry), the path lets a stop
@@ -18,7 +20,7 @@ signal end the run at a safe point (``stopping``).
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import requests
@@ -30,6 +32,7 @@ from tap_mindzpay.errors import (
     RetriesExhaustedError,
     error_detail,
 )
+from tap_mindzpay.http.body import read_bounded
 from tap_mindzpay.http.retry import RETRY_AFTER_CAP_SECONDS, backoff_seconds
 from tap_mindzpay.http.tokenreply import AuthenticationError
 from tap_mindzpay.services import settle_environment
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context
 
+    from tap_mindzpay.http.body import BodyDecoder
     from tap_mindzpay.run.progress import PartitionReport
     from tap_mindzpay.services import RunServices
 
@@ -58,19 +62,6 @@ TRANSIENT_ERRORS = (
     requests.exceptions.ContentDecodingError,
 )
 _decoder = msgspec.json.Decoder()
-#: A response body larger than this stops the run. A page of 100 records is about 50 KB, so a
-#: real answer stays three orders of magnitude below it; reading it in chunks keeps a broken
-#: or hostile answer from growing the tap's memory without end.
-MAX_BODY_BYTES = 64 * 1024 * 1024
-BODY_CHUNK_BYTES = 1024 * 1024
-
-
-class BodyDecoder(Protocol):
-    """Decodes a response body of one expected form (``msgspec.DecodeError`` if not)."""
-
-    def decode(self, content: bytes) -> Any:  # noqa: ANN401 - decoded JSON
-        """The decoded body."""
-        ...
 
 
 def safe_decode(content: bytes) -> object:
@@ -81,38 +72,12 @@ def safe_decode(content: bytes) -> object:
         return None
 
 
-def read_bounded(response: requests.Response, method: str, path: str) -> None:
-    """Read the body of a streamed ``response`` into it, up to ``MAX_BODY_BYTES``.
-
-    Raises:
-        MindzPayAPIError: The body is (or says it is) larger than ``MAX_BODY_BYTES``.
-    """
-    declared = response.headers.get("Content-Length", "")
-    read = int(declared) if declared.isdigit() else 0
-    chunks: list[bytes] = []
-    if read <= MAX_BODY_BYTES:
-        read = 0
-        for chunk in response.iter_content(BODY_CHUNK_BYTES):
-            read += len(chunk)
-            if read > MAX_BODY_BYTES:
-                break
-            chunks.append(chunk)
-    if read > MAX_BODY_BYTES:
-        response.close()
-        msg = (
-            f"{method} {path} answered a body over {MAX_BODY_BYTES // (1024 * 1024)} MiB; no "
-            "MindzPay answer is that large - lower the setting page_size, or report the endpoint"
-        )
-        raise MindzPayAPIError(msg)
-    # ``requests`` keeps a read body here; ``response.content`` then returns it as usual.
-    response._content = b"".join(chunks)  # noqa: SLF001
-
-
 class Requester:
     """The request path of one stream; see the module docstring.
 
     Args:
-        services: The run's shared parts (API base, authenticator, rate budget, stop control).
+        services: The run's shared parts (API base, authenticator, rate budget, concurrency
+            limit, stop control).
         session: The stream's HTTP session.
         name: The stream, named in error messages.
         resource: The API resource named in a 403's message.
@@ -260,21 +225,30 @@ class Requester:
         params: Mapping[str, str | int] | None,
         token: str,
     ) -> tuple[requests.Response | None, str]:
-        """One HTTP exchange under the rate budget: the response (body read), or the problem."""
-        session, budget = self.session, self.services.rate_budget
+        """One exchange under the rate budget and the concurrency limit: the response, or why not.
+
+        The body is read. The slot (``concurrency``) is taken after the budget's wait and given
+        back with the answer: none is held through a wait.
+        """
+        session, budget, slots = self.session, self.services.rate_budget, self.services.concurrency
         if session.trust_env:  # the first request: read the environment once, for the API host
             settle_environment(session, url)
         prepared = self._prepare(method, url, params, token)
         with self.services.stop.waiting():  # a Retry-After pauses everyone
             budget.acquire()
+            slot = slots.acquire(self.services.stop.check)
+        response: requests.Response | None = None
         try:
-            response = session.send(prepared, timeout=self.timeout, stream=True)
+            answer = session.send(prepared, timeout=self.timeout, stream=True)
             # Read the body here, bounded, so that a reset mid-body is retried.
-            read_bounded(response, method, url.removeprefix(self.services.api_base))
+            read_bounded(answer, method, url.removeprefix(self.services.api_base))
+            response = answer
         except TRANSIENT_ERRORS as exc:
-            budget.observe(None)
             return None, type(exc).__name__
-        budget.observe(response.headers)
+        finally:
+            budget.observe(None if response is None else response.headers)
+            status = None if response is None else response.status_code
+            slots.release(slot, status, budget.limit)
         self.services.server_clock.observe(response.headers)
         return response, ""
 

@@ -88,11 +88,17 @@ class RunReport:
         self,
         *,
         token_requests: Callable[[], int] = lambda: 0,
+        concurrency: Callable[[], tuple[int, int] | None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
         logger: logging.Logger = LOGGER,
     ) -> None:
-        """A run that starts now; ``token_requests`` reads the authenticator's count."""
+        """A run that starts now; ``token_requests`` reads the authenticator's count.
+
+        ``concurrency``: the highest concurrency limit of the run and how many times it was
+        halved (``http.concurrency``), if the run has one.
+        """
         self._token_requests = token_requests
+        self._concurrency = concurrency
         self._clock = clock
         self._logger = logger
         self._lock = threading.Lock()
@@ -190,6 +196,9 @@ class RunReport:
                 else ""
             )
         )
+        concurrency = self._concurrency()
+        if concurrency is not None:
+            text += f"; up to {concurrency[0]} requests in flight, halved {concurrency[1]} times"
         skipped = sorted(self.skipped)
         if skipped:
             text += f"; skipped streams (HTTP 403): {', '.join(skipped)}"
@@ -209,6 +218,8 @@ class RunReport:
             "http_429": totals["throttled"],
             "token_requests": tokens,
             "first_pages_ahead": dict(self.ahead),
+            "concurrency_peak": None if concurrency is None else concurrency[0],
+            "concurrency_decreases": None if concurrency is None else concurrency[1],
             "skipped_streams": skipped,
             "undeclared_properties": {n: sorted(d.undeclared) for n, d in drift.items()},
             "malformed_skipped": {n: d.malformed_skipped for n, d in drift.items()},

@@ -52,8 +52,11 @@ TEMPLATES = {
 }
 
 
-def answer(app: Sandbox, request: Request) -> Reply:
-    """Answer one API request (`request.path` below `/api/v2`), counting it in the stats."""
+def answer(app: Sandbox, request: Request, *, busy: bool = False) -> Reply:
+    """Answer one API request (`request.path` below `/api/v2`), counting it in the stats.
+
+    `busy`: too many requests are being served (`max_in_flight`): a 429, counted as such.
+    """
     method, path = request.method, request.path
     for route_method, pattern, kind in ROUTES:  # noqa: B007 - kind is used after the loop
         match = pattern.fullmatch(path)
@@ -63,7 +66,7 @@ def answer(app: Sandbox, request: Request) -> Reply:
         return Reply.error(404, "not_found", f"No route {method} {path}")
     params = match.groupdict()
     key = f"{method} {template(kind, params)}"
-    reply = _answer(app, request, kind, params)
+    reply = app.faults.busy() if busy else _answer(app, request, kind, params)
     app.count(key, reply.status)
     return reply
 

@@ -29,6 +29,7 @@ Rates are probabilities per API request (admin calls under `/_sandbox/` are neve
 | `forbidden_resources` | comma list of platform resources (`users,plans`) answering 403 |
 | `poison_invoices` | comma list of invoice ids whose Refresh and Get always answer 500 |
 | `list_hides` | comma list of invoice ids lists (and `meta.total`) leave out; Get serves them |
+| `max_in_flight` | an API request arriving while N are served gets 429 with `Retry-After` at once |
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ NUMBER_KEYS = (
     "page_cap",
     "id_base",
     "reset_header_epoch",
+    "max_in_flight",
 )
 #: Switches holding a comma list of names or ids (a JSON string, or a JSON list).
 LIST_KEYS = (
@@ -91,6 +93,8 @@ class Faults:
         self.last_revoke = time.monotonic()
         self.injected: dict[str, int] = {}
         self.lists: dict[str, frozenset[str]] = {}
+        #: API requests being served now (``max_in_flight``).
+        self.serving = 0
 
     def configure(self, config: dict[str, Any]) -> None:
         """Replace the switches; unknown keys or bad values raise FaultError."""
@@ -138,6 +142,31 @@ class Faults:
             retry = str(int(self.value("retry_after", 1)))
             return Reply.error(429, "rate_limited", "Too many requests", {"Retry-After": retry})
         return None
+
+    def admit(self) -> bool:
+        """Whether an API request may be served now (``max_in_flight``); ``leave`` when served.
+
+        A request refused (``False``) is not being served and must not ``leave``.
+        """
+        most = self.config.get("max_in_flight", 0.0)
+        with self._lock:
+            if most and self.serving >= most:
+                self.injected["max_in_flight"] = self.injected.get("max_in_flight", 0) + 1
+                return False
+            self.serving += 1
+            return True
+
+    def leave(self) -> None:
+        """An admitted request has been answered."""
+        with self._lock:
+            self.serving -= 1
+
+    def busy(self) -> Reply:
+        """The 429 of a request refused by ``max_in_flight`` (``Retry-After``: ``retry_after``)."""
+        retry = str(int(self.value("retry_after", 1)))
+        return Reply.error(
+            429, "too_many_requests", "Too many concurrent requests", {"Retry-After": retry}
+        )
 
     def count(self, key: str) -> None:
         """Count one injected fault."""

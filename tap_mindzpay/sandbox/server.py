@@ -157,14 +157,20 @@ class Handler(BaseHTTPRequestHandler):
             return admin.answer(app, Request(method, path, query, body=body))
         if not url.path.startswith(api.PREFIX):
             return Reply.error(404, "not_found", "Unknown path")
-        latency = app.faults.value("latency_ms", 0.0)
-        if latency:
-            time.sleep(latency / 1000)
+        latency = app.faults.value("latency_ms", 0.0) / 1000
         path = url.path[len(api.PREFIX) :]
         request = Request(method, path, query, self.headers.get("Authorization"), body)
         if path == TOKEN_PATH and method == "POST":
+            time.sleep(latency)
             return grant(app, request)
-        return api.answer(app, request)
+        # A platform limiting concurrent requests refuses at its edge, before any work.
+        if not app.faults.admit():
+            return api.answer(app, request, busy=True)
+        try:
+            time.sleep(latency)
+            return api.answer(app, request)
+        finally:
+            app.faults.leave()
 
     def _write(self, reply: Reply) -> None:
         if reply.reset:

@@ -141,3 +141,12 @@ def test_durations_read_naturally():
     assert duration(4.25) == "4.2 s"
     assert duration(185) == "3 min 05 s"
     assert duration(7620) == "2 h 07 min"
+
+
+def test_summary_reports_the_highest_concurrency_limit_and_its_decreases(captured):
+    logger, handler = captured
+    run = RunReport(concurrency=lambda: (24, 3), clock=Clock(), logger=logger)
+    run.log_summary()
+    record = handler.records[-1]
+    assert record.getMessage().endswith("; up to 24 requests in flight, halved 3 times")
+    assert (record.concurrency_peak, record.concurrency_decreases) == (24, 3)

@@ -14,6 +14,7 @@ from helpers import SandboxProcess
 from helpers.sandbox import SandboxError, sandbox_command
 
 from tap_mindzpay.sandbox import world
+from tap_mindzpay.sandbox.faults import Faults
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -291,3 +292,18 @@ def test_platform_difference_switches_refuse_poison_and_send_an_epoch_reset(sand
 def test_a_list_switch_that_is_not_a_comma_list_is_rejected_with_422(sandbox, value):
     with pytest.raises(SandboxError, match="422"):
         sandbox.admin("POST", "/_sandbox/faults", body={"forbidden_resources": value})
+
+
+def test_max_in_flight_refuses_a_request_while_that_many_are_served_with_a_429():
+    faults = Faults()
+    faults.configure({"max_in_flight": 2, "retry_after": 3})
+    assert faults.admit()
+    assert faults.admit()
+    assert not faults.admit()
+    refused = faults.busy()
+    assert (refused.status, refused.headers["Retry-After"]) == (429, "3")
+    faults.leave()
+    assert faults.admit()
+    assert faults.injected == {"max_in_flight": 1}
+    faults.configure({})
+    assert all(faults.admit() for _ in range(10))

@@ -20,7 +20,7 @@ import requests
 
 from tap_mindzpay import client, errors
 from tap_mindzpay.errors import MindzPayAPIError
-from tap_mindzpay.http import requester
+from tap_mindzpay.http import body as http_body
 from tap_mindzpay.http.auth import AuthenticationError
 from tap_mindzpay.http.ratebudget import RateBudget
 from tap_mindzpay.run.stopping import StopControl
@@ -430,8 +430,8 @@ def test_one_record_answers_none_on_404_and_the_record_otherwise(server: Scripte
 def test_a_body_over_the_size_bound_stops_with_one_line_naming_the_endpoint(
     server: Scripted, monkeypatch: pytest.MonkeyPatch, length: str
 ):
-    monkeypatch.setattr(requester, "MAX_BODY_BYTES", 1000)
-    monkeypatch.setattr(requester, "BODY_CHUNK_BYTES", 100)
+    monkeypatch.setattr(http_body, "MAX_BODY_BYTES", 1000)
+    monkeypatch.setattr(http_body, "BODY_CHUNK_BYTES", 100)
     body = envelope(list(range(1, 40)), 39)
     assert len(body) > 1000
     headers = {} if length == "declared" else {"Connection": "close"}
