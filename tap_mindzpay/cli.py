@@ -55,7 +55,7 @@ from tap_mindzpay.streammaps import maps_of_synced_streams, set_aside_line
 from tap_mindzpay.streams import STREAM_TYPES
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
     from types import TracebackType
 
 #: Names the logging config of a run (Meltano sets it); the SDK reads it when the command starts.
@@ -239,7 +239,12 @@ class CommandLine(Tap):
         if state is not None:
             self.load_state(state)
         self._install_stop()
-        self.services.top_level_plan = lambda: first_pages_of(self.streams.values())
+        self.services.top_level_plan = self._plan_top_level
+
+    def _plan_top_level(self, started: str) -> Callable[[], None] | None:
+        """The top-level lists after ``started`` with their first page fetched ahead."""
+        pages = first_pages_of(self.streams.values(), started)
+        return None if pages is None else pages.close
 
     def _install_stop(self) -> None:
         """Stop on SIGTERM/SIGINT (``run.stopping``); gathered RECORD lines written before waits."""

@@ -77,11 +77,14 @@ class MindzPayStream(WiredStream):
             counter.with_context(context)
             decoder = partial(self.shaper.list_decoder, conforming=self.fast_conforming)
             url = self.get_url(context)
+            on_page = counter.increment
+            if self.parent_stream_type is None and self.services.top_level_plan is not None:
+                on_page = partial(self.services.page_read, self.name, counter.increment)
             reader = self.lists.reader(
                 url,
                 context,
                 report,
-                on_page=counter.increment,
+                on_page=on_page,
                 decoder=decoder,
                 ahead=self.first_pages,
             )
@@ -162,8 +165,7 @@ class MindzPayStream(WiredStream):
         *,
         write_messages: bool = True,
     ) -> Generator[dict[str, Any], Any, Any]:
-        if self.parent_stream_type is None:
-            self.services.plan_top_level()  # once: every top-level list's first page at once
+        self.services.syncing = True
         # Progress and run summary (``progress``): the partition's start, its end.
         report = self._partition_report = self.progress(context)
         self._selected_in_sync = self.selected  # read once: a property walking the metadata
@@ -179,12 +181,15 @@ class MindzPayStream(WiredStream):
             self.first_pages.close_when_taken()
 
 
-def first_pages_of(streams: Iterable[Stream]) -> ChildPages | None:
-    """The first page of each top-level list the run syncs, fetched ahead (``read.childpages``).
+def first_pages_of(streams: Iterable[Stream], started: str) -> ChildPages | None:
+    """The first page of each top-level list the run syncs after ``started``, fetched ahead.
 
-    In the order the SDK syncs them (``Tap.sync_all``); ``None`` with ``max_concurrency`` 1.
+    In the order the SDK syncs them (``Tap.sync_all``; ``read.childpages``); ``None`` with
+    ``max_concurrency`` 1.
     """
     tops = synced(stream for stream in streams if stream.parent_stream_type is None)
+    names = [stream.name for stream in tops]
+    tops = tops[names.index(started) + 1 :] if started in names else tops
     if not tops or tops[0].depth <= 1:
         return None
     depth = tops[0].depth

@@ -72,6 +72,8 @@ class RunServices:
     #: Sandboxes and run reports of this process's runs, closed when the command ends.
     _sandboxes: ClassVar[list[EmbeddedSandbox]] = []
     _reports: ClassVar[list[RunReport]] = []
+    #: What the runs opened that ends with them (the top-level lists' first pages).
+    _closing: ClassVar[list[Callable[[], None]]] = []
 
     def __init__(self, config: Mapping[str, Any], logger: logging.Logger) -> None:
         """Keep the run's (validated) settings; nothing is started here."""
@@ -85,9 +87,13 @@ class RunServices:
         self._sandbox_lock = threading.Lock()
         self._logger = logger
         self._child_page_slots: threading.Semaphore | None = None
-        #: Fetches every top-level list's first page ahead, once, as the first one syncs
-        #: (``client.first_pages_of``; the tap sets it).
-        self.top_level_plan: Callable[[], object] | None = None
+        #: Fetches the first page of every top-level list after the one named (already read)
+        #: and says how to close what it opened (``client.first_pages_of``; the tap sets it).
+        #: Once, when the run's first list page came: a failing credential or API is met by one
+        #: request, not by one per list.
+        self.top_level_plan: Callable[[str], Callable[[], None] | None] | None = None
+        #: Whether a sync of every stream runs (``page_read`` plans only then).
+        self.syncing = False
         #: Requests in flight at once across every stream and thread, learnt from the answers.
         self.concurrency = AdaptiveLimit(
             concurrency(config),
@@ -96,16 +102,24 @@ class RunServices:
         #: Lines about the run's input (what it leaves out), logged once when the sync starts.
         self.notes: list[str] = []
 
-    def plan_top_level(self) -> None:
-        """``top_level_plan``, the first time a top-level list syncs; later, nothing."""
+    def page_read(self, stream: str, count: Callable[[], None]) -> None:
+        """A list page of top-level ``stream`` was read (``count`` counts it).
+
+        The run's first plans every later top-level list's first page (``top_level_plan``).
+        """
+        count()
+        if not self.syncing:
+            return
         plan, self.top_level_plan = self.top_level_plan, None
-        if plan is not None:
-            plan()
+        if plan is not None and (close := plan(stream)) is not None:
+            self._closing.append(close)
 
     @classmethod
     def close_all(cls, error: BaseException | None = None) -> None:
         """Log the summary of every run of this process (why it stopped), stop its sandboxes."""
         try:
+            while cls._closing:  # first: what they count goes into the summary
+                cls._closing.pop()()
             while cls._reports:
                 cls._reports.pop(0).log_summary(error)
         finally:
