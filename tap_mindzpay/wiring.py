@@ -271,7 +271,9 @@ class WiredStream(FastRecordSync):
 
     def _saved_partition(self, context: Context | None) -> Mapping[str, Any]:
         """The state of partition ``context`` (empty if none), read without creating it."""
-        bookmarks = cast("dict[str, Any]", self.tap_state.get(BOOKMARKS, {}))
+        # The SDK's state itself: ``tap_state`` (``fastpath``) also writes the live capture
+        # section and tells the STATE cadence a STATE went out.
+        bookmarks = cast("dict[str, Any]", self._tap.state.get(BOOKMARKS, {}))
         stream = bookmarks.get(self.name, {})
         if context is None:
             return cast("Mapping[str, Any]", stream)

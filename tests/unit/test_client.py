@@ -453,3 +453,20 @@ def test_json_nested_beyond_decoding_stops_with_one_line_naming_the_endpoint(ser
         "GET /mindzpay/accounts answered JSON nested deeper than can be decoded; no MindzPay "
         "record is nested like that - report the endpoint"
     )
+
+
+def test_planning_a_first_page_reads_the_saved_state_and_leaves_the_state_cadence_alone(
+    server: Scripted,
+):
+    # The query of a partition's first request comes from the state the run started from; the
+    # planning must not pass for a STATE written (``tap_state`` resets the cadence's count).
+    invoices = make_stream(server, "invoices")
+    context = {"account_id": 1, "account_key": "acc_1"}
+    partition = {"context": context, "replication_key": "id", "replication_key_value": 930}
+    state = invoices._tap.state  # noqa: SLF001 - the run's starting state, set by hand
+    state["bookmarks"] = {"invoices": {"partitions": [{**partition, "offset_hint": 900}]}}
+    cadence = invoices.services.state_cadence
+    cadence.offer(7)
+    params = invoices.first_page_params(context)
+    assert params["offset"] == 900
+    assert cadence.work == 7
