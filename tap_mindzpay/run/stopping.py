@@ -163,9 +163,7 @@ class StopControl:
             SystemExit: With 128 + the signal number, as a process killed by it would.
         """
         signum = self.signal
-        if signum is None:
-            return
-        if threading.current_thread() is threading.main_thread():
+        if signum is not None and threading.current_thread() is threading.main_thread():
             write_state()
             if not self._stop_logged:  # the SystemExit may pass another check on its way
                 self._stop_logged = True
@@ -174,8 +172,7 @@ class StopControl:
                     "safe to resume from.",
                     signum,
                 )
-            raise SystemExit(128 + signum)
-        self._stop_worker(signum, logger)
+        self.check()
 
     def _stop_worker(self, signum: int, logger: logging.Logger) -> None:
         """A refresh worker stops by raising; the main thread then exits with it."""
