@@ -10,8 +10,9 @@ subscription's plan a plan, an enrollment's payment a payment). Their lists are 
 * the bookmark (``updated_at``, the newest one read) moves once that read is complete: a run
   stopped half way resumes from the previous bookmark and reads what it had read again;
 * the sweep (``sweep_interval_hours``) pages the whole list by id, as for the MindzPay streams,
-  and marks every id the list no longer has with ``_sdc_deleted_at`` (a user removed on an
-  LGPD request);
+  and marks every id the list no longer has (and a GET answers 404) with ``_sdc_deleted_at``
+  (a user removed on an LGPD request); a list whose newest-first read got it whole in one page
+  (``meta.total``), as most nested lists are, is swept from that page with no request again;
 * a credential without permission on the resource (Mindz has per-resource permissions) gets a
   403 on the first request: the stream is skipped with one warning saying how to grant the
   permission or deselect the stream, and the run summary lists it (``get_records``); a 403
@@ -51,7 +52,7 @@ from tap_mindzpay.read.newest import NewestFirstRead, newest_first_query
 from tap_mindzpay.read.recent import bookmark_time
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable
 
     from singer_sdk.helpers.types import Context, Record
 
@@ -95,13 +96,13 @@ class PlatformStream(MindzPayStream):
     @override
     def new_records(
         self, reader: ListReader, context: Context | None, plan: Plan | None
-    ) -> Iterator[tuple[dict[str, Any], bool]]:
+    ) -> Iterable[tuple[dict[str, Any], bool]]:
         """The records updated at or after the bookmark, newest first (every one on a first run).
 
         A list whose children sync is read whole (``plan``: each page's child lists have their
         first page fetched ahead while the page's records are written).
         """
-        read = NewestFirstRead(
+        return NewestFirstRead(
             reader,
             self.get_context_state(context),
             str(self.replication_key),
@@ -109,7 +110,6 @@ class PlatformStream(MindzPayStream):
             whole=self._children_sync(),
             plan=plan,
         )
-        return read.records()
 
     @override
     def first_page_params(self, context: Context | None) -> dict[str, Any]:

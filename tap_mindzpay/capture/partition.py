@@ -78,6 +78,15 @@ Transitions = Callable[[Mapping[str, Any], object, str], None]
 
 
 @runtime_checkable
+class Listed(Protocol):
+    """A read of the new records that may have listed the whole list (``read.newest``)."""
+
+    @property
+    def listing(self) -> list[dict[str, Any]] | None:
+        """Once the read is done: every record in ascending id order, or ``None``."""
+
+
+@runtime_checkable
 class TransitionsSource(Protocol):
     """A stream written from its parent's status transitions (``derived.DerivedStream``)."""
 
@@ -111,7 +120,8 @@ class PartitionCapture:
         transitions: Where status transitions go (the rule's changes stream, selected).
         new: ``(record, changed)`` when the new records are read another way (newest first,
             ``read.newest``); ``None``: by ``reader.new_after`` from the bookmark at the
-            partition's offset hint.
+            partition's offset hint. A read that listed the whole list (``Listed``) is the
+            sweep's list too, where no refresh ran in between.
     """
 
     reader: ListReader
@@ -148,7 +158,7 @@ class PartitionCapture:
             fetch=partial(self.reader.refresh, method=rule.method, suffix=rule.path_suffix)
             if rule
             else self.reader.one,
-            page_all=self.reader.every,
+            page_all=self._whole_list,
             checkpoint=self._checkpoint,
             max_concurrency=settings.max_concurrency,
             on_change=self.transitions,
@@ -233,6 +243,17 @@ class PartitionCapture:
             if records:
                 self.partition[OFFSET_HINT_KEY] = offset
             yield records
+
+    def _whole_list(self) -> Iterator[dict[str, Any]]:
+        """Every record of the list for the sweep: the new records' read, if it listed them all.
+
+        Only without a refresh rule: a refresh between that read and the sweep would find a
+        record newer than its listing, and an older listing would undo what it found.
+        """
+        listing = self.new.listing if isinstance(self.new, Listed) else None
+        if listing is None or self.settings.rule is not None:
+            return self.reader.every()
+        return iter(listing)
 
     def _checkpoint(self, *, force: bool) -> None:
         """The engine's checkpoint: a STATE now (``force``) or offered to the cadence."""

@@ -7,12 +7,13 @@ is complete, so a read stopped half way resumes from the previous one. A list wh
 have child lists is read whole: the records updated before the bookmark come out as unchanged
 (not written again; their children are still read). Pages travel through the stream's one
 request path (``ListReader``); the first page may have been fetched ahead by the parent's read
-(``childpages.ChildPages``).
+(``childpages.ChildPages``). A read whose first page held the whole list (``meta.total`` says
+so) keeps that page as ``listing``: the sweep of the same run pages nothing again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tap_mindzpay import endpoints
@@ -51,6 +52,9 @@ class NewestFirstRead:
         whole: Read the whole list: records before the bookmark come out as unchanged.
         plan: Called with each page's records before they come out: the stream fetches the
             first pages of their child lists ahead.
+        listing: Once the read is done, every record of the list in ascending id order, as its
+            first page listed them, when that page held the whole list (``meta.total``); else
+            ``None``. One page at most, so bounded by the page size.
     """
 
     reader: ListReader
@@ -59,6 +63,11 @@ class NewestFirstRead:
     since: datetime | None
     whole: bool
     plan: Callable[[list[dict[str, Any]]], None] | None = None
+    listing: list[dict[str, Any]] | None = field(default=None, init=False)
+
+    def __iter__(self) -> Iterator[tuple[dict[str, Any], bool]]:
+        """The read's ``records``."""
+        return self.records()
 
     def records(self) -> Iterator[tuple[dict[str, Any], bool]]:
         """``(record, changed)`` newest first; ``changed`` is False for one before the bookmark."""
@@ -73,6 +82,10 @@ class NewestFirstRead:
             self.reader.on_page()
             self.reader.report.listed(offset, len(records), total, phase="new")
             keys = [record_key(r, source.stream) for r in records]
+            if paginator.pages == 0 and offset == 0 and total is not None and len(records) >= total:
+                # Copies, taken before the hooks shape the records this read hands out.
+                by_id = sorted(zip(keys, records, strict=True), key=lambda pair: pair[0][1])
+                self.listing = [dict(record) for _, record in by_id]
             if keys and paginator.pages == 0:
                 api_newest = keys[0][0]
             start, end = paginator.advance(keys, total, limit)

@@ -26,7 +26,7 @@ from tap_mindzpay.timestamps import parse_timestamp
 from tests.helpers.listapi import CONTEXT, URL, InMemoryApi, list_source
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from tap_mindzpay.capture.rules import RefreshRule
     from tap_mindzpay.read.reader import ListReader
@@ -309,6 +309,45 @@ def test_a_due_sweep_yields_changes_and_deletes_only_an_id_whose_get_answers_404
     assert api.by_id("GET") == [30, 50]  # only the unlisted ids are asked for by id
     assert api.by_id("POST", "/refresh") == [10, 40]
     assert (report.refresh_count, report.changed, report.deleted) == (2, 2, 1)
+
+
+class ListedWhole:
+    """A newest-first read (``read.newest``) whose one page listed the whole list."""
+
+    def __init__(self, read: list[tuple[dict[str, Any], bool]], listing: list[dict[str, Any]]):
+        self.read = read
+        self.listing: list[dict[str, Any]] | None = None
+        self._listed = listing
+
+    def __iter__(self) -> Iterator[tuple[dict[str, Any], bool]]:
+        self.listing = self._listed  # known once the read is done, as the real read's
+        yield from self.read
+
+
+@pytest.mark.parametrize("rule", [None, INVOICES], ids=["no-rule", "refresh-rule"])
+def test_a_sweep_after_a_read_that_listed_the_whole_list_pages_nothing_again(rule):
+    records = [invoice(10, 2, updated=1), invoice(20, 2, updated=2), invoice(30, 2, updated=3)]
+    api = Api(records)
+    partition: dict[str, Any] = {}
+    sync(api, partition, settings(rule=rule))
+    api.records[20] = invoice(20, 4, updated=5)  # changed by hand
+    del api.records[30]  # removed: a GET answers 404
+    listed = [api.records[10], api.records[20]]
+    api.calls.clear()
+    later = settings(rule=rule, now=NOW + timedelta(hours=1), hours=0)
+    read = ListedWhole([(api.records[20], True), (api.records[10], False)], listed)
+    events = sync(api, partition, later, new=read)
+    state = CaptureState.read(partition, "test")
+    assert events[:2] == [(invoice(20, 4, updated=5), Phase.NEW), (invoice(10, 2), Phase.UNCHANGED)]
+    changed = [record for record, phase in events if phase is Phase.CHANGED]
+    assert {"id": 30, DELETED_AT: state.sweep_at} in changed
+    assert state.sweep_hwm == day(5)
+    assert statuses(partition) == {10: 2, 20: 4}
+    assert api.by_id("GET") == [30]  # the unlisted id, confirmed gone
+    # Without a rule nothing was refreshed since the read, so its page is the sweep's list;
+    # with one, a refresh may have moved a record past what the read listed: paged again.
+    pages = [call for call in api.calls if call[1] == ""]
+    assert pages == ([] if rule is None else [("GET", "")])
 
 
 def test_a_partition_with_a_bookmark_and_no_capture_section_is_swept_once_in_full():
