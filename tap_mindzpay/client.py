@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
     from tap_mindzpay.capture.partition import Event, Plan, Transitions
+    from tap_mindzpay.read.childpages import Expanding
     from tap_mindzpay.read.reader import ListReader
 
 
@@ -77,20 +78,22 @@ class MindzPayStream(WiredStream):
             counter.with_context(context)
             decoder = partial(self.shaper.list_decoder, conforming=self.fast_conforming)
             url = self.get_url(context)
-            on_page = counter.increment
-            if self.parent_stream_type is None and self.services.top_level_plan is not None:
-                on_page = partial(self.services.page_read, self.name, counter.increment)
+            # The run's first list page plans the later top-level lists (``listed``).
+            plans = self.parent_stream_type is None and self.services.top_level_plan is not None
             reader = self.lists.reader(
                 url,
                 context,
                 report,
-                on_page=on_page,
+                on_page=counter.increment,
                 decoder=decoder,
                 ahead=self.first_pages,
             )
             events = self.capture_events(reader, context)
             try:
                 for record, phase in events:
+                    if plans:
+                        plans = False
+                        self.services.listed(self.name)
                     if record is None:
                         self.checkpoint(force=phase is Phase.CHECKPOINT)
                     elif phase is Phase.NEW or phase is Phase.CHANGED:
@@ -194,6 +197,15 @@ def first_pages_of(streams: Iterable[Stream], started: str) -> ChildPages | None
         return None
     depth = tops[0].depth
     services = tops[0].services
-    pages = open_for(tops, depth, services.child_page_slots(depth), services.run_report.pages_ahead)
-    pages.plan(stream.first_page_fetch(None) for stream in tops)
+    lists = [ahead for top in tops for ahead in (top, *top.lists_below())]
+    slots = services.child_page_slots(depth)
+    pages = open_for(lists, depth, slots, services.run_report.pages_ahead)
+    pages.plan(first_page_and_lists_below(top, pages) for top in tops)
     return pages
+
+
+def first_page_and_lists_below(top: WiredStream, pages: ChildPages) -> Expanding:
+    """``top``'s first page in ``pages``, and what it plans there once fetched: its child lists."""
+    children = top.child_lists_in(pages, None, next_in_line=True)
+    expand = None if children is None else partial(children.expansion, None)
+    return (*top.first_page_fetch(None), expand)

@@ -25,6 +25,7 @@ from tap_mindzpay.http.concurrency import AdaptiveLimit
 from tap_mindzpay.http.first_contact import FirstContact
 from tap_mindzpay.http.ratebudget import RateBudget
 from tap_mindzpay.http.servertime import ServerClock
+from tap_mindzpay.read.prefetch import PageSlots
 from tap_mindzpay.run.cadence import StateCadence
 from tap_mindzpay.run.launcher import EmbeddedSandbox
 from tap_mindzpay.run.stopping import StopControl
@@ -86,13 +87,13 @@ class RunServices:
         self.signals = Signals()
         self._sandbox_lock = threading.Lock()
         self._logger = logger
-        self._child_page_slots: threading.Semaphore | None = None
+        self._child_page_slots: PageSlots | None = None
         #: Fetches the first page of every top-level list after the one named (already read)
         #: and says how to close what it opened (``client.first_pages_of``; the tap sets it).
         #: Once, when the run's first list page came: a failing credential or API is met by one
         #: request, not by one per list.
         self.top_level_plan: Callable[[str], Callable[[], None] | None] | None = None
-        #: Whether a sync of every stream runs (``page_read`` plans only then).
+        #: Whether a sync of every stream runs (``listed`` plans only then).
         self.syncing = False
         #: Requests in flight at once across every stream and thread, learnt from the answers.
         self.concurrency = AdaptiveLimit(
@@ -102,12 +103,12 @@ class RunServices:
         #: Lines about the run's input (what it leaves out), logged once when the sync starts.
         self.notes: list[str] = []
 
-    def page_read(self, stream: str, count: Callable[[], None]) -> None:
-        """A list page of top-level ``stream`` was read (``count`` counts it).
+    def listed(self, stream: str) -> None:
+        """Top-level ``stream`` handed out its first list page, its own child lists planned.
 
-        The run's first plans every later top-level list's first page (``top_level_plan``).
+        The run's first plans every later top-level list's first page (``top_level_plan``),
+        behind the child lists already asked for: slots go in the order asked.
         """
-        count()
         if not self.syncing:
             return
         plan, self.top_level_plan = self.top_level_plan, None
@@ -255,7 +256,7 @@ class RunServices:
         """The progress and summary counters of ``stream``'s partition ``context``."""
         return self.run_report.partition(stream, context)
 
-    def child_page_slots(self, size: int) -> threading.Semaphore:
+    def child_page_slots(self, size: int) -> PageSlots:
         """Child lists' first pages in flight at once, across every parent of the run.
 
         ``size`` (setting ``max_concurrency``) counts on first use. One count for the run: a
@@ -263,5 +264,5 @@ class RunServices:
         parent's are still in flight (``childpages.ChildPages``).
         """
         if self._child_page_slots is None:
-            self._child_page_slots = threading.Semaphore(max(1, size))
+            self._child_page_slots = PageSlots(size)
         return self._child_page_slots

@@ -181,17 +181,19 @@ class WiredStream(FastRecordSync):
     def child_lists(self, context: Context | None) -> ChildLists | None:
         """The child lists the SDK syncs for this list's records, first pages fetched ahead.
 
-        A nested list's partition plans in the pages its parent's read opened (which planned
-        its first pages, and theirs, already); any other opens its own, for every list below
-        it. ``None`` without child lists, or with ``max_concurrency`` 1 (``read.childpages``).
+        A list whose first page and every list below it are planned in the same pages (a
+        nested list's parent read opened them; the run's for a later top-level list, which
+        planned the lists below once its first page came) plans there too; any other opens its
+        own, for every list below it. ``None`` without child lists, or with ``max_concurrency``
+        1 (``read.childpages``).
         """
         if self.depth <= 1:
             return None
-        if self.parent_stream_type is not None and self.first_pages is not None:
-            return self.child_lists_in(self.first_pages, context, next_in_line=True)
         below = list(self.lists_below())
         if not below:
             return None
+        if self.first_pages is not None and all(b.first_pages is self.first_pages for b in below):
+            return self.child_lists_in(self.first_pages, context, next_in_line=True)
         slots = self.services.child_page_slots(self.depth)
         ahead = self.services.run_report.pages_ahead
         self.child_pages = open_for(below, self.depth, slots, ahead)

@@ -123,6 +123,9 @@ class StatusMap:
         self.chunks: dict[int, bytearray] = {}
         self.lone: dict[int, int] = {}
         self._held = 0
+        #: What ``encode`` answers until an id or a status changes (a STATE is written many
+        #: times per partition, most often with nothing changed since the state was read).
+        self._encoded: dict[str, object] | None = None
 
     def _code(self, record_id: int) -> int:
         chunk = self.chunks.get(record_id >> CHUNK_BITS)
@@ -160,18 +163,24 @@ class StatusMap:
         if chunk is None:
             lone = self.lone
             if record_id in lone:
-                lone[record_id] = code
+                if lone[record_id] != code:
+                    lone[record_id] = code
+                    self._encoded = None
                 return
             _check_id(record_id)
+            self._encoded = None
             if record_id - 1 not in self and record_id + 1 not in self:
                 lone[record_id] = code
                 self._held += 1
                 return
             chunk = self._chunk(record_id >> CHUNK_BITS)
         low = record_id & _LOW
+        if chunk[low] == code:
+            return
         if not chunk[low]:
             self._held += 1
         chunk[low] = code
+        self._encoded = None
 
     def _chunk(self, key: int) -> bytearray:
         """A new chunk ``key``, holding the lone ids of its range."""
@@ -191,8 +200,10 @@ class StatusMap:
         if chunk is not None and chunk[low]:
             chunk[low] = ABSENT
             self._held -= 1
+            self._encoded = None
         elif chunk is None and self.lone.pop(record_id, ABSENT):
             self._held -= 1
+            self._encoded = None
 
     def items(self) -> Iterator[tuple[int, int]]:
         """``(id, code)`` of every id held, ascending."""
@@ -216,8 +227,14 @@ class StatusMap:
         """JSON-compatible: dense, or sparse when the ids are spread far apart.
 
         Dense is ``{"base", "labels", "codes"}`` (a code per id of the range); sparse is
-        ``{"labels", "ids", "codes"}`` (the ids as deltas, a code per id).
+        ``{"labels", "ids", "codes"}`` (the ids as deltas, a code per id). Unchanged since the
+        last ``encode`` (or ``decode``), the same value again, not computed again.
         """
+        if self._encoded is None:
+            self._encoded = self._encode()
+        return self._encoded
+
+    def _encode(self) -> dict[str, object]:
         keys = sorted(k for k, chunk in self.chunks.items() if chunk.count(ABSENT) < CHUNK_IDS)
         ends = [
             *((min(self.lone), max(self.lone) + 1) if self.lone else ()),
@@ -279,6 +296,8 @@ class StatusMap:
                 msg = "base must be an id >= 0"
                 raise ValueError(msg)
             result._fill_dense(base, codes)
+        # What it was read from says the same: a STATE with nothing changed encodes nothing.
+        result._encoded = {**value, "labels": list(labels)}
         return result
 
     def _fill_dense(self, base: int, codes: bytes) -> None:

@@ -35,7 +35,7 @@ throughput for as many rounds as the limit had lost.
 With ``adaptive`` off the limit stays at its ceiling: ``max_concurrency`` requests in flight
 across the run, capped by the announced rate limit.
 
-Evidence for the default (on, from 4), figure (AC) (``benchmarks/figures_concurrency.py``),
+Evidence for the default (on, measured from 4; ``INITIAL_LIMIT`` is now 8), figure (AC) (``benchmarks/figures_concurrency.py``),
 100 ms a request, a full sync with 500 Refreshes: against a platform serving 8 requests at once,
 13.4 s and 9 429s where the fixed limit of 32 takes 99.4 s and meets 833 (each one pauses every
 thread for its ``Retry-After``); against a platform without such a limit, 3.6 s against 3.3 s:
@@ -48,14 +48,17 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from functools import partial
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-#: The limit a run starts with: a few requests in flight are what any API serves.
-INITIAL_LIMIT = 4
+#: The limit a run starts with: about what a browser (6) or a requests pool (10) keeps open to
+#: one host, so what a web API serves; two round trips of slow start to 32, where 4 took three.
+#: A platform that serves fewer answers 429 once and the limit halves.
+INITIAL_LIMIT = 8
 #: A round whose fastest answer is slower than this times the recent fastest is congested.
 LATENCY_TOLERANCE = 2.0
 #: Added to the tolerated latency: on a near API (a few milliseconds) scheduling jitter alone
@@ -129,6 +132,9 @@ class AdaptiveLimit:
         self._round_left = self.limit
         self._round_fastest = float("inf")
         self._latencies: deque[float] = deque(maxlen=BASELINE_SAMPLES)
+        #: The requests waiting for a slot, by ticket, in the order they asked.
+        self._queue: deque[int] = deque()
+        self._tickets = 0
 
     @property
     def in_flight(self) -> int:
@@ -136,23 +142,45 @@ class AdaptiveLimit:
         with self._cond:
             return self._in_flight
 
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a slot now."""
+        with self._cond:
+            return len(self._queue)
+
     def acquire(self, poll: Callable[[], None] = _nothing) -> Slot:
         """Wait for room under the limit and take a slot; ``poll`` is called while waiting.
+
+        Slots go in the order they were asked for: the requests fetched ahead are planned in
+        the order the run needs them, so the first needed is sent first.
 
         ``poll`` runs every ``poll_seconds`` outside the lock; it stops the wait by raising
         (a stop signal: ``StopControl.check``).
         """
         with self._cond:
-            if self._in_flight < self.limit:
+            if self._in_flight < self.limit and not self._queue:
                 return self._take()
-        while True:
-            poll()
+            ticket = self._tickets
+            self._tickets += 1
+            self._queue.append(ticket)
+        try:
+            while True:
+                poll()
+                with self._cond:
+                    if self._cond.wait_for(partial(self._turn_of, ticket), self._poll_seconds):
+                        self._queue.popleft()
+                        self._cond.notify_all()  # the next in line may have room too
+                        return self._take()
+        except BaseException:
             with self._cond:
-                if self._cond.wait_for(self._has_room, self._poll_seconds):
-                    return self._take()
+                if ticket in self._queue:
+                    self._queue.remove(ticket)
+                    self._cond.notify_all()
+            raise
 
-    def _has_room(self) -> bool:
-        return self._in_flight < self.limit
+    def _turn_of(self, ticket: int) -> bool:
+        """Whether ``ticket`` is first in line and a slot is free (caller holds the lock)."""
+        return self._queue[0] == ticket and self._in_flight < self.limit
 
     def _take(self) -> Slot:
         """One more in flight (caller holds the lock)."""

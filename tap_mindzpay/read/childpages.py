@@ -7,6 +7,7 @@ of the parents before are synced.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
@@ -14,10 +15,9 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tap_mindzpay.read.paging import ListPage
-from tap_mindzpay.read.prefetch import FetchWorkers
+from tap_mindzpay.read.prefetch import FetchWorkers, PageSlots
 
 if TYPE_CHECKING:
-    import threading
     from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
     from contextlib import AbstractContextManager
     from typing import TypeAlias
@@ -63,7 +63,7 @@ class AheadList(Protocol):
 def open_for(
     lists: Sequence[AheadList],
     depth: int,
-    slots: threading.Semaphore,
+    slots: PageSlots,
     on_close: Callable[[int, int], None] = lambda _taken, _wasted: None,
 ) -> ChildPages:
     """First pages of ``lists`` fetched ahead: a ``ChildPages`` each of them takes from."""
@@ -121,7 +121,8 @@ class ChildPages:
     while its parent's are in flight). When the child sync asks for its first page (``take``)
     it gets the fetched one instead of a request; pages planned before it and not asked for
     (a child not synced for that parent) are dropped, as are the rest when the next page of
-    parents is planned or the read ends (``close``). So at most ``depth`` pages wait in memory.
+    parents is planned or the read ends (``close``). The next ``2 * depth`` to sync are
+    requested ahead (``window``), so at most ``4 * depth`` pages wait in memory.
 
     A page is taken only for the same request the child would make (``signature``: URL,
     parameters, decoding); otherwise the child requests it itself. Either way the records,
@@ -131,7 +132,7 @@ class ChildPages:
     def __init__(
         self,
         depth: int,
-        slots: threading.Semaphore,
+        slots: PageSlots,
         on_close: Callable[[int, int], None] = lambda _taken, _wasted: None,
     ) -> None:
         """Nothing planned; no thread runs until the first page is requested ahead.
@@ -140,14 +141,18 @@ class ChildPages:
         """
         self.depth = max(1, depth)
         self._on_close: Callable[[int, int], None] | None = on_close
-        #: Pages requested ahead and not taken yet, at most: ``depth`` for a parent's child
+        #: The next pages to sync that are requested ahead: ``depth`` for a parent's child
         #: lists, twice that with the lists they plan in turn (``expand``) placed before them.
+        #: Twice the window at most wait to be taken (``_fill``).
         self.window = 2 * self.depth
         self._slots = slots
         self._workers = FetchWorkers(self.depth, name="child-page")
         self._planned: deque[_Planned] = deque()
         self._keys: set[Hashable] = set()
         self._submitted = 0  # the planned entries that have a future
+        #: Held while the plan changes: a page that arrives requests the next one (``_fill``)
+        #: from its worker thread.
+        self._lock = threading.RLock()
         #: Pages taken by a child sync, and pages requested ahead but never taken.
         self.taken = 0
         self.wasted = 0
@@ -158,10 +163,12 @@ class ChildPages:
         What was planned before and not taken is dropped: the parent's read plans a page of
         parents after the children of the page before are synced.
         """
-        self._drop()
-        self._planned.extend(_Planned(*fetch) for fetch in fetches)
-        self._keys.update(entry.key for entry in self._planned)
-        self._fill()
+        entries = [_Planned(*fetch) for fetch in fetches]
+        with self._lock:
+            self._drop()
+            self._planned.extend(entries)
+            self._keys.update(entry.key for entry in entries)
+            self._fill()
 
     def plan_next(self, fetches: Iterable[Planned | Expanding]) -> None:
         """The first pages of child lists that sync next, before everything planned so far.
@@ -169,11 +176,12 @@ class ChildPages:
         A nested list's read plans here (its partition's children sync before its parent's next
         child lists); what is planned already (by its parent's page, ``expand``) stays put.
         """
-        fresh = [_Planned(*fetch) for fetch in fetches]
-        fresh = [entry for entry in fresh if entry.key not in self._keys]
-        self._keys.update(entry.key for entry in fresh)
-        self._planned.extendleft(reversed(fresh))
-        self._fill()
+        entries = [_Planned(*fetch) for fetch in fetches]
+        with self._lock:
+            fresh = [entry for entry in entries if entry.key not in self._keys]
+            self._keys.update(entry.key for entry in fresh)
+            self._planned.extendleft(reversed(fresh))
+            self._fill()
 
     def take(
         self,
@@ -187,15 +195,16 @@ class ChildPages:
         Called by the child's read in the main thread, in place of its first request: the stop
         signal is checked first, as the request path would, and the wait for a page still on
         its way happens inside ``waiting`` (a signal then stops the run at once). What the page
-        plans in turn (``expand``) is planned next, as are the plans of the pages already here.
+        plans in turn (``expand``) is planned next (when it arrived, ``_arrived``).
         """
-        if key not in self._keys:
-            return None
-        entry = self._pop_until(key)
-        self._expand_arrived()
-        if entry.future is None or entry.signature != signature:
-            self._cancel(entry)
-            return None
+        with self._lock:
+            if key not in self._keys:
+                return None
+            entry = self._pop_until(key)
+            self._expand_arrived()
+            if entry.future is None or entry.signature != signature:
+                self._cancel(entry)
+                return None
         stop_check()
         self.taken += 1
         try:
@@ -210,12 +219,14 @@ class ChildPages:
             entry.expanded = True
             self.plan_next(expand(page))
         else:
-            self._fill()
+            with self._lock:
+                self._fill()
         return page
 
     def close(self) -> None:
         """Drop every page not taken; let the idle workers end; say what was taken, once."""
-        self._drop()
+        with self._lock:
+            self._drop()
         self._workers.close()
         on_close, self._on_close = self._on_close, None
         if on_close is not None:
@@ -257,19 +268,43 @@ class ChildPages:
         self._fill()
 
     def _fill(self) -> None:
-        """Request planned pages in order, up to ``window`` waiting and the run's free slots."""
-        if self._submitted >= self.window:
-            return
-        for entry in self._planned:
+        """Request the planned pages among the next ``window`` to sync, in that order.
+
+        By place, not by count: the lists a nested page plans go before pages requested
+        already, and are requested at once. At most twice ``window`` pages wait, and no more
+        are in flight than the run's free slots.
+        """
+        for place, entry in enumerate(self._planned):
+            if place >= self.window or self._submitted >= 2 * self.window:
+                return
             if entry.future is not None:
                 continue
-            if self._submitted >= self.window or not self._slots.acquire(blocking=False):
+            if not self._slots.take(self):
                 return
             future: Future[Any] = Future()
-            future.add_done_callback(lambda _: self._slots.release())
+            future.add_done_callback(self._arrived)
             entry.future = future
             self._workers.submit(future, entry.fetch)
             self._submitted += 1
+
+    def _arrived(self, future: Future[Any]) -> None:
+        """A page requested ahead came (or was dropped): its slot goes to the next one planned.
+
+        In the worker thread that fetched it: what the page plans in turn is planned now, so a
+        course's grades page has its lessons requested while the run is busy elsewhere.
+        """
+        # A page dropped (``_cancel``, in the thread changing the plan) refills nobody: what
+        # is planned next may be about to be dropped too.
+        arrived = not future.cancelled()
+        self._slots.give_back(refill=arrived)
+        if arrived:
+            with self._lock:
+                self._expand_arrived()
+
+    def refill(self) -> None:
+        """Request what is planned next, as slots allow (one came back: ``PageSlots``)."""
+        with self._lock:
+            self._fill()
 
     def _cancel(self, entry: _Planned) -> None:
         if entry.future is not None:
@@ -315,7 +350,7 @@ class ChildLists:
         else:
             self.pages.plan(self.first_pages_of(records))
 
-    def expansion(self, context: Context, page: Any) -> Iterator[Expanding]:  # noqa: ANN401
+    def expansion(self, context: Context | None, page: Any) -> Iterator[Expanding]:  # noqa: ANN401
         """What the fetched first ``page`` of partition ``context`` plans for its records."""
         return replace(self, context=context).first_pages_of(ListPage(*page).records)
 

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from time import monotonic
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tap_mindzpay.read.paging import ListPage
 
@@ -287,3 +287,42 @@ class FetchWorkers:
             finally:
                 with self._lock:
                     self._outstanding -= 1
+
+
+class Refills(Protocol):
+    """What waits for a ``PageSlots`` slot: it requests its next page once one comes back."""
+
+    def refill(self) -> None:
+        """Request what is planned next, as slots allow."""
+
+
+class PageSlots:
+    """The run's first pages in flight ahead at once, shared by every ``childpages.ChildPages``.
+
+    A page that comes back gives its slot to the pages that found none, in the order they
+    asked (``take``): the top-level lists planned at the run's first list page do not wait for
+    their own next event while the slots go to the child lists planned before them.
+    """
+
+    def __init__(self, size: int) -> None:
+        """``size`` slots free, nobody waiting."""
+        self._free = threading.Semaphore(max(1, size))
+        self._lock = threading.Lock()
+        self._waiting: list[Refills] = []
+
+    def take(self, pages: Refills) -> bool:
+        """A slot for ``pages``; else ``False``, and ``pages`` refills once one comes back."""
+        with self._lock:
+            if self._free.acquire(blocking=False):
+                return True
+            if pages not in self._waiting:
+                self._waiting.append(pages)
+            return False
+
+    def give_back(self, *, refill: bool) -> None:
+        """A slot free again; with ``refill``, the pages waiting for one request their next."""
+        with self._lock:
+            self._free.release()
+            waiting, self._waiting = (self._waiting, []) if refill else ([], self._waiting)
+        for pages in waiting:
+            pages.refill()

@@ -168,6 +168,45 @@ def test_status_map_behaves_as_a_dict_of_id_to_status_through_sets_discards_and_
     assert len(again) == len(model)
 
 
+def _round_trip(statuses: StatusMap) -> list[tuple[int, object]]:
+    again = StatusMap.decode(json.loads(json.dumps(statuses.encode())))
+    return [(i, again.get(i)[1]) for i in again]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_an_encoding_kept_between_changes_always_says_what_the_map_holds(seed: int) -> None:
+    rng = random.Random(seed)  # noqa: S311 - seeded test data
+    model: dict[int, int] = {}
+    statuses = StatusMap()
+    for step in range(600):
+        record_id = rng.randrange(200) * rng.choice([1, 1, 1000])
+        if rng.random() < 0.2:
+            statuses.discard(record_id)
+            model.pop(record_id, None)
+        else:
+            statuses.set(record_id, model.setdefault(record_id, rng.randrange(3)))  # often same
+            if rng.random() < 0.3:
+                model[record_id] = rng.randrange(5)  # a new status, sometimes a new label
+                statuses.set(record_id, model[record_id])
+        assert _round_trip(statuses) == sorted(model.items()), step
+        if step % 97 == 0:  # read back, as the next run does
+            statuses = StatusMap.decode(json.loads(json.dumps(statuses.encode())))
+
+
+def test_a_map_read_and_not_changed_encodes_to_what_it_was_read_from() -> None:
+    statuses = StatusMap()
+    for record_id in range(100, 3_000):
+        statuses.set(record_id, record_id % 3)
+    written = json.loads(json.dumps(statuses.encode()))
+    read = StatusMap.decode(written)
+    for record_id in range(100, 3_000):
+        read.set(record_id, record_id % 3)  # what a sweep of an unchanged list does
+    assert read.encode() == written
+    read.set(5, 1)
+    assert read.encode() != written
+    assert _round_trip(read) == [(5, 1), *((i, i % 3) for i in range(100, 3_000))]
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_a_sparse_map_decodes_to_what_setting_its_ids_one_by_one_builds(seed: int) -> None:
     # Ids a few apart (accounts sharing one id sequence), runs of neighbours, chunk edges.

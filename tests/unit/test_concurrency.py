@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from tap_mindzpay.http.concurrency import (
+    INITIAL_LIMIT,
     LATENCY_SLACK_SECONDS,
     LATENCY_TOLERANCE,
     PROBE_ROUNDS,
@@ -54,7 +57,7 @@ def test_slow_start_doubles_the_limit_each_round_up_to_max_concurrency() -> None
     for _ in range(4):
         round_trip(limit, clock)
         seen.append(limit.limit)
-    assert seen == [4, 8, 16, 32, 32]
+    assert seen == [8, 16, 32, 32, 32]  # from INITIAL_LIMIT
     assert limit.peak == 32
     assert limit.decreases == 0
 
@@ -106,7 +109,7 @@ def test_answers_to_requests_sent_before_a_decrease_do_not_grow_the_limit() -> N
     limit.release(slots[0], 429)
     for slot in slots[1:]:
         limit.release(slot, OK)
-    assert limit.limit == 4
+    assert limit.limit == 4  # halved once
 
 
 def test_a_round_whose_fastest_answer_queued_halves_the_limit() -> None:
@@ -164,15 +167,15 @@ def test_a_limit_not_in_use_does_not_grow() -> None:
         slot = limit.acquire()
         clock.now += LATENCY
         limit.release(slot, OK)
-    assert limit.limit == 4
+    assert limit.limit == INITIAL_LIMIT
 
 
 def test_a_failure_without_an_answer_frees_the_slot_and_teaches_nothing() -> None:
     limit, _ = limit_of(32)
-    slots = take(limit, 4)
+    slots = take(limit, INITIAL_LIMIT)
     for slot in slots:
         limit.release(slot, None)
-    assert (limit.limit, limit.in_flight, limit.decreases) == (4, 0, 0)
+    assert (limit.limit, limit.in_flight, limit.decreases) == (INITIAL_LIMIT, 0, 0)
 
 
 def test_a_fixed_limit_stays_at_max_concurrency_whatever_the_answers() -> None:
@@ -209,3 +212,30 @@ def test_a_stop_signal_ends_the_wait_for_a_slot() -> None:
     with pytest.raises(SystemExit):
         limit.acquire(stop)
     assert limit.in_flight == 1
+    assert limit.waiting == 0  # out of the line: the next one asking is not held behind it
+
+
+def test_slots_go_in_the_order_they_were_asked_for() -> None:
+    limit, _ = limit_of(32, initial=1, poll_seconds=0.01)
+    held = limit.acquire()
+    got: list[str] = []
+    taken = threading.Semaphore(0)
+
+    def ask(name: str) -> None:
+        slot = limit.acquire()
+        got.append(name)
+        taken.release()
+        limit.release(slot, None)
+
+    threads = []
+    for count, name in enumerate("abcde", start=1):
+        threads.append(threading.Thread(target=ask, args=(name,)))
+        threads[-1].start()
+        while limit.waiting < count:  # in line before the next one asks
+            threading.Event().wait(0.001)
+    limit.release(held, None)
+    for _ in "abcde":
+        taken.acquire()
+    for thread in threads:
+        thread.join()
+    assert got == list("abcde")

@@ -18,6 +18,7 @@ from tap_mindzpay.read.prefetch import (
     PROBE_PAGES,
     TRIAL_PAGES,
     PagePrefetcher,
+    PageSlots,
 )
 from tap_mindzpay.run.stopping import StopControl
 
@@ -390,7 +391,7 @@ def _take(pages: childpages.ChildPages, key: str, signature: str | None = None) 
 
 def test_child_pages_are_handed_to_the_child_syncs_that_ask_for_them_in_order():
     lists = ChildLists(delay=0.01)
-    pages = childpages.ChildPages(4, threading.Semaphore(4))
+    pages = childpages.ChildPages(4, PageSlots(4))
     keys = [f"course {n} {child}" for n in range(10) for child in ("grades", "teachers")]
     pages.plan(lists.plan(keys))
     assert [_take(pages, key) for key in keys] == [f"page of {key}" for key in keys]
@@ -402,7 +403,7 @@ def test_child_pages_are_handed_to_the_child_syncs_that_ask_for_them_in_order():
 
 def test_a_child_not_synced_for_a_parent_drops_its_page_and_the_next_page_of_parents_the_rest():
     lists = ChildLists()
-    pages = childpages.ChildPages(8, threading.Semaphore(8))
+    pages = childpages.ChildPages(8, PageSlots(8))
     pages.plan(lists.plan(["a grades", "a teachers", "b grades", "b teachers"]))
     assert _take(pages, "a grades") == "page of a grades"
     # "a teachers" is not synced (not selected, or its parent filtered out by a stream map).
@@ -416,7 +417,7 @@ def test_a_child_not_synced_for_a_parent_drops_its_page_and_the_next_page_of_par
 
 def test_a_child_asking_for_another_request_than_the_one_fetched_ahead_requests_it_itself():
     lists = ChildLists()
-    pages = childpages.ChildPages(2, threading.Semaphore(2))
+    pages = childpages.ChildPages(2, PageSlots(2))
     pages.plan(lists.plan(["a grades", "b grades"]))
     assert _take(pages, "a grades", signature="GET a grades, other params") is None
     assert _take(pages, "unplanned") is None
@@ -427,7 +428,7 @@ def test_a_child_asking_for_another_request_than_the_one_fetched_ahead_requests_
 def test_child_pages_in_flight_share_the_runs_slots_across_nested_parents():
     lists = ChildLists()
     lists.release.clear()
-    slots = threading.Semaphore(3)
+    slots = PageSlots(3)
     outer = childpages.ChildPages(3, slots)
     inner = childpages.ChildPages(3, slots)
     outer.plan(lists.plan(["c1 grades", "c1 teachers", "c2 grades", "c2 teachers"]))
@@ -453,7 +454,7 @@ def test_a_child_page_that_failed_in_a_worker_raises_in_the_child_sync_after_a_s
         msg = "HTTP 403"
         raise RuntimeError(msg)
 
-    pages = childpages.ChildPages(2, threading.Semaphore(2))
+    pages = childpages.ChildPages(2, PageSlots(2))
     pages.plan([("a grades", "GET a grades", failing)])
     with pytest.raises(RuntimeError, match="HTTP 403"):
         pages.take("a grades", "GET a grades", lambda: checks.append("stop?"), nullcontext)
@@ -464,7 +465,7 @@ def test_a_child_page_that_failed_in_a_worker_raises_in_the_child_sync_after_a_s
 def test_closed_child_pages_leave_no_worker_thread_behind():
     before = set(threading.enumerate())  # (another test's idle workers are not this one's)
     lists = ChildLists(delay=0.01)
-    pages = childpages.ChildPages(4, threading.Semaphore(4))
+    pages = childpages.ChildPages(4, PageSlots(4))
     pages.plan(lists.plan([f"c{n} grades" for n in range(8)]))
     assert _take(pages, "c0 grades") == "page of c0 grades"
     pages.close()
@@ -500,7 +501,7 @@ def test_a_nested_lists_first_pages_are_planned_from_its_parents_page_and_taken_
     # c1 grades, g11 lessons, g12 lessons, c1 teachers, c2 grades, g21 lessons, c2 teachers.
     lists = ChildLists()
     below = {"c1 grades": ["g11 lessons", "g12 lessons"], "c2 grades": ["g21 lessons"]}
-    pages = childpages.ChildPages(8, threading.Semaphore(8))
+    pages = childpages.ChildPages(8, PageSlots(8))
     pages.plan(_expanding(lists, ["c1 grades", "c1 teachers", "c2 grades", "c2 teachers"], below))
     _wait_for_requests(lists, 4)
     order = [
@@ -528,7 +529,7 @@ def _arrived(pages: childpages.ChildPages) -> list[bool]:
 def test_pages_that_arrived_plan_their_lists_before_their_parent_is_taken():
     lists = ChildLists()
     below = {f"c{n} grades": [f"g{n} lessons"] for n in range(1, 4)}
-    pages = childpages.ChildPages(8, threading.Semaphore(8))
+    pages = childpages.ChildPages(8, PageSlots(8))
     pages.plan(_expanding(lists, [f"c{n} grades" for n in range(1, 4)], below))
     deadline = time.monotonic() + 10
     while not all(_arrived(pages)) and time.monotonic() < deadline:
@@ -546,7 +547,7 @@ def test_pages_that_arrived_plan_their_lists_before_their_parent_is_taken():
 
 def test_a_nested_reads_own_plan_goes_next_and_keeps_what_its_parent_planned():
     lists = ChildLists()
-    pages = childpages.ChildPages(4, threading.Semaphore(4))
+    pages = childpages.ChildPages(4, PageSlots(4))
     pages.plan(lists.plan(["c1 grades", "c1 teachers"]))
     assert _take(pages, "c1 grades") == "page of c1 grades"
     # c1's grades read plans its lessons (one planned already would be skipped): before
@@ -562,7 +563,7 @@ def test_a_nested_reads_own_plan_goes_next_and_keeps_what_its_parent_planned():
 
 def test_pages_waiting_to_be_taken_stay_within_the_window():
     lists = ChildLists()
-    pages = childpages.ChildPages(2, threading.Semaphore(100))
+    pages = childpages.ChildPages(2, PageSlots(100))
     pages.plan(lists.plan([f"c{n} grades" for n in range(10)]))
     _wait_for_requests(lists, pages.window)
     time.sleep(0.05)  # nothing taken: no page beyond the window is requested meanwhile
