@@ -240,7 +240,9 @@ class WiredStream(FastRecordSync):
         """``(key, signature, fetch)`` of this list's first page for ``context``, to fetch ahead.
 
         The request its read makes first (``first_page_params``), through the same request
-        path (retries, 401 refresh, rate budget, stop points), decoded as its read would.
+        path (retries, 401 refresh, rate budget, stop points), decoded as its read would. Also
+        called in a worker thread (a fetched page planning its child lists): it only reads, and
+        a query told from a state the run has moved on since is not taken (the signature).
         """
         url = self.get_url(context)
         params = self.first_page_params(context)
