@@ -179,17 +179,19 @@ def _check_capture(partition: Mapping[str, Any], where: str) -> list[str]:
     if raw is None:
         return []
     spot = f"{where}.{capture.CAPTURE_KEY}"
-    problem = _capture_shape(raw, spot)
+    problem = _capture_shape(raw, spot, statuses=False)
     if problem is None:
+        # The status map is decoded once, by the read; only a refusal is looked into.
         try:
             capture.CaptureState.read(partition, where)
         except capture.CaptureStateError as exc:
-            problem = f"{spot} is unusable ({exc.__cause__ or exc})"
+            problem = _capture_shape(raw, spot, statuses=True)
+            problem = problem or f"{spot} is unusable ({exc.__cause__ or exc})"
     return [problem] if problem else []
 
 
-def _capture_shape(raw: object, spot: str) -> str | None:
-    """What ``CaptureState.read`` would refuse, named part by part."""
+def _capture_shape(raw: object, spot: str, *, statuses: bool) -> str | None:
+    """What ``CaptureState.read`` would refuse, named part by part (the status map too)."""
     if not isinstance(raw, dict):
         return f"{spot} must be an object, not {_kind(raw)}"
     version = raw.get("version")
@@ -200,10 +202,10 @@ def _capture_shape(raw: object, spot: str) -> str | None:
             f"{spot}.version is {version!r:.40}; this tap reads version {capture.VERSION} "
             "(and upgrades 1; state written by another tap version?)"
         )
-    statuses = raw.get("statuses")
-    if statuses is not None:
+    encoded = raw.get("statuses")
+    if statuses and encoded is not None:
         try:
-            codec.StatusMap.decode(statuses)
+            codec.StatusMap.decode(encoded)
         except (ValueError, TypeError, binascii.Error, zlib.error, MemoryError) as exc:
             return f"{spot}.statuses is not an encoded status map ({exc or type(exc).__name__})"
     in_flight = raw.get("in_flight")
