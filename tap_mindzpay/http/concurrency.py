@@ -35,11 +35,12 @@ throughput for as many rounds as the limit had lost.
 With ``adaptive`` off the limit stays at its ceiling: ``max_concurrency`` requests in flight
 across the run, capped by the announced rate limit.
 
-Evidence for the default (on; measured from 4, ``INITIAL_LIMIT`` is now 8), figure (AC)
-(``benchmarks/figures_concurrency.py``), 100 ms a request, a full sync with 500 Refreshes: against a
-platform serving 8 requests at once, 13.4 s and 9 429s where the fixed limit of 32 takes 99.4 s and
-meets 833 (each one pauses every thread for its ``Retry-After``); against a platform without such a
-limit, 3.6 s against 3.3 s: the slow start's three round trips to 32, once per run.
+Evidence for the default (on, from 8), figure (AC) (``benchmarks/figures_concurrency.py``), 100 ms a
+request, a full sync with 500 Refreshes: against a platform serving 8 requests at once, 12.3 s and 6
+429s where the fixed limit of 32 takes 93.5 s and meets 669 (each one pauses every thread for its
+``Retry-After``); against a platform without such a limit, 3.1 s against 3.0 s: the slow start's two
+round trips to 32, once per run (make bench of 2026-12-07 03:06; from 4, the same figures were 13.4
+s and 9 429s, and 3.6 s against 3.3 s).
 """
 
 from __future__ import annotations
