@@ -30,8 +30,8 @@ from tap_mindzpay.errors import sync_log_level
 from tap_mindzpay.fastpath import FastRecordSync
 from tap_mindzpay.http.auth import request_headers
 from tap_mindzpay.http.requester import Requester
+from tap_mindzpay.read.childlists import ChildLists
 from tap_mindzpay.read.childpages import (
-    ChildLists,
     ChildPages,
     close_for,
     frozen,

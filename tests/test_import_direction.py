@@ -53,6 +53,7 @@ RANKS = {
     "read.paging": 2,
     "read.prefetch": 3,
     "read.childpages": 4,
+    "read.childlists": 5,
     "read.recent": 7,
     "read.newest": 8,
     "run.progress": 2,
